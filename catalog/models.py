@@ -1,0 +1,109 @@
+"""The service menu (categories, items) and orders: what a person asked for."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from portal.models import Project
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CatalogItem(models.Model):
+    """A service on the menu: a template of resources plus the JSON Schema of its parameter form.
+
+    `resources` is a list of `{"kind": "server", "name": "vm", "properties": {...}}`; a property
+    value "{param}" is bound to the order's parameter of that name.
+    """
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=120)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="items")
+    description = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, help_text="JSON Schema of the order form")
+    resources = models.JSONField(default=list, help_text="resource template")
+    is_active = models.BooleanField(default=True)
+    # Entitlements: an item with no projects listed is open to every project.
+    projects = models.ManyToManyField(Project, blank=True, related_name="entitled_items")
+
+    class Meta:
+        ordering = ["category__name", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderStatus(models.TextChoices):
+    SUBMITTED = "submitted"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PROVISIONING = "provisioning"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+S = OrderStatus
+
+
+class Order(FSMModelMixin, models.Model):
+    """One request for a catalog item on behalf of a project, with the parameters given."""
+
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="orders")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="orders")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    parameters = models.JSONField(default=dict)
+    estimated_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0")
+    )
+    status = FSMField(default=S.SUBMITTED, choices=S.choices, protected=True, db_index=True)
+    status_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk} {self.item}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {S.REJECTED, S.COMPLETED, S.FAILED, S.CANCELLED}
+
+    @transition(field=status, source=S.SUBMITTED, target=S.PENDING_APPROVAL)
+    def await_approval(self) -> None: ...
+
+    @transition(field=status, source=S.PENDING_APPROVAL, target=S.APPROVED)
+    def approve(self) -> None: ...
+
+    @transition(field=status, source=S.PENDING_APPROVAL, target=S.REJECTED)
+    def reject(self) -> None: ...
+
+    @transition(field=status, source=[S.SUBMITTED, S.PENDING_APPROVAL], target=S.CANCELLED)
+    def cancel(self) -> None: ...
+
+    @transition(field=status, source=S.APPROVED, target=S.PROVISIONING)
+    def start_provisioning(self) -> None: ...
+
+    @transition(field=status, source=S.PROVISIONING, target=S.COMPLETED)
+    def complete(self) -> None: ...
+
+    @transition(field=status, source=[S.APPROVED, S.PROVISIONING], target=S.FAILED)
+    def fail(self) -> None: ...

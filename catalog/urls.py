@@ -1,0 +1,14 @@
+from django.urls import path
+
+from catalog import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("", views.menu, name="menu"),
+    path("catalog/<slug:slug>/", views.item_order, name="item_order"),
+    path("catalog/<slug:slug>/estimate/", views.item_estimate, name="item_estimate"),
+    path("orders/", views.order_list_view, name="order_list"),
+    path("orders/<int:order_id>/", views.order_detail, name="order_detail"),
+    path("orders/<int:order_id>/live/", views.order_live, name="order_live"),
+]

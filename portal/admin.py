@@ -1,0 +1,34 @@
+from django.contrib import admin
+from guardian.admin import GuardedModelAdmin
+
+from portal.models import (
+    AuditEvent,
+    Organization,
+    OrganizationMembership,
+    Project,
+    ProjectMembership,
+)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Project)
+class ProjectAdmin(GuardedModelAdmin):
+    list_display = ["name", "organization", "cost_center"]
+
+
+admin.site.register(ProjectMembership)
+admin.site.register(OrganizationMembership)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "target_type", "from_state", "to_state"]
+    list_filter = ["action"]
+    search_fields = ["message", "target_id"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the audit trail is append-only

@@ -1,0 +1,10 @@
+from django.http import HttpRequest
+
+from approvals.selectors import pending_approval_count
+
+
+def navigation(request: HttpRequest) -> dict:
+    """The pending-approvals count shown in the navigation bar."""
+    if not request.user.is_authenticated:
+        return {}
+    return {"pending_approvals": pending_approval_count(user=request.user)}

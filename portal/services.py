@@ -1,0 +1,71 @@
+"""Writes for tenancy and audit. Memberships grant the matching django-guardian permissions."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models, transaction
+from guardian.shortcuts import assign_perm
+
+from portal.models import (
+    AuditEvent,
+    Organization,
+    OrganizationMembership,
+    OrganizationRole,
+    Project,
+    ProjectMembership,
+    ProjectRole,
+)
+
+# What each role may do on a project; the selectors only ever ask for these permissions.
+PROJECT_ROLE_PERMISSIONS: dict[str, list[str]] = {
+    ProjectRole.MEMBER: ["view_project", "order_in_project"],
+    ProjectRole.MANAGER: ["view_project", "order_in_project", "approve_for_project"],
+}
+ORGANIZATION_ROLE_PERMISSIONS: dict[str, list[str]] = {
+    OrganizationRole.FINANCE: ["view_project", "view_project_costs"],
+    OrganizationRole.ADMIN: ["view_project", "approve_for_project", "view_project_costs"],
+}
+
+
+@transaction.atomic
+def project_membership_add(*, user: AbstractUser, project: Project, role: str) -> ProjectMembership:
+    membership, _ = ProjectMembership.objects.update_or_create(
+        user=user, project=project, defaults={"role": role}
+    )
+    for perm in PROJECT_ROLE_PERMISSIONS[role]:
+        assign_perm(f"portal.{perm}", user, project)
+    return membership
+
+
+@transaction.atomic
+def organization_membership_add(
+    *, user: AbstractUser, organization: Organization, role: str
+) -> OrganizationMembership:
+    membership, _ = OrganizationMembership.objects.get_or_create(
+        user=user, organization=organization, role=role
+    )
+    for project in organization.projects.all():
+        for perm in ORGANIZATION_ROLE_PERMISSIONS[role]:
+            assign_perm(f"portal.{perm}", user, project)
+    return membership
+
+
+def audit_record(
+    *,
+    action: str,
+    target: models.Model,
+    actor: AbstractUser | None = None,
+    from_state: str = "",
+    to_state: str = "",
+    message: str = "",
+    order_id: int | None = None,
+) -> AuditEvent:
+    """Write one audit event; callers run it inside the transaction that made the change."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        from_state=from_state,
+        to_state=to_state,
+        message=message,
+        order_id=order_id,
+    )

@@ -1,0 +1,43 @@
+"""Settings for the test suite: the real services when this machine has them, embedded otherwise.
+
+PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are used when they answer. With
+CANOPY_REQUIRE_SERVICES=1 (CI) a missing one is an error, never a silent fallback.
+"""
+
+import os
+import socket
+import tempfile
+import uuid
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+_required = os.environ.get("CANOPY_REQUIRE_SERVICES") == "1"
+if "DATABASE_URL" not in os.environ and _answers("127.0.0.1", 5432):
+    os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/canopy"
+if "CELERY_BROKER_URL" not in os.environ and _answers("127.0.0.1", 6379):
+    os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/15"
+if _required and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    raise ImproperlyConfigured("CANOPY_REQUIRE_SERVICES=1 but PostgreSQL is not reachable")
+if _required and not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+    raise ImproperlyConfigured("CANOPY_REQUIRE_SERVICES=1 but Redis is not reachable")
+# Inherited by worker processes the tests start, so they share the queues and the var dir.
+os.environ.setdefault("CANOPY_QUEUE_PREFIX", f"test-{uuid.uuid4().hex[:8]}-")
+os.environ.setdefault("CANOPY_VAR_DIR", tempfile.mkdtemp(prefix="canopy-test-"))
+
+from portal.settings import *  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that a worker process started by a test sees the same database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
