@@ -16,8 +16,11 @@ from portal.services import audit_record
 def approval_request_open(*, order: Order) -> ApprovalRequest:
     approval = ApprovalRequest.objects.create(order=order)
     audit_record(
-        action="approval.opened", target=approval, to_state=approval.status,
-        message="Waiting for a manager of the project", order_id=order.pk,
+        action="approval.opened",
+        target=approval,
+        to_state=approval.status,
+        message="Waiting for a manager of the project",
+        order_id=order.pk,
     )
     return approval
 
@@ -50,12 +53,19 @@ def approval_decide(
     approval.comment = comment
     approval.save()
     audit_record(
-        action="approval.decided", target=approval, actor=user, from_state=from_state,
-        to_state=approval.status, message=comment, order_id=approval.order_id,
+        action="approval.decided",
+        target=approval,
+        actor=user,
+        from_state=from_state,
+        to_state=approval.status,
+        message=comment,
+        order_id=approval.order_id,
     )
     order = approval.order
     catalog_services.order_transition(
-        order=order, transition=order.approve if approve else order.reject, actor=user,
+        order=order,
+        transition=order.approve if approve else order.reject,
+        actor=user,
         message=comment,
     )
     if approve:

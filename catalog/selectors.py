@@ -5,11 +5,11 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
 
-from catalog.models import CatalogItem, Category, Order
 from billing.pricing import monthly_quote
+from catalog.models import CatalogItem, Category, Order
 from portal.models import Project
-from provisioning.models import CloudAccount
 from portal.selectors import project_ids
+from provisioning.models import CloudAccount
 
 
 def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:

@@ -67,8 +67,12 @@ def order_submit(
         ),
     )
     audit_record(
-        action="order.submitted", target=order, actor=user, to_state=order.status,
-        message=f"{item.name} for {project.name}", order_id=order.pk,
+        action="order.submitted",
+        target=order,
+        actor=user,
+        to_state=order.status,
+        message=f"{item.name} for {project.name}",
+        order_id=order.pk,
     )
     order_transition(order=order, transition=order.await_approval)
     approval_services.approval_request_open(order=order)
@@ -85,7 +89,12 @@ def order_transition(
         order.status_message = message
     order.save()
     audit_record(
-        action="order.status", target=order, actor=actor, from_state=from_state,
-        to_state=order.status, message=message, order_id=order.pk,
+        action="order.status",
+        target=order,
+        actor=actor,
+        from_state=from_state,
+        to_state=order.status,
+        message=message,
+        order_id=order.pk,
     )
     return order

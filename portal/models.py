@@ -17,7 +17,9 @@ class Organization(models.Model):
 class Project(models.Model):
     """A team's workspace: orders and resources belong to a project, costs go to its cost center."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="projects")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="projects"
+    )
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120)
     cost_center = models.CharField(max_length=40)

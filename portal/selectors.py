@@ -12,7 +12,9 @@ def project_list(*, user: AbstractUser, perm: str = "view_project") -> QuerySet[
     if not user.is_authenticated:
         return Project.objects.none()
     return get_objects_for_user(
-        user, f"portal.{perm}", klass=Project.objects.select_related("organization"),
+        user,
+        f"portal.{perm}",
+        klass=Project.objects.select_related("organization"),
         accept_global_perms=False,
     ).order_by("organization__name", "name")
 

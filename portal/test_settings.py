@@ -33,10 +33,12 @@ if _required and not os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
 os.environ.setdefault("CANOPY_QUEUE_PREFIX", f"test-{uuid.uuid4().hex[:8]}-")
 os.environ.setdefault("CANOPY_VAR_DIR", tempfile.mkdtemp(prefix="canopy-test-"))
 
-from portal.settings import *  # noqa: E402
+from portal.settings import *
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STATIC_ROOT = VAR_DIR / "static"  # whitenoise wants it to exist
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a worker process started by a test sees the same database.

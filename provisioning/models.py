@@ -133,7 +133,9 @@ class Step(FSMModelMixin, models.Model):
         return f"{self.action} {self.resource}"
 
     # Running again is allowed: a step whose worker died is re-delivered while still running.
-    @transition(field=state, source=[StepState.PENDING, StepState.RUNNING], target=StepState.RUNNING)
+    @transition(
+        field=state, source=[StepState.PENDING, StepState.RUNNING], target=StepState.RUNNING
+    )
     def begin(self) -> None:
         self.attempts += 1
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 import catalog.services as catalog_services
-from catalog.selectors import resolve_resources
 from catalog.models import Order, OrderStatus
+from catalog.selectors import resolve_resources
 from portal.selectors import user_has_project_perm
 from portal.services import audit_record
 from provisioning.models import (
@@ -46,7 +46,10 @@ def _enqueue(step: Step) -> None:
 
 
 def _resource_transition(
-    resource: Resource, transition: Callable[[], None], *, actor: AbstractUser | None = None,
+    resource: Resource,
+    transition: Callable[[], None],
+    *,
+    actor: AbstractUser | None = None,
     message: str = "",
 ) -> None:
     from_state = resource.state
@@ -55,8 +58,13 @@ def _resource_transition(
     resource.status_message = message
     resource.save()
     audit_record(
-        action="resource.state", target=resource, actor=actor, from_state=from_state,
-        to_state=resource.state, message=message, order_id=resource.order_id,
+        action="resource.state",
+        target=resource,
+        actor=actor,
+        from_state=from_state,
+        to_state=resource.state,
+        message=message,
+        order_id=resource.order_id,
     )
 
 
@@ -67,8 +75,12 @@ def deployment_start(*, order: Order) -> list[Resource]:
     resources = []
     for spec in resolve_resources(item=order.item, parameters=order.parameters):
         resource = Resource.objects.create(
-            order=order, project=order.project, cloud_account=account, kind=spec["kind"],
-            name=spec["name"], properties=spec["properties"],
+            order=order,
+            project=order.project,
+            cloud_account=account,
+            kind=spec["kind"],
+            name=spec["name"],
+            properties=spec["properties"],
         )
         _enqueue(Step.objects.create(resource=resource, action=Step.Action.CREATE))
         resources.append(resource)
@@ -174,9 +186,14 @@ def _record_failure(step_id: int, message: str) -> None:
 
 def _compensate(*, order: Order) -> None:
     """Delete whatever this order already created, so no cloud object is left behind."""
-    for resource in Resource.objects.select_for_update().filter(
-        order=order, state__in=[ResourceState.ACTIVE, ResourceState.STOPPED, ResourceState.ERROR]
-    ).exclude(external_id=""):
+    for resource in (
+        Resource.objects.select_for_update()
+        .filter(
+            order=order,
+            state__in=[ResourceState.ACTIVE, ResourceState.STOPPED, ResourceState.ERROR],
+        )
+        .exclude(external_id="")
+    ):
         _resource_transition(resource, resource.begin_delete, message="rolling back failed order")
         _enqueue(Step.objects.create(resource=resource, action=Step.Action.DESTROY))
 
@@ -222,7 +239,8 @@ def reconcile_stuck(*, now=None) -> int:
     count = 0
     for resource in stuck:
         _resource_transition(
-            resource, resource.mark_error,
+            resource,
+            resource.mark_error,
             message=f"stuck in {resource.state} for more than {settings.CANOPY_TRANSITION_TIMEOUT}",
         )
         count += 1

@@ -36,7 +36,9 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
         decision = DecisionSerializer(data=request.data)
         decision.is_valid(raise_exception=True)
         approval = approval_decide(
-            user=request.user, approval_id=approval.pk, approve=approve,
+            user=request.user,
+            approval_id=approval.pk,
+            approve=approve,
             comment=decision.validated_data["comment"],
         )
         return Response(ApprovalSerializer(approval).data)

@@ -1,9 +1,8 @@
-from decimal import Decimal
-
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.selectors import item_price_from
 from catalog.models import CatalogItem, Order, OrderStatus
+from catalog.selectors import item_price_from
 from portal.models import AuditEvent
 from provisioning.models import Resource, Step
 
@@ -14,12 +13,12 @@ class CatalogItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CatalogItem
-        fields = ["slug", "name", "category", "description", "parameters",
-                  "estimated_monthly_cost"]
+        fields = ["slug", "name", "category", "description", "parameters", "estimated_monthly_cost"]
 
-    def get_estimated_monthly_cost(self, item: CatalogItem) -> Decimal:
+    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
+    def get_estimated_monthly_cost(self, item: CatalogItem) -> str:
         """The monthly price of the item's first options, shown as "from" on the menu."""
-        return item_price_from(item=item)
+        return str(item_price_from(item=item))
 
 
 class ResourceSummarySerializer(serializers.ModelSerializer):
@@ -33,8 +32,16 @@ class StepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Step
-        fields = ["id", "resource", "action", "state", "attempts", "last_error", "created_at",
-                  "finished_at"]
+        fields = [
+            "id",
+            "resource",
+            "action",
+            "state",
+            "attempts",
+            "last_error",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -52,8 +59,18 @@ class OrderSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Order
-        fields = ["id", "item", "project", "requester", "parameters", "status",
-                  "status_message", "estimated_monthly_cost", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "item",
+            "project",
+            "requester",
+            "parameters",
+            "status",
+            "status_message",
+            "estimated_monthly_cost",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class OrderDetailSerializer(OrderSerializer):
@@ -69,4 +86,3 @@ class OrderCreateSerializer(serializers.Serializer):
     item = serializers.SlugField()
     project = serializers.IntegerField()
     parameters = serializers.DictField()
-

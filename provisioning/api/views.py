@@ -11,8 +11,14 @@ from provisioning.services import ACTIONS, resource_action_request
 
 class ResourceSerializer(ResourceSummarySerializer):
     class Meta(ResourceSummarySerializer.Meta):
-        fields = [*ResourceSummarySerializer.Meta.fields, "order", "project", "properties",
-                  "status_message", "created_at"]
+        fields = [
+            *ResourceSummarySerializer.Meta.fields,
+            "order",
+            "project",
+            "properties",
+            "status_message",
+            "created_at",
+        ]
 
 
 class ActionSerializer(serializers.Serializer):

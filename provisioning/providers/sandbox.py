@@ -33,7 +33,9 @@ class SandboxAdapter(ProviderAdapter):
         try:
             return SandboxObject.objects.get(account=self.account, external_id=external_id)
         except SandboxObject.DoesNotExist:
-            raise ProviderError(f"InvalidInstanceID.NotFound: {external_id} does not exist") from None
+            raise ProviderError(
+                f"InvalidInstanceID.NotFound: {external_id} does not exist"
+            ) from None
 
     def _set_state(self, external_id: str, state: str) -> ServerInfo:
         self._call()

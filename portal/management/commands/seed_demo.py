@@ -35,7 +35,11 @@ LINUX_VM_PARAMETERS = {
         },
     },
 }
-HOURLY_PRICES = {"small": Decimal("0.0200"), "medium": Decimal("0.0400"), "large": Decimal("0.0800")}
+HOURLY_PRICES = {
+    "small": Decimal("0.0200"),
+    "medium": Decimal("0.0400"),
+    "large": Decimal("0.0800"),
+}
 
 
 class Command(BaseCommand):
@@ -46,10 +50,14 @@ class Command(BaseCommand):
         password = settings.CANOPY_DEMO_PASSWORD
         acme, _ = Organization.objects.get_or_create(slug="acme", defaults={"name": "Acme"})
         web_shop, _ = Project.objects.update_or_create(
-            organization=acme, slug="web-shop", defaults={"name": "web-shop", "cost_center": "CC-100"}
+            organization=acme,
+            slug="web-shop",
+            defaults={"name": "web-shop", "cost_center": "CC-100"},
         )
         data_lab, _ = Project.objects.update_or_create(
-            organization=acme, slug="data-lab", defaults={"name": "data-lab", "cost_center": "CC-200"}
+            organization=acme,
+            slug="data-lab",
+            defaults={"name": "data-lab", "cost_center": "CC-200"},
         )
         users = {name: self._user(name, password) for name in ["alice", "bob", "carol", "dave"]}
         admin = self._user("admin", password)
@@ -71,7 +79,9 @@ class Command(BaseCommand):
         )
         for size, price in HOURLY_PRICES.items():
             Rate.objects.update_or_create(
-                rate_card=card, resource_kind="server", size=size,
+                rate_card=card,
+                resource_kind="server",
+                size=size,
                 defaults={"hourly_price": price},
             )
 
@@ -90,7 +100,7 @@ class Command(BaseCommand):
                 ],
             },
         )
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Logins (password: %s):" % password))
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password: {password}):"))
         self.stdout.write("  alice  member of web-shop (orders)")
         self.stdout.write("  bob    manager of web-shop (approves)")
         self.stdout.write("  carol  finance for Acme")

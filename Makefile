@@ -1,0 +1,43 @@
+# The few verbs people need. Every target installs what it needs into .venv first.
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint bench demo venv browser
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## run: the portal at http://127.0.0.1:$(PORT) with a Celery worker and beat (Ctrl-C stops all)
+run: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo
+	@echo "Canopy is starting at http://127.0.0.1:$(PORT)/  (API docs: /api/docs/, admin: /admin/)"
+	@echo
+	$(VENV)/bin/honcho --procfile Procfile.dev start
+
+demo: venv
+	$(PY) manage.py seed_demo
+
+# Headless Chromium for the browser tests, from Debian's packages.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
+test: venv browser
+	$(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: venv
+	$(PY) bench/run.py

@@ -1,0 +1,1 @@
+"""Load benchmark: Canopy's order endpoint against a bare DRF insert (see bench/README.md)."""

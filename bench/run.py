@@ -1,0 +1,419 @@
+"""Load benchmark: Canopy's POST /api/v1/orders/ against a bare token-authenticated DRF insert.
+
+Run from the repository root: `.venv/bin/python bench/run.py` (what `make bench` does).
+Needs PostgreSQL on 127.0.0.1:5432 with user postgres and trust authentication. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+DB_NAME = "canopy_bench"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+
+GUNICORN_WORKERS = 4
+THREADS = 16
+REQUESTS = 600
+WARMUP = 50
+REQUEST_TIMEOUT = 10.0  # seconds, per request
+PHASE_TIMEOUT = 300.0  # seconds, hard limit for one measured phase
+READY_TIMEOUT = 60.0  # seconds for gunicorn to answer its first request
+TARGET_RATIO = 0.5
+
+ORDERS_PATH = "/api/v1/orders/"
+BARE_PATH = "/bench/bare/"
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        ok = self.requests - self.errors
+        return ok / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, p: float) -> float:
+        # Nearest-rank percentile: no interpolation, always a latency that was observed.
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+def _admin_execute(sql: str) -> None:
+    conn = psycopg2.connect(**PG_ADMIN)
+    conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def recreate_database() -> None:
+    drop_database()
+    _admin_execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def drop_database() -> None:
+    # FORCE ends connections a crashed earlier run or a lingering worker may still hold.
+    _admin_execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def bench_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=DATABASE_URL,
+        # Production-like: DEBUG off (no query log kept in memory, no debug pages).
+        DEBUG="false",
+        SECRET_KEY="bench-only-not-a-secret",
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        # A filesystem broker in a throwaway dir: enqueued work lands there and nobody consumes it.
+        CELERY_BROKER_URL="filesystem://",
+        CANOPY_VAR_DIR=str(tmp / "var"),
+        # Mail goes to memory and logs only warnings, so neither console I/O skews the numbers.
+        EMAIL_URL="memorymail://",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.setdefault("CANOPY_DEMO_PASSWORD", "canopy")
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, check=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("wb")
+    try:
+        return subprocess.Popen(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "portal.wsgi:application",  # DJANGO_SETTINGS_MODULE=bench.settings comes from env
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(GUNICORN_WORKERS),
+                "--worker-class",
+                "sync",
+                "--chdir",
+                str(REPO),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so it can be stopped as a whole
+        )
+    finally:
+        log.close()  # the child holds its own copy of the descriptor
+
+
+def stop_gunicorn(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()  # gunicorn's master stops its workers on SIGTERM
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log_tail(log_path)}")
+        try:
+            # Any answer below 500 (401 without a token) means Django is up and routing.
+            if requests.get(base + "/api/v1/projects/", timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"gunicorn did not answer within {READY_TIMEOUT:.0f}s:\n{log_tail(log_path)}"
+    )
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def get_token(base: str, username: str, password: str) -> str:
+    resp = requests.post(
+        base + "/api/v1/auth/token/",
+        json={"username": username, "password": password},
+        timeout=REQUEST_TIMEOUT,
+    )
+    resp.raise_for_status()
+    return str(resp.json()["token"])
+
+
+def get_project_id(base: str, token: str, name: str = "web-shop") -> int:
+    resp = requests.get(
+        base + "/api/v1/projects/",
+        headers={"Authorization": f"Token {token}"},
+        timeout=REQUEST_TIMEOUT,
+    )
+    resp.raise_for_status()
+    results = resp.json()["results"]
+    for project in results:
+        if project["name"] == name:
+            return int(project["id"])
+    raise RuntimeError(f"alice sees no project named {name!r}: {results}")
+
+
+def order_body(project_id: int, tag: str, i: int) -> dict[str, Any]:
+    # Unique names: a portal may reasonably refuse two resources of the same name.
+    return {
+        "item": "linux-vm",
+        "project": project_id,
+        "parameters": {"name": f"bench-{tag}-{i}", "size": "small"},
+    }
+
+
+def drive(name: str, url: str, token: str, bodies: list[dict[str, Any]]) -> PhaseResult:
+    """POST every body with THREADS concurrent clients; each thread keeps one Session."""
+    local = threading.local()
+    sessions: list[requests.Session] = []
+    lock = threading.Lock()
+
+    def session() -> requests.Session:
+        sess: requests.Session | None = getattr(local, "session", None)
+        if sess is None:
+            sess = requests.Session()
+            sess.headers["Authorization"] = f"Token {token}"
+            local.session = sess
+            with lock:
+                sessions.append(sess)
+        return sess
+
+    def one(body: dict[str, Any]) -> tuple[bool, float, str]:
+        started = time.perf_counter()
+        try:
+            resp = session().post(url, json=body, timeout=REQUEST_TIMEOUT)
+            text = " ".join(resp.text.split())[:300]  # one line, even for an HTML error page
+            ok, detail = resp.status_code == 201, f"HTTP {resp.status_code}: {text}"
+        except requests.RequestException as exc:
+            ok, detail = False, repr(exc)
+        return ok, (time.perf_counter() - started) * 1000, detail
+
+    result = PhaseResult(name=name, requests=len(bodies))
+    pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix=f"bench-{name}")
+    started = time.perf_counter()
+    futures = [pool.submit(one, body) for body in bodies]
+    done, not_done = wait(futures, timeout=PHASE_TIMEOUT)
+    result.seconds = time.perf_counter() - started
+    # Requests still queued are dropped; those in flight end within REQUEST_TIMEOUT.
+    pool.shutdown(wait=False, cancel_futures=True)
+
+    for fut in done:
+        ok, ms, detail = fut.result()
+        if ok:
+            result.latencies_ms.append(ms)
+        else:
+            result.errors += 1
+            if len(result.error_samples) < 3:
+                result.error_samples.append(detail)
+    if not_done:
+        result.errors += len(not_done)
+        result.error_samples.append(f"{len(not_done)} requests unfinished after {PHASE_TIMEOUT}s")
+    for sess in sessions:
+        sess.close()
+    return result
+
+
+# --- in-process query count -----------------------------------------------------------------
+
+
+def count_queries(env: dict[str, str], token: str, project_id: int) -> tuple[int, int]:
+    """SQL queries of one order request and of one bare request, steady state (after a warm-up)."""
+    os.environ.update(env)  # same settings and database as the gunicorn workers
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.db import connection, connections
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def measure(path: str, make_body: Callable[[int], dict[str, Any]]) -> int:
+        # The first request pays one-off costs (connection setup, ContentType cache): not counted.
+        for i in range(2):
+            with CaptureQueriesContext(connection) as ctx:
+                resp = client.post(path, data=make_body(i), content_type="application/json")
+            if resp.status_code != 201:
+                raise RuntimeError(
+                    f"in-process POST {path}: HTTP {resp.status_code} {resp.content!r}"
+                )
+        return len(ctx.captured_queries)
+
+    try:
+        order_queries = measure(ORDERS_PATH, lambda i: order_body(project_id, "queries", i))
+        bare_queries = measure(BARE_PATH, lambda i: {})
+    finally:
+        connections.close_all()  # the database is dropped next
+    return order_queries, bare_queries
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def print_report(results: list[PhaseResult], order_queries: int, bare_queries: int) -> None:
+    header = ("endpoint", "requests", "errors", "req/s", "p50 ms", "p95 ms")
+    rows = [
+        (
+            r.name,
+            str(r.requests),
+            str(r.errors),
+            f"{r.rps:.1f}",
+            f"{r.percentile(50):.1f}",
+            f"{r.percentile(95):.1f}",
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest])
+
+    print()
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+
+    canopy, bare = results
+    ratio = canopy.rps / bare.rps if bare.rps > 0 else 0.0
+    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    print()
+    print(f"ratio canopy/bare: {ratio:.2f}x (target >= {TARGET_RATIO}x) {verdict}")
+    print(f"SQL queries per order request: {order_queries} (bare insert: {bare_queries})")
+    for r in results:
+        for sample in r.error_samples:
+            print(f"error {r.name}: {sample}")
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    # SIGTERM (e.g. from a CI timeout) unwinds through the finally blocks like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+    with tempfile.TemporaryDirectory(prefix="canopy-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        env = bench_env(tmp)
+        log_path = tmp / "gunicorn.log"
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            print(f"creating database {DB_NAME} on 127.0.0.1:5432", flush=True)
+            try:
+                recreate_database()
+            except psycopg2.OperationalError as exc:
+                raise SystemExit(
+                    f"bench needs PostgreSQL on 127.0.0.1:5432, user postgres, trust auth: {exc}"
+                ) from exc
+            manage(env, "migrate", "--noinput", "-v", "0")
+            manage(env, "seed_demo")
+
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            print(f"starting gunicorn ({GUNICORN_WORKERS} sync workers) on {base}", flush=True)
+            proc = start_gunicorn(env, port, log_path)
+            wait_ready(base, proc, log_path)
+
+            token = get_token(base, "alice", env["CANOPY_DEMO_PASSWORD"])
+            project_id = get_project_id(base, token)
+
+            orders_url, bare_url = base + ORDERS_PATH, base + BARE_PATH
+            print(f"warm-up: {WARMUP} requests per endpoint", flush=True)
+            warm_orders = [order_body(project_id, "warm", i) for i in range(WARMUP)]
+            warm = [
+                drive("warm-up orders", orders_url, token, warm_orders),
+                drive("warm-up bare", bare_url, token, [{} for _ in range(WARMUP)]),
+            ]
+            for w in warm:
+                if w.errors:
+                    raise RuntimeError(f"{w.name}: {w.errors} errors, e.g. {w.error_samples}")
+
+            print(f"measuring: {REQUESTS} requests per endpoint, {THREADS} threads", flush=True)
+            run_orders = [order_body(project_id, "run", i) for i in range(REQUESTS)]
+            results = [
+                drive(f"POST {ORDERS_PATH}", orders_url, token, run_orders),
+                drive(f"POST {BARE_PATH}", bare_url, token, [{} for _ in range(REQUESTS)]),
+            ]
+
+            order_queries, bare_queries = count_queries(env, token, project_id)
+            print_report(results, order_queries, bare_queries)
+            return 1 if any(r.errors for r in results) else 0
+        except Exception:
+            if proc is not None:
+                print(f"--- gunicorn log (tail) ---\n{log_tail(log_path)}", file=sys.stderr)
+            raise
+        finally:
+            if proc is not None:
+                stop_gunicorn(proc)
+            try:
+                drop_database()
+            except psycopg2.Error as exc:
+                print(f"could not drop database {DB_NAME}: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

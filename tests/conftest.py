@@ -1,0 +1,90 @@
+"""Shared fixtures: the demo organization, API clients, and a real Celery worker process."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection
+from rest_framework.test import APIClient
+
+from portal.celery import app as celery_app
+
+
+@pytest.fixture
+def demo(db) -> dict:
+    """The seed_demo organization: users by name plus the web-shop project and linux-vm item."""
+    from catalog.models import CatalogItem
+    from portal.models import Project
+
+    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    users = {u.username: u for u in User.objects.all()}
+    return {
+        **users,
+        "web_shop": Project.objects.get(slug="web-shop"),
+        "data_lab": Project.objects.get(slug="data-lab"),
+        "linux_vm": CatalogItem.objects.get(slug="linux-vm"),
+    }
+
+
+@pytest.fixture
+def api_as() -> Callable[[User], APIClient]:
+    def client_for(user: User) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return client_for
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:
+    """Poll a condition until it holds; fail with `what` when the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _database_url_for_subprocess() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` on the real broker, sharing the test database."""
+    queues = [settings.CANOPY_DEFAULT_QUEUE, settings.CANOPY_PROVIDER_QUEUE]
+    with celery_app.connection_for_write() as conn:
+        for queue in queues:  # messages left by earlier tests point at flushed rows
+            conn.default_channel.queue_declare(queue=queue, durable=True)
+            conn.default_channel.queue_purge(queue)
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_subprocess(),
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+    }
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", ",".join(queues),
+            "--concurrency", "2", "--without-gossip", "--without-mingle", "-l", "info",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    log.close()
+    print((tmp_path / "worker.log").read_text()[-4000:])

@@ -1,0 +1,123 @@
+"""The REST API as a script would use it."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from catalog.models import Order
+from provisioning.models import Step
+from provisioning.services import step_execute
+
+pytestmark = pytest.mark.django_db
+
+
+def _order(client: APIClient, demo: dict, **parameters) -> object:
+    return client.post(
+        "/api/v1/orders/",
+        {"item": "linux-vm", "project": demo["web_shop"].pk,
+         "parameters": {"name": "web-1", "size": "small", **parameters}},
+        format="json",
+    )
+
+
+def test_token_login_lists_projects_and_items(demo):
+    client = APIClient()
+    answer = client.post("/api/v1/auth/token/", {"username": "alice", "password": "canopy"})
+    assert answer.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {answer.data['token']}")
+    projects = client.get("/api/v1/projects/").json()
+    assert [p["name"] for p in projects["results"]] == ["web-shop"]
+    items = client.get("/api/v1/catalog/items/").json()
+    assert items["count"] == 1
+    assert items["results"][0]["parameters"]["required"] == ["name", "size"]
+    assert items["results"][0]["estimated_monthly_cost"] == "14.60"  # 0.02/h × 730 h
+
+
+def test_order_submit_quotes_and_waits_for_approval(demo, api_as):
+    answer = _order(api_as(demo["alice"]), demo, size="medium")
+    assert answer.status_code == 201, answer.content
+    assert answer.data["status"] == "pending_approval"
+    assert answer.data["estimated_monthly_cost"] == "29.20"
+
+
+def test_bad_parameters_answer_400_per_field_and_create_nothing(demo, api_as):
+    answer = _order(api_as(demo["alice"]), demo, name="Not A Name!", size="huge")
+    assert answer.status_code == 400
+    assert set(answer.json()) == {"name", "size"}
+    assert not Order.objects.exists()
+
+
+def test_missing_parameter_is_named(demo, api_as):
+    answer = api_as(demo["alice"]).post(
+        "/api/v1/orders/",
+        {"item": "linux-vm", "project": demo["web_shop"].pk, "parameters": {"name": "x1"}},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {"size": ["This field is required."]}
+
+
+def test_foreign_project_or_unknown_item_is_404(demo, api_as):
+    client = api_as(demo["alice"])
+    foreign = client.post(
+        "/api/v1/orders/",
+        {"item": "linux-vm", "project": demo["data_lab"].pk,
+         "parameters": {"name": "x1", "size": "small"}},
+        format="json",
+    )
+    unknown = client.post(
+        "/api/v1/orders/",
+        {"item": "nope", "project": demo["web_shop"].pk, "parameters": {}},
+        format="json",
+    )
+    assert (foreign.status_code, unknown.status_code) == (404, 404)
+
+
+def test_only_a_manager_of_the_project_decides(demo, api_as):
+    order_id = _order(api_as(demo["alice"]), demo).data["id"]
+    approval_id = Order.objects.get(pk=order_id).approval.pk
+    for outsider in ("alice", "dave"):  # own order; other project
+        client = api_as(demo[outsider])
+        assert client.get("/api/v1/approvals/?status=pending").json()["count"] == 0
+        answer = client.post(f"/api/v1/approvals/{approval_id}/approve/", {"comment": "me"})
+        assert answer.status_code in (403, 404)
+    bob = api_as(demo["bob"])
+    assert bob.get("/api/v1/approvals/?status=pending").json()["count"] == 1
+    answer = bob.post(f"/api/v1/approvals/{approval_id}/reject/", {"comment": "too big"})
+    assert answer.status_code == 200
+    order = api_as(demo["alice"]).get(f"/api/v1/orders/{order_id}/").json()
+    assert order["status"] == "rejected"
+    assert order["status_message"] == "too big"
+    assert [e["to_state"] for e in order["events"] if e["action"] == "order.status"] == [
+        "pending_approval", "rejected",
+    ]
+
+
+def test_approved_order_provisions_and_resource_actions_run(demo, api_as):
+    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
+    order_id = _order(alice, demo).data["id"]
+    bob.post(f"/api/v1/approvals/{Order.objects.get(pk=order_id).approval.pk}/approve/", {})
+    for step in Step.objects.all():
+        step_execute(step_id=step.pk)
+    order = alice.get(f"/api/v1/orders/{order_id}/").json()
+    assert order["status"] == "completed"
+    assert [s["state"] for s in order["steps"]] == ["done"]
+    resource = alice.get(f"/api/v1/resources/?order={order_id}").json()["results"][0]
+    assert resource["state"] == "active" and resource["external_id"].startswith("sbx-")
+
+    answer = alice.post(f"/api/v1/resources/{resource['id']}/actions/", {"action": "stop"})
+    assert answer.status_code == 202
+    step_execute(step_id=answer.data["id"])
+    assert alice.get(f"/api/v1/resources/{resource['id']}/").json()["state"] == "stopped"
+    again = alice.post(f"/api/v1/resources/{resource['id']}/actions/", {"action": "reboot"})
+    assert again.status_code == 400 and "stopped" in again.json()["action"][0]
+    other = api_as(demo["dave"]).post(
+        f"/api/v1/resources/{resource['id']}/actions/", {"action": "destroy"}
+    )
+    assert other.status_code == 404
+
+
+def test_schema_and_docs_are_served_without_a_cdn(demo, client):
+    client.force_login(demo["alice"])
+    assert client.get("/api/schema/").status_code == 200
+    docs = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in docs and "cdn" not in docs.lower()

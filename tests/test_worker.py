@@ -1,0 +1,38 @@
+"""End to end through a real `celery worker` process and the real broker."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from catalog.models import Order
+from provisioning.models import Resource, SandboxObject
+
+from .conftest import wait_until
+
+pytestmark = pytest.mark.worker
+
+
+def test_worker_provisions_an_approved_order_and_destroys_it(demo, celery_worker_process):
+    alice, bob = APIClient(), APIClient()
+    alice.force_authenticate(demo["alice"])
+    bob.force_authenticate(demo["bob"])
+    order_id = alice.post(
+        "/api/v1/orders/",
+        {"item": "linux-vm", "project": demo["web_shop"].pk,
+         "parameters": {"name": "web-1", "size": "small"}},
+        format="json",
+    ).data["id"]
+    approval_id = Order.objects.get(pk=order_id).approval.pk
+    assert bob.post(f"/api/v1/approvals/{approval_id}/approve/", {}).status_code == 200
+
+    wait_until(
+        lambda: Order.objects.get(pk=order_id).status == "completed", what="order completed"
+    )
+    resource = Resource.objects.get(order_id=order_id)
+    assert SandboxObject.objects.get().external_id == resource.external_id
+
+    answer = alice.post(f"/api/v1/resources/{resource.pk}/actions/", {"action": "destroy"})
+    assert answer.status_code == 202
+    wait_until(
+        lambda: Resource.objects.get(pk=resource.pk).state == "deleted", what="resource deleted"
+    )
+    assert not SandboxObject.objects.exists()
