@@ -43,7 +43,9 @@ def item_order(request, slug):
         if form.is_valid():
             try:
                 order = order_submit(
-                    user=request.user, item=item, project=form.cleaned_data["project"],
+                    user=request.user,
+                    item=item,
+                    project=form.cleaned_data["project"],
                     parameters=form.parameters(),
                 )
             except ValidationError as error:

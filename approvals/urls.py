@@ -1,0 +1,11 @@
+from django.urls import path
+
+from approvals import views
+
+app_name = "approvals"
+
+urlpatterns = [
+    path("", views.approval_list_view, name="approval_list"),
+    path("<int:approval_id>/", views.approval_detail, name="approval_detail"),
+    path("<int:approval_id>/decide/", views.approval_decide_view, name="approval_decide"),
+]

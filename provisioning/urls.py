@@ -1,0 +1,12 @@
+from django.urls import path
+
+from provisioning import views
+
+app_name = "provisioning"
+
+urlpatterns = [
+    path("", views.resource_list_view, name="resource_list"),
+    path("<int:resource_id>/", views.resource_detail, name="resource_detail"),
+    path("<int:resource_id>/live/", views.resource_live, name="resource_live"),
+    path("<int:resource_id>/action/", views.resource_action, name="resource_action"),
+]
