@@ -87,7 +87,7 @@ def order_transition(
     transition()
     if message:
         order.status_message = message
-    order.save()
+    order.save(update_fields=["status", "status_message", "updated_at"])
     audit_record(
         action="order.status",
         target=order,

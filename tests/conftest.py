@@ -1,5 +1,6 @@
 """Shared fixtures: the demo organization, API clients, and a real Celery worker process."""
 
+import io
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ def demo(db) -> dict:
     from catalog.models import CatalogItem
     from portal.models import Project
 
-    call_command("seed_demo", stdout=open(os.devnull, "w"))
+    call_command("seed_demo", stdout=io.StringIO())
     users = {u.username: u for u in User.objects.all()}
     return {
         **users,
@@ -72,13 +73,33 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subproce
         "DATABASE_URL": _database_url_for_subprocess(),
         "DJANGO_SETTINGS_MODULE": "portal.test_settings",
     }
-    log = open(tmp_path / "worker.log", "w")
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        yield from _run_worker(queues, env, log)
+    print(log_path.read_text()[-4000:])  # shown by pytest when the test failed
+
+
+def _run_worker(queues: list[str], env: dict, log) -> Iterator[subprocess.Popen]:
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", ",".join(queues),
-            "--concurrency", "2", "--without-gossip", "--without-mingle", "-l", "info",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            ",".join(queues),
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "info",
         ],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     yield worker
     worker.terminate()
@@ -86,5 +107,3 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subproce
         worker.wait(timeout=30)
     except subprocess.TimeoutExpired:
         worker.kill()
-    log.close()
-    print((tmp_path / "worker.log").read_text()[-4000:])

@@ -13,8 +13,11 @@ pytestmark = pytest.mark.django_db
 def _order(client: APIClient, demo: dict, **parameters) -> object:
     return client.post(
         "/api/v1/orders/",
-        {"item": "linux-vm", "project": demo["web_shop"].pk,
-         "parameters": {"name": "web-1", "size": "small", **parameters}},
+        {
+            "item": "linux-vm",
+            "project": demo["web_shop"].pk,
+            "parameters": {"name": "web-1", "size": "small", **parameters},
+        },
         format="json",
     )
 
@@ -29,7 +32,7 @@ def test_token_login_lists_projects_and_items(demo):
     items = client.get("/api/v1/catalog/items/").json()
     assert items["count"] == 1
     assert items["results"][0]["parameters"]["required"] == ["name", "size"]
-    assert items["results"][0]["estimated_monthly_cost"] == "14.60"  # 0.02/h × 730 h
+    assert items["results"][0]["estimated_monthly_cost"] == "14.60"  # 0.02/h for 730 h
 
 
 def test_order_submit_quotes_and_waits_for_approval(demo, api_as):
@@ -60,8 +63,11 @@ def test_foreign_project_or_unknown_item_is_404(demo, api_as):
     client = api_as(demo["alice"])
     foreign = client.post(
         "/api/v1/orders/",
-        {"item": "linux-vm", "project": demo["data_lab"].pk,
-         "parameters": {"name": "x1", "size": "small"}},
+        {
+            "item": "linux-vm",
+            "project": demo["data_lab"].pk,
+            "parameters": {"name": "x1", "size": "small"},
+        },
         format="json",
     )
     unknown = client.post(
@@ -88,7 +94,8 @@ def test_only_a_manager_of_the_project_decides(demo, api_as):
     assert order["status"] == "rejected"
     assert order["status_message"] == "too big"
     assert [e["to_state"] for e in order["events"] if e["action"] == "order.status"] == [
-        "pending_approval", "rejected",
+        "pending_approval",
+        "rejected",
     ]
 
 

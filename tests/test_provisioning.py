@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 def _approved_order(demo):
     order = order_submit(
-        user=demo["alice"], item=demo["linux_vm"], project=demo["web_shop"],
+        user=demo["alice"],
+        item=demo["linux_vm"],
+        project=demo["web_shop"],
         parameters={"name": "vm-1", "size": "small"},
     )
     approval_decide(user=demo["bob"], approval_id=order.approval.pk, approve=True)

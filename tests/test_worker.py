@@ -17,16 +17,17 @@ def test_worker_provisions_an_approved_order_and_destroys_it(demo, celery_worker
     bob.force_authenticate(demo["bob"])
     order_id = alice.post(
         "/api/v1/orders/",
-        {"item": "linux-vm", "project": demo["web_shop"].pk,
-         "parameters": {"name": "web-1", "size": "small"}},
+        {
+            "item": "linux-vm",
+            "project": demo["web_shop"].pk,
+            "parameters": {"name": "web-1", "size": "small"},
+        },
         format="json",
     ).data["id"]
     approval_id = Order.objects.get(pk=order_id).approval.pk
     assert bob.post(f"/api/v1/approvals/{approval_id}/approve/", {}).status_code == 200
 
-    wait_until(
-        lambda: Order.objects.get(pk=order_id).status == "completed", what="order completed"
-    )
+    wait_until(lambda: Order.objects.get(pk=order_id).status == "completed", what="order completed")
     resource = Resource.objects.get(order_id=order_id)
     assert SandboxObject.objects.get().external_id == resource.external_id
 

@@ -13,8 +13,7 @@ from catalog.api.serializers import (
 from catalog.models import CatalogItem
 from catalog.selectors import catalog_item_list, order_list
 from catalog.services import order_submit
-from portal.models import AuditEvent
-from portal.selectors import project_list
+from portal.models import AuditEvent, Project
 
 
 class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
@@ -56,12 +55,13 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         incoming = OrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        item = CatalogItem.objects.filter(slug=data["item"]).first()
-        if item is None or not catalog_item_list(user=request.user).filter(pk=item.pk).exists():
-            raise NotFound({"item": "No such catalog item for you."})
-        project = project_list(user=request.user).filter(pk=data["project"]).first()
+        # order_submit checks permission and entitlement; here only existence is resolved.
+        item = CatalogItem.objects.filter(slug=data["item"], is_active=True).first()
+        if item is None:
+            raise NotFound({"item": "No such catalog item."})
+        project = Project.objects.filter(pk=data["project"]).first()
         if project is None:
-            raise NotFound({"project": "No such project for you."})
+            raise NotFound({"project": "No such project."})
         order = order_submit(
             user=request.user, item=item, project=project, parameters=data["parameters"]
         )
