@@ -1,9 +1,9 @@
 """Canopy's URLs plus the bare baseline endpoint used by bench/run.py."""
 
 from django.urls import path
-from portal.urls import urlpatterns as portal_urlpatterns
 
 from bench.views import BareInsertView
+from portal.urls import urlpatterns as portal_urlpatterns
 
 # The bench route goes first so no catch-all pattern of the portal can shadow it.
 urlpatterns = [

@@ -29,10 +29,22 @@ def parameters_validate(*, item: CatalogItem, parameters: dict) -> dict:
                     errors.setdefault(name, ["This field is required."])
         else:
             field = str(error.path[0]) if error.path else "parameters"
-            errors.setdefault(field, []).append(error.message)
+            errors.setdefault(field, []).append(_readable(error))
     if errors:
         raise ValidationError(errors)
     return parameters
+
+
+def _readable(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, except for a choice list, where it names the valid choices."""
+    choices = (
+        [option.get("const") for option in error.validator_value or []]
+        if (error.validator == "oneOf")
+        else []
+    )
+    if choices and None not in choices:
+        return f"Choose one of: {', '.join(map(str, choices))}."
+    return error.message
 
 
 def order_quote(*, item: CatalogItem, project: Project, parameters: dict) -> Decimal:

@@ -46,6 +46,7 @@ def test_bad_parameters_answer_400_per_field_and_create_nothing(demo, api_as):
     answer = _order(api_as(demo["alice"]), demo, name="Not A Name!", size="huge")
     assert answer.status_code == 400
     assert set(answer.json()) == {"name", "size"}
+    assert answer.json()["size"] == ["Choose one of: small, medium, large."]
     assert not Order.objects.exists()
 
 
@@ -59,7 +60,7 @@ def test_missing_parameter_is_named(demo, api_as):
     assert answer.json() == {"size": ["This field is required."]}
 
 
-def test_foreign_project_or_unknown_item_is_404(demo, api_as):
+def test_foreign_project_is_403_and_unknown_item_404(demo, api_as):
     client = api_as(demo["alice"])
     foreign = client.post(
         "/api/v1/orders/",
@@ -75,7 +76,8 @@ def test_foreign_project_or_unknown_item_is_404(demo, api_as):
         {"item": "nope", "project": demo["web_shop"].pk, "parameters": {}},
         format="json",
     )
-    assert (foreign.status_code, unknown.status_code) == (404, 404)
+    assert (foreign.status_code, unknown.status_code) == (403, 404)
+    assert not Order.objects.exists()
 
 
 def test_only_a_manager_of_the_project_decides(demo, api_as):
