@@ -13,7 +13,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-RUN useradd --create-home --uid 1000 canopy
+# /app itself is created by root; the app writes var/ (beat schedule) and staticfiles/ in it.
+RUN useradd --create-home --uid 1000 canopy && chown canopy:canopy /app
 
 COPY --chown=canopy:canopy . .
 

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.forms import OrderForm
-from catalog.selectors import catalog_item_list, order_list
+from catalog.selectors import catalog_item_list, item_price_from, order_list
 from catalog.services import order_quote, order_submit
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
@@ -27,6 +27,7 @@ def form_add_service_errors(form, error: ValidationError) -> None:
 def menu(request):
     categories: dict = {}
     for item in catalog_item_list(user=request.user).order_by("category__name", "name"):
+        item.price_from = item_price_from(item=item)
         categories.setdefault(item.category, []).append(item)
     return render(request, "catalog/menu.html", {"categories": categories.items()})
 
