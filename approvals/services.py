@@ -10,7 +10,7 @@ import provisioning.services as provisioning_services
 from approvals.models import ApprovalRequest, ApprovalStatus
 from catalog.models import Order
 from portal.selectors import user_has_project_perm
-from portal.services import audit_record
+from portal.services import audit_record, audited_transition
 
 
 def approval_request_open(*, order: Order) -> ApprovalRequest:
@@ -46,21 +46,19 @@ def approval_decide(
         raise PermissionDenied("You may not decide on this order.")
     if approval.status != ApprovalStatus.PENDING:
         raise ValidationError(f"This order was already {approval.status}.")
-    from_state = approval.status
-    (approval.approve if approve else approval.reject)()
-    approval.decided_by = user
-    approval.decided_at = timezone.now()
-    approval.comment = comment
-    approval.save()
-    audit_record(
+    with audited_transition(
+        approval,
+        field="status",
         action="approval.decided",
-        target=approval,
         actor=user,
-        from_state=from_state,
-        to_state=approval.status,
         message=comment,
         order_id=approval.order_id,
-    )
+    ):
+        (approval.approve if approve else approval.reject)()
+        approval.decided_by = user
+        approval.decided_at = timezone.now()
+        approval.comment = comment
+        approval.save()
     order = approval.order
     catalog_services.order_transition(
         order=order,

@@ -13,7 +13,7 @@ from catalog.models import CatalogItem, Order
 from catalog.selectors import item_offered_to_project, resolve_resources
 from portal.models import Project
 from portal.selectors import user_has_project_perm
-from portal.services import audit_record
+from portal.services import audit_record, audited_transition
 from provisioning.models import CloudAccount
 from provisioning.selectors import cloud_account_for_project
 
@@ -95,18 +95,16 @@ def order_transition(
     *, order: Order, transition, actor: AbstractUser | None = None, message: str = ""
 ) -> Order:
     """Apply one lifecycle transition to the order and write it to the audit trail."""
-    from_state = order.status
-    transition()
-    if message:
-        order.status_message = message
-    order.save(update_fields=["status", "status_message", "updated_at"])
-    audit_record(
+    with audited_transition(
+        order,
+        field="status",
         action="order.status",
-        target=order,
         actor=actor,
-        from_state=from_state,
-        to_state=order.status,
         message=message,
         order_id=order.pk,
-    )
+    ):
+        transition()
+        if message:
+            order.status_message = message
+        order.save(update_fields=["status", "status_message", "updated_at"])
     return order

@@ -1,5 +1,8 @@
 """Writes for tenancy and audit. Memberships grant the matching django-guardian permissions."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from guardian.shortcuts import assign_perm
@@ -46,6 +49,30 @@ def organization_membership_add(
         for perm in ORGANIZATION_ROLE_PERMISSIONS[role]:
             assign_perm(f"portal.{perm}", user, project)
     return membership
+
+
+@contextmanager
+def audited_transition(
+    target: models.Model,
+    *,
+    field: str,
+    action: str,
+    order_id: int | None,
+    actor: AbstractUser | None = None,
+    message: str = "",
+) -> Iterator[None]:
+    """Around a lifecycle change of `target.<field>`: audit it with its from and to states."""
+    from_state = getattr(target, field)
+    yield
+    audit_record(
+        action=action,
+        target=target,
+        actor=actor,
+        from_state=from_state,
+        to_state=getattr(target, field),
+        message=message,
+        order_id=order_id,
+    )
 
 
 def audit_record(

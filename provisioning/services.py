@@ -17,7 +17,7 @@ import catalog.services as catalog_services
 from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
 from portal.selectors import user_has_project_perm
-from portal.services import audit_record
+from portal.services import audited_transition
 from provisioning.models import (
     TRANSITIONAL_STATES,
     Resource,
@@ -52,20 +52,18 @@ def _resource_transition(
     actor: AbstractUser | None = None,
     message: str = "",
 ) -> None:
-    from_state = resource.state
-    transition()
-    resource.state_changed_at = timezone.now()
-    resource.status_message = message
-    resource.save()
-    audit_record(
+    with audited_transition(
+        resource,
+        field="state",
         action="resource.state",
-        target=resource,
         actor=actor,
-        from_state=from_state,
-        to_state=resource.state,
         message=message,
         order_id=resource.order_id,
-    )
+    ):
+        transition()
+        resource.state_changed_at = timezone.now()
+        resource.status_message = message
+        resource.save()
 
 
 @transaction.atomic
