@@ -69,11 +69,3 @@ def approval_decide(
     if approve:
         provisioning_services.deployment_start(order=order)
     return approval
-
-
-@transaction.atomic
-def approval_cancel_for_order(*, order: Order) -> None:
-    approval = ApprovalRequest.objects.select_for_update().filter(order=order).first()
-    if approval and approval.status == ApprovalStatus.PENDING:
-        approval.cancel()
-        approval.save()

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
 
 from billing.pricing import monthly_quote
-from catalog.models import CatalogItem, Category, Order
+from catalog.models import CatalogItem, Order
 from portal.models import Project
 from portal.selectors import project_ids
 from provisioning.models import CloudAccount
@@ -28,10 +28,6 @@ def item_offered_to_project(*, item: CatalogItem, project: Project) -> bool:
     if not item.is_active:
         return False
     return not item.projects.exists() or item.projects.filter(pk=project.pk).exists()
-
-
-def category_list() -> QuerySet[Category]:
-    return Category.objects.all()
 
 
 def order_list(*, user: AbstractUser) -> QuerySet[Order]:

@@ -6,7 +6,9 @@ then record the outcome together with the external id.
 """
 
 from collections.abc import Callable
+from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -226,10 +228,8 @@ def step_execute(*, step_id: int) -> None:
 
 
 @transaction.atomic
-def reconcile_stuck(*, now=None) -> int:
+def reconcile_stuck(*, now: datetime | None = None) -> int:
     """Move resources stuck in a transitional state past the timeout to `error`."""
-    from django.conf import settings
-
     deadline = (now or timezone.now()) - settings.CANOPY_TRANSITION_TIMEOUT
     stuck = Resource.objects.select_for_update().filter(
         state__in=TRANSITIONAL_STATES, state_changed_at__lt=deadline

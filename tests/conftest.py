@@ -44,6 +44,19 @@ def api_as() -> Callable[[User], APIClient]:
     return client_for
 
 
+def order_via_api(client: APIClient, demo: dict, **parameters):
+    """alice's usual order: a small linux-vm named web-1 in web-shop, with overrides."""
+    return client.post(
+        "/api/v1/orders/",
+        {
+            "item": "linux-vm",
+            "project": demo["web_shop"].pk,
+            "parameters": {"name": "web-1", "size": "small", **parameters},
+        },
+        format="json",
+    )
+
+
 def wait_until(condition: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:
     """Poll a condition until it holds; fail with `what` when the deadline passes."""
     deadline = time.monotonic() + timeout

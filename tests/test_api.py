@@ -7,19 +7,9 @@ from catalog.models import Order
 from provisioning.models import Step
 from provisioning.services import step_execute
 
+from .conftest import order_via_api
+
 pytestmark = pytest.mark.django_db
-
-
-def _order(client: APIClient, demo: dict, **parameters) -> object:
-    return client.post(
-        "/api/v1/orders/",
-        {
-            "item": "linux-vm",
-            "project": demo["web_shop"].pk,
-            "parameters": {"name": "web-1", "size": "small", **parameters},
-        },
-        format="json",
-    )
 
 
 def test_token_login_lists_projects_and_items(demo):
@@ -36,14 +26,14 @@ def test_token_login_lists_projects_and_items(demo):
 
 
 def test_order_submit_quotes_and_waits_for_approval(demo, api_as):
-    answer = _order(api_as(demo["alice"]), demo, size="medium")
+    answer = order_via_api(api_as(demo["alice"]), demo, size="medium")
     assert answer.status_code == 201, answer.content
     assert answer.data["status"] == "pending_approval"
     assert answer.data["estimated_monthly_cost"] == "29.20"
 
 
 def test_bad_parameters_answer_400_per_field_and_create_nothing(demo, api_as):
-    answer = _order(api_as(demo["alice"]), demo, name="Not A Name!", size="huge")
+    answer = order_via_api(api_as(demo["alice"]), demo, name="Not A Name!", size="huge")
     assert answer.status_code == 400
     assert set(answer.json()) == {"name", "size"}
     assert answer.json()["size"] == ["Choose one of: small, medium, large."]
@@ -81,7 +71,7 @@ def test_foreign_project_is_403_and_unknown_item_404(demo, api_as):
 
 
 def test_only_a_manager_of_the_project_decides(demo, api_as):
-    order_id = _order(api_as(demo["alice"]), demo).data["id"]
+    order_id = order_via_api(api_as(demo["alice"]), demo).data["id"]
     approval_id = Order.objects.get(pk=order_id).approval.pk
     for outsider in ("alice", "dave"):  # own order; other project
         client = api_as(demo[outsider])
@@ -103,7 +93,7 @@ def test_only_a_manager_of_the_project_decides(demo, api_as):
 
 def test_approved_order_provisions_and_resource_actions_run(demo, api_as):
     alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
-    order_id = _order(alice, demo).data["id"]
+    order_id = order_via_api(alice, demo).data["id"]
     bob.post(f"/api/v1/approvals/{Order.objects.get(pk=order_id).approval.pk}/approve/", {})
     for step in Step.objects.all():
         step_execute(step_id=step.pk)

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from catalog.models import Order
 from provisioning.models import Resource, SandboxObject
 
-from .conftest import wait_until
+from .conftest import order_via_api, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -15,15 +15,7 @@ def test_worker_provisions_an_approved_order_and_destroys_it(demo, celery_worker
     alice, bob = APIClient(), APIClient()
     alice.force_authenticate(demo["alice"])
     bob.force_authenticate(demo["bob"])
-    order_id = alice.post(
-        "/api/v1/orders/",
-        {
-            "item": "linux-vm",
-            "project": demo["web_shop"].pk,
-            "parameters": {"name": "web-1", "size": "small"},
-        },
-        format="json",
-    ).data["id"]
+    order_id = order_via_api(alice, demo).data["id"]
     approval_id = Order.objects.get(pk=order_id).approval.pk
     assert bob.post(f"/api/v1/approvals/{approval_id}/approve/", {}).status_code == 200
 
