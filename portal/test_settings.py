@@ -43,3 +43,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a worker process started by a test sees the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif "CANOPY_TEST_DATABASE" in os.environ:
+    # Lets several checkouts run their suites against one PostgreSQL at the same time.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["CANOPY_TEST_DATABASE"]}
