@@ -16,6 +16,7 @@ from portal.models import (
     ProjectMembership,
     ProjectRole,
 )
+from portal.signals import lifecycle_changed
 
 # What each role may do on a project; the selectors only ever ask for these permissions.
 PROJECT_ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -61,9 +62,17 @@ def audited_transition(
     actor: AbstractUser | None = None,
     message: str = "",
 ) -> Iterator[None]:
-    """Around a lifecycle change of `target.<field>`: audit it with its from and to states."""
+    """Around a lifecycle change of `target.<field>`: audit it and send `lifecycle_changed`."""
     from_state = getattr(target, field)
     yield
+    lifecycle_changed.send(
+        sender=type(target),
+        instance=target,
+        field=field,
+        from_state=from_state,
+        to_state=getattr(target, field),
+        actor=actor,
+    )
     audit_record(
         action=action,
         target=target,
