@@ -1,27 +1,189 @@
 """Reads for provisioning; visibility follows the resource's project."""
 
-from django.contrib.auth.models import AbstractUser
-from django.db.models import QuerySet
+import time
+from typing import Any
 
-from portal.models import Project
-from portal.selectors import project_ids
-from provisioning.models import CloudAccount, Resource, Step
+from django.contrib.auth.models import AbstractUser
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from catalog.models import Order
+from portal.models import OrganizationMembership, OrganizationRole, Project
+from portal.selectors import project_ids, user_has_project_perm
+from provisioning.models import CloudAccount, Resource, Step, UnknownObject
+from provisioning.providers import REGISTRY, Option, SizeInfo
+from provisioning.providers.base import ACTIONS, KINDS
+
+# Catalog kinds the saga builds from provider-level kinds.
+COMPOSITE_KINDS: dict[str, set[str]] = {
+    "database": {"server"},
+    "autoscaling_group": {"server"},
+}
+# Options older than this are served but refreshed in the background.
+OPTIONS_FRESH_SECONDS = 300
 
 
 def cloud_account_for_project(*, project: Project) -> CloudAccount | None:
-    return (
-        CloudAccount.objects.filter(projects=project).order_by("id").first()
-        or CloudAccount.objects.filter(organization_id=project.organization_id)
-        .order_by("id")
-        .first()
+    return cloud_accounts_for_project(project=project).first()
+
+
+def cloud_accounts_for_project(*, project: Project) -> QuerySet[CloudAccount]:
+    """The accounts serving the project; an organization's accounts serve projects not listed."""
+    linked = CloudAccount.objects.filter(projects=project).order_by("id")
+    if linked.exists():
+        return linked
+    return CloudAccount.objects.filter(organization_id=project.organization_id).order_by("id")
+
+
+def cloud_account_for_order(*, order: Order) -> CloudAccount | None:
+    """The order's chosen account, else the project's first one."""
+    return order.cloud_account or cloud_account_for_project(project=order.project)
+
+
+def cloud_accounts_administered(*, user: AbstractUser) -> QuerySet[CloudAccount]:
+    """Accounts of the organizations the user administers (staff see all)."""
+    accounts = CloudAccount.objects.order_by("name")
+    if user.is_staff:
+        return accounts
+    organizations = OrganizationMembership.objects.filter(
+        user=user, role=OrganizationRole.ADMIN
+    ).values("organization")
+    return accounts.filter(organization__in=organizations)
+
+
+# --- capabilities -------------------------------------------------------------------------
+def provider_kinds(kinds: set[str]) -> set[str]:
+    """Catalog kinds → the provider-level kinds they are built from."""
+    needed: set[str] = set()
+    for kind in kinds:
+        needed |= COMPOSITE_KINDS.get(kind, {kind})
+    return needed
+
+
+def account_supports(*, account: CloudAccount, kinds: set[str]) -> bool:
+    """The account's provider can create and delete every kind (composites included)."""
+    adapter_class = REGISTRY.get(account.provider)
+    if adapter_class is None:
+        return False
+    return all(
+        {"create", "delete"} <= adapter_class.capabilities.get(kind, frozenset())
+        for kind in provider_kinds(kinds)
     )
 
 
+def capability_matrix() -> list[dict[str, Any]]:
+    """Provider by kind by action, for the admins' capability page."""
+    rows = []
+    for provider, label in CloudAccount.Provider.choices:
+        adapter_class = REGISTRY.get(provider)
+        capabilities = adapter_class.capabilities if adapter_class else {}
+        rows.append(
+            {
+                "provider": provider,
+                "label": label,
+                "installed": adapter_class is not None,
+                "kinds": [
+                    {
+                        "kind": kind,
+                        "actions": [
+                            action in capabilities.get(kind, frozenset()) for action in ACTIONS
+                        ],
+                    }
+                    for kind in KINDS
+                ],
+            }
+        )
+    return rows
+
+
+# --- cached provider options --------------------------------------------------------------
+def options_cache_key(account_id: int) -> str:
+    return f"provisioning:options:{account_id}"
+
+
+def _enqueue_refresh(account_id: int) -> None:
+    from provisioning.tasks import refresh_account_options  # tasks import services
+
+    transaction.on_commit(lambda: refresh_account_options.delay(account_id))
+
+
+def cloud_account_options(*, account: CloudAccount) -> dict[str, list]:
+    """Locations, sizes and images of the account, from the cache; never calls a slow cloud.
+
+    A stale entry is served while a worker refreshes it; with no entry yet, the sandbox is read
+    in place (it is local) and other providers answer empty lists until the worker has filled
+    the cache.
+    """
+    entry = cache.get(options_cache_key(account.pk))
+    if entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS:
+        if account.provider == CloudAccount.Provider.SANDBOX:
+            from provisioning.services import account_options_refresh
+
+            entry = account_options_refresh(account_id=account.pk)
+        else:
+            _enqueue_refresh(account.pk)
+    if entry is None:
+        return {"locations": [], "sizes": [], "images": []}
+    return {name: entry[name] for name in ("locations", "sizes", "images")}
+
+
+def size_info(*, account: CloudAccount, size: str) -> SizeInfo | None:
+    return next((s for s in cloud_account_options(account=account)["sizes"] if s.id == size), None)
+
+
+def option_label(*, options: list[Option], option_id: str) -> str:
+    return next((o.label for o in options if o.id == option_id), option_id)
+
+
+# --- resources and steps ------------------------------------------------------------------
 def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:
     return Resource.objects.filter(
         project__in=project_ids(user=user, perm="view_project")
-    ).select_related("cloud_account", "project", "order__item")
+    ).select_related("cloud_account", "project", "order__item", "parent")
+
+
+def resource_secret(*, user: AbstractUser, resource: Resource) -> dict[str, Any]:
+    """A generated secret (a database's password): only the order's requester sees it."""
+    if resource.order.requester_id != user.pk or not user_has_project_perm(
+        user=user, project=resource.project, perm="view_project"
+    ):
+        return {}
+    return resource.secret
 
 
 def steps_for_order(*, order_id: int) -> QuerySet[Step]:
     return Step.objects.filter(resource__order_id=order_id).select_related("resource")
+
+
+def deployment_steps(*, order: Order) -> list[dict[str, Any]]:
+    """The order's saga steps, oldest first, for the order page and API."""
+    steps = (
+        Step.objects.filter(Q(resource__order=order) | Q(deployment__order=order))
+        .distinct()
+        .select_related("resource")
+        .prefetch_related("depends_on__resource")
+        .order_by("id")
+    )
+    return [
+        {
+            "id": step.pk,
+            "deployment": step.deployment_id,
+            "resource": step.resource_id,
+            "key": step.resource.key,
+            "kind": step.resource.kind,
+            "name": step.resource.name,
+            "action": step.action,
+            "state": step.state,
+            "attempts": step.attempts,
+            "last_error": step.last_error,
+            "depends_on": [dependency.pk for dependency in step.depends_on.all()],
+            "started_at": step.started_at,
+            "finished_at": step.finished_at,
+        }
+        for step in steps
+    ]
+
+
+def unknown_objects() -> QuerySet[UnknownObject]:
+    return UnknownObject.objects.select_related("account").order_by("account__name", "kind")

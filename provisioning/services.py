@@ -1,50 +1,102 @@
-"""Writes for provisioning: plan an order's resources, run provider steps, day-2 actions.
+"""Writes for provisioning: deployments (sagas) over an order's resources, provider steps,
+day-2 actions, cloud accounts and the reconciler.
 
-A step runs in three short parts so no transaction is open during a provider call: claim the
-step (row lock), call the provider (idempotent: it looks for the object by Canopy's name first),
-then record the outcome together with the external id.
+A deployment is a dependency graph of steps. Every step without pending dependencies is queued
+to the provider queue at once (they run in parallel); when a step finishes, the steps that only
+waited for it are queued. A step runs in three short parts so no transaction is open during a
+provider call: claim it (row lock), call the provider (idempotent: `ensure` finds the object by
+Canopy's name first, a delete looks the object up by name when its id was never recorded), then
+record the outcome. A permanent failure of a create deployment cancels what has not started,
+waits for what is running, then deletes everything the order has in reverse dependency order.
 """
 
-from collections.abc import Callable
-from datetime import datetime
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django_fsm import can_proceed
 
 import catalog.services as catalog_services
 from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
+from portal.models import Organization, OrganizationMembership, OrganizationRole
 from portal.selectors import user_has_project_perm
-from portal.services import audited_transition
+from portal.services import audit_record, audited_transition
 from provisioning.models import (
     TRANSITIONAL_STATES,
+    CloudAccount,
+    Deployment,
+    DeploymentState,
     Resource,
+    ResourceEvent,
     ResourceState,
     Step,
     StepState,
+    UnknownObject,
 )
-from provisioning.providers import ProviderError, ServerInfo, get_adapter
-from provisioning.selectors import cloud_account_for_project
+from provisioning.providers import CloudObject, ProviderError, get_adapter
+from provisioning.providers.base import KINDS
+from provisioning.selectors import (
+    COMPOSITE_KINDS,
+    cloud_account_for_order,
+    cloud_accounts_administered,
+    options_cache_key,
+    size_info,
+)
 
-MAX_ATTEMPTS = 5
-
-# Day-2 action → the transition that starts it on the resource.
-ACTIONS: dict[str, Callable[[Resource], Callable[[], None]]] = {
-    Step.Action.STOP: lambda r: r.begin_stop,
-    Step.Action.START: lambda r: r.begin_start,
-    Step.Action.REBOOT: lambda r: r.begin_reboot,
-    Step.Action.DESTROY: lambda r: r.begin_delete,
+MAX_ATTEMPTS = 20
+# A running step whose worker has not been heard of for this long lost its worker.
+STEP_LEASE = timedelta(minutes=5)
+R = ResourceState
+A = Step.Action
+# Spec properties naming one copy of another spec (copy i binds to copy i); other references
+# (load balancer members, networks) bind to every copy.
+INDEXED_REFERENCES = {"volume": "attach_to", "dns_record": "target"}
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306}
+DAY2_ACTIONS: dict[str, set[str]] = {
+    "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.DESTROY},
+    "volume": {A.SNAPSHOT, A.EXTEND, A.DESTROY},
+    "autoscaling_group": {A.SET_DESIRED, A.DESTROY},
+    "network": {A.DESTROY},
+    "load_balancer": {A.DESTROY},
+    "dns_record": {A.DESTROY},
+    "database": {A.DESTROY},
 }
+# Day-2 action → the transition that starts it on the resource.
+STARTS: dict[str, Callable[[Resource], Callable[[], None]]] = {
+    A.STOP: lambda r: r.begin_stop,
+    A.START: lambda r: r.begin_start,
+    A.REBOOT: lambda r: r.begin_reboot,
+    A.RESIZE: lambda r: r.begin_update,
+    A.SNAPSHOT: lambda r: r.begin_update,
+    A.EXTEND: lambda r: r.begin_update,
+}
+# Actions that add capacity: admitted against quotas first (approvals.services.day2_admit).
+CAPACITY_ACTIONS = {A.RESIZE, A.EXTEND, A.SET_DESIRED}
 
 
-def _enqueue(step: Step) -> None:
+class TransientProviderError(Exception):
+    """Raised to the task so Celery retries the step later with backoff."""
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _enqueue(steps: Iterable[Step]) -> None:
     from provisioning.tasks import run_step  # tasks import services; import at call time
 
-    transaction.on_commit(lambda: run_step.delay(step.pk))
+    ids = [step.pk for step in steps]
+    if not ids:
+        return
+    Step.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+    transaction.on_commit(lambda: [run_step.delay(step_id) for step_id in ids])
 
 
 def _resource_transition(
@@ -68,146 +120,534 @@ def _resource_transition(
         resource.save()
 
 
-@transaction.atomic
-def deployment_start(*, order: Order) -> list[Resource]:
-    """Plan the approved order's resources and queue their create steps."""
-    account = cloud_account_for_project(project=order.project)
-    resources = []
-    for spec in resolve_resources(item=order.item, parameters=order.parameters):
-        resource = Resource.objects.create(
-            order=order,
-            project=order.project,
-            cloud_account=account,
-            kind=spec["kind"],
-            name=spec["name"],
-            properties=spec["properties"],
-        )
-        _enqueue(Step.objects.create(resource=resource, action=Step.Action.CREATE))
-        resources.append(resource)
-    catalog_services.order_transition(order=order, transition=order.start_provisioning)
-    return resources
+def _deployment_transition(
+    deployment: Deployment, transition: Callable[[], None], *, message: str = ""
+) -> None:
+    with audited_transition(
+        deployment,
+        field="state",
+        action="deployment.state",
+        message=message,
+        order_id=deployment.order_id,
+    ):
+        transition()
+        deployment.message = message or deployment.message
+        if deployment.state != DeploymentState.COMPENSATING:
+            deployment.finished_at = timezone.now()
+        deployment.save()
 
 
-@transaction.atomic
-def resource_action_request(*, user: AbstractUser, resource_id: int, action: str) -> Step:
-    """A person asks to stop/start/reboot/destroy a resource; a worker carries it out."""
-    resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
-    if not user_has_project_perm(user=user, project=resource.project, perm="order_in_project"):
-        raise PermissionDenied("You may not change this resource.")
-    if action not in ACTIONS:
-        raise ValidationError({"action": [f"Unknown action {action!r}."]})
-    transition = ACTIONS[action](resource)
-    if not can_proceed(transition):
-        raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
-    _resource_transition(resource, transition, actor=user, message=f"{action} requested")
-    step = Step.objects.create(resource=resource, action=action)
-    _enqueue(step)
+def _event(resource: Resource, kind: str) -> None:
+    """The billable fact of a lifecycle change, in the same transaction (composites have none:
+    their servers are metered)."""
+    if resource.kind not in KINDS:
+        return
+    props = resource.properties
+    ResourceEvent.objects.create(
+        resource=resource,
+        kind=kind,
+        at=timezone.now(),
+        size=str(props.get("size", "")) if resource.kind == "server" else "",
+        quantity=Decimal(str(props.get("size_gb", 0))) if resource.kind == "volume" else 1,
+        properties={k: v for k, v in props.items() if k != "user_data"},
+    )
+
+
+def _check_perm(user: AbstractUser, resource_or_order: Resource | Order) -> None:
+    if not user_has_project_perm(
+        user=user, project=resource_or_order.project, perm="order_in_project"
+    ):
+        raise PermissionDenied("You may not change this.")
+
+
+# --- planning -----------------------------------------------------------------------------
+def _in_dependency_order(specs: list[dict]) -> list[dict]:
+    by_key = {spec["key"]: spec for spec in specs}
+    ordered: list[dict] = []
+    visiting: set[str] = set()
+
+    def visit(spec: dict) -> None:
+        if spec in ordered:
+            return
+        if spec["key"] in visiting:
+            raise ValidationError({"resources": [f"Dependency cycle at {spec['key']!r}."]})
+        visiting.add(spec["key"])
+        for key in spec.get("depends_on", []):
+            if key not in by_key:
+                raise ValidationError({"resources": [f"{spec['key']!r} needs unknown {key!r}."]})
+            visit(by_key[key])
+        visiting.discard(spec["key"])
+        ordered.append(spec)
+
+    for spec in specs:
+        visit(spec)
+    return ordered
+
+
+def _new_resource(deployment: Deployment, **fields: Any) -> Resource:
+    order = deployment.order
+    return Resource.objects.create(
+        order=order, project=order.project, cloud_account=deployment.cloud_account, **fields
+    )
+
+
+def _new_step(
+    deployment: Deployment,
+    resource: Resource,
+    action: str,
+    depends_on: Iterable[Step] = (),
+    params: dict | None = None,
+) -> Step:
+    step = Step.objects.create(
+        deployment=deployment, resource=resource, action=action, params=params or {}
+    )
+    step.depends_on.set(list(depends_on))
     return step
 
 
+def _plan_servers(
+    deployment: Deployment, parent: Resource, names: Iterable[str], deps: list[Step], props: dict
+) -> list[Step]:
+    server_props = {k: props[k] for k in ("size", "image", "location", "network") if k in props}
+    return [
+        _new_step(
+            deployment,
+            _new_resource(
+                deployment,
+                kind="server",
+                key=parent.key,
+                name=name,
+                parent=parent,
+                properties=server_props,
+            ),
+            A.CREATE,
+            deps,
+        )
+        for name in names
+    ]
+
+
+def _plan_spec_copy(deployment: Deployment, spec: dict, name: str, deps: list[Step]) -> Step:
+    """Plan one copy of a spec; returns the step that dependents wait for."""
+    kind, props = spec["kind"], dict(spec["properties"])
+    parent = _new_resource(deployment, kind=kind, key=spec["key"], name=name, properties=props)
+    if kind == "database":
+        parent.secret = {"user": "canopy", "password": secrets.token_urlsafe(18)}
+        parent.save(update_fields=["secret_encrypted"])
+        servers = _plan_servers(deployment, parent, [f"{name}-server"], deps, props)
+        if props.get("storage_gb"):  # the data lives on its own volume, kept apart from the OS
+            volume = _new_resource(
+                deployment,
+                kind="volume",
+                key=spec["key"],
+                name=f"{name}-data",
+                parent=parent,
+                properties={"size_gb": int(props["storage_gb"])},
+            )
+            servers.append(_new_step(deployment, volume, A.CREATE, servers))
+        return _new_step(deployment, parent, A.CREATE, servers)
+    if kind == "autoscaling_group":
+        names = [f"{name}-{i + 1}" for i in range(int(props.get("desired", 1)))]
+        servers = _plan_servers(deployment, parent, names, deps, props)
+        return _new_step(deployment, parent, A.CREATE, servers)
+    return _new_step(deployment, parent, A.CREATE, deps)
+
+
+def _plan_create(deployment: Deployment, specs: list[dict]) -> None:
+    planned: dict[str, list[Step]] = {}  # spec key → the step of each copy
+    for spec in _in_dependency_order(specs):
+        count = max(int(spec.get("count", 1)), 1)
+        indexed = spec["properties"].get(INDEXED_REFERENCES.get(spec["kind"], ""))
+        steps = []
+        for index in range(count):
+            deps: list[Step] = []
+            for key in spec.get("depends_on", []):
+                copies = planned[key]
+                deps += [copies[index % len(copies)]] if key == indexed else copies
+            name = spec["name"] if count == 1 else f"{spec['name']}-{index + 1}"
+            steps.append(_plan_spec_copy(deployment, spec, name, deps))
+        planned[spec["key"]] = steps
+
+
+def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
+    """Delete steps in reverse of the create graph: what depended on X goes before X. A
+    composite (database, autoscaling group) goes after its servers."""
+    by_id = {r.pk: r for r in resources}
+    step_for: dict[int, Step] = {}
+    for resource in resources:
+        if resource.state != R.DELETING:
+            _resource_transition(resource, resource.begin_delete, message="deleting")
+        step_for[resource.pk] = _new_step(deployment, resource, A.DESTROY)
+    edges = Step.depends_on.through.objects.filter(
+        from_step__resource__in=by_id, to_step__resource__in=by_id
+    ).values_list("from_step__resource", "to_step__resource")
+    for dependent, dependency in set(edges):
+        if dependent == dependency:
+            continue
+        if by_id[dependency].parent_id == dependent:  # composite → its server
+            step_for[dependent].depends_on.add(step_for[dependency])
+            continue
+        step_for[dependency].depends_on.add(step_for[dependent])
+        for child in resources:  # a composite's servers also wait for its dependents
+            if child.parent_id == dependency:
+                step_for[child.pk].depends_on.add(step_for[dependent])
+
+
+@transaction.atomic
+def deployment_start(*, order: Order) -> Deployment | None:
+    """Plan the approved order's resources as a graph and queue the steps that can start."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    account = cloud_account_for_order(order=order)
+    if account is None:
+        catalog_services.order_transition(
+            order=order, transition=order.fail, message="No cloud account serves this project."
+        )
+        return None
+    deployment = Deployment.objects.create(
+        order=order, cloud_account=account, direction=Deployment.Direction.CREATE
+    )
+    _plan_create(deployment, resolve_resources(item=order.item, parameters=order.parameters))
+    catalog_services.order_transition(order=order, transition=order.start_provisioning)
+    _advance(deployment.pk)
+    return deployment
+
+
+def _running_deployment(order: Order) -> bool:
+    return order.deployments.filter(
+        state__in=[DeploymentState.RUNNING, DeploymentState.COMPENSATING]
+    ).exists()
+
+
+def _destroy_deployment(order: Order, resources: list[Resource], **fields: Any) -> Deployment:
+    deployment = Deployment.objects.create(
+        order=order,
+        cloud_account=resources[0].cloud_account,
+        direction=Deployment.Direction.DESTROY,
+        **fields,
+    )
+    _plan_destroy(deployment, resources)
+    _advance(deployment.pk)
+    return deployment
+
+
+@transaction.atomic
+def order_destroy(*, user: AbstractUser, order_id: int) -> Deployment:
+    """Delete every resource of the order: the create saga in reverse."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    _check_perm(user, order)
+    if _running_deployment(order):
+        raise ValidationError({"order": ["The order's resources are still being changed."]})
+    resources = list(
+        Resource.objects.select_for_update().filter(order=order).exclude(state=R.DELETED)
+    )
+    if not resources:
+        raise ValidationError({"order": ["The order has no resources left to delete."]})
+    busy = [r.name for r in resources if r.state in TRANSITIONAL_STATES]
+    if busy:
+        raise ValidationError({"order": [f"Wait for {', '.join(busy)} to finish changing."]})
+    return _destroy_deployment(order, resources)
+
+
+# --- running the graph --------------------------------------------------------------------
+def _advance(deployment_id: int, finished: Step | None = None) -> None:
+    """Queue the steps that became ready; close the deployment when every step is done.
+
+    Runs under the deployment's row lock, so two dependencies finishing at once queue their
+    common dependent exactly once.
+    """
+    deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+    if deployment.state == DeploymentState.COMPENSATING:
+        _maybe_compensate(deployment)
+        return
+    if deployment.state != DeploymentState.RUNNING:
+        return
+    # Dependencies may be steps of an earlier deployment (a scale-out's network).
+    candidates = (finished.dependents.all() if finished else deployment.steps.all()).filter(
+        state=StepState.PENDING, queued_at=None
+    )
+    unfinished = Step.depends_on.through.objects.filter(from_step=OuterRef("pk")).exclude(
+        to_step__state=StepState.DONE
+    )
+    _enqueue(candidates.exclude(Exists(unfinished)))
+    if not deployment.steps.exclude(state=StepState.DONE).exists():
+        _deployment_succeeded(deployment)
+
+
+def _deployment_succeeded(deployment: Deployment) -> None:
+    _deployment_transition(deployment, deployment.succeed)
+    if deployment.direction == Deployment.Direction.CREATE:
+        order = Order.objects.select_for_update().get(pk=deployment.order_id)
+        if order.status == OrderStatus.PROVISIONING:
+            catalog_services.order_transition(order=order, transition=order.complete)
+    elif deployment.compensates_id:
+        failed = Deployment.objects.select_for_update().get(pk=deployment.compensates_id)
+        _deployment_transition(failed, failed.fail, message=failed.message)
+
+
+def _deployment_failed(deployment_id: int, message: str) -> None:
+    deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
+    if deployment.state != DeploymentState.RUNNING:
+        _maybe_compensate(deployment)
+        return
+    for step in deployment.steps.select_for_update().filter(state=StepState.PENDING):
+        step.cancel()
+        step.save()
+    if deployment.direction != Deployment.Direction.CREATE:
+        _deployment_transition(deployment, deployment.fail, message=message)
+        if deployment.compensates_id:
+            failed = Deployment.objects.select_for_update().get(pk=deployment.compensates_id)
+            _deployment_transition(failed, failed.fail, message=f"{failed.message}; {message}")
+        return
+    _deployment_transition(deployment, deployment.compensate, message=message)
+    order = Order.objects.select_for_update().get(pk=deployment.order_id)
+    if order.status in (OrderStatus.PROVISIONING, OrderStatus.APPROVED):
+        catalog_services.order_transition(order=order, transition=order.fail, message=message)
+    _maybe_compensate(deployment)
+
+
+def _maybe_compensate(deployment: Deployment) -> None:
+    """Once nothing of the failed deployment runs any more, delete what the order has."""
+    if (
+        deployment.state != DeploymentState.COMPENSATING
+        or deployment.steps.filter(state=StepState.RUNNING).exists()
+        or deployment.compensations.exists()
+    ):
+        return
+    resources = list(
+        Resource.objects.select_for_update()
+        .filter(order_id=deployment.order_id)
+        .exclude(state=R.DELETED)
+    )
+    if not resources:
+        _deployment_transition(deployment, deployment.fail, message=deployment.message)
+        return
+    _destroy_deployment(deployment.order, resources, compensates=deployment)
+
+
+# --- one step -----------------------------------------------------------------------------
 def _claim(step_id: int) -> Step | None:
     with transaction.atomic():
         step = (
-            Step.objects.select_for_update()
+            Step.objects.select_for_update(of=("self",))
             .select_related("resource__cloud_account")
             .filter(pk=step_id)
             .first()
         )
         if step is None or step.state not in (StepState.PENDING, StepState.RUNNING):
-            return None  # unknown or already finished: a duplicate delivery
+            return None  # unknown, cancelled or already finished: a duplicate delivery
         step.begin()
-        step.started_at = step.started_at or timezone.now()
+        now = timezone.now()
+        step.started_at = step.started_at or now
+        step.heartbeat_at = now
         step.save()
         resource = step.resource
-        if step.action == Step.Action.CREATE and resource.state == ResourceState.PLANNED:
+        if step.action == A.CREATE and resource.state == R.PLANNED:
             _resource_transition(resource, resource.begin_provisioning)
         return step
 
 
-def _call_provider(step: Step) -> ServerInfo | None:
+def _dependencies(step: Step) -> list[Resource]:
+    """The resources the step binds to, composites replaced by their live servers."""
+    resources = []
+    for dependency in step.depends_on.select_related("resource"):
+        resource = dependency.resource
+        if resource.kind in COMPOSITE_KINDS:
+            resources += list(resource.children.filter(kind="server", state=R.ACTIVE))
+        else:
+            resources.append(resource)
+    return resources
+
+
+def _first_ip(resource: Resource) -> str:
+    return (resource.public_ips or resource.private_ips or [""])[0]
+
+
+def _database_user_data(database: Resource) -> str:
+    """cloud-init that installs the engine and creates the database and its user."""
+    props, secret = database.properties, database.secret
+    engine, db_name = props.get("engine", "postgresql"), props.get("db_name", "app")
+    user, password = secret["user"], secret["password"]
+    if engine == "mysql":
+        commands = [
+            "apt-get install -y mysql-server",
+            f'mysql -e "CREATE DATABASE IF NOT EXISTS {db_name}; CREATE USER IF NOT EXISTS '
+            f"'{user}'@'%' IDENTIFIED BY '{password}'; GRANT ALL ON {db_name}.* TO '{user}'@'%';\"",
+        ]
+    else:
+        commands = [
+            "apt-get install -y postgresql",
+            f"sudo -u postgres psql -c \"CREATE USER {user} WITH PASSWORD '{password}'\"",
+            f"sudo -u postgres createdb -O {user} {db_name}",
+            "echo \"listen_addresses = '*'\" >> /etc/postgresql/*/main/postgresql.conf",
+            "echo 'host all all 0.0.0.0/0 scram-sha-256' >> /etc/postgresql/*/main/pg_hba.conf",
+            "systemctl restart postgresql",
+        ]
+    lines = ["#cloud-config", "package_update: true", "runcmd:"]
+    return "\n".join(lines + [f"  - {command!r}" for command in commands]) + "\n"
+
+
+def _concrete(step: Step) -> dict[str, Any]:
+    """The adapter's properties: the template's, with references bound to finished objects."""
+    resource, props = step.resource, step.resource.properties
+    deps = _dependencies(step)
+    servers = [d for d in deps if d.kind == "server" and d.external_id]
+    match resource.kind:
+        case "server":
+            networks = [d.external_id for d in deps if d.kind == "network"]
+            concrete = {
+                k: props[k] for k in ("size", "image", "location", "ssh_key") if props.get(k)
+            }
+            if networks:
+                concrete["network_id"] = networks[0]
+            if resource.parent and resource.parent.kind == "database":
+                concrete["user_data"] = _database_user_data(resource.parent)
+            elif props.get("user_data"):
+                concrete["user_data"] = props["user_data"]
+            return concrete
+        case "volume":
+            return {"size_gb": props.get("size_gb"), "server_id": servers[0].external_id}
+        case "network":
+            return {"cidr": props.get("cidr", "10.0.0.0/16")}
+        case "load_balancer":
+            return {
+                "protocol": props.get("protocol", "http"),
+                "port": props.get("port", 80),
+                "members": [{"id": s.external_id, "ip": _first_ip(s)} for s in servers],
+            }
+        case "dns_record":
+            # A load balancer's address (often a host name: the adapter picks A or CNAME),
+            # else the server's IP.
+            target = deps[0]
+            address = target.attributes.get("address") or _first_ip(target)
+            return {
+                "zone": props.get("zone"),
+                "record": props.get("record"),
+                "type": props.get("type", "A"),
+                "address": address,
+            }
+    raise ValueError(resource.kind)
+
+
+def _composite_object(step: Step) -> CloudObject | None:
+    """Databases and autoscaling groups exist through their servers: no provider call."""
     resource = step.resource
+    if step.action == A.DESTROY:
+        return None
+    servers = list(resource.children.filter(kind="server", state=R.ACTIVE))
+    attributes: dict[str, Any] = {"servers": [s.external_id for s in servers]}
+    if resource.kind == "database" and servers:
+        engine = resource.properties.get("engine", "postgresql")
+        attributes |= {
+            "host": (servers[0].private_ips or servers[0].public_ips or [""])[0],
+            "public_host": (servers[0].public_ips or [""])[0],
+            "port": DATABASE_PORTS.get(engine, 5432),
+            "db_name": resource.properties.get("db_name", "app"),
+            "user": resource.secret.get("user", ""),
+        }
+    return CloudObject(
+        kind=resource.kind,
+        external_id="",
+        name=resource.canopy_tag,
+        state="running",
+        attributes=attributes,
+    )
+
+
+def _members(balancer: Resource) -> list[dict[str, str]]:
+    group = Resource.objects.get(
+        order_id=balancer.order_id, key=balancer.properties.get("members"), parent=None
+    )
+    servers = group.children.filter(kind="server", state=R.ACTIVE).exclude(external_id="")
+    return [{"id": s.external_id, "ip": _first_ip(s)} for s in servers]
+
+
+def _call_provider(step: Step) -> CloudObject | None:
+    resource = step.resource
+    if resource.kind in COMPOSITE_KINDS:
+        return _composite_object(step)
     adapter = get_adapter(resource.cloud_account)
     match step.action:
-        case Step.Action.CREATE:
-            return adapter.ensure_server(
-                name=resource.canopy_tag, size=str(resource.properties.get("size", ""))
+        case A.CREATE:
+            return adapter.ensure(resource.kind, resource.canopy_tag, _concrete(step))
+        case A.DESTROY:
+            # The id is unknown when the create's worker died before recording it.
+            found = (
+                None if resource.external_id else adapter.find(resource.kind, resource.canopy_tag)
             )
-        case Step.Action.START:
-            return adapter.start_server(resource.external_id)
-        case Step.Action.STOP:
-            return adapter.stop_server(resource.external_id)
-        case Step.Action.REBOOT:
-            return adapter.reboot_server(resource.external_id)
-        case Step.Action.DESTROY:
-            if resource.external_id:
-                adapter.destroy_server(resource.external_id)
+            external_id = resource.external_id or (found.external_id if found else "")
+            if external_id:
+                adapter.delete(resource.kind, external_id)
             return None
-    raise ValueError(step.action)
+        case A.SET_MEMBERS:
+            params = {"members": _members(resource)}
+            return adapter.act(resource.kind, resource.external_id, step.action, params)
+    return adapter.act(resource.kind, resource.external_id, step.action, step.params)
+
+
+def _apply(resource: Resource, obj: CloudObject) -> None:
+    resource.external_id = obj.external_id or resource.external_id
+    attributes = dict(obj.attributes)
+    resource.public_ips = attributes.pop("public_ips", resource.public_ips)
+    resource.private_ips = attributes.pop("private_ips", resource.private_ips)
+    resource.attributes = attributes
+
+
+# Action → (resource transition, ResourceEvent kind or "", properties it changes).
+OUTCOMES: dict[str, tuple[Callable[[Resource], Callable[[], None]], str, tuple[str, ...]]] = {
+    A.CREATE: (lambda r: r.mark_active, ResourceEvent.Kind.CREATED, ()),
+    A.START: (lambda r: r.mark_active, ResourceEvent.Kind.STARTED, ()),
+    A.REBOOT: (lambda r: r.mark_active, "", ()),
+    A.STOP: (lambda r: r.mark_stopped, ResourceEvent.Kind.STOPPED, ()),
+    A.RESIZE: (lambda r: r.finish_update, ResourceEvent.Kind.RESIZED, ("size",)),
+    A.EXTEND: (lambda r: r.finish_update, ResourceEvent.Kind.RESIZED, ("size_gb",)),
+    A.SNAPSHOT: (lambda r: r.finish_update, "", ()),
+    A.SET_MEMBERS: (lambda r: r.finish_update, "", ()),
+    A.SET_DESIRED: (lambda r: r.finish_update, "", ("desired",)),
+    A.DESTROY: (lambda r: r.mark_deleted, ResourceEvent.Kind.DELETED, ()),
+}
 
 
 @transaction.atomic
-def _record_success(step_id: int, info: ServerInfo | None) -> None:
-    step = Step.objects.select_for_update().select_related("resource").get(pk=step_id)
+def _record_success(step_id: int, obj: CloudObject | None) -> None:
+    step = Step.objects.select_for_update().get(pk=step_id)
+    if step.state != StepState.RUNNING:
+        return  # another delivery recorded it first
     resource = Resource.objects.select_for_update().get(pk=step.resource_id)
-    if info is not None:
-        resource.external_id = info.external_id
-        resource.public_ips = info.public_ips
-        resource.private_ips = info.private_ips
-    done = {
-        Step.Action.CREATE: resource.mark_active,
-        Step.Action.START: resource.mark_active,
-        Step.Action.REBOOT: resource.mark_active,
-        Step.Action.STOP: resource.mark_stopped,
-        Step.Action.DESTROY: resource.mark_deleted,
-    }[step.action]
-    _resource_transition(resource, done)
+    if obj is not None:
+        _apply(resource, obj)
+    transition, event, changed = OUTCOMES[step.action]
+    for name in changed:
+        resource.properties[name] = step.params[name]
+    if can_proceed(transition(resource)):
+        _resource_transition(resource, transition(resource))
+        if event:
+            _event(resource, event)
+    else:
+        resource.save()
     step.finish()
     step.finished_at = timezone.now()
     step.save()
-    if step.action == Step.Action.CREATE:
-        _order_progress(order_id=resource.order_id)
+    if step.deployment_id:
+        _advance(step.deployment_id, step)
 
 
 @transaction.atomic
 def _record_failure(step_id: int, message: str) -> None:
-    step = Step.objects.select_for_update().select_related("resource").get(pk=step_id)
+    step = Step.objects.select_for_update().get(pk=step_id)
+    if step.state != StepState.RUNNING:
+        return
     step.fail()
     step.last_error = message
     step.finished_at = timezone.now()
     step.save()
     resource = Resource.objects.select_for_update().get(pk=step.resource_id)
-    _resource_transition(resource, resource.mark_error, message=message)
-    if step.action == Step.Action.CREATE:
-        order = Order.objects.select_for_update().get(pk=resource.order_id)
-        if order.status == OrderStatus.PROVISIONING:
-            catalog_services.order_transition(order=order, transition=order.fail, message=message)
-        _compensate(order=order)
-
-
-def _compensate(*, order: Order) -> None:
-    """Delete whatever this order already created, so no cloud object is left behind."""
-    for resource in (
-        Resource.objects.select_for_update()
-        .filter(
-            order=order,
-            state__in=[ResourceState.ACTIVE, ResourceState.STOPPED, ResourceState.ERROR],
-        )
-        .exclude(external_id="")
-    ):
-        _resource_transition(resource, resource.begin_delete, message="rolling back failed order")
-        _enqueue(Step.objects.create(resource=resource, action=Step.Action.DESTROY))
-
-
-def _order_progress(*, order_id: int) -> None:
-    order = Order.objects.select_for_update().get(pk=order_id)
-    if order.status != OrderStatus.PROVISIONING:
-        return
-    if not order.resources.exclude(state=ResourceState.ACTIVE).exists():
-        catalog_services.order_transition(order=order, transition=order.complete)
-
-
-class TransientProviderError(Exception):
-    """Raised to the task so Celery retries the step later with backoff."""
+    if resource.state == R.UPDATING and step.deployment_id is None:
+        # A refused resize/extend/snapshot leaves the object as it was.
+        _resource_transition(resource, resource.finish_update, message=f"{step.action}: {message}")
+    else:
+        _resource_transition(resource, resource.mark_error, message=message)
+    if step.deployment_id:
+        _deployment_failed(step.deployment_id, message)
 
 
 def step_execute(*, step_id: int) -> None:
@@ -216,17 +656,235 @@ def step_execute(*, step_id: int) -> None:
     if step is None:
         return
     try:
-        info = _call_provider(step)
+        obj = _call_provider(step)
     except ProviderError as error:
         if error.transient and step.attempts < MAX_ATTEMPTS:
-            with transaction.atomic():
-                Step.objects.filter(pk=step_id).update(last_error=str(error))
+            Step.objects.filter(pk=step_id).update(last_error=str(error))
             raise TransientProviderError(str(error)) from error
         _record_failure(step_id, str(error))
         return
-    _record_success(step_id, info)
+    _record_success(step_id, obj)
 
 
+# --- day-2 actions ------------------------------------------------------------------------
+def _day2_params(resource: Resource, action: str, params: dict) -> dict:
+    """Check an action's parameters; field errors name the parameter."""
+    match action:
+        case A.RESIZE:
+            size = str(params.get("size", ""))
+            if size_info(account=resource.cloud_account, size=size) is None:
+                raise ValidationError({"size": [f"Unknown size {size!r}."]})
+            return {"size": size}
+        case A.EXTEND:
+            current = int(resource.properties.get("size_gb", 0))
+            try:
+                size_gb = int(params.get("size_gb"))
+            except (TypeError, ValueError):
+                raise ValidationError({"size_gb": ["A whole number of GB is required."]}) from None
+            if size_gb <= current:
+                raise ValidationError({"size_gb": [f"Must be more than the current {current} GB."]})
+            return {"size_gb": size_gb}
+        case A.SET_DESIRED:
+            props = resource.properties
+            low, high = int(props.get("min", 1)), int(props.get("max", 1))
+            try:
+                desired = int(params.get("desired"))
+            except (TypeError, ValueError):
+                raise ValidationError({"desired": ["A whole number is required."]}) from None
+            if not low <= desired <= high:
+                raise ValidationError({"desired": [f"Must be between {low} and {high}."]})
+            return {"desired": desired}
+    return {}
+
+
+def _admit(user: AbstractUser, resource: Resource, action: str, params: dict) -> None:
+    import approvals.services as approval_services
+
+    admit = getattr(approval_services, "day2_admit", None)  # APPR's admission, when installed
+    if admit is not None and action in CAPACITY_ACTIONS:
+        admit(user=user, resource=resource, action=action, params=params)
+
+
+def _scale(resource: Resource, desired: int, user: AbstractUser) -> Step:
+    """Add or remove the group's servers and update the load balancers in front of it."""
+    group = resource
+    current = list(group.children.exclude(state__in=[R.DELETED, R.DELETING]).order_by("id"))
+    if desired == len(current):
+        raise ValidationError({"desired": [f"The group already has {desired} servers."]})
+    deployment = Deployment.objects.create(
+        order=group.order, cloud_account=group.cloud_account, direction=Deployment.Direction.SCALE
+    )
+    _resource_transition(group, group.begin_update, actor=user, message=f"desired {desired}")
+    balancers = list(
+        Resource.objects.select_for_update().filter(
+            order=group.order, kind="load_balancer", state=R.ACTIVE, properties__members=group.key
+        )
+    )
+    for balancer in balancers:
+        _resource_transition(balancer, balancer.begin_update, message="updating members")
+    if desired > len(current):
+        # New servers wait for what the group's first server waited for (its network).
+        template = Step.objects.filter(resource__parent=group, action=A.CREATE).first()
+        deps = list(template.depends_on.all()) if template else []
+        number = group.children.count()
+        names = [f"{group.name}-{number + i + 1}" for i in range(desired - len(current))]
+        servers = _plan_servers(deployment, group, names, deps, group.properties)
+        members = [_new_step(deployment, b, A.SET_MEMBERS, servers) for b in balancers]
+        last = servers + members
+    else:
+        members = [_new_step(deployment, b, A.SET_MEMBERS) for b in balancers]
+        last = []
+        for server in current[desired:]:
+            _resource_transition(server, server.begin_delete, actor=user, message="scaling in")
+            last.append(_new_step(deployment, server, A.DESTROY, members))
+    step = _new_step(deployment, group, A.SET_DESIRED, last, {"desired": desired})
+    _advance(deployment.pk)
+    return step
+
+
+@transaction.atomic
+def resource_action_request(
+    *, user: AbstractUser, resource_id: int, action: str, params: dict | None = None
+) -> Step:
+    """A person asks for a day-2 action on a resource; workers carry it out."""
+    resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
+    _check_perm(user, resource)
+    if action not in DAY2_ACTIONS.get(resource.kind, set()):
+        raise ValidationError({"action": [f"A {resource.kind} cannot {action}."]})
+    if action == A.DESTROY:
+        if resource.state not in (R.ACTIVE, R.STOPPED, R.ERROR, R.MISSING):
+            raise ValidationError(
+                {"action": [f"Cannot destroy a resource that is {resource.state}."]}
+            )
+        family = [resource, *resource.children.exclude(state=R.DELETED)]
+        deployment = _destroy_deployment(resource.order, family)
+        return deployment.steps.get(resource=resource)
+    params = _day2_params(resource, action, params or {})
+    transition = STARTS.get(action, lambda r: r.begin_update)(resource)
+    if not can_proceed(transition):
+        raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
+    _admit(user, resource, action, params)
+    if action == A.SET_DESIRED:
+        return _scale(resource, params["desired"], user)
+    _resource_transition(resource, transition, actor=user, message=f"{action} requested")
+    step = Step.objects.create(resource=resource, action=action, params=params)
+    _enqueue([step])
+    return step
+
+
+# --- cloud accounts -----------------------------------------------------------------------
+def _check_account_fields(organization: Organization, data: dict) -> None:
+    credentials = data.get("credentials")
+    if credentials is not None and (
+        not isinstance(credentials, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in credentials.items())
+    ):
+        raise ValidationError({"credentials": ["An object of text values is expected."]})
+    if "options" in data and not isinstance(data["options"], dict):
+        raise ValidationError({"options": ["An object of provider knobs is expected."]})
+    foreign = [p.name for p in data.get("projects", []) if p.organization_id != organization.pk]
+    if foreign:
+        raise ValidationError({"projects": [f"Not in {organization}: {', '.join(foreign)}."]})
+
+
+def _administers(user: AbstractUser, organization: Organization) -> bool:
+    return cloud_accounts_administered(user=user).filter(organization=organization).exists() or (
+        user.is_staff
+        or OrganizationMembership.objects.filter(
+            user=user, organization=organization, role=OrganizationRole.ADMIN
+        ).exists()
+    )
+
+
+def _save_account(account: CloudAccount, data: dict) -> CloudAccount:
+    for name in ("name", "provider", "region", "endpoint_url", "options"):
+        if name in data:
+            setattr(account, name, data[name])
+    if data.get("credentials") is not None:
+        account.credentials = data["credentials"]
+    account.full_clean(exclude=["organization"])
+    account.save()
+    if "projects" in data:
+        account.projects.set(data["projects"])
+    cache.delete(options_cache_key(account.pk))
+    return account
+
+
+@transaction.atomic
+def cloud_account_create(
+    *, user: AbstractUser, organization: Organization, data: dict
+) -> CloudAccount:
+    if not _administers(user, organization):
+        raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
+    _check_account_fields(organization, data)
+    account = _save_account(CloudAccount(organization=organization), data)
+    audit_record(action="cloud_account.created", target=account, actor=user, message=account.name)
+    return account
+
+
+@transaction.atomic
+def cloud_account_update(*, user: AbstractUser, account: CloudAccount, data: dict) -> CloudAccount:
+    account = CloudAccount.objects.select_for_update().get(pk=account.pk)
+    if not _administers(user, account.organization):
+        raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
+    _check_account_fields(account.organization, data)
+    changed = sorted(k for k in data if k != "credentials") + (
+        ["credentials"] if "credentials" in data else []
+    )
+    account = _save_account(account, data)
+    # The audit names what changed, never the credentials' values.
+    audit_record(
+        action="cloud_account.updated", target=account, actor=user, message=", ".join(changed)
+    )
+    return account
+
+
+def cloud_account_test(*, user: AbstractUser | None, account: CloudAccount) -> str:
+    """Check the connection; returns "" when it works, else what failed (also audited)."""
+    try:
+        get_adapter(account).test_connection()
+    except ProviderError as error:
+        problem = str(error) or "the provider refused the connection"
+    except Exception as error:  # a library's own error (DNS, TLS…): still say what failed
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        problem = ""
+    audit_record(
+        action="cloud_account.tested",
+        target=account,
+        actor=user,
+        message=problem or "connection works",
+    )
+    return problem
+
+
+def account_options_refresh(*, account_id: int) -> dict[str, Any] | None:
+    """Fetch the account's locations, sizes and images into the cache (a worker's job)."""
+    account = CloudAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return None
+    try:
+        adapter = get_adapter(account)
+        entry = {
+            "locations": adapter.list_locations(),
+            "sizes": adapter.list_sizes(),
+            "images": adapter.list_images(),
+            "fetched_at": timezone.now().timestamp(),
+        }
+    except ProviderError:
+        return cache.get(options_cache_key(account_id))  # keep serving what we had
+    cache.set(options_cache_key(account_id), entry, timeout=None)
+    return entry
+
+
+def account_options_refresh_all() -> int:
+    ids = list(CloudAccount.objects.values_list("pk", flat=True))
+    for account_id in ids:
+        account_options_refresh(account_id=account_id)
+    return len(ids)
+
+
+# --- reconciler ---------------------------------------------------------------------------
 @transaction.atomic
 def reconcile_stuck(*, now: datetime | None = None) -> int:
     """Move resources stuck in a transitional state past the timeout to `error`."""
@@ -243,3 +901,92 @@ def reconcile_stuck(*, now: datetime | None = None) -> int:
         )
         count += 1
     return count
+
+
+@transaction.atomic
+def steps_resume(*, now: datetime | None = None) -> int:
+    """Re-queue running steps whose worker vanished (no claim for STEP_LEASE): a SIGKILLed
+    worker's message stays unacknowledged at the broker until its visibility timeout. A step
+    merely waiting in a long queue is left alone, so it is never run twice at once."""
+    now = now or timezone.now()
+    lost = list(
+        Step.objects.select_for_update(skip_locked=True).filter(
+            state=StepState.RUNNING, heartbeat_at__lt=now - STEP_LEASE
+        )
+    )
+    Step.objects.filter(pk__in=[s.pk for s in lost]).update(heartbeat_at=now)
+    _enqueue(lost)
+    return len(lost)
+
+
+def reconcile_account(*, account_id: int) -> dict[str, int]:
+    """Compare the provider's Canopy-tagged objects with the database."""
+    account = CloudAccount.objects.get(pk=account_id)
+    listed_at = timezone.now()
+    tagged = get_adapter(account).list_tagged()  # no transaction open during the call
+    return _reconcile_record(account, tagged, listed_at)
+
+
+@transaction.atomic
+def _reconcile_record(
+    account: CloudAccount, tagged: list[CloudObject], listed_at: datetime
+) -> dict[str, int]:
+    seen = {(obj.kind, obj.external_id) for obj in tagged}
+    missing = 0
+    for resource in (
+        Resource.objects.select_for_update()
+        .filter(cloud_account=account, kind__in=KINDS, state__in=[R.ACTIVE, R.STOPPED])
+        .filter(state_changed_at__lt=listed_at)  # changed since the listing: not comparable
+        .exclude(external_id="")
+    ):
+        if (resource.kind, resource.external_id) not in seen:
+            _resource_transition(
+                resource, resource.mark_missing, message="deleted at the provider outside Canopy"
+            )
+            missing += 1
+    known = set(
+        Resource.objects.filter(cloud_account=account)
+        .exclude(state=R.DELETED)
+        .values_list("kind", "external_id")
+    )
+    # An object named after a resource still being created is in flight, not unknown.
+    in_flight = {
+        f"canopy-{pk}"
+        for pk in Resource.objects.filter(
+            cloud_account=account, state__in=[R.PLANNED, R.PROVISIONING, R.DELETING]
+        ).values_list("pk", flat=True)
+    }
+    now = timezone.now()
+    unknown = [
+        o for o in tagged if (o.kind, o.external_id) not in known and o.name not in in_flight
+    ]
+    for obj in unknown:
+        _, created = UnknownObject.objects.update_or_create(
+            account=account,
+            kind=obj.kind,
+            external_id=obj.external_id,
+            defaults={"name": obj.name, "last_seen": now},
+        )
+        if created:
+            audit_record(
+                action="provider.unknown_object",
+                target=account,
+                message=f"{obj.kind} {obj.external_id} named {obj.name} is not a Canopy resource",
+            )
+    UnknownObject.objects.filter(account=account).exclude(
+        external_id__in=[o.external_id for o in unknown]
+    ).delete()
+    return {"missing": missing, "unknown": len(unknown)}
+
+
+def reconcile_accounts() -> dict[str, int]:
+    totals = {"missing": 0, "unknown": 0, "unreachable": 0}
+    for account_id in CloudAccount.objects.values_list("pk", flat=True):
+        try:
+            counts = reconcile_account(account_id=account_id)
+        except ProviderError:
+            totals["unreachable"] += 1  # the next run tries again
+            continue
+        for name, count in counts.items():
+            totals[name] += count
+    return totals

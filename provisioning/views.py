@@ -1,40 +1,82 @@
-"""Browser pages for resources: list, detail with live state, day-2 actions."""
+"""Browser pages for resources: list, detail with live state and day-2 actions, the order's
+"delete all resources", and the admins' capability matrix and reconciler report."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from catalog.selectors import order_list
 from provisioning.models import TRANSITIONAL_STATES, ResourceState
-from provisioning.selectors import resource_list
-from provisioning.services import resource_action_request
+from provisioning.providers.base import ACTIONS as PROVIDER_ACTIONS
+from provisioning.selectors import (
+    capability_matrix,
+    cloud_account_options,
+    cloud_accounts_administered,
+    resource_list,
+    resource_secret,
+    unknown_objects,
+)
+from provisioning.services import DAY2_ACTIONS, order_destroy, resource_action_request
 
-ACTIONS = [("stop", "Stop"), ("start", "Start"), ("reboot", "Reboot"), ("destroy", "Destroy")]
+# Display order and labels of the day-2 buttons; those a kind allows are shown.
+ACTION_LABELS = [
+    ("start", "Start"),
+    ("stop", "Stop"),
+    ("reboot", "Reboot"),
+    ("resize", "Resize"),
+    ("snapshot", "Snapshot"),
+    ("extend", "Extend"),
+    ("set_desired", "Set desired"),
+    ("destroy", "Destroy"),
+]
+
+
+def _live_context(request, resource) -> dict:
+    live = resource.state in TRANSITIONAL_STATES or resource.state == ResourceState.PLANNED
+    allowed = DAY2_ACTIONS.get(resource.kind, set())
+    sizes = []
+    if "resize" in allowed:
+        sizes = cloud_account_options(account=resource.cloud_account)["sizes"]
+    return {
+        "resource": resource,
+        "live": live,
+        "actions": [(action, label) for action, label in ACTION_LABELS if action in allowed],
+        "sizes": sizes,
+        "may_reveal": resource.kind == "database"
+        and resource.order.requester_id == request.user.pk,
+    }
 
 
 @login_required
 def resource_list_view(request):
-    return render(
-        request, "provisioning/resource_list.html", {"resources": resource_list(user=request.user)}
-    )
-
-
-def _live_context(resource) -> dict:
-    live = resource.state in TRANSITIONAL_STATES or resource.state == ResourceState.PLANNED
-    return {"resource": resource, "live": live, "actions": ACTIONS}
+    resources = resource_list(user=request.user).filter(parent=None)
+    return render(request, "provisioning/resource_list.html", {"resources": resources})
 
 
 @login_required
 def resource_detail(request, resource_id):
     resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
-    return render(request, "provisioning/resource_detail.html", _live_context(resource))
+    context = _live_context(request, resource)
+    context["children"] = resource.children.all()
+    return render(request, "provisioning/resource_detail.html", context)
 
 
 @login_required
 def resource_live(request, resource_id):
     resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
-    return render(request, "provisioning/_resource_live.html", _live_context(resource))
+    return render(request, "provisioning/_resource_live.html", _live_context(request, resource))
+
+
+@login_required
+def resource_secret_view(request, resource_id):
+    """The database password, revealed on request to the order's requester only."""
+    resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
+    secret = resource_secret(user=request.user, resource=resource)
+    if not secret:
+        raise PermissionDenied("Only the requester may see this secret.")
+    return render(request, "provisioning/_secret.html", {"secret": secret})
 
 
 @login_required
@@ -42,10 +84,44 @@ def resource_live(request, resource_id):
 def resource_action(request, resource_id):
     resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
     action = request.POST.get("action", "")
+    params = {k: request.POST[k] for k in ("size", "size_gb", "desired") if request.POST.get(k)}
     try:
-        resource_action_request(user=request.user, resource_id=resource.pk, action=action)
+        resource_action_request(
+            user=request.user, resource_id=resource.pk, action=action, params=params
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"{action.capitalize()} requested for {resource.name}.")
+        label = action.replace("_", " ").capitalize()
+        messages.success(request, f"{label} requested for {resource.name}.")
     return redirect("provisioning:resource_detail", resource_id=resource.pk)
+
+
+@login_required
+@require_POST
+def order_destroy_view(request, order_id):
+    order = get_object_or_404(order_list(user=request.user), pk=order_id)
+    try:
+        order_destroy(user=request.user, order_id=order.pk)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Deleting the resources of order #{order.pk}.")
+    return redirect("catalog:order_detail", order_id=order.pk)
+
+
+@login_required
+def capabilities(request):
+    """Provider by kind by action, and tagged objects the reconciler could not match."""
+    accounts = cloud_accounts_administered(user=request.user)
+    if not request.user.is_staff and not accounts.exists():
+        raise PermissionDenied("For organization admins.")
+    return render(
+        request,
+        "provisioning/capabilities.html",
+        {
+            "matrix": capability_matrix(),
+            "actions": PROVIDER_ACTIONS,
+            "unknown": unknown_objects().filter(account__in=accounts),
+        },
+    )

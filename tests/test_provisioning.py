@@ -38,7 +38,7 @@ def test_a_step_rerun_after_its_worker_died_adopts_the_server(demo):
     from provisioning.providers import get_adapter
 
     resource = order.resources.get()
-    get_adapter(resource.cloud_account).create_server(name=resource.canopy_tag, size="small")
+    get_adapter(resource.cloud_account).create("server", resource.canopy_tag, {"size": "small"})
     step_execute(step_id=step.pk)
     resource.refresh_from_db()
     assert SandboxObject.objects.get().external_id == resource.external_id
@@ -50,7 +50,7 @@ def test_a_permanent_provider_failure_fails_the_order_with_its_message(demo):
     step_execute(step_id=Step.objects.get().pk)
     order.refresh_from_db()
     assert order.status == "failed"
-    assert "InsufficientInstanceCapacity" in order.status_message
+    assert "refused to create a server" in order.status_message
     assert not SandboxObject.objects.exists()
 
 

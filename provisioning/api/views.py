@@ -1,28 +1,48 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from catalog.api.serializers import ResourceSummarySerializer, StepSerializer
-from provisioning.models import Step
-from provisioning.selectors import resource_list
-from provisioning.services import ACTIONS, resource_action_request
+from catalog.selectors import order_list
+from portal.models import Organization, Project
+from provisioning.models import CloudAccount, Deployment, Step
+from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
+from provisioning.services import (
+    cloud_account_create,
+    cloud_account_test,
+    cloud_account_update,
+    order_destroy,
+    resource_action_request,
+)
 
 
 class ResourceSerializer(ResourceSummarySerializer):
+    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+
     class Meta(ResourceSummarySerializer.Meta):
         fields = [
             *ResourceSummarySerializer.Meta.fields,
             "order",
             "project",
+            "key",
+            "parent",
             "properties",
+            "attributes",
             "status_message",
             "created_at",
         ]
 
 
 class ActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=[a.value for a in Step.Action if a in ACTIONS])
+    action = serializers.ChoiceField(choices=[a.value for a in Step.Action if a != "create"])
+    size = serializers.CharField(required=False, help_text="resize: the new size")
+    size_gb = serializers.IntegerField(required=False, min_value=1, help_text="extend: new GB")
+    desired = serializers.IntegerField(
+        required=False, min_value=0, help_text="set_desired: the group's server count"
+    )
 
 
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -40,7 +60,112 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
         resource = self.get_object()
         incoming = ActionSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
+        params = dict(incoming.validated_data)
         step = resource_action_request(
-            user=request.user, resource_id=resource.pk, action=incoming.validated_data["action"]
+            user=request.user, resource_id=resource.pk, action=params.pop("action"), params=params
         )
         return Response(StepSerializer(step).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ResourceSecret",
+            {"user": serializers.CharField(), "password": serializers.CharField()},
+        )
+    )
+    @action(detail=True, methods=["get"])
+    def secret(self, request, pk=None):
+        """A generated secret (a database's password), for the order's requester only."""
+        secret = resource_secret(user=request.user, resource=self.get_object())
+        if not secret:
+            return Response({"detail": "No secret you may see."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(secret)
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Deployment
+        fields = ["id", "order", "direction", "state", "message", "created_at", "finished_at"]
+
+
+class OrderDestroyView(APIView):
+    """Delete every resource of an order: the provisioning saga in reverse."""
+
+    @extend_schema(request=None, responses={202: DeploymentSerializer})
+    def post(self, request, pk: int):
+        order = get_object_or_404(order_list(user=request.user), pk=pk)
+        deployment = order_destroy(user=request.user, order_id=order.pk)
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CloudAccountSerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Organization.objects.all()
+    )
+    credentials = serializers.DictField(
+        child=serializers.CharField(),
+        write_only=True,
+        required=False,
+        help_text='e.g. {"access_key": "…", "secret_key": "…"} for ec2; never returned',
+    )
+    projects = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Project.objects.all(), required=False
+    )
+    has_credentials = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CloudAccount
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "provider",
+            "region",
+            "endpoint_url",
+            "credentials",
+            "has_credentials",
+            "options",
+            "projects",
+        ]
+
+    def get_has_credentials(self, account: CloudAccount) -> bool:
+        return bool(account.credentials_encrypted)
+
+
+class ConnectionTestSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    problem = serializers.CharField(allow_blank=True)
+
+
+class CloudAccountViewSet(
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
+):
+    """Cloud accounts of the organizations the caller administers. Credentials are write-only."""
+
+    serializer_class = CloudAccountSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return cloud_accounts_administered(user=self.request.user).prefetch_related("projects")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        organization = data.pop("organization")
+        serializer.instance = cloud_account_create(
+            user=self.request.user, organization=organization, data=data
+        )
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("organization", None)  # an account does not move between organizations
+        serializer.instance = cloud_account_update(
+            user=self.request.user, account=serializer.instance, data=data
+        )
+
+    @extend_schema(request=None, responses={200: ConnectionTestSerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """Connect to the provider with the stored credentials and say what failed."""
+        problem = cloud_account_test(user=request.user, account=self.get_object())
+        return Response({"ok": not problem, "problem": problem})

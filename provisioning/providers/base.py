@@ -1,17 +1,43 @@
 """The one interface the rest of Canopy calls. Adapters return these dataclasses, never a
-provider library's objects."""
+provider library's objects.
+
+Kinds are the provider-level ones (`server`, `volume`, `network`, `load_balancer`,
+`dns_record`); databases and autoscaling groups are built by the provisioning saga from servers
+and load balancers. Every object carries the name `canopy-<resource pk>` (tag `Name` and
+`canopy-id` where the provider has tags), so a repeated step finds it instead of creating another.
+"""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from provisioning.models import CloudAccount
 
+KINDS = ("server", "volume", "network", "load_balancer", "dns_record")
+ACTIONS = (
+    "create",
+    "delete",
+    "start",
+    "stop",
+    "reboot",
+    "resize",
+    "snapshot",
+    "extend",
+    "set_members",
+)
+TAG_PREFIX = "canopy-"
+
 
 class ProviderError(Exception):
-    """A provider refused or failed a call; the message is the provider's, shown to users."""
+    """A provider refused or failed a call; the message is the provider's, shown to users.
+
+    `transient` errors (throttling, timeouts, capacity hiccups) are retried with backoff; any
+    other error is permanent and makes the saga compensate.
+    """
 
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
+        self.message = message
         self.transient = transient
 
 
@@ -19,49 +45,84 @@ class ProviderError(Exception):
 class SizeInfo:
     id: str
     vcpus: int
-    ram_gb: int
+    ram_gb: float
+    label: str = ""
+    disk_gb: int = 0
 
-    @property
-    def label(self) -> str:
-        return f"{self.id} — {self.vcpus} vCPU, {self.ram_gb} GB RAM"
+    def __post_init__(self) -> None:
+        if not self.label:
+            # Frozen: set the derived default through object.__setattr__.
+            object.__setattr__(
+                self, "label", f"{self.id} — {self.vcpus} vCPU, {self.ram_gb:g} GB RAM"
+            )
 
 
 @dataclass(frozen=True)
-class ServerInfo:
+class Option:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class CloudObject:
+    kind: str
     external_id: str
     name: str
-    state: str  # "running" | "stopped"
-    public_ips: list[str] = field(default_factory=list)
-    private_ips: list[str] = field(default_factory=list)
+    state: str
+    # e.g. public_ips, private_ips, address, fqdn, size, size_gb, members
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class ProviderAdapter(ABC):
+    """One cloud account's provider. Subclasses declare what they can do in `capabilities`."""
+
+    capabilities: ClassVar[dict[str, frozenset[str]]] = {}
+
     def __init__(self, account: CloudAccount) -> None:
         self.account = account
+
+    def supports(self, kind: str, action: str) -> bool:
+        return action in self.capabilities.get(kind, frozenset())
+
+    @abstractmethod
+    def test_connection(self) -> None:
+        """Raise ProviderError saying what failed (credentials, endpoint, region…)."""
+
+    @abstractmethod
+    def list_locations(self) -> list[Option]: ...
 
     @abstractmethod
     def list_sizes(self) -> list[SizeInfo]: ...
 
     @abstractmethod
-    def find_server(self, name: str) -> ServerInfo | None:
-        """The server carrying Canopy's name/tag, if the provider has it."""
+    def list_images(self) -> list[Option]: ...
 
     @abstractmethod
-    def create_server(self, *, name: str, size: str) -> ServerInfo: ...
+    def find(self, kind: str, name: str) -> CloudObject | None:
+        """The object of this kind carrying Canopy's name/tag, if the provider has it."""
 
     @abstractmethod
-    def start_server(self, external_id: str) -> ServerInfo: ...
+    def create(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
+        """Create with concrete properties:
+
+        server {size, image, location, ssh_key?, user_data?, network_id?};
+        volume {size_gb, server_id, location?}; network {cidr, location?};
+        load_balancer {protocol, port, members: [{"id": server external id, "ip": str}]};
+        dns_record {zone, record, type, address}.
+        """
 
     @abstractmethod
-    def stop_server(self, external_id: str) -> ServerInfo: ...
+    def delete(self, kind: str, external_id: str) -> None:
+        """Delete the object; one already gone is a success. Volumes are detached first."""
 
     @abstractmethod
-    def reboot_server(self, external_id: str) -> ServerInfo: ...
+    def act(self, kind: str, external_id: str, action: str, params: dict[str, Any]) -> CloudObject:
+        """start/stop/reboot, resize {size}, snapshot, extend {size_gb}, set_members {members}."""
 
     @abstractmethod
-    def destroy_server(self, external_id: str) -> None:
-        """Delete the server; deleting one that is already gone succeeds."""
+    def list_tagged(self) -> list[CloudObject]:
+        """Every object whose name/tag starts with "canopy-" (for the reconciler)."""
 
-    def ensure_server(self, *, name: str, size: str) -> ServerInfo:
-        """Create the server unless a previous attempt already did (steps may run twice)."""
-        return self.find_server(name) or self.create_server(name=name, size=size)
+    def ensure(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
+        """Create the object unless a previous attempt already did (steps may run twice)."""
+        return self.find(kind, name) or self.create(kind, name, properties)

@@ -1,84 +1,262 @@
-"""The embedded sandbox cloud: servers are rows of SandboxObject, so every worker sees them.
+"""The embedded sandbox cloud: objects are rows of SandboxObject, so every worker sees them.
 
-Knobs in `CloudAccount.options`: `latency_ms` (simulated call time) and `fail_on` (resource kinds
-whose create fails permanently), so tests and demos can exercise slow and failing clouds.
+It supports every provider-level kind and action. Knobs in `CloudAccount.options`, so tests and
+demos can exercise slow and failing clouds:
+- `latency_ms`: simulated time of every call;
+- `fail_on`: kinds whose create fails permanently;
+- `transient_failure_rate`: 0..1 chance that a call raises a transient ProviderError, or a dict
+  kind → rate. Half of the injected failures happen *after* the change took effect (like a
+  timeout on the response), so retries must find the object instead of creating another.
+- `fail_connection`: a message `test_connection` fails with.
 """
 
+import random
 import time
 import uuid
+from typing import Any, ClassVar
+
+from django.db.models import Q
 
 from provisioning.models import SandboxObject
-from provisioning.providers.base import ProviderAdapter, ProviderError, ServerInfo, SizeInfo
+from provisioning.providers.base import (
+    ACTIONS,
+    KINDS,
+    TAG_PREFIX,
+    CloudObject,
+    Option,
+    ProviderAdapter,
+    ProviderError,
+    SizeInfo,
+)
 
 SIZES = [SizeInfo("small", 1, 2), SizeInfo("medium", 2, 4), SizeInfo("large", 4, 8)]
+LOCATIONS = [Option("sandbox-1a", "Sandbox zone 1a"), Option("sandbox-1b", "Sandbox zone 1b")]
+IMAGES = [
+    Option("ubuntu-24.04", "Ubuntu 24.04 LTS"),
+    Option("debian-12", "Debian 12"),
+    Option("windows-2022", "Windows Server 2022"),
+]
+SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot", "resize"})
+ID_PREFIX = {
+    "server": "i",
+    "volume": "vol",
+    "network": "net",
+    "load_balancer": "lb",
+    "dns_record": "dns",
+}
 
 
-def _info(obj: SandboxObject) -> ServerInfo:
-    return ServerInfo(
+def _cloud_object(obj: SandboxObject) -> CloudObject:
+    attributes = {
+        **obj.attributes,
+        "public_ips": list(obj.public_ips),
+        "private_ips": list(obj.private_ips),
+    }
+    if obj.size:
+        attributes["size"] = obj.size
+    return CloudObject(
+        kind=obj.kind,
         external_id=obj.external_id,
         name=obj.name,
         state=obj.state,
-        public_ips=obj.public_ips,
-        private_ips=obj.private_ips,
+        attributes=attributes,
     )
 
 
 class SandboxAdapter(ProviderAdapter):
-    def _call(self) -> None:
+    capabilities: ClassVar[dict[str, frozenset[str]]] = {
+        "server": SERVER_ACTIONS,
+        "volume": frozenset({"create", "delete", "snapshot", "extend"}),
+        "network": frozenset({"create", "delete"}),
+        "load_balancer": frozenset({"create", "delete", "set_members"}),
+        "dns_record": frozenset({"create", "delete"}),
+    }
+
+    # --- injected behaviour ----------------------------------------------------------------
+    def _transient_rate(self, kind: str) -> float:
+        rate = self.account.options.get("transient_failure_rate", 0)
+        if isinstance(rate, dict):
+            rate = rate.get(kind, 0)
+        return float(rate or 0)
+
+    def _call(self, kind: str, what: str) -> bool:
+        """Simulate the call's latency; decide whether it fails transiently.
+
+        Returns True when the failure must be raised after the change (see `_after`); raises
+        right away for the other half.
+        """
         latency_ms = self.account.options.get("latency_ms", 0)
         if latency_ms:
             time.sleep(latency_ms / 1000)
+        if random.random() >= self._transient_rate(kind):
+            return False
+        if random.random() < 0.5:
+            raise ProviderError(f"RequestLimitExceeded: sandbox throttled {what}", transient=True)
+        return True
 
-    def _get(self, external_id: str) -> SandboxObject:
-        try:
-            return SandboxObject.objects.get(account=self.account, external_id=external_id)
-        except SandboxObject.DoesNotExist:
+    @staticmethod
+    def _after(fail: bool, what: str) -> None:
+        if fail:
             raise ProviderError(
-                f"InvalidInstanceID.NotFound: {external_id} does not exist"
-            ) from None
+                f"RequestTimeout: sandbox timed out answering {what}", transient=True
+            )
 
-    def _set_state(self, external_id: str, state: str) -> ServerInfo:
-        self._call()
-        obj = self._get(external_id)
-        obj.state = state
-        obj.save(update_fields=["state"])
-        return _info(obj)
+    # --- lookups ---------------------------------------------------------------------------
+    def _objects(self):
+        return SandboxObject.objects.filter(account=self.account)
+
+    def _get(self, kind: str, external_id: str) -> SandboxObject:
+        obj = self._objects().filter(kind=kind, external_id=external_id).first()
+        if obj is None:
+            raise ProviderError(f"NotFound: {kind} {external_id} does not exist")
+        return obj
+
+    def test_connection(self) -> None:
+        message = self.account.options.get("fail_connection")
+        if message:
+            raise ProviderError(str(message))
+
+    def list_locations(self) -> list[Option]:
+        return LOCATIONS
 
     def list_sizes(self) -> list[SizeInfo]:
         return SIZES
 
-    def find_server(self, name: str) -> ServerInfo | None:
-        obj = SandboxObject.objects.filter(account=self.account, name=name, kind="server").first()
-        return _info(obj) if obj else None
+    def list_images(self) -> list[Option]:
+        return IMAGES
 
-    def create_server(self, *, name: str, size: str) -> ServerInfo:
-        self._call()
-        if "server" in self.account.options.get("fail_on", []):
-            raise ProviderError("InsufficientInstanceCapacity: sandbox refused to create a server")
-        if size not in {s.id for s in SIZES}:
-            raise ProviderError(f"InvalidParameterValue: unknown size {size!r}")
-        number = SandboxObject.objects.count() % 250 + 1
+    def find(self, kind: str, name: str) -> CloudObject | None:
+        self._call(kind, f"find {kind}")  # a lookup has no effect to fail after
+        obj = self._objects().filter(kind=kind, name=name).order_by("id").first()
+        return _cloud_object(obj) if obj else None
+
+    def list_tagged(self) -> list[CloudObject]:
+        return [
+            _cloud_object(obj)
+            for obj in self._objects().filter(name__startswith=TAG_PREFIX).order_by("id")
+        ]
+
+    # --- changes ---------------------------------------------------------------------------
+    def create(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
+        if kind not in KINDS:
+            raise ProviderError(f"InvalidParameterValue: sandbox has no {kind!r}")
+        fail_after = self._call(kind, f"create {kind}")
+        if kind in self.account.options.get("fail_on", []):
+            raise ProviderError(f"LimitExceeded: sandbox refused to create a {kind} (injected)")
+        fields = getattr(self, f"_create_{kind}")(properties)
+        number = self._objects().count() % 250 + 1
         obj = SandboxObject.objects.create(
             account=self.account,
-            external_id=f"sbx-{uuid.uuid4().hex[:12]}",
+            external_id=f"{ID_PREFIX[kind]}-{uuid.uuid4().hex[:12]}",
             name=name,
-            kind="server",
-            state="running",
-            size=size,
-            public_ips=[f"203.0.113.{number}"],
-            private_ips=[f"10.0.0.{number}"],
+            kind=kind,
+            state="running" if kind == "server" else "available",
+            public_ips=[f"203.0.113.{number}"] if kind in ("server", "load_balancer") else [],
+            private_ips=[f"10.0.0.{number}"] if kind == "server" else [],
+            **fields,
         )
-        return _info(obj)
+        self._after(fail_after, f"create {kind}")
+        return _cloud_object(obj)
 
-    def start_server(self, external_id: str) -> ServerInfo:
-        return self._set_state(external_id, "running")
+    def _create_server(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("size") not in {s.id for s in SIZES}:
+            raise ProviderError(f"InvalidParameterValue: unknown size {p.get('size')!r}")
+        image = p.get("image") or IMAGES[0].id
+        if image not in {i.id for i in IMAGES}:
+            raise ProviderError(f"InvalidAMIID.NotFound: unknown image {image!r}")
+        if p.get("network_id"):
+            self._get("network", p["network_id"])
+        return {
+            "size": p["size"],
+            "attributes": {
+                "image": image,
+                "location": p.get("location") or LOCATIONS[0].id,
+                "network_id": p.get("network_id") or "",
+                "ssh_key": p.get("ssh_key") or "",
+                "has_user_data": bool(p.get("user_data")),
+            },
+        }
 
-    def stop_server(self, external_id: str) -> ServerInfo:
-        return self._set_state(external_id, "stopped")
+    def _create_volume(self, p: dict[str, Any]) -> dict[str, Any]:
+        server = self._get("server", str(p.get("server_id", "")))
+        return {
+            "attributes": {"size_gb": int(p["size_gb"]), "server_id": server.external_id},
+        }
 
-    def reboot_server(self, external_id: str) -> ServerInfo:
-        return self._set_state(external_id, "running")
+    def _create_network(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"attributes": {"cidr": p.get("cidr", "10.0.0.0/16")}}
 
-    def destroy_server(self, external_id: str) -> None:
-        self._call()
-        SandboxObject.objects.filter(account=self.account, external_id=external_id).delete()
+    def _check_members(self, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for member in members:
+            self._get("server", member["id"])
+        return [{"id": m["id"], "ip": m.get("ip", "")} for m in members]
+
+    def _create_load_balancer(self, p: dict[str, Any]) -> dict[str, Any]:
+        suffix = uuid.uuid4().hex[:8]
+        return {
+            "attributes": {
+                "protocol": p.get("protocol", "http"),
+                "port": int(p.get("port", 80)),
+                "members": self._check_members(p.get("members", [])),
+                "address": f"lb-{suffix}.sandbox.example",
+            }
+        }
+
+    def _create_dns_record(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("address"):
+            raise ProviderError("InvalidInput: a DNS record needs an address")
+        return {
+            "attributes": {
+                "zone": p["zone"],
+                "record": p["record"],
+                "type": p.get("type", "A"),
+                "address": p["address"],
+                "fqdn": f"{p['record']}.{p['zone']}".rstrip("."),
+            }
+        }
+
+    def delete(self, kind: str, external_id: str) -> None:
+        fail_after = self._call(kind, f"delete {kind}")
+        if kind == "server":
+            # Detach volumes and leave load balancers first, as a real cloud requires.
+            for volume in self._objects().filter(kind="volume", attributes__server_id=external_id):
+                volume.attributes["server_id"] = ""
+                volume.save(update_fields=["attributes"])
+            for balancer in self._objects().filter(kind="load_balancer"):
+                members = balancer.attributes.get("members", [])
+                kept = [m for m in members if m["id"] != external_id]
+                if kept != members:
+                    balancer.attributes["members"] = kept
+                    balancer.save(update_fields=["attributes"])
+        self._objects().filter(Q(kind=kind) & Q(external_id=external_id)).delete()
+        self._after(fail_after, f"delete {kind}")
+
+    def act(self, kind: str, external_id: str, action: str, params: dict[str, Any]) -> CloudObject:
+        if action not in ACTIONS or not self.supports(kind, action):
+            raise ProviderError(f"UnsupportedOperation: {action} on a sandbox {kind}")
+        fail_after = self._call(kind, f"{action} {kind}")
+        obj = self._get(kind, external_id)
+        match action:
+            case "start" | "reboot":
+                obj.state = "running"
+            case "stop":
+                obj.state = "stopped"
+            case "resize":
+                if params.get("size") not in {s.id for s in SIZES}:
+                    raise ProviderError(
+                        f"InvalidParameterValue: unknown size {params.get('size')!r}"
+                    )
+                obj.size = params["size"]
+            case "extend":
+                size_gb = int(params.get("size_gb", 0))
+                if size_gb < obj.attributes.get("size_gb", 0):
+                    raise ProviderError("InvalidParameterValue: a volume cannot shrink")
+                obj.attributes["size_gb"] = size_gb
+            case "snapshot":
+                snapshot = f"snap-{uuid.uuid4().hex[:12]}"
+                obj.attributes["snapshots"] = [*obj.attributes.get("snapshots", []), snapshot]
+            case "set_members":
+                obj.attributes["members"] = self._check_members(params.get("members", []))
+        obj.save()
+        self._after(fail_after, f"{action} {kind}")
+        return _cloud_object(obj)
