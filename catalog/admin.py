@@ -1,5 +1,8 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
+from catalog import templating
 from catalog.models import CatalogItem, Category, Order
 
 
@@ -8,16 +11,43 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
 
+class CatalogItemForm(forms.ModelForm):
+    class Meta:
+        model = CatalogItem
+        fields = [
+            "slug",
+            "name",
+            "category",
+            "description",
+            "is_active",
+            "organizations",
+            "projects",
+            "parameters",
+            "resources",
+        ]
+
+    def clean(self) -> dict:
+        """The same checks as catalog_load, so the admin cannot save a broken template."""
+        cleaned = super().clean()
+        if "parameters" in cleaned and "resources" in cleaned:
+            errors = templating.template_errors(cleaned["resources"], cleaned["parameters"])
+            if errors:
+                raise ValidationError(errors)
+            cleaned["parameters"] = templating.with_parameter_order(cleaned["parameters"])
+        return cleaned
+
+
 @admin.register(CatalogItem)
 class CatalogItemAdmin(admin.ModelAdmin):
+    form = CatalogItemForm
     list_display = ["name", "slug", "category", "is_active"]
     list_filter = ["category", "is_active"]
-    filter_horizontal = ["projects"]
+    filter_horizontal = ["organizations", "projects"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "item", "project", "requester", "status", "created_at"]
+    list_display = ["id", "item", "project", "cloud_account", "requester", "status", "created_at"]
     list_filter = ["status", "project"]
     readonly_fields = ["status"]  # the lifecycle is changed through services only

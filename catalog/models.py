@@ -4,9 +4,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, FSMModelMixin, can_proceed, transition
 
-from portal.models import Project
+from portal.models import Organization, Project
 
 
 class Category(models.Model):
@@ -25,8 +25,10 @@ class Category(models.Model):
 class CatalogItem(models.Model):
     """A service on the menu: a template of resources plus the JSON Schema of its parameter form.
 
-    `resources` is a list of `{"kind": "server", "name": "vm", "properties": {...}}`; a property
-    value "{param}" is bound to the order's parameter of that name.
+    `resources` is a list of specs `{"key": "web", "kind": "server", "name": "{name}-web",
+    "count": "{instances}", "properties": {...}}` (see `catalog.templating`): "{param}" values are
+    bound to the order's parameters, and a reference property (`network`, `attach_to`, `members`,
+    `target`) names another spec's key.
     """
 
     slug = models.SlugField(max_length=80, unique=True)
@@ -36,7 +38,9 @@ class CatalogItem(models.Model):
     parameters = models.JSONField(default=dict, help_text="JSON Schema of the order form")
     resources = models.JSONField(default=list, help_text="resource template")
     is_active = models.BooleanField(default=True)
-    # Entitlements: an item with no projects listed is open to every project.
+    # Entitlements: an item listing no organization and no project is open to every project;
+    # otherwise only to the projects listed and to every project of the organizations listed.
+    organizations = models.ManyToManyField(Organization, blank=True, related_name="entitled_items")
     projects = models.ManyToManyField(Project, blank=True, related_name="entitled_items")
 
     class Meta:
@@ -69,6 +73,14 @@ class Order(FSMModelMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
     )
     parameters = models.JSONField(default=dict)
+    # The account it is provisioned on, chosen at submit among those offering the item.
+    cloud_account = models.ForeignKey(
+        "provisioning.CloudAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
     estimated_monthly_cost = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0")
     )
@@ -86,6 +98,11 @@ class Order(FSMModelMixin, models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in {S.REJECTED, S.COMPLETED, S.FAILED, S.CANCELLED}
+
+    @property
+    def can_cancel(self) -> bool:
+        """The requester may withdraw the order until provisioning starts."""
+        return can_proceed(self.cancel)
 
     @transition(field=status, source=S.SUBMITTED, target=S.PENDING_APPROVAL)
     def await_approval(self) -> None: ...

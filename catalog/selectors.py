@@ -1,15 +1,36 @@
-"""Reads for the catalog and orders: entitlements and project permissions applied here."""
+"""Reads for the catalog and orders: entitlements, permissions and order checks apply here."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
+import jsonschema
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Q, QuerySet
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
+import approvals.selectors as approval_selectors
+import provisioning.selectors as provisioning_selectors
 from billing.pricing import monthly_quote
-from catalog.models import CatalogItem, Order
+from catalog import templating
+from catalog.models import CatalogItem, Category, Order
 from portal.models import Project
-from portal.selectors import project_ids
+from portal.selectors import project_ids, project_list, user_has_project_perm
 from provisioning.models import CloudAccount
+
+
+def _entitled(projects: QuerySet) -> Q:
+    """Items open to everybody, or entitled to one of `projects` or to its organization."""
+    item_projects = CatalogItem.projects.through.objects.filter(catalogitem=OuterRef("pk"))
+    item_orgs = CatalogItem.organizations.through.objects.filter(catalogitem=OuterRef("pk"))
+    return (
+        (~Exists(item_projects) & ~Exists(item_orgs))
+        | Exists(item_projects.filter(project__in=projects))
+        | Exists(
+            item_orgs.filter(
+                organization__in=Project.objects.filter(pk__in=projects).values("organization")
+            )
+        )
+    )
 
 
 def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:
@@ -17,17 +38,182 @@ def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:
     orderable = project_ids(user=user, perm="order_in_project")
     return (
         CatalogItem.objects.filter(is_active=True)
-        .filter(Q(projects__isnull=True) | Q(projects__in=orderable))
+        .filter(_entitled(orderable))
         .select_related("category")
-        .distinct()
     )
 
 
 def item_offered_to_project(*, item: CatalogItem, project: Project) -> bool:
-    """Entitlements: an item lists the projects it is offered to, or none for all of them."""
+    """Entitlements: the item is open to all, or lists the project or its organization.
+
+    Two plain lookups rather than `_entitled`'s subqueries: this runs on every order."""
     if not item.is_active:
         return False
-    return not item.projects.exists() or item.projects.filter(pk=project.pk).exists()
+    projects = set(item.projects.values_list("pk", flat=True))
+    organizations = set(item.organizations.values_list("pk", flat=True))
+    if not projects and not organizations:
+        return True
+    return project.pk in projects or project.organization_id in organizations
+
+
+def projects_for_item(*, user: AbstractUser, item: CatalogItem) -> QuerySet[Project]:
+    """The user's projects that may order the item (the order form's project choices)."""
+    projects = project_list(user=user, perm="order_in_project")
+    if not item.projects.exists() and not item.organizations.exists():
+        return projects
+    return projects.filter(
+        Q(pk__in=item.projects.values("pk")) | Q(organization__in=item.organizations.values("pk"))
+    )
+
+
+def item_kinds(*, item: CatalogItem) -> set[str]:
+    return {spec["kind"] for spec in item.resources}
+
+
+def cloud_accounts_for_item(*, item: CatalogItem, project: Project) -> list[CloudAccount]:
+    """The project's accounts that support every resource kind of the item."""
+    kinds = item_kinds(item=item)
+    return [
+        account
+        for account in provisioning_selectors.cloud_accounts_for_project(project=project)
+        if provisioning_selectors.account_supports(account=account, kinds=kinds)
+    ]
+
+
+def parameter_choices(*, item: CatalogItem, account: CloudAccount) -> dict[str, list[tuple]]:
+    """(id, label) choices of the parameters whose options come from the account ("x-options").
+
+    `"x-match": "windows"` keeps the options whose id or label contains that text.
+    """
+    options = provisioning_selectors.cloud_account_options(account=account)
+    choices = {}
+    for name, spec in item.parameters.get("properties", {}).items():
+        if "x-options" not in spec:
+            continue
+        match = spec.get("x-match", "").lower()
+        choices[name] = [
+            (option.id, option.label)
+            for option in options[spec["x-options"]]
+            if match in f"{option.id} {option.label}".lower()
+        ]
+    return choices
+
+
+def _with_defaults(*, item: CatalogItem, parameters: dict, choices: dict) -> dict:
+    """The parameters with every omitted optional value filled: the schema's default, or for an
+    account option the default when the account offers it, else its first option."""
+    required = set(item.parameters.get("required", []))
+    filled = {**templating.parameter_defaults(item.parameters), **parameters}
+    for name, offered in choices.items():
+        ids = [option_id for option_id, _ in offered]
+        if name not in parameters and name not in required and ids:
+            filled[name] = filled[name] if filled.get(name) in ids else ids[0]
+    return filled
+
+
+def parameter_errors(*, item: CatalogItem, parameters: dict, choices: dict) -> dict:
+    """Per-parameter messages: the JSON Schema, then every account option re-checked."""
+    errors: dict[str, list[str]] = {}
+    for error in jsonschema.Draft202012Validator(item.parameters).iter_errors(parameters):
+        if error.validator == "required":
+            for name in error.validator_value:
+                if isinstance(parameters, dict) and name not in parameters:
+                    errors.setdefault(name, ["This field is required."])
+        else:
+            field = str(error.path[0]) if error.path else "parameters"
+            errors.setdefault(field, []).append(_readable(error))
+    for name, offered in choices.items():
+        ids = [option_id for option_id, _ in offered]
+        if name in parameters and name not in errors and parameters[name] not in ids:
+            errors[name] = [
+                f"Choose one of: {', '.join(ids)}." if ids else "This cloud account offers none."
+            ]
+    return errors
+
+
+def _readable(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, except for a choice list, where it names the valid choices."""
+    choices = (
+        [option.get("const") for option in error.validator_value or []]
+        if (error.validator == "oneOf")
+        else []
+    )
+    if choices and None not in choices:
+        return f"Choose one of: {', '.join(map(str, choices))}."
+    return error.message
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """A checked order: the account it goes to, its complete parameters and resolved specs."""
+
+    project: Project
+    cloud_account: CloudAccount
+    parameters: dict
+    resources: list[dict]
+
+
+def order_plan(
+    *, user: AbstractUser, item: CatalogItem, project: Project, parameters: dict
+) -> OrderPlan:
+    """Everything an order must pass before it is submitted (or quoted through the API).
+
+    `parameters["cloud_account"]` (an account id) picks among the accounts offering the item;
+    without it the project's first such account is used. Raises PermissionDenied or a
+    ValidationError keyed by parameter.
+    """
+    if not user_has_project_perm(user=user, project=project, perm="order_in_project"):
+        raise PermissionDenied("You may not order for this project.")
+    if not item_offered_to_project(item=item, project=project):
+        raise PermissionDenied("This item is not offered to this project.")
+    if not isinstance(parameters, dict):
+        raise ValidationError({"parameters": ["Expected an object."]})
+    parameters = dict(parameters)
+    account = _chosen_account(
+        item=item, project=project, chosen=parameters.pop("cloud_account", None)
+    )
+    choices = parameter_choices(item=item, account=account)
+    parameters = _with_defaults(item=item, parameters=parameters, choices=choices)
+    errors = parameter_errors(item=item, parameters=parameters, choices=choices)
+    if errors:
+        raise ValidationError(errors)
+    return OrderPlan(
+        project=project,
+        cloud_account=account,
+        parameters=parameters,
+        resources=resolve_resources(item=item, parameters=parameters),
+    )
+
+
+def _chosen_account(*, item: CatalogItem, project: Project, chosen: object) -> CloudAccount:
+    accounts = cloud_accounts_for_item(item=item, project=project)
+    if not accounts:
+        raise ValidationError({"project": [f"No cloud account of {project} offers {item.name}."]})
+    if chosen in (None, ""):
+        return accounts[0]
+    for account in accounts:
+        if str(account.pk) == str(chosen):
+            return account
+    offered = ", ".join(f"{a.pk} ({a.name})" for a in accounts)
+    raise ValidationError({"cloud_account": [f"Choose one of: {offered}."]})
+
+
+@dataclass(frozen=True)
+class Quote:
+    estimated_monthly_cost: Decimal
+    quota: list[str]
+
+
+def order_quote(*, project: Project, cloud_account: CloudAccount, resources: list[dict]) -> Quote:
+    """The monthly price and what the order would do to the project's quotas."""
+    return Quote(
+        estimated_monthly_cost=monthly_quote(
+            cloud_account_id=cloud_account.pk, resources=resources
+        ),
+        quota=approval_selectors.quota_effect(
+            project=project, cloud_account=cloud_account, resources=resources
+        ),
+    )
 
 
 def order_list(*, user: AbstractUser) -> QuerySet[Order]:
@@ -36,36 +222,76 @@ def order_list(*, user: AbstractUser) -> QuerySet[Order]:
         return Order.objects.none()
     return Order.objects.filter(
         Q(project__in=project_ids(user=user, perm="view_project")) | Q(requester=user)
-    ).select_related("item", "project", "requester")
+    ).select_related("item", "project", "requester", "cloud_account")
 
 
 def item_price_from(*, item: CatalogItem) -> Decimal:
-    """The monthly price with every choice at its first (smallest) option."""
+    """The monthly price with every choice at its first (smallest) option, on the first account
+    able to provision the item."""
     properties = item.parameters.get("properties", {})
-    defaults = {
+    parameters = {
         name: spec["oneOf"][0]["const"] if "oneOf" in spec else spec.get("default")
         for name, spec in properties.items()
     }
-    account = CloudAccount.objects.order_by("id").first()
+    kinds = item_kinds(item=item)
+    account = next(
+        (
+            account
+            for account in CloudAccount.objects.order_by("id")
+            if provisioning_selectors.account_supports(account=account, kinds=kinds)
+        ),
+        None,
+    )
+    if account is not None:
+        for name, offered in parameter_choices(item=item, account=account).items():
+            parameters[name] = offered[0][0] if offered else None
     return monthly_quote(
         cloud_account_id=account.pk if account else None,
-        resources=resolve_resources(item=item, parameters=defaults),
+        resources=resolve_resources(item=item, parameters=parameters),
     )
 
 
 def resolve_resources(*, item: CatalogItem, parameters: dict) -> list[dict]:
-    """The item's resource template with "{param}" values bound to the order's parameters."""
+    """The item's template bound to the order's parameters (schema defaults fill the gaps)."""
+    return templating.resolve(
+        item.resources, {**templating.parameter_defaults(item.parameters), **parameters}
+    )
 
-    def bind(value: object) -> object:
-        if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
-            return parameters.get(value[1:-1])
-        return value
 
-    return [
-        {
-            "kind": spec["kind"],
-            "name": bind(spec.get("name", spec["kind"])),
-            "properties": {key: bind(val) for key, val in spec.get("properties", {}).items()},
-        }
-        for spec in item.resources
-    ]
+def catalog_export() -> dict:
+    """The whole catalog as the document `catalog_load` reads (so it can live in git)."""
+    items = CatalogItem.objects.select_related("category").prefetch_related(
+        "organizations", "projects__organization"
+    )
+    return {
+        "categories": [
+            {"slug": c.slug, "name": c.name, "description": c.description}
+            for c in Category.objects.order_by("slug")
+        ],
+        "items": [
+            {
+                "slug": item.slug,
+                "name": item.name,
+                "category": item.category.slug,
+                "description": item.description,
+                "is_active": item.is_active,
+                "entitlements": {
+                    "organizations": sorted(o.slug for o in item.organizations.all()),
+                    "projects": sorted(
+                        f"{p.organization.slug}/{p.slug}" for p in item.projects.all()
+                    ),
+                },
+                "parameters": _in_form_order(item.parameters),
+                "resources": item.resources,
+            }
+            for item in items.order_by("slug")
+        ],
+    }
+
+
+def _in_form_order(schema: dict) -> dict:
+    """The schema with its properties in form order, so an exported file reads like the form."""
+    if not isinstance(schema.get("properties"), dict):
+        return schema
+    names = templating.parameter_names(schema)
+    return {**schema, "properties": {name: schema["properties"][name] for name in names}}

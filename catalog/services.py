@@ -1,58 +1,22 @@
-"""Writes for orders: validate, quote, admit."""
+"""Writes for the catalog and orders: submit (check, quote, admit), cancel, load the catalog."""
 
-from decimal import Decimal
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import jsonschema
+import yaml
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 import approvals.services as approval_services
 from billing.pricing import monthly_quote
-from catalog.models import CatalogItem, Order
-from catalog.selectors import item_offered_to_project, resolve_resources
-from portal.models import Project
-from portal.selectors import user_has_project_perm
+from catalog import templating
+from catalog.models import CatalogItem, Category, Order
+from catalog.selectors import order_plan
+from portal.models import Organization, Project
 from portal.services import audit_record, audited_transition
-from provisioning.models import CloudAccount
-from provisioning.selectors import cloud_account_for_project
-
-
-def parameters_validate(*, item: CatalogItem, parameters: dict) -> dict:
-    """Check parameters against the item's JSON Schema; errors are keyed by parameter name."""
-    validator = jsonschema.Draft202012Validator(item.parameters)
-    errors: dict[str, list[str]] = {}
-    for error in validator.iter_errors(parameters):
-        if error.validator == "required":
-            for name in error.validator_value:
-                if isinstance(parameters, dict) and name not in parameters:
-                    errors.setdefault(name, ["This field is required."])
-        else:
-            field = str(error.path[0]) if error.path else "parameters"
-            errors.setdefault(field, []).append(_readable(error))
-    if errors:
-        raise ValidationError(errors)
-    return parameters
-
-
-def _readable(error: jsonschema.ValidationError) -> str:
-    """jsonschema's message, except for a choice list, where it names the valid choices."""
-    choices = (
-        [option.get("const") for option in error.validator_value or []]
-        if (error.validator == "oneOf")
-        else []
-    )
-    if choices and None not in choices:
-        return f"Choose one of: {', '.join(map(str, choices))}."
-    return error.message
-
-
-def order_quote(*, item: CatalogItem, project: Project, parameters: dict) -> Decimal:
-    account = cloud_account_for_project(project=project)
-    return monthly_quote(
-        cloud_account_id=account.pk if account else None,
-        resources=resolve_resources(item=item, parameters=parameters),
-    )
 
 
 @transaction.atomic
@@ -60,22 +24,15 @@ def order_submit(
     *, user: AbstractUser, item: CatalogItem, project: Project, parameters: dict
 ) -> Order:
     """Check that the user may order the item for the project, quote it and open its approval."""
-    if not user_has_project_perm(user=user, project=project, perm="order_in_project"):
-        raise PermissionDenied("You may not order for this project.")
-    if not item_offered_to_project(item=item, project=project):
-        raise PermissionDenied("This item is not offered to this project.")
-    parameters_validate(item=item, parameters=parameters)
-    account: CloudAccount | None = cloud_account_for_project(project=project)
-    if account is None:
-        raise ValidationError({"project": ["No cloud account serves this project."]})
+    plan = order_plan(user=user, item=item, project=project, parameters=parameters)
     order = Order.objects.create(
         item=item,
         project=project,
         requester=user,
-        parameters=parameters,
+        cloud_account=plan.cloud_account,
+        parameters=plan.parameters,
         estimated_monthly_cost=monthly_quote(
-            cloud_account_id=account.pk,
-            resources=resolve_resources(item=item, parameters=parameters),
+            cloud_account_id=plan.cloud_account.pk, resources=plan.resources
         ),
     )
     audit_record(
@@ -83,7 +40,7 @@ def order_submit(
         target=order,
         actor=user,
         to_state=order.status,
-        message=f"{item.name} for {project.name}",
+        message=f"{item.name} for {project.name} on {plan.cloud_account.name}",
         order_id=order.pk,
     )
     order_transition(order=order, transition=order.await_approval)
@@ -92,7 +49,11 @@ def order_submit(
 
 
 def order_transition(
-    *, order: Order, transition, actor: AbstractUser | None = None, message: str = ""
+    *,
+    order: Order,
+    transition: Callable[[], None],
+    actor: AbstractUser | None = None,
+    message: str = "",
 ) -> Order:
     """Apply one lifecycle transition to the order and write it to the audit trail."""
     with audited_transition(
@@ -108,3 +69,145 @@ def order_transition(
             order.status_message = message
         order.save(update_fields=["status", "status_message", "updated_at"])
     return order
+
+
+@transaction.atomic
+def order_cancel(*, user: AbstractUser, order_id: int) -> Order:
+    """The requester withdraws an order that has not started provisioning.
+
+    Approvals react to the change (close the request, release the quota) through
+    `portal.signals.lifecycle_changed`.
+    """
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.requester_id != user.pk:
+        raise PermissionDenied("Only the requester may cancel this order.")
+    if not order.can_cancel:
+        raise ValidationError({"status": [f"An order that is {order.status} cannot be cancelled."]})
+    return order_transition(
+        order=order, transition=order.cancel, actor=user, message="cancelled by the requester"
+    )
+
+
+DEFAULT_CATALOG = Path(__file__).with_name("default_catalog.yaml")
+
+
+def catalog_load_yaml(*, text: str) -> dict[str, int]:
+    """`catalog_load` for a YAML text; a syntax error is reported like any other problem."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValidationError(f"not valid YAML: {error}") from error
+    return catalog_load(document=document)
+
+
+@transaction.atomic
+def catalog_load(*, document: Any) -> dict[str, int]:
+    """Create or update the categories and items of a catalog document (see catalog_export).
+
+    Idempotent: items are matched by slug, and an item's entitlements become exactly those
+    listed. Items missing from the document are left alone. Raises ValidationError with every
+    problem found, before writing anything.
+    """
+    errors, entitlements = _document_errors(document)
+    if errors:
+        raise ValidationError(errors)
+    categories = {}
+    for entry in document.get("categories", []):
+        categories[entry["slug"]], _ = Category.objects.update_or_create(
+            slug=entry["slug"],
+            defaults={"name": entry["name"], "description": entry.get("description", "")},
+        )
+    for entry in document["items"]:
+        category = categories.get(entry["category"]) or Category.objects.get(slug=entry["category"])
+        item, _ = CatalogItem.objects.update_or_create(
+            slug=entry["slug"],
+            defaults={
+                "name": entry["name"],
+                "category": category,
+                "description": entry.get("description", ""),
+                "is_active": entry.get("is_active", True),
+                "parameters": templating.with_parameter_order(entry["parameters"]),
+                "resources": entry["resources"],
+            },
+        )
+        organizations, projects = entitlements[entry["slug"]]
+        item.organizations.set(organizations)
+        item.projects.set(projects)
+    return {"categories": len(categories), "items": len(document["items"])}
+
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
+ITEM_FIELDS = {
+    "slug",
+    "name",
+    "category",
+    "description",
+    "is_active",
+    "entitlements",
+    "parameters",
+    "resources",
+}
+
+
+def _document_errors(document: Any) -> tuple[list[str], dict]:
+    """Every problem of a catalog document, and each item's entitled organizations/projects."""
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        return ["the document must be a mapping with an `items` list"], {}
+    errors: list[str] = []
+    categories = set()
+    for index, entry in enumerate(document.get("categories") or []):
+        if not isinstance(entry, dict) or not entry.get("slug") or not entry.get("name"):
+            errors.append(f"categories[{index}]: slug and name are required")
+        else:
+            categories.add(entry["slug"])
+    known = categories | set(Category.objects.values_list("slug", flat=True))
+    entitlements: dict[str, tuple[list, list]] = {}
+    for index, entry in enumerate(document["items"]):
+        where = f"items[{index}]"
+        if not isinstance(entry, dict):
+            errors.append(f"{where}: must be a mapping")
+            continue
+        where = f"items[{index}] ({entry.get('slug', '?')})"
+        missing = {"slug", "name", "category", "parameters", "resources"} - set(entry)
+        if missing:
+            errors.append(f"{where}: missing {', '.join(sorted(missing))}")
+            continue
+        if set(entry) - ITEM_FIELDS:
+            errors.append(f"{where}: unknown fields {', '.join(sorted(set(entry) - ITEM_FIELDS))}")
+        if not isinstance(entry["slug"], str) or not SLUG.match(entry["slug"]):
+            errors.append(f"{where}: slug must be lower-case letters, digits and dashes")
+        elif entry["slug"] in entitlements:
+            errors.append(f"{where}: duplicate slug")
+        if str(entry["category"]) not in known:
+            errors.append(f"{where}: unknown category {entry['category']!r}")
+        errors.extend(
+            f"{where}: {message}"
+            for message in templating.template_errors(entry["resources"], entry["parameters"])
+        )
+        found, messages = _entitlements(entry.get("entitlements") or {})
+        errors.extend(f"{where}: {message}" for message in messages)
+        entitlements[str(entry["slug"])] = found
+    return errors, entitlements
+
+
+def _entitlements(spec: Any) -> tuple[tuple[list, list], list[str]]:
+    """Organizations by slug and projects as "organization/project" slugs."""
+    if not isinstance(spec, dict) or not all(
+        isinstance(spec.get(name) or [], list) for name in ("organizations", "projects")
+    ):
+        return ([], []), ["entitlements: must map organizations and projects to lists"]
+    errors = []
+    organizations = []
+    for slug in spec.get("organizations") or []:
+        organization = Organization.objects.filter(slug=slug).first()
+        if organization is None:
+            errors.append(f"entitlements: unknown organization {slug!r}")
+        organizations.append(organization)
+    projects = []
+    for path in spec.get("projects") or []:
+        org_slug, _, slug = str(path).partition("/")
+        project = Project.objects.filter(organization__slug=org_slug, slug=slug).first()
+        if project is None:
+            errors.append(f"entitlements: unknown project {path!r} (write organization/project)")
+        projects.append(project)
+    return (organizations, projects), errors

@@ -6,12 +6,18 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
-from catalog.selectors import catalog_item_list, item_price_from, order_list
-from catalog.services import order_quote, order_submit
+from catalog.selectors import (
+    catalog_item_list,
+    item_price_from,
+    order_list,
+    order_quote,
+    resolve_resources,
+)
+from catalog.services import order_cancel, order_submit
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
-from provisioning.selectors import steps_for_order
 
 
 def form_add_service_errors(form, error: ValidationError) -> None:
@@ -39,50 +45,60 @@ def _item(request, slug):
 @login_required
 def item_order(request, slug):
     item = _item(request, slug)
-    if request.method == "POST":
-        form = OrderForm(request.POST, item=item, user=request.user)
-        if form.is_valid():
-            try:
-                order = order_submit(
-                    user=request.user,
-                    item=item,
-                    project=form.cleaned_data["project"],
-                    parameters=form.parameters(),
-                )
-            except ValidationError as error:
-                form_add_service_errors(form, error)
-            else:
-                messages.success(request, f"Order #{order.pk} submitted.")
-                return redirect("catalog:order_detail", order_id=order.pk)
-    else:
-        form = OrderForm(item=item, user=request.user)
+    form = OrderForm(request.POST or None, item=item, user=request.user)
+    if form.is_bound and form.is_valid():
+        try:
+            order = order_submit(
+                user=request.user,
+                item=item,
+                project=form.cleaned_data["project"],
+                parameters=form.parameters(),
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Order #{order.pk} submitted.")
+            return redirect("catalog:order_detail", order_id=order.pk)
     return render(
-        request, "catalog/item_order.html", {"item": item, "form": form, **_estimate(form)}
+        request,
+        "catalog/item_order.html",
+        {"item": item, "form": form, "show_errors": form.is_bound, **_estimate(form)},
     )
 
 
-def _estimate(form) -> dict:
-    """The monthly quote from the valid fields of a bound form (a bad name still gets a price)."""
-    if not form.is_bound:
-        return {"estimate": None}
+def _estimate(form: OrderForm) -> dict:
+    """The quote from the valid fields of a bound form (a bad name still gets a price)."""
+    if not form.is_bound or form.account is None:
+        return {"quote": None}
     form.is_valid()
     if "project" not in form.cleaned_data:
-        return {"estimate": None}
-    try:
-        cost = order_quote(
-            item=form.item, project=form.cleaned_data["project"], parameters=form.parameters()
-        )
-    except (ValidationError, KeyError, ValueError, LookupError):
-        return {"estimate": None}
-    return {"estimate": cost}
+        return {"quote": None}
+    parameters = form.parameters()
+    parameters.pop("cloud_account", None)
+    quote = order_quote(
+        project=form.cleaned_data["project"],
+        cloud_account=form.account,
+        resources=resolve_resources(item=form.item, parameters=parameters),
+    )
+    return {"quote": quote}
 
 
 @login_required
 @require_POST
 def item_estimate(request, slug):
-    item = _item(request, slug)
-    form = OrderForm(request.POST, item=item, user=request.user)
+    form = OrderForm(request.POST, item=_item(request, slug), user=request.user)
     return render(request, "catalog/_estimate.html", _estimate(form))
+
+
+@login_required
+@require_POST
+def item_fields(request, slug):
+    """The form's fields again after the project or the account changed: narrowed choices,
+    no errors yet, and the estimate for the new choices (out of band)."""
+    form = OrderForm(request.POST, item=_item(request, slug), user=request.user)
+    return render(
+        request, "catalog/_order_fields.html", {"form": form, "oob": True, **_estimate(form)}
+    )
 
 
 @login_required
@@ -91,17 +107,23 @@ def order_list_view(request):
     return render(request, "catalog/order_list.html", {"orders": orders})
 
 
-def _live_context(order) -> dict:
+def _live_context(request, order) -> dict:
     resources = list(order.resources.all())
-    steps = steps_for_order(order_id=order.pk)
+    steps = provisioning_selectors.deployment_steps(order=order)
     live = not order.is_final or any(r.state in TRANSITIONAL_STATES for r in resources)
-    return {"order": order, "resources": resources, "steps": steps, "live": live}
+    return {
+        "order": order,
+        "resources": resources,
+        "steps": steps,
+        "live": live,
+        "can_cancel": order.requester_id == request.user.pk and order.can_cancel,
+    }
 
 
 @login_required
 def order_detail(request, order_id):
     order = get_object_or_404(order_list(user=request.user), pk=order_id)
-    context = _live_context(order)
+    context = _live_context(request, order)
     context["events"] = audit_events_for_order(order_id=order.pk)
     return render(request, "catalog/order_detail.html", context)
 
@@ -109,4 +131,17 @@ def order_detail(request, order_id):
 @login_required
 def order_live(request, order_id):
     order = get_object_or_404(order_list(user=request.user), pk=order_id)
-    return render(request, "catalog/_order_live.html", _live_context(order))
+    return render(request, "catalog/_order_live.html", _live_context(request, order))
+
+
+@login_required
+@require_POST
+def order_cancel_view(request, order_id):
+    order = get_object_or_404(order_list(user=request.user), pk=order_id)
+    try:
+        order_cancel(user=request.user, order_id=order.pk)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Order #{order.pk} cancelled.")
+    return redirect("catalog:order_detail", order_id=order.pk)

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+import provisioning.selectors as provisioning_selectors
+from provisioning.models import CloudAccount
+from provisioning.providers.base import SizeInfo
+
 pytestmark = pytest.mark.browser
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run beside one
@@ -70,3 +74,47 @@ def test_order_approve_and_watch_it_complete(demo, live_server, celery_worker_pr
     # No reload: the order page polls and follows the worker through to the end.
     expect(status).to_have_text("completed", timeout=60_000)
     expect(alice.locator("body")).to_contain_text("203.0.113.")
+
+
+def test_web_tier_with_dependent_choices_and_live_graph(
+    demo, live_server, celery_worker_process, browser, monkeypatch
+):
+    """Picking another cloud account narrows the sizes (htmx); the order page then follows the
+    deployment graph, step by step, to the end."""
+    other = CloudAccount.objects.create(
+        name="other-cloud", organization=demo["web_shop"].organization, provider="sandbox"
+    )
+    other.projects.set([demo["web_shop"]])
+    real = provisioning_selectors.cloud_account_options
+
+    def options(*, account: CloudAccount) -> dict:
+        found = real(account=account)
+        return {**found, "sizes": [SizeInfo("xlarge", 8, 32)]} if account == other else found
+
+    monkeypatch.setattr(provisioning_selectors, "cloud_account_options", options)
+
+    alice = _login(browser, live_server.url, "alice")
+    alice.locator(".card", has_text="Load-balanced web tier").get_by_role("link").click()
+    alice.select_option("#id_cloud_account", label="other-cloud")
+    expect(alice.locator("#id_size option")).to_have_text(["xlarge — 8 vCPU, 32 GB RAM"])
+    alice.select_option("#id_cloud_account", label="sandbox")
+    expect(alice.locator("#id_size option")).to_have_count(3)
+    alice.fill("#id_name", "shop")
+    alice.fill("#id_instances", "2")
+    alice.select_option("#id_size", "small")
+    expect(alice.locator("#estimate")).to_contain_text("Estimated monthly cost")
+    alice.click("button:has-text('Submit order')")
+    expect(alice).to_have_url(re.compile(r"/orders/\d+/$"))
+    status = alice.get_by_test_id("order-status")
+    expect(status).to_have_text("pending_approval")
+
+    bob = _login(browser, live_server.url, "bob")
+    bob.goto("/approvals/")
+    bob.click("td a")
+    bob.click("button:has-text('Approve')")
+
+    expect(status).to_have_text("completed", timeout=90_000)
+    steps = alice.get_by_test_id("deployment-steps").locator("tbody tr")
+    expect(steps).to_have_count(7)  # network, 2 servers, 2 volumes, load balancer, DNS
+    expect(steps.locator(".status-done")).to_have_count(7)
+    expect(alice.locator("body")).to_contain_text("shop-lb")

@@ -13,7 +13,15 @@ class CatalogItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CatalogItem
-        fields = ["slug", "name", "category", "description", "parameters", "estimated_monthly_cost"]
+        fields = [
+            "slug",
+            "name",
+            "category",
+            "description",
+            "parameters",
+            "resources",
+            "estimated_monthly_cost",
+        ]
 
     @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
     def get_estimated_monthly_cost(self, item: CatalogItem) -> str:
@@ -24,7 +32,17 @@ class CatalogItemSerializer(serializers.ModelSerializer):
 class ResourceSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = Resource
-        fields = ["id", "kind", "name", "state", "external_id", "public_ips", "private_ips"]
+        fields = [
+            "id",
+            "key",
+            "kind",
+            "name",
+            "parent",
+            "state",
+            "external_id",
+            "public_ips",
+            "private_ips",
+        ]
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -42,6 +60,24 @@ class StepSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
         ]
+
+
+class DeploymentStepSerializer(serializers.Serializer):
+    """One step of the order's deployment graph (provisioning.selectors.deployment_steps)."""
+
+    id = serializers.IntegerField()
+    deployment = serializers.IntegerField(allow_null=True)
+    resource = serializers.IntegerField()
+    key = serializers.CharField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    action = serializers.CharField()
+    state = serializers.CharField()
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    depends_on = serializers.ListField(child=serializers.IntegerField())
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -65,6 +101,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "project",
             "requester",
             "parameters",
+            "cloud_account",
             "status",
             "status_message",
             "estimated_monthly_cost",
@@ -75,7 +112,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     resources = ResourceSummarySerializer(many=True)
-    steps = StepSerializer(many=True, source="steps_list")
+    steps = DeploymentStepSerializer(many=True, source="deployment_steps")
     events = EventSerializer(many=True)
 
     class Meta(OrderSerializer.Meta):
@@ -85,4 +122,35 @@ class OrderDetailSerializer(OrderSerializer):
 class OrderCreateSerializer(serializers.Serializer):
     item = serializers.SlugField()
     project = serializers.IntegerField()
-    parameters = serializers.DictField()
+    parameters = serializers.DictField(
+        help_text="The item's parameters (its JSON Schema); `cloud_account` (an account id) "
+        "picks the account when several offer the item, else the project's first is used."
+    )
+
+
+class QuoteSerializer(serializers.Serializer):
+    cloud_account = serializers.IntegerField()
+    estimated_monthly_cost = serializers.DecimalField(max_digits=12, decimal_places=2)
+    quota = serializers.ListField(
+        child=serializers.CharField(), help_text="What the order does to the project's quotas."
+    )
+
+
+class OptionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    label = serializers.CharField()
+
+
+class AccountChoiceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ItemOptionsSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    cloud_accounts = AccountChoiceSerializer(many=True)
+    cloud_account = serializers.IntegerField(allow_null=True)
+    parameters = serializers.DictField(
+        child=OptionSerializer(many=True),
+        help_text="The choices of each parameter whose options come from the cloud account.",
+    )

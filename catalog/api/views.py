@@ -1,18 +1,30 @@
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+import provisioning.selectors as provisioning_selectors
 from catalog.api.serializers import (
     CatalogItemSerializer,
+    ItemOptionsSerializer,
     OrderCreateSerializer,
     OrderDetailSerializer,
     OrderSerializer,
+    QuoteSerializer,
 )
 from catalog.models import CatalogItem
-from catalog.selectors import catalog_item_list, order_list
-from catalog.services import order_submit
+from catalog.selectors import (
+    catalog_item_list,
+    cloud_accounts_for_item,
+    order_list,
+    order_plan,
+    order_quote,
+    parameter_choices,
+    projects_for_item,
+)
+from catalog.services import order_cancel, order_submit
 from portal.models import AuditEvent, Project
 
 
@@ -25,44 +37,118 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return catalog_item_list(user=self.request.user).order_by("category__name", "name")
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", int, description="default: the caller's first project"),
+            OpenApiParameter("cloud_account", int, description="default: the first offering one"),
+        ],
+        responses={200: ItemOptionsSerializer},
+    )
+    # Not named `options`: that is the view's handler of the HTTP OPTIONS method.
+    @action(detail=True, methods=["get"], url_path="options")
+    def order_options(self, request, slug=None):
+        """The dependent choices of the order form: the accounts offering the item to the
+        project, and the chosen account's sizes, images and locations."""
+        item = self.get_object()
+        projects = projects_for_item(user=request.user, item=item)
+        project = _pick(projects, request.query_params.get("project"), "project")
+        if project is None:
+            raise ValidationError({"project": ["You may not order this item in any project."]})
+        accounts = cloud_accounts_for_item(item=item, project=project)
+        account = _pick(accounts, request.query_params.get("cloud_account"), "cloud_account")
+        choices = parameter_choices(item=item, account=account) if account else {}
+        return Response(
+            ItemOptionsSerializer(
+                {
+                    "project": project.pk,
+                    "cloud_accounts": [{"id": a.pk, "name": a.name} for a in accounts],
+                    "cloud_account": account.pk if account else None,
+                    "parameters": {
+                        name: [{"id": i, "label": label} for i, label in offered]
+                        for name, offered in choices.items()
+                    },
+                }
+            ).data
+        )
+
+
+def _pick(candidates, wanted: str | None, field: str):
+    """The candidate with id `wanted`, or the first when none is asked for."""
+    candidates = list(candidates)
+    if wanted in (None, ""):
+        return candidates[0] if candidates else None
+    found = next((c for c in candidates if str(c.pk) == wanted), None)
+    if found is None:
+        raise ValidationError(
+            {field: [f"Choose one of: {', '.join(str(c.pk) for c in candidates)}."]}
+        )
+    return found
+
 
 class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Orders of the caller's projects. Creating one submits it for approval."""
 
-    filterset_fields = ["status", "project"]
+    filterset_fields = ["status", "project", "cloud_account"]
 
     def get_queryset(self):
         queryset = order_list(user=self.request.user)
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
-                "resources__steps",
+                "resources",
                 Prefetch("events", queryset=AuditEvent.objects.select_related("actor")),
             )
         return queryset
 
     def get_serializer_class(self):
-        if self.action == "create":
+        if self.action in ("create", "quote"):
             return OrderCreateSerializer
         return OrderDetailSerializer if self.action == "retrieve" else OrderSerializer
 
     def get_object(self):
         order = super().get_object()
-        order.steps_list = [step for r in order.resources.all() for step in r.steps.all()]
+        order.deployment_steps = provisioning_selectors.deployment_steps(order=order)
         return order
 
-    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
-    def create(self, request, *args, **kwargs):
+    def _incoming(self, request) -> dict:
+        """The order body with its item and project looked up (permissions come later)."""
         incoming = OrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        # order_submit checks permission and entitlement; here only existence is resolved.
         item = CatalogItem.objects.filter(slug=data["item"], is_active=True).first()
         if item is None:
             raise NotFound({"item": "No such catalog item."})
         project = Project.objects.filter(pk=data["project"]).first()
         if project is None:
             raise NotFound({"project": "No such project."})
-        order = order_submit(
-            user=request.user, item=item, project=project, parameters=data["parameters"]
-        )
+        return {"item": item, "project": project, "parameters": data["parameters"]}
+
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
+    def create(self, request, *args, **kwargs):
+        order = order_submit(user=request.user, **self._incoming(request))
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=OrderCreateSerializer, responses={200: QuoteSerializer})
+    @action(detail=False, methods=["post"])
+    def quote(self, request):
+        """What the order would cost per month and do to the project's quotas; checks the
+        body exactly as creating the order would, without submitting anything."""
+        plan = order_plan(user=request.user, **self._incoming(request))
+        quote = order_quote(
+            project=plan.project, cloud_account=plan.cloud_account, resources=plan.resources
+        )
+        return Response(
+            QuoteSerializer(
+                {
+                    "cloud_account": plan.cloud_account.pk,
+                    "estimated_monthly_cost": quote.estimated_monthly_cost,
+                    "quota": quote.quota,
+                }
+            ).data
+        )
+
+    @extend_schema(request=None, responses={200: OrderSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """The requester withdraws an order that has not started provisioning."""
+        order = order_cancel(user=request.user, order_id=super().get_object().pk)
+        return Response(OrderSerializer(order).data)
