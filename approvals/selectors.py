@@ -1,22 +1,462 @@
-from django.contrib.auth.models import AbstractUser
-from django.db.models import QuerySet
+"""Reads for admission: who may decide what, which policy applies, quota demand and usage."""
 
-from approvals.models import ApprovalRequest, ApprovalStatus
-from portal.selectors import project_ids
+from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.models import ContentType
+from django.core import signing
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+from guardian.models import GroupObjectPermission, UserObjectPermission
+
+import provisioning.selectors as provisioning_selectors
+from approvals.models import (
+    ApprovalDecision,
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalStage,
+    ApprovalStatus,
+    ApproverRole,
+    Delegation,
+    LedgerStatus,
+    Quota,
+    QuotaEntry,
+    StageStatus,
+)
+from billing.pricing import monthly_quote
+from catalog.models import Order
+from portal.models import OrganizationMembership, OrganizationRole, Project
+from portal.selectors import project_list
+from provisioning.models import CloudAccount
+
+# Email links stay valid this long; following one still needs a login and the permission.
+APPROVAL_LINK_MAX_AGE = 7 * 24 * 3600
+APPROVAL_LINK_SALT = "approvals.link"
+
+
+# --- who decides --------------------------------------------------------------------------------
+
+
+def delegators_of(*, user: AbstractUser, on: date | None = None) -> QuerySet:
+    """The ids of the people `user` stands in for today."""
+    on = on or timezone.localdate()
+    return Delegation.objects.filter(delegate=user, starts_on__lte=on, ends_on__gte=on).values(
+        "delegator"
+    )
 
 
 def approval_list(*, user: AbstractUser) -> QuerySet[ApprovalRequest]:
-    """Approval requests the user may decide: their projects' orders, never their own."""
+    """Approval requests the user is (or was) an approver of, directly or as a delegate; never
+    their own orders."""
     if not user.is_authenticated:
         return ApprovalRequest.objects.none()
+    involved = ApprovalStage.objects.filter(
+        Q(approvers=user) | Q(approvers__in=delegators_of(user=user))
+    ).values("request")
+    decided = ApprovalDecision.objects.filter(user=user).values("stage__request")
     return (
-        ApprovalRequest.objects.filter(
-            order__project__in=project_ids(user=user, perm="approve_for_project")
-        )
+        ApprovalRequest.objects.filter(Q(pk__in=involved) | Q(pk__in=decided))
         .exclude(order__requester=user)
-        .select_related("order__item", "order__project", "order__requester", "decided_by")
+        .select_related(
+            "order__item", "order__project", "order__requester", "decided_by", "current_stage"
+        )
+    )
+
+
+def approval_inbox(*, user: AbstractUser) -> QuerySet[ApprovalRequest]:
+    """Pending requests whose open stage the user can decide now."""
+    if not user.is_authenticated:
+        return ApprovalRequest.objects.none()
+    mine = ApprovalDecision.objects.filter(Q(user=user) | Q(on_behalf_of=user))
+    return (
+        approval_list(user=user)
+        .filter(status=ApprovalStatus.PENDING, current_stage__status=StageStatus.PENDING)
+        .filter(
+            Q(current_stage__approvers=user)
+            | Q(current_stage__approvers__in=delegators_of(user=user))
+        )
+        .exclude(current_stage__in=mine.values("stage"))
+        .exclude(distinct_approvers=True, pk__in=mine.values("stage__request"))
+        .distinct()
     )
 
 
 def pending_approval_count(*, user: AbstractUser) -> int:
-    return approval_list(user=user).filter(status=ApprovalStatus.PENDING).count()
+    return approval_inbox(user=user).count()
+
+
+def stage_acting_for(
+    *, user: AbstractUser, stage: ApprovalStage
+) -> tuple[bool, AbstractUser | None]:
+    """Whether `user` may decide `stage` now, and for whom when standing in as a delegate.
+
+    Four eyes: the requester never decides (nor their delegate for them); with distinct
+    approvers, nobody decides two stages of one order.
+    """
+    request = stage.request
+    requester_id = request.order.requester_id
+    if user.pk == requester_id or stage.status != StageStatus.PENDING:
+        return False, None
+    decided = ApprovalDecision.objects.filter(stage__request=request, user__isnull=False)
+    if request.distinct_approvers:
+        done = set(decided.values_list("user", flat=True)) | set(
+            decided.exclude(on_behalf_of=None).values_list("on_behalf_of", flat=True)
+        )
+    else:
+        done = set(decided.filter(stage=stage).values_list("user", flat=True)) | set(
+            decided.filter(stage=stage)
+            .exclude(on_behalf_of=None)
+            .values_list("on_behalf_of", flat=True)
+        )
+    if user.pk in done:
+        return False, None
+    approvers = stage.approvers.exclude(pk__in=done | {requester_id})
+    if approvers.filter(pk=user.pk).exists():
+        return True, None
+    standing_in_for = approvers.filter(pk__in=delegators_of(user=user)).first()
+    return standing_in_for is not None, standing_in_for
+
+
+def role_members(*, role: str, project: Project, group_id: int | None = None) -> QuerySet:
+    """The people who hold an approver role for a project."""
+    User = get_user_model()
+    if role == ApproverRole.PROJECT_MANAGER:
+        # Who holds approve_for_project on the project, directly or through a group: the same
+        # answer as guardian's get_users_with_perms, in one query instead of several.
+        grant = {
+            "permission__codename": "approve_for_project",
+            "permission__content_type": ContentType.objects.get_for_model(Project),
+            "object_pk": str(project.pk),
+        }
+        return User.objects.filter(
+            Q(pk__in=UserObjectPermission.objects.filter(**grant).values("user"))
+            | Q(groups__in=GroupObjectPermission.objects.filter(**grant).values("group"))
+        ).distinct()
+    if role == ApproverRole.GROUP:
+        return User.objects.filter(groups=group_id)
+    org_role = OrganizationRole.FINANCE if role == ApproverRole.FINANCE else OrganizationRole.ADMIN
+    return User.objects.filter(
+        pk__in=OrganizationMembership.objects.filter(
+            organization_id=project.organization_id, role=org_role
+        ).values("user")
+    )
+
+
+def delegation_list(*, user: AbstractUser) -> QuerySet[Delegation]:
+    """Delegations the user gave or received."""
+    if not user.is_authenticated:
+        return Delegation.objects.none()
+    return Delegation.objects.filter(Q(delegator=user) | Q(delegate=user)).select_related(
+        "delegator", "delegate"
+    )
+
+
+def approval_link_resolve(*, user: AbstractUser, token: str) -> tuple[ApprovalRequest, str]:
+    """The request and decision an emailed link stands for. The link names its recipient and
+    the permission is checked again now, so a forwarded or stale link grants nothing.
+    Raises `signing.BadSignature` (or its `SignatureExpired`) and `ApprovalRequest.DoesNotExist`.
+    """
+    data = signing.TimestampSigner(salt=APPROVAL_LINK_SALT).unsign_object(
+        token, max_age=APPROVAL_LINK_MAX_AGE
+    )
+    if data["user"] != user.pk:
+        raise signing.BadSignature("This link was sent to someone else.")
+    approval = approval_list(user=user).get(
+        status=ApprovalStatus.PENDING,
+        current_stage_id=data["stage"],
+        current_stage__status=StageStatus.PENDING,
+    )
+    return approval, data["decision"]
+
+
+# --- which policy -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyMatch:
+    policy: ApprovalPolicy | None
+    reasons: list[str]
+
+    @property
+    def name(self) -> str:
+        return self.policy.name if self.policy else "Default"
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+# How much each criterion makes a policy more specific; the project outweighs everything else.
+SPECIFICITY = {
+    "project": 64,
+    "catalog_item": 32,
+    "category": 16,
+    "organization": 8,
+    "only_over_quota": 4,
+    "resource_kinds": 2,
+    "cost": 1,
+}
+
+
+def policy_for_order(*, order: Order, kinds: set[str], over_quota: bool) -> PolicyMatch:
+    """The most specific active policy matching the order, and the criteria that matched."""
+    cost = order.estimated_monthly_cost
+    candidates = ApprovalPolicy.objects.filter(
+        Q(is_active=True),
+        Q(organization__isnull=True) | Q(organization_id=order.project.organization_id),
+        Q(project__isnull=True) | Q(project_id=order.project_id),
+        Q(catalog_item__isnull=True) | Q(catalog_item_id=order.item_id),
+        Q(category__isnull=True) | Q(category_id=order.item.category_id),
+        Q(min_monthly_cost__isnull=True) | Q(min_monthly_cost__lte=cost),
+        Q(max_monthly_cost__isnull=True) | Q(max_monthly_cost__gte=cost),
+    ).select_related("organization", "project", "catalog_item", "category")
+    best: tuple[int, int, ApprovalPolicy, list[str]] | None = None
+    for policy in candidates:
+        if policy.only_over_quota and not over_quota:
+            continue
+        if policy.resource_kinds and not kinds & set(policy.resource_kinds):
+            continue
+        matched = _matched_criteria(policy, kinds=kinds, cost=cost)
+        score = sum(SPECIFICITY[key] for key in matched)
+        if best is None or (score, -policy.pk) > (best[0], best[1]):
+            best = (score, -policy.pk, policy, list(matched.values()))
+    if best is None:
+        return PolicyMatch(None, ["no policy matches this order: a manager of the project decides"])
+    policy, reasons = best[2], best[3]
+    return PolicyMatch(policy, reasons or ["it applies to every order"])
+
+
+def _matched_criteria(policy: ApprovalPolicy, *, kinds: set[str], cost: Decimal) -> dict:
+    matched = {}
+    if policy.project_id:
+        matched["project"] = f"project is {policy.project}"
+    if policy.catalog_item_id:
+        matched["catalog_item"] = f"item is {policy.catalog_item}"
+    if policy.category_id:
+        matched["category"] = f"category is {policy.category}"
+    if policy.organization_id:
+        matched["organization"] = f"organization is {policy.organization}"
+    if policy.only_over_quota:
+        matched["only_over_quota"] = "the order exceeds a quota or budget"
+    if policy.resource_kinds:
+        matched["resource_kinds"] = (
+            f"it contains {', '.join(sorted(kinds & set(policy.resource_kinds)))}"
+        )
+    if policy.min_monthly_cost is not None or policy.max_monthly_cost is not None:
+        low = policy.min_monthly_cost if policy.min_monthly_cost is not None else "0"
+        high = policy.max_monthly_cost if policy.max_monthly_cost is not None else "∞"
+        matched["cost"] = f"estimate {cost}/month is within {low} to {high}"
+    return matched
+
+
+def policy_list(*, user: AbstractUser) -> QuerySet[ApprovalPolicy]:
+    """Policies that can apply to the user's organizations (staff see all of them)."""
+    policies = ApprovalPolicy.objects.prefetch_related("stages")
+    if user.is_staff:
+        return policies
+    return policies.filter(
+        Q(organization__isnull=True)
+        | Q(organization__in=project_list(user=user).values("organization"))
+    )
+
+
+def approval_summary(*, order: Order) -> dict | None:
+    """What the order page shows: the policy that applied and why, and the chain's progress."""
+    approval = ApprovalRequest.objects.filter(order=order).select_related("current_stage").first()
+    if approval is None:
+        return None
+    stages = list(
+        approval.stages.prefetch_related("approvers").prefetch_related(
+            "decisions__user", "decisions__on_behalf_of"
+        )
+    )
+    return {
+        "approval": approval,
+        "policy": approval.policy_name or "Default",
+        "reason": approval.reason,
+        "status": approval.status,
+        "current_stage": approval.current_stage,
+        "stages": stages,
+    }
+
+
+# --- quota --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What an order (or a resource, or a day-2 change) takes from a quota."""
+
+    servers: int = 0
+    vcpus: int = 0
+    ram_gb: Decimal = Decimal("0")
+    storage_gb: int = 0
+    monthly_cost: Decimal = Decimal("0")
+
+    def __add__(self, other: "Demand") -> "Demand":
+        return Demand(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
+
+    def __sub__(self, other: "Demand") -> "Demand":
+        return Demand(
+            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
+        )
+
+
+# Quota dimension → (limit field, label for messages).
+DIMENSIONS = {
+    "servers": ("max_servers", "server"),
+    "vcpus": ("max_vcpus", "vCPU"),
+    "ram_gb": ("max_ram_gb", "RAM (GB)"),
+    "storage_gb": ("max_storage_gb", "storage (GB)"),
+    "monthly_cost": ("max_monthly_cost", "monthly spend"),
+}
+
+
+def _size_table(account: CloudAccount | None):
+    """size id → SizeInfo from PROV's cached options, looked up once per call."""
+    cache: dict = {}
+
+    def lookup(size: str):
+        if account is None or not size:
+            return None
+        if size not in cache:
+            cache[size] = provisioning_selectors.size_info(account=account, size=size)
+        return cache[size]
+
+    return lookup
+
+
+def resource_demand(
+    *, cloud_account: CloudAccount | None, resources: list[dict], monthly_cost: Decimal
+) -> Demand:
+    """The quota a list of resolved specs takes (servers, their vCPUs and RAM, storage)."""
+    size_of = _size_table(cloud_account)
+    total = Demand(monthly_cost=monthly_cost)
+    for spec in resources:
+        props = spec.get("properties", {})
+        count = int(spec.get("count", 1) or 1)
+        kind = spec["kind"]
+        if kind in ("server", "database", "autoscaling_group"):
+            servers = count * int(props.get("desired", 1)) if kind == "autoscaling_group" else count
+            size = size_of(str(props.get("size", "")))
+            total += Demand(
+                servers=servers,
+                vcpus=servers * (size.vcpus if size else 0),
+                ram_gb=servers * Decimal(str(size.ram_gb if size else 0)),
+                storage_gb=count * int(props.get("storage_gb", 0) or 0),
+            )
+        elif kind == "volume":
+            total += Demand(storage_gb=count * int(props.get("size_gb", 0) or 0))
+    return total
+
+
+def quotas_for_project(*, project: Project) -> list[Quota]:
+    """The quotas that limit a project: its own and its organization's."""
+    return list(
+        Quota.objects.filter(
+            Q(project=project) | Q(organization_id=project.organization_id)
+        ).select_related("project", "organization")
+    )
+
+
+def quota_usage(*, quota: Quota) -> dict[str, Demand]:
+    """`reserved` (admitted, not provisioned) and `used` (provisioned) figures under a quota."""
+    entries = QuotaEntry.objects.filter(
+        Q(project=quota.project_id)
+        if quota.project_id
+        else Q(project__organization=quota.organization_id)
+    )
+    sums = {
+        row["status"]: row
+        for row in entries.exclude(status=LedgerStatus.RELEASED)
+        .values("status")
+        .annotate(*[Sum(name) for name in DIMENSIONS])
+        .order_by()
+    }
+
+    def figures(status: str) -> Demand:
+        row, zero = sums.get(status, {}), Demand()
+        return Demand(
+            **{name: row.get(f"{name}__sum") or getattr(zero, name) for name in DIMENSIONS}
+        )
+
+    return {"reserved": figures(LedgerStatus.RESERVED), "used": figures(LedgerStatus.COMMITTED)}
+
+
+@dataclass(frozen=True)
+class QuotaLine:
+    """One limited dimension of one quota, with what it would be at after the demand."""
+
+    owner: object
+    label: str
+    wanted: Decimal
+    taken: Decimal
+    limit: Decimal
+
+    @property
+    def after(self) -> Decimal:
+        return self.taken + self.wanted
+
+    @property
+    def exceeded(self) -> bool:
+        return self.after > self.limit
+
+
+def quota_lines(*, quotas: list[Quota], demand: Demand) -> list[QuotaLine]:
+    """Every limited dimension the demand touches, under each quota."""
+    lines = []
+    for quota in quotas:
+        usage = quota_usage(quota=quota)
+        taken = usage["reserved"] + usage["used"]
+        for name, (limit_field, label) in DIMENSIONS.items():
+            limit = getattr(quota, limit_field)
+            wanted = getattr(demand, name)
+            if limit is not None and wanted > 0:
+                owner = quota.project or quota.organization
+                lines.append(QuotaLine(owner, label, wanted, getattr(taken, name), limit))
+    return lines
+
+
+def quota_problems(*, quotas: list[Quota], demand: Demand) -> list[str]:
+    """Why `demand` does not fit, one message per exceeded limit (empty when it fits)."""
+    return [
+        f"Over the {line.label} quota of {line.owner}: this needs {line.wanted}, "
+        f"{line.taken} of {line.limit} are already taken."
+        for line in quota_lines(quotas=quotas, demand=demand)
+        if line.exceeded
+    ]
+
+
+def quota_effect(
+    *, project: Project, cloud_account: CloudAccount | None, resources: list[dict]
+) -> list[str]:
+    """Human messages on what an order would do to the project's quotas, for the quote."""
+    cost = monthly_quote(
+        cloud_account_id=cloud_account.pk if cloud_account else None, resources=resources
+    )
+    demand = resource_demand(cloud_account=cloud_account, resources=resources, monthly_cost=cost)
+    return [
+        f"this order exceeds {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
+        if line.exceeded
+        else f"this order puts {line.owner} at "
+        f"{round(Decimal(line.after) * 100 / Decimal(line.limit)) if line.limit else 100} % "
+        f"of its {line.label} quota"
+        for line in quota_lines(quotas=quotas_for_project(project=project), demand=demand)
+    ]
+
+
+def quota_list(*, user: AbstractUser) -> QuerySet[Quota]:
+    """Quotas of the projects (and their organizations) the user can see."""
+    visible = project_list(user=user)
+    return (
+        Quota.objects.filter(
+            Q(project__in=visible.values("pk")) | Q(organization__in=visible.values("organization"))
+        )
+        .select_related("project", "organization")
+        .order_by("organization__name", "project__name", "id")
+    )

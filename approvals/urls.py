@@ -8,4 +8,11 @@ urlpatterns = [
     path("", views.approval_list_view, name="approval_list"),
     path("<int:approval_id>/", views.approval_detail, name="approval_detail"),
     path("<int:approval_id>/decide/", views.approval_decide_view, name="approval_decide"),
+    path("link/<str:token>/", views.approval_link, name="approval_link"),
+    path("delegations/", views.delegation_list_view, name="delegation_list"),
+    path(
+        "delegations/<int:delegation_id>/delete/",
+        views.delegation_delete_view,
+        name="delegation_delete",
+    ),
 ]

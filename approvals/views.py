@@ -2,14 +2,27 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from approvals.models import ApprovalStatus
-from approvals.selectors import approval_list
-from approvals.services import approval_decide
+from approvals.forms import DelegationForm
+from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.selectors import (
+    approval_inbox,
+    approval_link_resolve,
+    approval_list,
+    approval_summary,
+    delegation_list,
+)
+from approvals.services import (
+    approval_can_decide,
+    approval_decide,
+    delegation_create,
+    delegation_delete,
+)
 
 
 @login_required
@@ -23,13 +36,45 @@ def approval_list_view(request):
         "-created_at",
         "-id",
     )
-    return render(request, "approvals/approval_list.html", {"approvals": approvals})
+    actionable = set(approval_inbox(user=request.user).values_list("pk", flat=True))
+    return render(
+        request,
+        "approvals/approval_list.html",
+        {"approvals": approvals, "actionable": actionable},
+    )
+
+
+def _detail(request, approval: ApprovalRequest, *, suggested: str = ""):
+    return render(
+        request,
+        "approvals/approval_detail.html",
+        {
+            "approval": approval,
+            "summary": approval_summary(order=approval.order),
+            "can_decide": approval_can_decide(user=request.user, approval=approval),
+            "suggested": suggested,
+        },
+    )
 
 
 @login_required
 def approval_detail(request, approval_id):
-    approval = get_object_or_404(approval_list(user=request.user), pk=approval_id)
-    return render(request, "approvals/approval_detail.html", {"approval": approval})
+    return _detail(request, get_object_or_404(approval_list(user=request.user), pk=approval_id))
+
+
+@login_required
+def approval_link(request, token):
+    """An emailed approve/reject link: it only preselects the decision on the approval page
+    (GET never decides); the link must be the user's own and the permission holds now."""
+    try:
+        approval, decision = approval_link_resolve(user=request.user, token=token)
+    except signing.SignatureExpired:
+        messages.error(request, "This link has expired; decide from the list below.")
+        return redirect("approvals:approval_list")
+    except (signing.BadSignature, ApprovalRequest.DoesNotExist):
+        messages.error(request, "This link is not valid for you, or the stage was decided.")
+        return redirect("approvals:approval_list")
+    return _detail(request, approval, suggested=decision)
 
 
 @login_required
@@ -47,9 +92,41 @@ def approval_decide_view(request, approval_id):
             approve=decision == "approve",
             comment=request.POST.get("comment", "").strip(),
         )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+    except (ValidationError, PermissionDenied) as error:
+        text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        messages.error(request, text)
         return redirect("approvals:approval_detail", approval_id=approval.pk)
     verb = "approved" if decision == "approve" else "rejected"
     messages.success(request, f"Order #{approval.order_id} {verb}.")
     return redirect("approvals:approval_list")
+
+
+@login_required
+def delegation_list_view(request):
+    form = DelegationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            delegation_create(delegator=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Delegated to {form.cleaned_data['delegate']}.")
+            return redirect("approvals:delegation_list")
+    return render(
+        request,
+        "approvals/delegation_list.html",
+        {"form": form, "delegations": delegation_list(user=request.user)},
+    )
+
+
+@login_required
+@require_POST
+def delegation_delete_view(request, delegation_id):
+    try:
+        delegation_delete(user=request.user, delegation_id=delegation_id)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Delegation withdrawn.")
+    return redirect("approvals:delegation_list")

@@ -1,10 +1,14 @@
 from django.http import HttpRequest
 
 from approvals.selectors import pending_approval_count
+from portal.selectors import unread_notification_count
 
 
 def navigation(request: HttpRequest) -> dict:
-    """The pending-approvals count shown in the navigation bar."""
+    """The pending-approvals and unread-notifications counts shown in the navigation bar."""
     if not request.user.is_authenticated:
         return {}
-    return {"pending_approvals": pending_approval_count(user=request.user)}
+    return {
+        "pending_approvals": pending_approval_count(user=request.user),
+        "unread_notifications": unread_notification_count(user=request.user),
+    }

@@ -1,47 +1,73 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
-from approvals.models import ApprovalRequest
-from approvals.selectors import approval_list
-from approvals.services import approval_decide
-from catalog.api.serializers import OrderSerializer
-
-
-class ApprovalSerializer(serializers.ModelSerializer):
-    order = OrderSerializer()
-    decided_by = serializers.CharField(source="decided_by.username", default=None)
-
-    class Meta:
-        model = ApprovalRequest
-        fields = ["id", "status", "order", "decided_by", "decided_at", "comment", "created_at"]
-
-
-class DecisionSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+from approvals.api.serializers import (
+    ApprovalSerializer,
+    DecisionSerializer,
+    DelegationSerializer,
+    PolicySerializer,
+    QuotaSerializer,
+)
+from approvals.models import ApprovalDecision, ApprovalStage, Quota
+from approvals.selectors import (
+    approval_inbox,
+    approval_list,
+    delegation_list,
+    policy_list,
+    quota_list,
+)
+from approvals.services import (
+    approval_decide,
+    delegation_create,
+    delegation_delete,
+    policy_save,
+    quota_set,
+)
+from portal.selectors import project_list
 
 
 class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
-    """Approval requests the caller may decide (never their own orders)."""
+    """Approval requests the caller is an approver of (never their own orders), with the policy
+    that applied, why, and every stage's approvers and decisions."""
 
     serializer_class = ApprovalSerializer
     filterset_fields = ["status"]
+    lookup_value_regex = r"\d+"  # leaves approvals/delegations/ to its own viewset
 
     def get_queryset(self):
-        return approval_list(user=self.request.user)
+        return self._with_stages(approval_list(user=self.request.user))
+
+    @staticmethod
+    def _with_stages(approvals):
+        stages = ApprovalStage.objects.prefetch_related(
+            "approvers",
+            Prefetch("decisions", ApprovalDecision.objects.select_related("user", "on_behalf_of")),
+        )
+        return approvals.prefetch_related(Prefetch("stages", stages))
+
+    @extend_schema(responses={200: ApprovalSerializer(many=True)})
+    @action(detail=False)
+    def inbox(self, request):
+        """Pending requests whose open stage the caller can decide now."""
+        page = self.paginate_queryset(self._with_stages(approval_inbox(user=request.user)))
+        return self.get_paginated_response(ApprovalSerializer(page, many=True).data)
 
     def _decide(self, request, approve: bool) -> Response:
         approval = self.get_object()
         decision = DecisionSerializer(data=request.data)
         decision.is_valid(raise_exception=True)
-        approval = approval_decide(
+        approval_decide(
             user=request.user,
             approval_id=approval.pk,
             approve=approve,
             comment=decision.validated_data["comment"],
         )
-        return Response(ApprovalSerializer(approval).data)
+        return Response(ApprovalSerializer(self.get_object()).data)
 
     @extend_schema(request=DecisionSerializer, responses={200: ApprovalSerializer})
     @action(detail=True, methods=["post"])
@@ -52,3 +78,89 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         return self._decide(request, approve=False)
+
+
+class DelegationViewSet(
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.ReadOnlyModelViewSet,
+):
+    """The caller's delegations, given and received. Creating one delegates the caller's
+    approvals to another user for a date range."""
+
+    serializer_class = DelegationSerializer
+
+    def get_queryset(self):
+        return delegation_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = delegation_create(
+            delegator=self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        delegation_delete(user=self.request.user, delegation_id=instance.pk)
+
+
+class StaffWrites(BasePermission):
+    """Anyone signed in reads; only staff change."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or request.user.is_staff
+
+
+class PolicyViewSet(viewsets.ModelViewSet):
+    """Approval policies: what they match (organization, project, item, category, resource
+    kinds, cost range, over quota) and their chain of stages. Staff edit them."""
+
+    serializer_class = PolicySerializer
+    permission_classes = [StaffWrites]
+    filterset_fields = ["is_active", "organization", "project"]
+
+    def get_queryset(self):
+        return policy_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        stages = data.pop("stages", [])
+        serializer.instance = policy_save(policy=None, fields=data, stages=stages)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        stages = data.pop("stages", None)
+        serializer.instance = policy_save(policy=serializer.instance, fields=data, stages=stages)
+
+
+class QuotaViewSet(viewsets.ReadOnlyModelViewSet):
+    """Quotas of the caller's projects and organizations, with what is reserved and used."""
+
+    serializer_class = QuotaSerializer
+    filterset_fields = ["project", "organization"]
+
+    def get_queryset(self):
+        return quota_list(user=self.request.user)
+
+
+class ProjectQuotaView(generics.GenericAPIView):
+    """A project's quota: limits (null = unlimited) and the ledger's reserved/used figures.
+    Staff and the organization's admins change the limits."""
+
+    serializer_class = QuotaSerializer
+
+    def _project(self):
+        return get_object_or_404(project_list(user=self.request.user), pk=self.kwargs["project_id"])
+
+    def _quota(self, project) -> Quota:
+        return Quota.objects.filter(project=project).first() or Quota(project=project)
+
+    @extend_schema(parameters=[OpenApiParameter("project_id", int, OpenApiParameter.PATH)])
+    def get(self, request, project_id: int):
+        return Response(QuotaSerializer(self._quota(self._project())).data)
+
+    @extend_schema(parameters=[OpenApiParameter("project_id", int, OpenApiParameter.PATH)])
+    def patch(self, request, project_id: int):
+        project = self._project()
+        incoming = QuotaSerializer(self._quota(project), data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        quota = quota_set(user=request.user, project=project, limits=incoming.validated_data)
+        return Response(QuotaSerializer(quota).data)

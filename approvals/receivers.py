@@ -1,0 +1,16 @@
+"""Reactions to other apps' lifecycle changes (`portal.signals.lifecycle_changed`): the quota
+ledger and the requester's notifications follow orders and resources without editing those apps."""
+
+from approvals import services
+from catalog.models import Order
+from provisioning.models import Resource
+
+# A resource in one of these states no longer takes quota ("missing": gone at the provider).
+GONE_STATES = {"deleted", "missing"}
+
+
+def lifecycle_changed_react(sender, *, instance, field, from_state, to_state, **kwargs) -> None:
+    if sender is Order and field == "status" and from_state != to_state:
+        services.approval_order_changed(order=instance, to_state=to_state)
+    elif sender is Resource and field == "state" and to_state in GONE_STATES:
+        services.quota_release(resource=instance)

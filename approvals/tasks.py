@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from approvals.services import approval_escalate_overdue
+
+
+@shared_task
+def escalate_overdue() -> int:
+    """Beat runs this: stages pending past their SLA escalate, or are decided by their policy."""
+    return approval_escalate_overdue()

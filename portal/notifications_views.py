@@ -1,0 +1,21 @@
+"""The in-app notification list (the nav bar shows the unread count)."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.selectors import notification_list
+from portal.services import notifications_mark_read
+
+
+@login_required
+def notification_list_view(request):
+    notifications = notification_list(user=request.user)[:100]
+    return render(request, "portal/notifications.html", {"notifications": notifications})
+
+
+@login_required
+@require_POST
+def notifications_read_view(request):
+    notifications_mark_read(user=request.user)
+    return redirect("notifications")
