@@ -1,8 +1,25 @@
-"""Rate cards: what a resource costs per unit, the one source of every price."""
+"""Money: rate cards, hourly usage rows, budgets and their alerts, monthly statements."""
 
+from datetime import date
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+from portal.models import Organization, Project
+
+
+class BillingProfile(models.Model):
+    """An organization's billing settings: the one currency its reports and statements use."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="billing_profile"
+    )
+    currency = models.CharField(max_length=3, default="USD")
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.currency}"
 
 
 class RateCard(models.Model):
@@ -18,20 +35,201 @@ class RateCard(models.Model):
         return self.name
 
 
+class Unit(models.TextChoices):
+    """How a rate is applied; `billing.pricing` turns each into a price per hour."""
+
+    HOUR = "hour", "per hour while running"
+    VCPU_HOUR = "vcpu_hour", "per vCPU-hour while running"
+    RAM_GB_HOUR = "ram_gb_hour", "per GB-RAM-hour while running"
+    GB_MONTH = "gb_month", "per GB-month of storage"
+    MONTH = "month", "per month while it exists"
+    ONE_TIME = "one_time", "one-time fee at creation"
+
+
 class Rate(models.Model):
-    """The hourly price of one resource kind, optionally for one size."""
+    """One price of a resource kind (optionally for one size), valid from a date on."""
 
     rate_card = models.ForeignKey(RateCard, on_delete=models.CASCADE, related_name="rates")
     resource_kind = models.CharField(max_length=32)
-    size = models.CharField(max_length=32, blank=True, help_text="empty: any size")
-    hourly_price = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    size = models.CharField(max_length=64, blank=True, help_text="empty: any size")
+    unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.HOUR)
+    price = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    effective_from = models.DateField(default=date(2000, 1, 1))
 
     class Meta:
+        ordering = ["rate_card_id", "resource_kind", "size", "unit", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["rate_card", "resource_kind", "size"], name="one_rate_per_kind_size"
+                fields=["rate_card", "resource_kind", "size", "unit", "effective_from"],
+                name="one_rate_per_kind_size_unit_date",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.resource_kind}/{self.size or '*'}: {self.hourly_price}/h"
+        return f"{self.resource_kind}/{self.size or '*'}: {self.price} {self.get_unit_display()}"
+
+
+class Usage(models.Model):
+    """One resource's charge for one clock hour, charged to whom it belonged at that time.
+
+    cost = running_hours * rate + (hours - running_hours) * idle_rate + one_time: `hours` is the
+    part of the hour the resource existed, `running_hours` the part it ran (a stopped server pays
+    only `idle_rate`, its storage). Unique per (resource, hour): metering twice charges once.
+    """
+
+    resource = models.ForeignKey(
+        "provisioning.Resource", on_delete=models.PROTECT, related_name="usage"
+    )
+    hour = models.DateTimeField()
+    kind = models.CharField(max_length=32)
+    size = models.CharField(max_length=64, blank=True)
+    quantity = models.DecimalField(
+        max_digits=12, decimal_places=3, default=Decimal("1"), help_text="GB for volumes, else 1"
+    )
+    unit = models.CharField(max_length=16, default="each")
+    hours = models.DecimalField(max_digits=7, decimal_places=6)
+    running_hours = models.DecimalField(max_digits=7, decimal_places=6)
+    rate = models.DecimalField(max_digits=14, decimal_places=6, help_text="per hour running")
+    idle_rate = models.DecimalField(max_digits=14, decimal_places=6, help_text="per hour stopped")
+    one_time = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    cost = models.DecimalField(max_digits=16, decimal_places=6)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage")
+    cost_center = models.CharField(max_length=40)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    catalog_item = models.ForeignKey(
+        "catalog.CatalogItem", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cloud_account = models.ForeignKey(
+        "provisioning.CloudAccount", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=16)
+    # Set when the row's cost center statement is closed; a row metered later goes to the next one.
+    statement = models.ForeignKey(
+        "Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="usage"
+    )
+    metered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["hour", "resource_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["resource", "hour"], name="one_usage_per_resource_hour")
+        ]
+        indexes = [
+            models.Index(fields=["hour"], name="usage_hour"),
+            models.Index(fields=["project", "hour"], name="usage_project_hour"),
+            models.Index(
+                fields=["organization", "cost_center", "hour"],
+                name="usage_unbilled",
+                condition=Q(statement__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} @ {self.hour:%Y-%m-%d %H:00}: {self.cost}"
+
+
+class Budget(models.Model):
+    """A monthly spending limit for a project or for a cost center of an organization."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    cost_center = models.CharField(max_length=40, blank=True)
+    monthly_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    # Admission refuses new orders that would take the month over this budget.
+    refuse_orders_over_budget = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(project__isnull=False) & Q(cost_center=""))
+                | (Q(project__isnull=True) & ~Q(cost_center="")),
+                name="budget_for_project_xor_cost_center",
+            ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(project__isnull=False),
+                name="one_budget_per_project",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "cost_center"],
+                condition=~Q(cost_center=""),
+                name="one_budget_per_cost_center",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project or self.cost_center}: {self.monthly_amount}/month"
+
+    @property
+    def label(self) -> str:
+        return f"project {self.project}" if self.project_id else f"cost center {self.cost_center}"
+
+
+class BudgetAlert(models.Model):
+    """A threshold (50/80/100 %) a budget crossed in a month; the row makes the alert go once."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    month = models.DateField()
+    threshold = models.PositiveSmallIntegerField()
+    spent = models.DecimalField(max_digits=16, decimal_places=2)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "threshold"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "month", "threshold"], name="one_alert_per_threshold_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget} {self.month:%Y-%m} {self.threshold} %"
+
+
+class Statement(models.Model):
+    """A cost center's closed month: written once at month end, never changed afterwards."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    cost_center = models.CharField(max_length=40)
+    month = models.DateField(help_text="first day of the month")
+    currency = models.CharField(max_length=3)
+    total = models.DecimalField(max_digits=16, decimal_places=2)
+    closed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "cost_center"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "cost_center", "month"], name="one_statement_per_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cost_center} {self.month:%Y-%m}"
+
+
+class StatementLine(models.Model):
+    """One project's and kind's cost on a statement; `usage_month` before the statement's month
+    marks an adjustment (usage metered after that month's statement was closed)."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="lines")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32)
+    usage_month = models.DateField()
+    hours = models.DecimalField(max_digits=16, decimal_places=6)
+    cost = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        ordering = ["usage_month", "project__name", "kind"]
+
+    def __str__(self) -> str:
+        return f"{self.statement}: {self.project} {self.kind} {self.cost}"
+
+    @property
+    def is_adjustment(self) -> bool:
+        return self.usage_month < self.statement.month

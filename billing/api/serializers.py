@@ -1,0 +1,97 @@
+"""The chargeback query (shared by the API and the HTML report) and the report's shape."""
+
+from django.core.exceptions import ValidationError
+from rest_framework import serializers
+
+from billing.selectors import GROUPS, period_parse
+
+MAX_ID = 2**63 - 1  # a database id is a bigint
+
+
+class ChargebackQuerySerializer(serializers.Serializer):
+    """A period (a month, or start and end days) and a grouping, narrowed by drill-down keys."""
+
+    period = serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text="A month, YYYY-MM; the current month when neither period nor start/end.",
+        error_messages={"invalid": "Use a month as YYYY-MM, e.g. 2026-11."},
+    )
+    start = serializers.DateField(required=False, help_text="First day of a range (inclusive).")
+    end = serializers.DateField(required=False, help_text="Last day of a range (inclusive).")
+    group_by = serializers.ChoiceField(choices=list(GROUPS), default="project")
+    organization = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    project = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    cost_center = serializers.CharField(required=False, max_length=40)
+    user = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    catalog_item = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    provider = serializers.CharField(required=False, max_length=16)
+    kind = serializers.CharField(required=False, max_length=32)
+    resource = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["period"] = period_parse(
+                period=attrs.get("period"),
+                start=attrs.pop("start", None),
+                end=attrs.pop("end", None),
+            )
+        except ValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        attrs["filters"] = {group: attrs.pop(group) for group in GROUPS if group in attrs}
+        return attrs
+
+
+class ChargebackRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=2)
+    quantity = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text="resource-hours billed"
+    )
+    running_hours = serializers.DecimalField(max_digits=16, decimal_places=6)
+
+
+class ChargebackSerializer(serializers.Serializer):
+    period = serializers.CharField(source="period.label")
+    start = serializers.DateTimeField(source="period.start")
+    end = serializers.DateTimeField(source="period.end", help_text="exclusive")
+    group_by = serializers.CharField()
+    currency = serializers.CharField()
+    total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    rows = ChargebackRowSerializer(many=True)
+    drill_down = serializers.CharField(
+        allow_null=True,
+        help_text="The group_by that details a row: ask again with <group_by>=<row key> added; "
+        "a resource row's events are at /costs/resources/<key>/.",
+    )
+
+
+class BudgetQuerySerializer(serializers.Serializer):
+    period = serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text="A month, YYYY-MM; the current month by default.",
+        error_messages={"invalid": "Use a month as YYYY-MM, e.g. 2026-11."},
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        return {"month": period_parse(period=attrs.get("period")).start.date()}
+
+
+class BudgetStatusSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="budget.pk")
+    label = serializers.CharField(source="budget.label")
+    project = serializers.IntegerField(source="budget.project_id", allow_null=True)
+    cost_center = serializers.CharField(source="budget.cost_center")
+    month = serializers.DateField()
+    monthly_amount = serializers.DecimalField(
+        source="budget.monthly_amount", max_digits=14, decimal_places=2
+    )
+    spent = serializers.DecimalField(max_digits=16, decimal_places=2)
+    percent = serializers.IntegerField()
+    forecast = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="month-end spend at the burn rate so far"
+    )
+    currency = serializers.CharField()
+    refuse_orders_over_budget = serializers.BooleanField(source="budget.refuse_orders_over_budget")

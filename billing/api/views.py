@@ -1,0 +1,45 @@
+"""Chargeback and budgets over the API: the same selectors as the HTML pages."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.api.serializers import (
+    BudgetQuerySerializer,
+    BudgetStatusSerializer,
+    ChargebackQuerySerializer,
+    ChargebackSerializer,
+)
+from billing.selectors import budget_list, chargeback_report
+
+
+class ChargebackView(APIView):
+    """Costs of a period grouped by organization, project, cost center, user, catalog item,
+    provider, kind or resource; finance sees its organization, managers their projects,
+    members their own usage. Narrow with the drill-down parameters (e.g. `project=3`)."""
+
+    @extend_schema(parameters=[ChargebackQuerySerializer], responses=ChargebackSerializer)
+    def get(self, request: Request) -> Response:
+        query = ChargebackQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = chargeback_report(user=request.user, **query.validated_data)
+        return Response(ChargebackSerializer(report).data)
+
+
+class BudgetListView(ListAPIView):
+    """Budgets of a month with what was spent and the month-end forecast; finance sees its
+    organization's, managers their projects'."""
+
+    serializer_class = BudgetStatusSerializer
+    filter_backends = []  # the month is the only parameter: a list of statuses, not a queryset
+
+    @extend_schema(parameters=[BudgetQuerySerializer])
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> list:
+        query = BudgetQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return budget_list(user=self.request.user, **query.validated_data)

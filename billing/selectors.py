@@ -1,0 +1,448 @@
+"""Reads for billing. Who sees which costs is decided here, and only here:
+finance (view_project_costs) sees its organization, managers their projects, members their own
+usage. Aggregation happens in the database (GROUP BY), never in Python loops."""
+
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import reduce
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from billing.models import BillingProfile, Budget, Statement, Usage
+from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
+from catalog.models import CatalogItem
+from portal.models import Organization, Project
+from portal.selectors import project_ids
+from provisioning.models import Resource, ResourceEvent
+
+DEFAULT_CURRENCY = "USD"
+
+# group_by → the usage column it groups on; labels of id columns are read afterwards.
+GROUPS: dict[str, str] = {
+    "organization": "organization_id",
+    "project": "project_id",
+    "cost_center": "cost_center",
+    "user": "user_id",
+    "catalog_item": "catalog_item_id",
+    "provider": "provider",
+    "kind": "kind",
+    "resource": "resource_id",
+}
+# Where a click on a row of one grouping leads next (resource rows lead to the events).
+DRILL_DOWN: dict[str, str] = {
+    "organization": "cost_center",
+    "cost_center": "project",
+    "project": "resource",
+    "user": "resource",
+    "catalog_item": "resource",
+    "provider": "kind",
+    "kind": "resource",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open range of time [start, end) and how people call it ("2026-11")."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+    @property
+    def hours(self) -> int:
+        return int((self.end - self.start).total_seconds() // 3600)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_after(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_period(month: date) -> Period:
+    month = month_start(month)
+    return Period(_midnight(month), _midnight(month_after(month)), f"{month:%Y-%m}")
+
+
+def period_parse(
+    *, period: str | None = None, start: date | None = None, end: date | None = None
+) -> Period:
+    """A month ("2026-11") or an inclusive range of days; the current month when neither."""
+    if start or end:
+        if not (start and end):
+            raise ValidationError({"end" if start else "start": ["Give both start and end."]})
+        if end < start:
+            raise ValidationError({"end": ["Must not be before start."]})
+        if end >= date.max:
+            raise ValidationError({"end": ["Must be before the year 9999 ends."]})
+        return Period(_midnight(start), _midnight(end + timedelta(days=1)), f"{start}..{end}")
+    if not period:
+        return month_period(timezone.now().date())
+    try:
+        month = datetime.strptime(period, "%Y-%m").date()
+    except ValueError:
+        raise ValidationError({"period": ["Use a month as YYYY-MM, e.g. 2026-11."]}) from None
+    return month_period(month)
+
+
+def organization_currency(*, organization_id: int | None) -> str:
+    profile = BillingProfile.objects.filter(organization_id=organization_id).first()
+    return profile.currency if profile else DEFAULT_CURRENCY
+
+
+# --- Chargeback -------------------------------------------------------------------------------
+
+
+def usage_visible(*, user: AbstractUser) -> QuerySet[Usage]:
+    """Usage rows the user may see: finance its organization's projects (the permission is
+    granted on every project), managers their projects, everyone their own orders' usage."""
+    if not user.is_authenticated:
+        return Usage.objects.none()
+    return Usage.objects.filter(
+        Q(project__in=project_ids(user=user, perm="view_project_costs"))
+        | Q(project__in=project_ids(user=user, perm="approve_for_project"))
+        | Q(user=user)
+    )
+
+
+@dataclass
+class ReportRow:
+    key: str
+    label: str
+    cost: Decimal
+    quantity: Decimal
+    running_hours: Decimal
+
+
+@dataclass
+class ChargebackReport:
+    period: Period
+    group_by: str
+    currency: str
+    total: Decimal
+    rows: list[ReportRow] = field(default_factory=list)
+
+    @property
+    def drill_down(self) -> str | None:
+        return DRILL_DOWN.get(self.group_by)
+
+
+def _labels(group_by: str, keys: list) -> dict:
+    """Names for the grouped ids, in one query per report."""
+    models = {
+        "organization": (Organization, "name"),
+        "project": (Project, "name"),
+        "user": (get_user_model(), "username"),
+        "catalog_item": (CatalogItem, "name"),
+        "resource": (Resource, "name"),
+    }
+    if group_by not in models:
+        return {key: key for key in keys}
+    model, name = models[group_by]
+    return dict(
+        model.objects.filter(pk__in=[k for k in keys if k is not None]).values_list("pk", name)
+    )
+
+
+def filter_labels(filters: dict) -> dict[str, str]:
+    """What the drill-down filters name ({"project": "web-shop"}), for the page's heading."""
+    return {
+        group: str(_labels(group, [value]).get(value, value))
+        for group, value in filters.items()
+        if value not in (None, "")
+    }
+
+
+def usage_filtered(*, user: AbstractUser, period: Period, filters: dict) -> QuerySet[Usage]:
+    """The user's visible usage in the period, narrowed by drill-down filters (group → key)."""
+    rows = usage_visible(user=user).filter(hour__gte=period.start, hour__lt=period.end)
+    for group, value in filters.items():
+        if value not in (None, ""):
+            rows = rows.filter(**{GROUPS[group]: value})
+    return rows
+
+
+def chargeback_report(
+    *, user: AbstractUser, period: Period, group_by: str, filters: dict | None = None
+) -> ChargebackReport:
+    """Costs of the period grouped by one dimension: one GROUP BY query plus one for labels."""
+    if group_by not in GROUPS:
+        raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUPS)}."]})
+    column = GROUPS[group_by]
+    grouped = list(
+        usage_filtered(user=user, period=period, filters=filters or {})
+        .values(column)
+        .annotate(cost=Sum("cost"), quantity=Sum("hours"), running=Sum("running_hours"))
+        .order_by()
+    )
+    labels = _labels(group_by, [g[column] for g in grouped])
+    rows = sorted(
+        (
+            ReportRow(
+                key=str(g[column]) if g[column] is not None else "",
+                label=str(labels.get(g[column], g[column] if g[column] is not None else "—")),
+                cost=g["cost"].quantize(CENT, ROUND_HALF_UP),
+                quantity=g["quantity"],
+                running_hours=g["running"],
+            )
+            for g in grouped
+        ),
+        key=lambda row: (-row.cost, row.label),
+    )
+    total = sum((g["cost"] for g in grouped), ZERO).quantize(CENT, ROUND_HALF_UP)
+    return ChargebackReport(
+        period=period,
+        group_by=group_by,
+        currency=user_currency(user=user),
+        total=total,
+        rows=rows,
+    )
+
+
+def user_currency(*, user: AbstractUser) -> str:
+    """The currency of the user's (first) organization: one organization, one currency."""
+    project = (
+        Project.objects.filter(pk__in=project_ids(user=user, perm="view_project"))
+        .order_by("organization_id")
+        .first()
+    )
+    return organization_currency(organization_id=project.organization_id if project else None)
+
+
+def cost_per_day(*, user: AbstractUser, period: Period, filters: dict) -> list[dict]:
+    """[{"day", "cost"}] for the cost-over-time chart."""
+    return list(
+        usage_filtered(user=user, period=period, filters=filters)
+        .annotate(day=TruncDate("hour"))
+        .values("day")
+        .annotate(cost=Sum("cost"))
+        .order_by("day")
+    )
+
+
+EXPORT_COLUMNS = [
+    "hour",
+    "resource_id",
+    "resource__name",
+    "kind",
+    "size",
+    "quantity",
+    "unit",
+    "hours",
+    "running_hours",
+    "rate",
+    "idle_rate",
+    "one_time",
+    "cost",
+    "organization__name",
+    "project__name",
+    "cost_center",
+    "user__username",
+    "catalog_item__name",
+    "provider",
+]
+
+
+def usage_export(*, user: AbstractUser, period: Period, filters: dict) -> Iterator[tuple]:
+    """Every visible usage row of the period, streamed from a server-side cursor."""
+    return (
+        usage_filtered(user=user, period=period, filters=filters)
+        .order_by("hour", "resource_id")
+        .values_list(*EXPORT_COLUMNS)
+        .iterator(chunk_size=5000)
+    )
+
+
+def resource_cost_detail(*, user: AbstractUser, resource_id: int, period: Period) -> dict | None:
+    """Why a resource cost what it did: its lifecycle events and its usage rows in the period."""
+    usage = usage_visible(user=user).filter(resource_id=resource_id)
+    if not usage.exists():
+        return None
+    resource = Resource.objects.select_related("project", "cloud_account").get(pk=resource_id)
+    rows = usage.filter(hour__gte=period.start, hour__lt=period.end).order_by("hour")
+    return {
+        "resource": resource,
+        "events": ResourceEvent.objects.filter(resource_id=resource_id).order_by("at", "id"),
+        "usage": rows,
+        "total": (rows.aggregate(total=Sum("cost"))["total"] or ZERO).quantize(CENT),
+    }
+
+
+# --- Budgets ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BudgetStatus:
+    """A budget's month so far: spent, share of the budget, and the month-end forecast."""
+
+    budget: Budget
+    month: date
+    spent: Decimal
+    forecast: Decimal
+    currency: str
+
+    @property
+    def percent(self) -> int:
+        if not self.budget.monthly_amount:
+            return 0
+        return int(self.spent * 100 / self.budget.monthly_amount)
+
+    @property
+    def bar_percent(self) -> int:
+        return min(self.percent, 100)
+
+    @property
+    def forecast_percent(self) -> int:
+        if not self.budget.monthly_amount:
+            return 0
+        return int(self.forecast * 100 / self.budget.monthly_amount)
+
+
+def _month_elapsed_hours(month: date, now: datetime) -> tuple[Decimal, Decimal]:
+    """Hours of the month gone by (metered ones: up to the last full hour) and hours in total."""
+    period = month_period(month)
+    elapsed = min(max(now, period.start), period.end) - period.start
+    return Decimal(int(elapsed.total_seconds() // 3600)), Decimal(period.hours)
+
+
+def budget_statuses(
+    *, month: date, budgets: QuerySet[Budget] | None = None, now: datetime | None = None
+) -> list[BudgetStatus]:
+    """Spent and forecast of each budget for the month: two GROUP BY queries for all budgets."""
+    budgets = list(
+        (budgets if budgets is not None else Budget.objects.all()).select_related(
+            "project", "organization"
+        )
+    )
+    if not budgets:
+        return []
+    period = month_period(month)
+    in_month = Usage.objects.filter(hour__gte=period.start, hour__lt=period.end)
+    # Only the usage of these budgets' projects and cost centers: admission asks for one project.
+    projects = {budget.project_id for budget in budgets if budget.project_id}
+    centers = {
+        (budget.organization_id, budget.cost_center) for budget in budgets if not budget.project_id
+    }
+    by_project = (
+        dict(
+            in_month.filter(project_id__in=projects)
+            .values("project_id")
+            .annotate(cost=Sum("cost"))
+            .values_list("project_id", "cost")
+        )
+        if projects
+        else {}
+    )
+    by_center = (
+        {
+            (org, center): cost
+            for org, center, cost in in_month.filter(
+                reduce(
+                    operator.or_,
+                    (Q(organization_id=org, cost_center=center) for org, center in centers),
+                )
+            )
+            .values("organization_id", "cost_center")
+            .annotate(cost=Sum("cost"))
+            .values_list("organization_id", "cost_center", "cost")
+        }
+        if centers
+        else {}
+    )
+    elapsed, total_hours = _month_elapsed_hours(month, now or timezone.now())
+    currencies = dict(BillingProfile.objects.values_list("organization_id", "currency"))
+    statuses = []
+    for budget in budgets:
+        spent = (
+            by_project.get(budget.project_id)
+            if budget.project_id
+            else by_center.get((budget.organization_id, budget.cost_center))
+        ) or ZERO
+        # Burn rate so far, carried to the end of the month.
+        forecast = spent * total_hours / elapsed if elapsed else spent
+        statuses.append(
+            BudgetStatus(
+                budget=budget,
+                month=month_start(month),
+                spent=spent.quantize(CENT, ROUND_HALF_UP),
+                forecast=forecast.quantize(CENT, ROUND_HALF_UP),
+                currency=currencies.get(budget.organization_id, DEFAULT_CURRENCY),
+            )
+        )
+    return statuses
+
+
+def budget_list(*, user: AbstractUser, month: date) -> list[BudgetStatus]:
+    """Budgets the user may read: of projects whose costs they see or that they manage, and of
+    cost centers when they are finance for the organization."""
+    if not user.is_authenticated:
+        return []
+    cost_projects = project_ids(user=user, perm="view_project_costs")
+    managed = project_ids(user=user, perm="approve_for_project")
+    finance_orgs = Project.objects.filter(pk__in=cost_projects).values("organization_id")
+    visible = Budget.objects.filter(
+        Q(project__in=cost_projects)
+        | Q(project__in=managed)
+        | Q(project__isnull=True, organization__in=finance_orgs)
+    )
+    return budget_statuses(month=month, budgets=visible.order_by("organization_id", "cost_center"))
+
+
+def budget_check(*, project: Project, monthly_cost: Decimal) -> str | None:
+    """For admission: why a new order costing `monthly_cost` a month must be refused, or None.
+
+    Refuses only under a budget marked `refuse_orders_over_budget` (the project's or its cost
+    center's) when the month's spend so far plus the order's cost for the rest of the month
+    exceeds it.
+    """
+    now = timezone.now()
+    budgets = Budget.objects.filter(refuse_orders_over_budget=True).filter(
+        Q(project=project)
+        | Q(organization_id=project.organization_id, cost_center=project.cost_center)
+    )
+    elapsed, total_hours = _month_elapsed_hours(now.date(), now)
+    rest_of_month = monthly_cost * (total_hours - elapsed) / HOURS_PER_MONTH
+    for status in budget_statuses(month=now.date(), budgets=budgets, now=now):
+        expected = (status.spent + rest_of_month).quantize(CENT, ROUND_HALF_UP)
+        if expected > status.budget.monthly_amount:
+            return (
+                f"This order would take {status.budget.label} to {expected} {status.currency} "
+                f"this month, over its budget of {status.budget.monthly_amount} "
+                f"{status.currency}."
+            )
+    return None
+
+
+# --- Statements -------------------------------------------------------------------------------
+
+
+def statement_list(*, user: AbstractUser) -> QuerySet[Statement]:
+    """Statements of the cost centers of projects whose costs the user may read (finance)."""
+    if not user.is_authenticated:
+        return Statement.objects.none()
+    readable = Project.objects.filter(
+        pk__in=project_ids(user=user, perm="view_project_costs"),
+        organization_id=OuterRef("organization_id"),
+        cost_center=OuterRef("cost_center"),
+    )
+    return Statement.objects.filter(Exists(readable)).select_related("organization")
+
+
+def statement_get(*, user: AbstractUser, statement_id: int) -> Statement | None:
+    return (
+        statement_list(user=user).prefetch_related("lines__project").filter(pk=statement_id).first()
+    )

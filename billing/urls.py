@@ -1,0 +1,26 @@
+from django.urls import path
+
+from billing import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("", views.chargeback_view, name="chargeback"),
+    path("export.csv", views.chargeback_csv, name="chargeback_csv"),
+    path("resources/<int:resource_id>/", views.resource_costs, name="resource_costs"),
+    path("budgets/", views.budget_list_view, name="budget_list"),
+    path("statements/", views.statement_list_view, name="statement_list"),
+    path("statements/<int:statement_id>/", views.statement_detail, name="statement_detail"),
+    path(
+        "statements/<int:statement_id>.csv",
+        views.statement_download,
+        {"fmt": "csv"},
+        name="statement_csv",
+    ),
+    path(
+        "statements/<int:statement_id>.pdf",
+        views.statement_download,
+        {"fmt": "pdf"},
+        name="statement_pdf",
+    ),
+]
