@@ -41,3 +41,5 @@ lint: venv
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/billing.py
+	$(PY) bench/provisioning.py

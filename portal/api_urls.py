@@ -3,19 +3,36 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from approvals.api.views import ApprovalViewSet
+from approvals.api.views import (
+    ApprovalViewSet,
+    DelegationViewSet,
+    PolicyViewSet,
+    ProjectQuotaView,
+    QuotaViewSet,
+)
+from billing.api.views import BudgetListView, ChargebackView
 from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet, TokenView
-from provisioning.api.views import ResourceViewSet
+from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
 
 router = DefaultRouter()
 router.register("catalog/items", CatalogItemViewSet, basename="catalog-item")
 router.register("projects", ProjectViewSet, basename="project")
 router.register("orders", OrderViewSet, basename="order")
 router.register("approvals", ApprovalViewSet, basename="approval")
+router.register("approvals/delegations", DelegationViewSet, basename="delegation")
+router.register("policies", PolicyViewSet, basename="policy")
+router.register("quotas", QuotaViewSet, basename="quota")
+router.register("notifications", NotificationViewSet, basename="notification")
 router.register("resources", ResourceViewSet, basename="resource")
+router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
+    path("chargeback/", ChargebackView.as_view(), name="chargeback"),
+    path("budgets/", BudgetListView.as_view(), name="budget-list"),
+    path("projects/<int:project_id>/quota/", ProjectQuotaView.as_view(), name="project-quota"),
     *router.urls,
 ]

@@ -1,14 +1,20 @@
 """Writes for tenancy and audit. Memberships grant the matching django-guardian permissions."""
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from smtplib import SMTPException
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.mail import send_mail
 from django.db import models, transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from portal.models import (
     AuditEvent,
+    Notification,
     Organization,
     OrganizationMembership,
     OrganizationRole,
@@ -17,6 +23,8 @@ from portal.models import (
     ProjectRole,
 )
 from portal.signals import lifecycle_changed
+
+logger = logging.getLogger(__name__)
 
 # What each role may do on a project; the selectors only ever ask for these permissions.
 PROJECT_ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -105,3 +113,33 @@ def audit_record(
         message=message,
         order_id=order_id,
     )
+
+
+def notify(
+    *, user: AbstractUser, subject: str, body: str, url: str = "", email: bool = True
+) -> Notification:
+    """Tell one person something: an in-app notification and, unless asked not to, an email.
+
+    The email goes once the transaction commits (nothing is announced that then rolls back);
+    a mail server failure is logged, not raised, because the notification itself is saved.
+    """
+    notification = Notification.objects.create(user=user, subject=subject, body=body, url=url)
+    if email and user.email:
+        message = body if not url else f"{body}\n\n{settings.CANOPY_BASE_URL}{url}"
+
+        def send() -> None:
+            try:
+                send_mail(subject, message, None, [user.email])
+            except (OSError, SMTPException):
+                logger.exception("Could not email %s about %r", user.email, subject)
+
+        transaction.on_commit(send)
+    return notification
+
+
+def notifications_mark_read(*, user: AbstractUser, ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them, or those with `ids`); returns how many."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -174,21 +175,66 @@ CELERY_TIMEZONE = TIME_ZONE
 CANOPY_QUEUE_PREFIX = env("CANOPY_QUEUE_PREFIX", default="")
 CANOPY_DEFAULT_QUEUE = f"{CANOPY_QUEUE_PREFIX}canopy"
 CANOPY_PROVIDER_QUEUE = f"{CANOPY_QUEUE_PREFIX}provisioning"
+# Provider options (locations, sizes, images) are cached and refreshed by workers, so web and
+# workers must share the cache: Redis when the broker is Redis, else files under var/ (embedded).
+# The prefix keeps test sessions apart.
+CACHES = {
+    "default": {
+        **env.cache(
+            "CACHE_URL",
+            default=CELERY_BROKER_URL
+            if CELERY_BROKER_URL.startswith("redis")
+            else f"filecache://{VAR_DIR / 'cache'}",
+        ),
+        "KEY_PREFIX": CANOPY_QUEUE_PREFIX,
+    }
+}
 CELERY_TASK_DEFAULT_QUEUE = CANOPY_DEFAULT_QUEUE
 # Provider calls get their own queue so a slow cloud cannot starve approvals or bookkeeping.
 CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": CANOPY_PROVIDER_QUEUE}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # A few minutes past the hour, so the hour's last lifecycle events are committed.
+    "meter-last-hour": {
+        "task": "billing.tasks.meter_last_hour",
+        "schedule": crontab(minute=5),
+    },
+    "close-last-month": {
+        "task": "billing.tasks.close_last_month",
+        "schedule": crontab(minute=30, hour=0),
+    },
     "reconcile-stuck-rows": {
         "task": "provisioning.tasks.reconcile_stuck",
         "schedule": timedelta(seconds=60),
+    },
+    "resume-lost-steps": {
+        "task": "provisioning.tasks.steps_resume",
+        "schedule": timedelta(seconds=60),
+    },
+    "reconcile-cloud-accounts": {
+        "task": "provisioning.tasks.reconcile_accounts",
+        "schedule": timedelta(minutes=10),
+    },
+    "refresh-cloud-account-options": {
+        "task": "provisioning.tasks.refresh_all_account_options",
+        "schedule": timedelta(minutes=4),
+    },
+    "escalate-overdue-approvals": {
+        "task": "approvals.tasks.escalate_overdue",
+        "schedule": timedelta(seconds=300),
     },
 }
 
 # --- Canopy ---------------------------------------------------------------------------------
 CANOPY_DEMO_PASSWORD = env("CANOPY_DEMO_PASSWORD", default="canopy")
+# Where the portal is reached, for the absolute links in emails (approve/reject, order pages).
+CANOPY_BASE_URL = env("CANOPY_BASE_URL", default="http://127.0.0.1:8000")
 # How long a row may stay in a transitional state before the reconciler calls it stuck.
 CANOPY_TRANSITION_TIMEOUT = timedelta(seconds=env.int("CANOPY_TRANSITION_TIMEOUT", default=900))
+# Encrypts cloud credentials at rest; when empty, a key is derived from SECRET_KEY.
+CANOPY_CREDENTIALS_KEY = env("CANOPY_CREDENTIALS_KEY", default="")
+# First retry delay of a provider step (seconds); doubles on every retry, capped at 60.
+CANOPY_STEP_RETRY_BASE = env.float("CANOPY_STEP_RETRY_BASE", default=1.0)
 
 LOGGING = {
     "version": 1,

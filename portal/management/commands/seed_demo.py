@@ -10,36 +10,29 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from billing.models import Rate, RateCard
-from catalog.models import CatalogItem, Category
+from approvals.models import ApprovalPolicy, ApproverRole, Quota
+from approvals.services import policy_save
+from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
+from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
 from portal.models import Organization, OrganizationRole, Project, ProjectRole
 from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
-from provisioning.providers.sandbox import SIZES
 
-LINUX_VM_PARAMETERS = {
-    "type": "object",
-    "required": ["name", "size"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {
-            "type": "string",
-            "title": "Server name",
-            "pattern": "^[a-z][a-z0-9-]{1,30}$",
-            "description": "Lower-case letters, digits and dashes.",
-        },
-        "size": {
-            "type": "string",
-            "title": "Size",
-            "oneOf": [{"const": size.id, "title": size.label} for size in SIZES],
-        },
-    },
-}
 HOURLY_PRICES = {
     "small": Decimal("0.0200"),
     "medium": Decimal("0.0400"),
     "large": Decimal("0.0800"),
 }
+# (kind, size or "" for any, unit, price): the other kinds a catalog item can order. A
+# database's server is charged at the database rate, its data volume at the volume rate.
+OTHER_RATES = [
+    ("volume", "", Unit.GB_MONTH, Decimal("0.10")),
+    ("load_balancer", "", Unit.HOUR, Decimal("0.025")),
+    ("dns_record", "", Unit.MONTH, Decimal("0.50")),
+    ("database", "small", Unit.HOUR, Decimal("0.0500")),
+    ("database", "medium", Unit.HOUR, Decimal("0.1000")),
+    ("database", "large", Unit.HOUR, Decimal("0.2000")),
+]
 
 
 class Command(BaseCommand):
@@ -77,29 +70,50 @@ class Command(BaseCommand):
         card, _ = RateCard.objects.update_or_create(
             cloud_account=account, defaults={"name": "Sandbox list prices", "currency": "USD"}
         )
-        for size, price in HOURLY_PRICES.items():
+        rates = [("server", size, Unit.HOUR, price) for size, price in HOURLY_PRICES.items()]
+        for kind, size, unit, price in rates + OTHER_RATES:
             Rate.objects.update_or_create(
                 rate_card=card,
-                resource_kind="server",
+                resource_kind=kind,
                 size=size,
-                defaults={"hourly_price": price},
+                unit=unit,
+                defaults={"price": price},
             )
+        BillingProfile.objects.get_or_create(organization=acme, defaults={"currency": "USD"})
+        Budget.objects.update_or_create(
+            organization=acme, project=web_shop, defaults={"monthly_amount": Decimal("50.00")}
+        )
+        Budget.objects.update_or_create(
+            organization=acme, cost_center="CC-200", defaults={"monthly_amount": Decimal("100.00")}
+        )
 
-        compute, _ = Category.objects.update_or_create(
-            slug="compute", defaults={"name": "Compute", "description": "Virtual machines"}
-        )
-        CatalogItem.objects.update_or_create(
-            slug="linux-vm",
-            defaults={
-                "name": "Linux VM",
-                "category": compute,
-                "description": "A Debian server with a public address, ready in a minute.",
-                "parameters": LINUX_VM_PARAMETERS,
-                "resources": [
-                    {"kind": "server", "name": "{name}", "properties": {"size": "{size}"}}
-                ],
-            },
-        )
+        catalog_load_yaml(text=DEFAULT_CATALOG.read_text())
+        # Approvals: bob decides web-shop's orders, carol too above 50/month; data-lab's small
+        # orders approve themselves, bigger ones go to carol. Quotas keep both projects bounded.
+        for project, limits in [
+            (web_shop, {"max_servers": 20, "max_vcpus": 40}),
+            (data_lab, {"max_servers": 5, "max_monthly_cost": Decimal("200")}),
+        ]:
+            Quota.objects.update_or_create(project=project, defaults=limits)
+        manager = {"name": "Manager", "role": ApproverRole.PROJECT_MANAGER, "sla_hours": 48}
+        finance = {"name": "Finance", "role": ApproverRole.FINANCE, "sla_hours": 72}
+        for name, fields, stages in [
+            (
+                "Acme standard",
+                {"organization": acme, "distinct_approvers": True},
+                [manager, {**finance, "skip_at_or_below": Decimal("50")}],
+            ),
+            (
+                "data-lab self-service",
+                {"project": data_lab, "auto_approve_below": Decimal("50")},
+                [finance],
+            ),
+        ]:
+            policy_save(
+                policy=ApprovalPolicy.objects.filter(name=name).first(),
+                fields={"name": name, **fields},
+                stages=stages,
+            )
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password: {password}):"))
         self.stdout.write("  alice  member of web-shop (orders)")
         self.stdout.write("  bob    manager of web-shop (approves)")
