@@ -943,6 +943,7 @@ def _reconcile_record(
             _resource_transition(
                 resource, resource.mark_missing, message="deleted at the provider outside Canopy"
             )
+            _event(resource, ResourceEvent.Kind.DELETED)  # gone at the provider: billing stops
             missing += 1
     known = set(
         Resource.objects.filter(cloud_account=account)

@@ -134,6 +134,8 @@ def test_reconciler_marks_missing_and_reports_unknown_objects(demo):
 
     assert reconcile_accounts() == {"missing": 1, "unknown": 1, "unreachable": 0}
     assert Resource.objects.get(pk=server.pk).state == "missing"
+    # Gone at the provider means no longer charged: metering stops at a deleted event.
+    assert server.events.order_by("at").last().kind == "deleted"
     unknown = UnknownObject.objects.get()
     assert (unknown.external_id, unknown.name) == (stray.external_id, "canopy-999999")
     assert AuditEvent.objects.filter(action="provider.unknown_object").count() == 1
