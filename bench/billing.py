@@ -23,7 +23,8 @@ import psycopg2
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+from bench.run import drop_database, recreate_database  # noqa: E402
+
 DB_NAME = "canopy_bench_billing"
 PROJECTS = 50
 RESOURCES = 10_000
@@ -38,20 +39,6 @@ RAW_SQL = """
     SELECT project_id, SUM(cost), SUM(hours), SUM(running_hours) FROM billing_usage
     WHERE hour >= %s AND hour < %s GROUP BY project_id
 """
-
-
-def _admin_execute(sql: str) -> None:
-    conn = psycopg2.connect(**PG_ADMIN)
-    conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def drop_database() -> None:
-    _admin_execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 def setup_django(tmp: Path) -> None:
@@ -153,8 +140,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="canopy-bench-billing-") as tmp:
         try:
-            drop_database()
-            _admin_execute(f'CREATE DATABASE "{DB_NAME}"')
+            recreate_database(DB_NAME)
         except psycopg2.OperationalError as exc:
             raise SystemExit(
                 f"bench needs PostgreSQL on 127.0.0.1:5432, user postgres: {exc}"
@@ -166,7 +152,7 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-            drop_database()
+            drop_database(DB_NAME)
 
 
 def run() -> int:

@@ -20,7 +20,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.run import PhaseResult, _admin_execute, bench_env, log_tail, manage  # noqa: E402
+from bench.run import (  # noqa: E402
+    PhaseResult,
+    bench_env,
+    drop_database,
+    log_tail,
+    manage,
+    recreate_database,
+)
 
 DB_NAME = "canopy_bench_provisioning"
 SERVERS = 500  # in one order: a fleet of identical servers
@@ -179,8 +186,7 @@ def print_report(direct: PhaseResult, workers: PhaseResult, latency: PhaseResult
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="canopy-bench-provisioning-"))
     env = _env(tmp)
-    _admin_execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _admin_execute(f'CREATE DATABASE "{DB_NAME}"')
+    recreate_database(DB_NAME)
     worker = None
     try:
         manage(env, "migrate", "--verbosity", "0")
@@ -205,7 +211,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        _admin_execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        drop_database(DB_NAME)
 
 
 if __name__ == "__main__":

@@ -79,14 +79,14 @@ def _admin_execute(sql: str) -> None:
         conn.close()
 
 
-def recreate_database() -> None:
-    drop_database()
-    _admin_execute(f'CREATE DATABASE "{DB_NAME}"')
+def recreate_database(name: str = DB_NAME) -> None:
+    drop_database(name)
+    _admin_execute(f'CREATE DATABASE "{name}"')
 
 
-def drop_database() -> None:
+def drop_database(name: str = DB_NAME) -> None:
     # FORCE ends connections a crashed earlier run or a lingering worker may still hold.
-    _admin_execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- processes ------------------------------------------------------------------------------
