@@ -12,7 +12,7 @@ from catalog.models import Order
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import CloudAccount, Resource, Step, UnknownObject
-from provisioning.providers import REGISTRY, Option, SizeInfo
+from provisioning.providers import REGISTRY, SizeInfo
 from provisioning.providers.base import ACTIONS, KINDS
 
 # Catalog kinds the saga builds from provider-level kinds.
@@ -132,10 +132,6 @@ def size_info(*, account: CloudAccount, size: str) -> SizeInfo | None:
     return next((s for s in cloud_account_options(account=account)["sizes"] if s.id == size), None)
 
 
-def option_label(*, options: list[Option], option_id: str) -> str:
-    return next((o.label for o in options if o.id == option_id), option_id)
-
-
 # --- resources and steps ------------------------------------------------------------------
 def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:
     return Resource.objects.filter(
@@ -152,17 +148,13 @@ def resource_secret(*, user: AbstractUser, resource: Resource) -> dict[str, Any]
     return resource.secret
 
 
-def steps_for_order(*, order_id: int) -> QuerySet[Step]:
-    return Step.objects.filter(resource__order_id=order_id).select_related("resource")
-
-
 def deployment_steps(*, order: Order) -> list[dict[str, Any]]:
     """The order's saga steps, oldest first, for the order page and API."""
     steps = (
         Step.objects.filter(Q(resource__order=order) | Q(deployment__order=order))
         .distinct()
         .select_related("resource")
-        .prefetch_related("depends_on__resource")
+        .prefetch_related("depends_on")  # only the dependencies' ids are shown
         .order_by("id")
     )
     return [

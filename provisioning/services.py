@@ -48,7 +48,6 @@ from provisioning.providers.base import KINDS
 from provisioning.selectors import (
     COMPOSITE_KINDS,
     cloud_account_for_order,
-    cloud_accounts_administered,
     options_cache_key,
     size_info,
 )
@@ -281,16 +280,26 @@ def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
     edges = Step.depends_on.through.objects.filter(
         from_step__resource__in=by_id, to_step__resource__in=by_id
     ).values_list("from_step__resource", "to_step__resource")
+    children: dict[int, list[int]] = {}
+    for resource in resources:
+        if resource.parent_id:
+            children.setdefault(resource.parent_id, []).append(resource.pk)
+    waits: set[tuple[int, int]] = set()  # (resource whose delete waits, resource it waits for)
     for dependent, dependency in set(edges):
         if dependent == dependency:
             continue
         if by_id[dependency].parent_id == dependent:  # composite → its server
-            step_for[dependent].depends_on.add(step_for[dependency])
+            waits.add((dependent, dependency))
             continue
-        step_for[dependency].depends_on.add(step_for[dependent])
-        for child in resources:  # a composite's servers also wait for its dependents
-            if child.parent_id == dependency:
-                step_for[child.pk].depends_on.add(step_for[dependent])
+        waits.add((dependency, dependent))
+        # A composite's servers also wait for its dependents.
+        waits.update((child, dependent) for child in children.get(dependency, []))
+    # One insert for the whole graph instead of one per edge.
+    through = Step.depends_on.through
+    through.objects.bulk_create(
+        [through(from_step=step_for[a], to_step=step_for[b]) for a, b in waits],
+        ignore_conflicts=True,
+    )
 
 
 @transaction.atomic
@@ -788,7 +797,7 @@ def _check_account_fields(organization: Organization, data: dict) -> None:
 
 
 def _administers(user: AbstractUser, organization: Organization) -> bool:
-    return cloud_accounts_administered(user=user).filter(organization=organization).exists() or (
+    return (
         user.is_staff
         or OrganizationMembership.objects.filter(
             user=user, organization=organization, role=OrganizationRole.ADMIN
@@ -952,10 +961,10 @@ def _reconcile_record(
     )
     # An object named after a resource still being created is in flight, not unknown.
     in_flight = {
-        f"canopy-{pk}"
-        for pk in Resource.objects.filter(
+        resource.canopy_tag
+        for resource in Resource.objects.filter(
             cloud_account=account, state__in=[R.PLANNED, R.PROVISIONING, R.DELETING]
-        ).values_list("pk", flat=True)
+        ).only("pk")
     }
     now = timezone.now()
     unknown = [

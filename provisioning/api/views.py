@@ -147,7 +147,8 @@ class CloudAccountViewSet(
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return cloud_accounts_administered(user=self.request.user).prefetch_related("projects")
+        accounts = cloud_accounts_administered(user=self.request.user)
+        return accounts.select_related("organization").prefetch_related("projects")
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
