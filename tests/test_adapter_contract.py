@@ -229,3 +229,17 @@ def test_openstack_unreachable_keystone_is_transient_and_says_so():
     with pytest.raises(ProviderError, match=r"Cannot reach http://127.0.0.1:9") as caught:
         get_adapter(account).test_connection()
     assert caught.value.transient
+
+
+def test_azure_image_must_be_a_urn():
+    account = unsaved_account(
+        "azure",
+        GOOD_CREDENTIALS["azure"],
+        region="westeurope",
+        options={"resource_group": "canopy"},
+    )
+    # Checked before anything is called: no driver is built, nothing reaches Azure.
+    with pytest.raises(ProviderError, match="not a URN"):
+        get_adapter(account).create(
+            "server", "canopy-1", {"size": "Standard_B1s", "image": "ubuntu-24.04"}
+        )

@@ -15,9 +15,7 @@ from libcloud.compute.base import NodeAuthPassword, NodeAuthSSHKey, NodeSize
 from libcloud.compute.drivers.azure_arm import AzureImage, AzureNodeDriver
 
 from provisioning.providers.base import Option, ProviderError
-from provisioning.providers.libcloud_common import LibcloudAdapter
-
-SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot"})
+from provisioning.providers.libcloud_common import SERVER_ACTIONS, LibcloudAdapter
 
 
 class AzureAdapter(LibcloudAdapter):
@@ -44,7 +42,13 @@ class AzureAdapter(LibcloudAdapter):
         return [Option(urn, urn) for urn in self.account.options.get("images", [])]
 
     def node_arguments(self, name: str, properties: dict[str, Any]) -> dict[str, Any]:
-        publisher, offer, sku, version = properties["image"].split(":")
+        urn = properties["image"].split(":")
+        if len(urn) != 4:
+            raise ProviderError(
+                f"InvalidParameterValue: Azure image {properties['image']!r} is not a URN "
+                '"publisher:offer:sku:version"'
+            )
+        publisher, offer, sku, version = urn
         wanted = properties.get("location") or self.account.region
         location = next((loc for loc in self.compute.list_locations() if loc.id == wanted), None)
         options = self.account.options

@@ -161,14 +161,8 @@ class Ec2Adapter(LibcloudAdapter):
         with self.calling():
             return self._complete(kind, found, name, properties)
 
-    def delete(self, kind: str, external_id: str) -> None:
-        self._check(kind, "delete")
-        try:
-            with self.calling():
-                getattr(self, f"_delete_{kind}")(external_id)
-        except ProviderError as error:
-            if not is_not_found(error):
-                raise
+    def _destroy(self, kind: str, external_id: str) -> None:
+        getattr(self, f"_delete_{kind}")(external_id)
 
     def act(self, kind: str, external_id: str, action: str, params: dict[str, Any]) -> CloudObject:
         self._check(kind, action)
@@ -177,9 +171,7 @@ class Ec2Adapter(LibcloudAdapter):
                 return self._act_server(external_id, action, params)
             if kind == "volume":
                 return self._act_volume(external_id, action, params)
-            balancer = self.elb.get_balancer(external_id)
-            self._set_members(balancer, params["members"])
-            return self._balancer_object(self.elb.get_balancer(external_id))
+            return self._reset_members(external_id, params["members"])
 
     def list_tagged(self) -> list[CloudObject]:
         having_tag = {"tag-key": TAG}
@@ -221,9 +213,7 @@ class Ec2Adapter(LibcloudAdapter):
             marker = next(m for m, _ in self._markers(zone) if m.name == name)
             return self._record_object(marker, self._create_record(zone, properties))
         if kind == "load_balancer":
-            balancer = self.elb.get_balancer(found.external_id)
-            self._set_members(balancer, properties["members"])
-            return self._balancer_object(self.elb.get_balancer(found.external_id))
+            return self._reset_members(found.external_id, properties["members"])
         return found
 
     # -- servers -------------------------------------------------------------------------------
@@ -275,13 +265,8 @@ class Ec2Adapter(LibcloudAdapter):
 
     def _act_server(self, external_id: str, action: str, params: dict[str, Any]) -> CloudObject:
         node = self._node(external_id)
-        if action == "start":
-            self.compute.start_node(node)
-        elif action == "stop":
-            self.compute.stop_node(node)
-        elif action == "reboot":
-            self.compute.reboot_node(node)
-        elif action == "resize":  # EC2 answers IncorrectInstanceState unless it is stopped
+        self._power(node, action)
+        if action == "resize":  # EC2 answers IncorrectInstanceState unless it is stopped
             new_size = params["size"]
             self.compute.ex_change_node_size(
                 node, NodeSize(new_size, new_size, 0, 0, None, None, self.compute)
@@ -492,6 +477,10 @@ class Ec2Adapter(LibcloudAdapter):
             self.elb.balancer_attach_compute_node(balancer, node)
         for member_id in sorted(current - wanted):
             self.elb.balancer_detach_member(balancer, Member(member_id, None, None))
+
+    def _reset_members(self, external_id: str, members: list[dict[str, str]]) -> CloudObject:
+        self._set_members(self.elb.get_balancer(external_id), members)
+        return self._balancer_object(self.elb.get_balancer(external_id))
 
     def _delete_load_balancer(self, external_id: str) -> None:
         self.elb.destroy_balancer(self.elb.get_balancer(external_id))

@@ -10,9 +10,7 @@ from typing import Any
 
 from libcloud.compute.drivers.gce import GCENodeDriver
 
-from provisioning.providers.libcloud_common import LibcloudAdapter
-
-SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot"})
+from provisioning.providers.libcloud_common import SERVER_ACTIONS, LibcloudAdapter
 
 
 class GceAdapter(LibcloudAdapter):

@@ -48,6 +48,8 @@ TRANSIENT_CODES = frozenset(
     }
 )
 CODE = re.compile(r"^([A-Za-z][\w.]*): ")
+# What libcloud's NodeDriver API does for servers on every provider.
+SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot"})
 
 
 def error_code(message: str) -> str:
@@ -208,9 +210,8 @@ class LibcloudAdapter(ProviderAdapter):
     def create(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
         self._check(kind, "create")
         with self.calling():
-            return self.server_object(
-                self.compute.create_node(name=name, **self.node_arguments(name, properties))
-            )
+            arguments = self.node_arguments(name, properties)  # bad input fails before any call
+            return self.server_object(self.compute.create_node(name=name, **arguments))
 
     def node_arguments(self, name: str, properties: dict[str, Any]) -> dict[str, Any]:
         """create_node's arguments besides the name: size, image, location, user data, key…"""
@@ -220,24 +221,31 @@ class LibcloudAdapter(ProviderAdapter):
         self._check(kind, "delete")
         try:
             with self.calling():
-                node = self.get_node(external_id)
-                self.compute.destroy_node(node)
-                self.after_destroy(node)
+                self._destroy(kind, external_id)
         except ProviderError as error:
             if not is_not_found(error):
                 raise
 
+    def _destroy(self, kind: str, external_id: str) -> None:
+        """Delete one object (inside `calling`); `delete` forgives it being gone already."""
+        node = self.get_node(external_id)
+        self.compute.destroy_node(node)
+        self.after_destroy(node)
+
     def act(self, kind: str, external_id: str, action: str, params: dict[str, Any]) -> CloudObject:
         self._check(kind, action)
         with self.calling():
-            node = self.get_node(external_id)
-            if action == "start":
-                self.compute.start_node(node)
-            elif action == "stop":
-                self.compute.stop_node(node)
-            elif action == "reboot":
-                self.compute.reboot_node(node)
+            self._power(self.get_node(external_id), action)
             return self.server_object(self.get_node(external_id))
+
+    def _power(self, node: Node, action: str) -> None:
+        """start, stop or reboot the server; any other action is left to the caller."""
+        if action == "start":
+            self.compute.start_node(node)
+        elif action == "stop":
+            self.compute.stop_node(node)
+        elif action == "reboot":
+            self.compute.reboot_node(node)
 
     def list_tagged(self) -> list[CloudObject]:
         with self.calling():

@@ -12,9 +12,7 @@ from libcloud.compute.base import Node, NodeImage, NodeSize
 from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
 
 from provisioning.providers.base import ProviderError
-from provisioning.providers.libcloud_common import ById, LibcloudAdapter
-
-SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot"})
+from provisioning.providers.libcloud_common import SERVER_ACTIONS, ById, LibcloudAdapter
 
 
 class OpenStackAdapter(LibcloudAdapter):

@@ -15,11 +15,8 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-from django.db.models import Q
-
 from provisioning.models import SandboxObject
 from provisioning.providers.base import (
-    ACTIONS,
     KINDS,
     TAG_PREFIX,
     CloudObject,
@@ -228,11 +225,11 @@ class SandboxAdapter(ProviderAdapter):
                 if kept != members:
                     balancer.attributes["members"] = kept
                     balancer.save(update_fields=["attributes"])
-        self._objects().filter(Q(kind=kind) & Q(external_id=external_id)).delete()
+        self._objects().filter(kind=kind, external_id=external_id).delete()
         self._after(fail_after, f"delete {kind}")
 
     def act(self, kind: str, external_id: str, action: str, params: dict[str, Any]) -> CloudObject:
-        if action not in ACTIONS or not self.supports(kind, action):
+        if not self.supports(kind, action):
             raise ProviderError(f"UnsupportedOperation: {action} on a sandbox {kind}")
         fail_after = self._call(kind, f"{action} {kind}")
         obj = self._get(kind, external_id)
