@@ -1,5 +1,6 @@
 """Reads for the catalog and orders: entitlements, permissions and order checks apply here."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -225,9 +226,17 @@ def order_list(*, user: AbstractUser) -> QuerySet[Order]:
     ).select_related("item", "project", "requester", "cloud_account")
 
 
-def item_price_from(*, item: CatalogItem) -> Decimal:
+def pricing_accounts() -> list[CloudAccount]:
+    """The accounts `item_price_from` picks from, in order; load once when pricing many items."""
+    return list(CloudAccount.objects.order_by("id"))
+
+
+def item_price_from(
+    *, item: CatalogItem, accounts: Sequence[CloudAccount] | None = None
+) -> Decimal:
     """The monthly price with every choice at its first (smallest) option, on the first account
-    able to provision the item."""
+    able to provision the item. Pass `accounts` (`pricing_accounts()`) when pricing a list, so
+    the accounts are not queried again for every item."""
     properties = item.parameters.get("properties", {})
     parameters = {
         name: spec["oneOf"][0]["const"] if "oneOf" in spec else spec.get("default")
@@ -237,7 +246,7 @@ def item_price_from(*, item: CatalogItem) -> Decimal:
     account = next(
         (
             account
-            for account in CloudAccount.objects.order_by("id")
+            for account in (pricing_accounts() if accounts is None else accounts)
             if provisioning_selectors.account_supports(account=account, kinds=kinds)
         ),
         None,

@@ -19,33 +19,34 @@ from portal.models import Organization, Project
 from portal.services import audit_record, audited_transition
 
 
-@transaction.atomic
 def order_submit(
     *, user: AbstractUser, item: CatalogItem, project: Project, parameters: dict
 ) -> Order:
     """Check that the user may order the item for the project, quote it and open its approval."""
+    # Checked and priced before the transaction: reading the account's options may call its
+    # provider (the sandbox is read in place), which must not hold a transaction open.
     plan = order_plan(user=user, item=item, project=project, parameters=parameters)
-    order = Order.objects.create(
-        item=item,
-        project=project,
-        requester=user,
-        cloud_account=plan.cloud_account,
-        parameters=plan.parameters,
-        estimated_monthly_cost=monthly_quote(
-            cloud_account_id=plan.cloud_account.pk, resources=plan.resources
-        ),
-    )
-    audit_record(
-        action="order.submitted",
-        target=order,
-        actor=user,
-        to_state=order.status,
-        message=f"{item.name} for {project.name} on {plan.cloud_account.name}",
-        order_id=order.pk,
-    )
-    order_transition(order=order, transition=order.await_approval)
-    approval_services.approval_request_open(order=order)
-    return order
+    cost = monthly_quote(cloud_account_id=plan.cloud_account.pk, resources=plan.resources)
+    with transaction.atomic():
+        order = Order.objects.create(
+            item=item,
+            project=project,
+            requester=user,
+            cloud_account=plan.cloud_account,
+            parameters=plan.parameters,
+            estimated_monthly_cost=cost,
+        )
+        audit_record(
+            action="order.submitted",
+            target=order,
+            actor=user,
+            to_state=order.status,
+            message=f"{item.name} for {project.name} on {plan.cloud_account.name}",
+            order_id=order.pk,
+        )
+        order_transition(order=order, transition=order.await_approval)
+        approval_services.approval_request_open(order=order)
+        return order
 
 
 def order_transition(

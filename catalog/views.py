@@ -13,6 +13,7 @@ from catalog.selectors import (
     item_price_from,
     order_list,
     order_quote,
+    pricing_accounts,
     resolve_resources,
 )
 from catalog.services import order_cancel, order_submit
@@ -32,8 +33,9 @@ def form_add_service_errors(form, error: ValidationError) -> None:
 @login_required
 def menu(request):
     categories: dict = {}
+    accounts = pricing_accounts()
     for item in catalog_item_list(user=request.user).order_by("category__name", "name"):
-        item.price_from = item_price_from(item=item)
+        item.price_from = item_price_from(item=item, accounts=accounts)
         categories.setdefault(item.category, []).append(item)
     return render(request, "catalog/menu.html", {"categories": categories.items()})
 

@@ -26,7 +26,7 @@ class CatalogItemSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
     def get_estimated_monthly_cost(self, item: CatalogItem) -> str:
         """The monthly price of the item's first options, shown as "from" on the menu."""
-        return str(item_price_from(item=item))
+        return str(item_price_from(item=item, accounts=self.context.get("pricing_accounts")))
 
 
 class ResourceSummarySerializer(serializers.ModelSerializer):

@@ -22,6 +22,7 @@ from catalog.selectors import (
     order_plan,
     order_quote,
     parameter_choices,
+    pricing_accounts,
     projects_for_item,
 )
 from catalog.services import order_cancel, order_submit
@@ -36,6 +37,10 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return catalog_item_list(user=self.request.user).order_by("category__name", "name")
+
+    def get_serializer_context(self) -> dict:
+        # Every item's "from" price picks among the same accounts: load them once per request.
+        return {**super().get_serializer_context(), "pricing_accounts": pricing_accounts()}
 
     @extend_schema(
         parameters=[
