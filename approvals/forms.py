@@ -8,10 +8,5 @@ class DelegationForm(forms.Form):
         to_field_name="username",
     )
     starts_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    # The date-order rule lives in delegation_create; the view puts its error on the field.
     ends_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if data.get("starts_on") and data.get("ends_on") and data["ends_on"] < data["starts_on"]:
-            self.add_error("ends_on", "The end must not be before the start.")
-        return data

@@ -269,9 +269,9 @@ def approval_summary(*, order: Order) -> dict | None:
     if approval is None:
         return None
     stages = list(
-        approval.stages.prefetch_related("approvers").prefetch_related(
-            "decisions__user", "decisions__on_behalf_of"
-        )
+        approval.stages.select_related("group")
+        .prefetch_related("approvers")
+        .prefetch_related("decisions__user", "decisions__on_behalf_of")
     )
     return {
         "approval": approval,

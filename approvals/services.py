@@ -531,7 +531,9 @@ def stage_escalate(*, stage_id: int, now=None) -> bool:
     now = now or timezone.now()
     stage = (
         ApprovalStage.objects.select_for_update(of=("self",))
-        .select_related("request__order__item", "request__order__project")
+        .select_related(
+            "request__order__item", "request__order__project", "request__order__requester"
+        )
         .filter(pk=stage_id, status=StageStatus.PENDING, due_at__lt=now)
         .first()
     )

@@ -9,8 +9,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core import mail, signing
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -350,3 +352,28 @@ def test_bob_and_carol_run_the_chain_from_their_email_links(
             "user__username", flat=True
         )
     ) == ["bob", "carol"]
+
+
+def test_approval_lists_take_a_constant_number_of_queries(demo, api_as):
+    """More approvals on the page must not mean more queries (API list, inbox and HTML list)."""
+    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
+    browser = Client()
+    browser.force_login(demo["bob"])
+
+    def counts() -> list[int]:
+        result = []
+        for client, path in (
+            (bob, "/api/v1/approvals/"),
+            (bob, "/api/v1/approvals/inbox/"),
+            (browser, "/approvals/"),
+        ):
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(path).status_code == 200
+            result.append(len(queries))
+        return result
+
+    _approval(order_via_api(alice, demo))
+    few = counts()
+    for _ in range(3):
+        _approval(order_via_api(alice, demo, size="large"))
+    assert counts() == few
