@@ -32,6 +32,7 @@ class BillingProfileAdmin(admin.ModelAdmin):
 class BudgetAdmin(admin.ModelAdmin):
     list_display = ["__str__", "organization", "monthly_amount", "refuse_orders_over_budget"]
     list_filter = ["organization", "refuse_orders_over_budget"]
+    list_select_related = ["project", "organization"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,6 +51,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(BudgetAlert)
 class BudgetAlertAdmin(ReadOnlyAdmin):
     list_display = ["budget", "month", "threshold", "spent", "sent_at"]
+    list_select_related = ["budget__project"]
 
 
 @admin.register(Usage)
@@ -72,4 +74,5 @@ class StatementLineInline(admin.TabularInline):
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdmin):
     list_display = ["month", "organization", "cost_center", "total", "currency", "closed_at"]
+    list_select_related = ["organization"]
     inlines = [StatementLineInline]

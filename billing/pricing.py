@@ -62,6 +62,9 @@ class PriceBook:
             key = (rate.rate_card.cloud_account_id, rate.resource_kind)
             self._rates.setdefault(key, []).append(rate)
         self._cache: dict[tuple, HourlyPrice] = {}
+        # Size facts per (account, size) and accounts per id, not looked up per priced resource.
+        self._size_facts: dict[tuple[int | None, str], tuple[int, float, int]] = {}
+        self._accounts: dict[int | None, CloudAccount | None] = {}
 
     def _card_rates(self, cloud_account_id: int | None, kind: str) -> list[Rate]:
         """The account's own card when it prices the kind, else the default card."""
@@ -115,7 +118,7 @@ class PriceBook:
             kind=kind, quantity=quantity, properties=properties
         )
         vcpus, ram_gb, disk_gb = (
-            _size_facts(cloud_account_id, size)
+            self._facts(cloud_account_id, size)
             if rate(Unit.VCPU_HOUR) or rate(Unit.RAM_GB_HOUR) or needs_disk
             else (0, 0.0, 0)
         )
@@ -132,12 +135,19 @@ class PriceBook:
             one_time=rate(Unit.ONE_TIME),
         )
 
+    def _facts(self, cloud_account_id: int | None, size: str) -> tuple[int, float, int]:
+        """vCPUs, GB of RAM and root disk of a size, from the provider's (cached) size list."""
+        key = (cloud_account_id, size)
+        if key not in self._size_facts:
+            account = self._account(cloud_account_id) if size else None
+            info = size_info(account=account, size=size) if account else None
+            self._size_facts[key] = (info.vcpus, info.ram_gb, info.disk_gb) if info else (0, 0.0, 0)
+        return self._size_facts[key]
 
-def _size_facts(cloud_account_id: int | None, size: str) -> tuple[int, float, int]:
-    """vCPUs, GB of RAM and root disk of a size, from the provider's (cached) size list."""
-    account = CloudAccount.objects.filter(pk=cloud_account_id).first()
-    info = size_info(account=account, size=size) if account and size else None
-    return (info.vcpus, info.ram_gb, info.disk_gb) if info else (0, 0.0, 0)
+    def _account(self, pk: int | None) -> CloudAccount | None:
+        if pk not in self._accounts:
+            self._accounts[pk] = CloudAccount.objects.filter(pk=pk).first()
+        return self._accounts[pk]
 
 
 def spec_units(spec: dict) -> list[tuple[str, int, Decimal]]:

@@ -364,7 +364,11 @@ def budget_statuses(
         else {}
     )
     elapsed, total_hours = _month_elapsed_hours(month, now or timezone.now())
-    currencies = dict(BillingProfile.objects.values_list("organization_id", "currency"))
+    currencies = dict(
+        BillingProfile.objects.filter(
+            organization_id__in={budget.organization_id for budget in budgets}
+        ).values_list("organization_id", "currency")
+    )
     statuses = []
     for budget in budgets:
         spent = (

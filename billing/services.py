@@ -271,10 +271,14 @@ def _budget_recipients(budget: Budget) -> list:
 def budget_alerts_send(*, month: date) -> list[BudgetAlert]:
     """Alert once per budget, month and threshold crossed (the BudgetAlert row is the 'once')."""
     sent = []
+    # Alerts already sent this month, read once: the loop then only writes the new ones.
+    already = set(BudgetAlert.objects.filter(month=month).values_list("budget_id", "threshold"))
     for status in selectors.budget_statuses(month=month):
         for threshold in BUDGET_THRESHOLDS:
             if status.percent < threshold:
                 break
+            if (status.budget.pk, threshold) in already:
+                continue
             alert, created = BudgetAlert.objects.get_or_create(
                 budget=status.budget,
                 month=month,

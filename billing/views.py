@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 
 from billing import selectors
 from billing.api.serializers import ChargebackQuerySerializer
+from billing.models import Statement
 from billing.statements import statement_csv_rows, statement_pdf
 
 CHART_WIDTH = 640
@@ -142,7 +143,7 @@ def statement_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/statement_list.html", {"statements": statements})
 
 
-def _statement(request: HttpRequest, statement_id: int):
+def _statement(request: HttpRequest, statement_id: int) -> Statement:
     statement = selectors.statement_get(user=request.user, statement_id=statement_id)
     if statement is None:
         raise Http404("No such statement.")

@@ -6,13 +6,16 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import Rate, Unit, Usage
 from billing.pricing import HOURS_PER_MONTH, monthly_quote
 from billing.services import meter_hour, meter_range
 from catalog.models import Order
 from provisioning.models import CloudAccount, Resource, ResourceEvent
+from provisioning.selectors import cloud_account_options
 
 pytestmark = pytest.mark.django_db
 
@@ -268,3 +271,21 @@ def test_per_vcpu_and_ram_rates_use_the_provider_sizes(demo):
     # the sandbox's medium: 2 vCPUs and 4 GB of RAM
     assert usage_of(server) == {at(0): Decimal("0.040000")}
     assert quote == Decimal("0.04") * HOURS_PER_MONTH
+
+
+def test_a_quote_looks_the_account_up_once_however_many_servers(demo):
+    """Size facts are per account and size, not per priced resource (here: per root disk)."""
+    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+    Rate.objects.create(
+        rate_card=card, resource_kind="server", unit=Unit.VCPU_HOUR, price=Decimal("0.01")
+    )
+    specs = [
+        {"key": f"vm{gb}", "kind": "server", "name": f"vm{gb}", "count": 1, "depends_on": [],
+         "properties": {"size": "medium", "disk_gb": gb}}
+        for gb in (10, 20, 30)
+    ]  # fmt: skip
+    cloud_account_options(account=card.cloud_account)  # the provider's size list, cached
+    with CaptureQueriesContext(connection) as queries:
+        monthly_quote(cloud_account_id=card.cloud_account_id, resources=specs)
+    table = CloudAccount._meta.db_table
+    assert sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries) == 1

@@ -8,15 +8,20 @@ from billing.selectors import GROUPS, period_parse
 MAX_ID = 2**63 - 1  # a database id is a bigint
 
 
+def _month_field(help_text: str) -> serializers.RegexField:
+    """An optional `period` parameter: a month as YYYY-MM."""
+    return serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text=help_text,
+        error_messages={"invalid": "Use a month as YYYY-MM, e.g. 2026-11."},
+    )
+
+
 class ChargebackQuerySerializer(serializers.Serializer):
     """A period (a month, or start and end days) and a grouping, narrowed by drill-down keys."""
 
-    period = serializers.RegexField(
-        r"^\d{4}-(0[1-9]|1[0-2])$",
-        required=False,
-        help_text="A month, YYYY-MM; the current month when neither period nor start/end.",
-        error_messages={"invalid": "Use a month as YYYY-MM, e.g. 2026-11."},
-    )
+    period = _month_field("A month, YYYY-MM; the current month when neither period nor start/end.")
     start = serializers.DateField(required=False, help_text="First day of a range (inclusive).")
     end = serializers.DateField(required=False, help_text="Last day of a range (inclusive).")
     group_by = serializers.ChoiceField(choices=list(GROUPS), default="project")
@@ -68,12 +73,7 @@ class ChargebackSerializer(serializers.Serializer):
 
 
 class BudgetQuerySerializer(serializers.Serializer):
-    period = serializers.RegexField(
-        r"^\d{4}-(0[1-9]|1[0-2])$",
-        required=False,
-        help_text="A month, YYYY-MM; the current month by default.",
-        error_messages={"invalid": "Use a month as YYYY-MM, e.g. 2026-11."},
-    )
+    period = _month_field("A month, YYYY-MM; the current month by default.")
 
     def validate(self, attrs: dict) -> dict:
         return {"month": period_parse(period=attrs.get("period")).start.date()}
