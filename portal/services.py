@@ -73,12 +73,13 @@ def audited_transition(
     """Around a lifecycle change of `target.<field>`: audit it and send `lifecycle_changed`."""
     from_state = getattr(target, field)
     yield
+    to_state = getattr(target, field)
     lifecycle_changed.send(
         sender=type(target),
         instance=target,
         field=field,
         from_state=from_state,
-        to_state=getattr(target, field),
+        to_state=to_state,
         actor=actor,
     )
     audit_record(
@@ -86,7 +87,7 @@ def audited_transition(
         target=target,
         actor=actor,
         from_state=from_state,
-        to_state=getattr(target, field),
+        to_state=to_state,
         message=message,
         order_id=order_id,
     )
