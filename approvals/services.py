@@ -136,7 +136,7 @@ def quota_release(*, order: Order | None = None, resource: Resource | None = Non
 
 
 @transaction.atomic
-def day2_admit(*, user: AbstractUser, resource: Resource, action: str, params: dict) -> None:
+def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, params: dict) -> None:
     """Admit a day-2 change that adds capacity (resize, extend, desired count) against the
     quota and record it in the ledger; raises ValidationError({"quota": …}) when it won't fit."""
     props = resource.properties
@@ -165,7 +165,7 @@ def day2_admit(*, user: AbstractUser, resource: Resource, action: str, params: d
         project=resource.project,
         order_id=resource.order_id,
         resource=resource,
-        note=f"{action} by {user}",
+        note=f"{action} by {user or 'a policy'}",
     )
 
 

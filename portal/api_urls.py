@@ -1,6 +1,6 @@
 """REST API v1: one router for every app's viewsets."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from approvals.api.views import (
@@ -34,5 +34,7 @@ urlpatterns = [
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("projects/<int:project_id>/quota/", ProjectQuotaView.as_view(), name="project-quota"),
+    path("", include("lifecycle.api.urls")),
+    path("", include("autoscaling.api.urls")),
     *router.urls,
 ]

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "approvals",
     "provisioning",
     "billing",
+    "lifecycle",
+    "autoscaling",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,8 @@ urlpatterns = [
     path("notifications/read/", notifications_read_view, name="notifications_read"),
     path("resources/", include("provisioning.urls")),
     path("costs/", include("billing.urls")),
+    path("lifecycle/", include("lifecycle.urls")),
+    path("autoscaling/", include("autoscaling.urls")),
     path("", include("catalog.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

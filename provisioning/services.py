@@ -152,8 +152,9 @@ def _event(resource: Resource, kind: str) -> None:
     )
 
 
-def _check_perm(user: AbstractUser, resource_or_order: Resource | Order) -> None:
-    if not user_has_project_perm(
+def _check_perm(user: AbstractUser | None, resource_or_order: Resource | Order) -> None:
+    """`user` None is Canopy itself acting on a policy (lease, reclaim, autoscaling)."""
+    if user is not None and not user_has_project_perm(
         user=user, project=resource_or_order.project, perm="order_in_project"
     ):
         raise PermissionDenied("You may not change this.")
@@ -340,8 +341,8 @@ def _destroy_deployment(order: Order, resources: list[Resource], **fields: Any) 
 
 
 @transaction.atomic
-def order_destroy(*, user: AbstractUser, order_id: int) -> Deployment:
-    """Delete every resource of the order: the create saga in reverse."""
+def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
+    """Delete every resource of the order: the create saga in reverse (`user` None: a policy)."""
     order = Order.objects.select_for_update().get(pk=order_id)
     _check_perm(user, order)
     if _running_deployment(order):
@@ -706,7 +707,7 @@ def _day2_params(resource: Resource, action: str, params: dict) -> dict:
     return {}
 
 
-def _admit(user: AbstractUser, resource: Resource, action: str, params: dict) -> None:
+def _admit(user: AbstractUser | None, resource: Resource, action: str, params: dict) -> None:
     import approvals.services as approval_services
 
     admit = getattr(approval_services, "day2_admit", None)  # APPR's admission, when installed
@@ -714,7 +715,7 @@ def _admit(user: AbstractUser, resource: Resource, action: str, params: dict) ->
         admit(user=user, resource=resource, action=action, params=params)
 
 
-def _scale(resource: Resource, desired: int, user: AbstractUser) -> Step:
+def _scale(resource: Resource, desired: int, user: AbstractUser | None) -> Step:
     """Add or remove the group's servers and update the load balancers in front of it."""
     group = resource
     current = list(group.children.exclude(state__in=[R.DELETED, R.DELETING]).order_by("id"))
@@ -753,9 +754,15 @@ def _scale(resource: Resource, desired: int, user: AbstractUser) -> Step:
 
 @transaction.atomic
 def resource_action_request(
-    *, user: AbstractUser, resource_id: int, action: str, params: dict | None = None
+    *,
+    user: AbstractUser | None,
+    resource_id: int,
+    action: str,
+    params: dict | None = None,
+    reason: str = "",
 ) -> Step:
-    """A person asks for a day-2 action on a resource; workers carry it out."""
+    """A person (or, with `user` None, a policy giving its `reason`) asks for a day-2 action on a
+    resource; workers carry it out."""
     resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
     _check_perm(user, resource)
     if action not in DAY2_ACTIONS.get(resource.kind, set()):
@@ -775,7 +782,7 @@ def resource_action_request(
     _admit(user, resource, action, params)
     if action == A.SET_DESIRED:
         return _scale(resource, params["desired"], user)
-    _resource_transition(resource, transition, actor=user, message=f"{action} requested")
+    _resource_transition(resource, transition, actor=user, message=reason or f"{action} requested")
     step = Step.objects.create(resource=resource, action=action, params=params)
     _enqueue([step])
     return step

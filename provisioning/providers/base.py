@@ -9,6 +9,7 @@ and load balancers. Every object carries the name `canopy-<resource pk>` (tag `N
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from provisioning.models import CloudAccount
@@ -73,6 +74,15 @@ class CloudObject:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MetricPoint:
+    """One interval of a server's utilisation, averaged over the interval that starts at `at`."""
+
+    at: datetime
+    cpu_percent: float  # 0..100
+    network_kbps: float  # in + out
+
+
 class ProviderAdapter(ABC):
     """One cloud account's provider. Subclasses declare what they can do in `capabilities`."""
 
@@ -122,6 +132,18 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def list_tagged(self) -> list[CloudObject]:
         """Every object whose name/tag starts with "canopy-" (for the reconciler)."""
+
+    def metrics(
+        self,
+        kind: str,
+        external_id: str,
+        since: datetime,
+        until: datetime,
+        step: timedelta = timedelta(minutes=5),
+    ) -> list[MetricPoint]:
+        """The object's utilisation series in [since, until), one point per `step`, oldest first.
+        An empty list means the provider offers no metrics for it (the default)."""
+        return []
 
     def ensure(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
         """Create the object unless a previous attempt already did (steps may run twice)."""
