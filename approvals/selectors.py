@@ -22,11 +22,13 @@ from approvals.models import (
     ApproverRole,
     Delegation,
     LedgerStatus,
+    OverQuotaAction,
     Quota,
     QuotaEntry,
     StageStatus,
 )
 from billing.pricing import monthly_quote
+from billing.selectors import budget_check
 from catalog.models import Order
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_list
@@ -448,6 +450,46 @@ def quota_effect(
         f"of its {line.label} quota"
         for line in quota_lines(quotas=quotas_for_project(project=project), demand=demand)
     ]
+
+
+def admission_over(*, order: Order, demand: Demand, quotas: list[Quota]) -> dict[str, list[str]]:
+    """The quota and refusing-budget limits the order would exceed, by kind (empty: it fits)."""
+    problems = {
+        "quota": quota_problems(quotas=quotas, demand=demand),
+        "budget": [
+            message
+            for message in [
+                budget_check(project=order.project, monthly_cost=order.estimated_monthly_cost)
+            ]
+            if message
+        ],
+    }
+    return {key: messages for key, messages in problems.items() if messages}
+
+
+def policy_refuses(match: PolicyMatch) -> bool:
+    """Whether an order over a limit is refused (rather than given an extra stage)."""
+    return match.policy is None or match.policy.over_quota_action == OverQuotaAction.REFUSE
+
+
+def admission_refusal(*, order: Order, resources: list[dict]) -> dict[str, list[str]]:
+    """The submission's lock-free pre-check of an unsaved order: why admission would refuse it
+    now (empty when it would be admitted). It reads without locking, so two orders racing for
+    the last of a quota may both pass; admission re-checks under the quota rows' lock."""
+    demand = resource_demand(
+        cloud_account=order.cloud_account,
+        resources=resources,
+        monthly_cost=order.estimated_monthly_cost,
+    )
+    over = admission_over(
+        order=order, demand=demand, quotas=quotas_for_project(project=order.project)
+    )
+    if not over:
+        return {}  # the common case: no policy lookup
+    match = policy_for_order(
+        order=order, kinds={spec["kind"] for spec in resources}, over_quota=True
+    )
+    return over if policy_refuses(match) else {}
 
 
 def quota_list(*, user: AbstractUser) -> QuerySet[Quota]:

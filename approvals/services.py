@@ -1,4 +1,5 @@
-"""Writes for admission: reserve quota, run the approval chain, delegate, escalate."""
+"""Writes for admission: admit submitted orders (reserve quota, open the approval chain),
+decide, delegate, escalate."""
 
 from datetime import date, timedelta
 
@@ -23,7 +24,6 @@ from approvals.models import (
     ApproverRole,
     Delegation,
     LedgerStatus,
-    OverQuotaAction,
     PolicyStage,
     Quota,
     QuotaEntry,
@@ -34,14 +34,15 @@ from approvals.selectors import (
     APPROVAL_LINK_SALT,
     Demand,
     PolicyMatch,
+    admission_over,
     policy_for_order,
+    policy_refuses,
     quota_problems,
     resource_demand,
     role_members,
     stage_acting_for,
 )
-from billing.selectors import budget_check
-from catalog.models import Order
+from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.services import audit_record, audited_transition, notify
@@ -172,34 +173,64 @@ def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, pa
 # --- opening a request --------------------------------------------------------------------------
 
 
+# An order still `submitted` this long after it was saved has lost its admission message (the
+# broker was down when it committed): beat admits it (`orders_admit_overdue`).
+ADMISSION_OVERDUE = timedelta(minutes=2)
+
+
+def order_admission_enqueue(*, order: Order) -> None:
+    """Queue the admission of an order just submitted; it is sent once the transaction commits,
+    so the worker always finds the row. A broker that is down does not fail the submission (the
+    order is saved): the error is logged and beat admits the order later."""
+    from approvals.tasks import admit_order  # tasks import services; import at call time
+
+    transaction.on_commit(lambda: admit_order.delay(order.pk), robust=True)
+
+
+def orders_admit_overdue(*, now=None) -> int:
+    """Admit the orders still submitted past ADMISSION_OVERDUE, one transaction each; returns
+    how many this call admitted (a queued message for one of them then finds nothing to do)."""
+    now = now or timezone.now()
+    overdue = Order.objects.filter(
+        status=OrderStatus.SUBMITTED, created_at__lt=now - ADMISSION_OVERDUE
+    ).order_by("id")
+    return sum(order_admit(order_id=pk) is not None for pk in overdue.values_list("pk", flat=True))
+
+
 @transaction.atomic
-def approval_request_open(*, order: Order) -> ApprovalRequest:
-    """Admission of a submitted order: reserve its quota (refusing it, or routing it to an extra
-    stage, when it exceeds a quota or a refusing budget), find its policy, then auto-approve it or
-    open its first stage."""
+def order_admit(*, order_id: int) -> Order | None:
+    """Admission of a submitted order, run by the worker (`approvals.tasks.admit_order`) once
+    `order_submit` committed: reserve its quota under the quota rows' lock, check the refusing
+    budgets, find its policy, then auto-approve it or open its first stage. An order over a
+    limit that its policy does not route to an extra stage is rejected with the reason, and the
+    requester is told (the submission's pre-check refuses most such orders at once; this is the
+    authority when two orders race for the last of a quota).
+
+    Idempotent: an order that is no longer submitted (admitted by an earlier delivery of the
+    task, cancelled meanwhile) is left alone and None is returned.
+    """
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("item", "project", "requester", "cloud_account")
+        .filter(pk=order_id, status=OrderStatus.SUBMITTED)
+        .first()
+    )
+    if order is None:
+        return None
+    catalog_services.order_transition(order=order, transition=order.await_approval)
     demand, kinds = _order_demand(order)
-    problems = {
-        "quota": quota_problems(quotas=_lock_quotas(project=order.project), demand=demand),
-        "budget": [
-            message
-            for message in [
-                budget_check(project=order.project, monthly_cost=order.estimated_monthly_cost)
-            ]
-            if message
-        ],
-    }
-    over = {key: messages for key, messages in problems.items() if messages}
+    over = admission_over(order=order, demand=demand, quotas=_lock_quotas(project=order.project))
     match = policy_for_order(order=order, kinds=kinds, over_quota=bool(over))
-    policy = match.policy
-    if over and (policy is None or policy.over_quota_action == OverQuotaAction.REFUSE):
-        raise ValidationError(over)
+    if over and policy_refuses(match):
+        _order_refuse(order, over)
+        return order
     _entry(status=LedgerStatus.RESERVED, demand=demand, project=order.project, order=order)
     approval = ApprovalRequest.objects.create(
         order=order,
-        policy=policy,
+        policy=match.policy,
         policy_name=match.name,
         reason=match.reason,
-        distinct_approvers=bool(policy and policy.distinct_approvers),
+        distinct_approvers=bool(match.policy and match.policy.distinct_approvers),
     )
     _stages_create(approval, match, over=over)
     audit_record(
@@ -209,7 +240,7 @@ def approval_request_open(*, order: Order) -> ApprovalRequest:
         message=f"Policy {match.name} applies: {match.reason}",
         order_id=order.pk,
     )
-    threshold = policy.auto_approve_below if policy else None
+    threshold = match.policy.auto_approve_below if match.policy else None
     if threshold is not None and order.estimated_monthly_cost < threshold and not over:
         _request_finish(
             approval,
@@ -220,7 +251,15 @@ def approval_request_open(*, order: Order) -> ApprovalRequest:
         )
     else:
         _advance(approval)
-    return approval
+    return order
+
+
+def _order_refuse(order: Order, over: dict[str, list[str]]) -> None:
+    """Admission refuses the order: it ends `rejected` with the reason, which the requester
+    sees on the order page and in a notification."""
+    message = " ".join(message for messages in over.values() for message in messages)
+    catalog_services.order_transition(order=order, transition=order.reject, message=message)
+    _notify_requester(order, "refused", message)
 
 
 def _stages_create(

@@ -1,7 +1,9 @@
-"""Load benchmark: Canopy's POST /api/v1/orders/ against a bare token-authenticated DRF insert.
+"""Load benchmark: Canopy's POST /api/v1/orders/ against a bare token-authenticated DRF insert,
+with a Celery worker admitting the submitted orders meanwhile, as deployed.
 
 Run from the repository root: `.venv/bin/python bench/run.py` (what `make bench` does).
-Needs PostgreSQL on 127.0.0.1:5432 with user postgres and trust authentication. See bench/README.md.
+Needs PostgreSQL on 127.0.0.1:5432 with user postgres and trust authentication, and Redis on
+127.0.0.1:6379. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +36,16 @@ DB_NAME = "canopy_bench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 
 GUNICORN_WORKERS = 4
+WORKER_CONCURRENCY = 2  # celery's default on this 2-CPU machine: one process per CPU
+BROKER_URL = "redis://127.0.0.1:6379/14"
 THREADS = 16
 REQUESTS = 600
+ROUNDS = 3  # orders and bare alternate, so load from elsewhere on the machine hits both alike
 WARMUP = 50
 REQUEST_TIMEOUT = 10.0  # seconds, per request
 PHASE_TIMEOUT = 300.0  # seconds, hard limit for one measured phase
 READY_TIMEOUT = 60.0  # seconds for gunicorn to answer its first request
+DRAIN_TIMEOUT = 300.0  # seconds for the worker to admit every submitted order
 TARGET_RATIO = 0.5
 
 ORDERS_PATH = "/api/v1/orders/"
@@ -57,6 +65,17 @@ class PhaseResult:
     def rps(self) -> float:
         ok = self.requests - self.errors
         return ok / self.seconds if self.seconds > 0 else 0.0
+
+    @classmethod
+    def combined(cls, name: str, rounds: list[PhaseResult]) -> PhaseResult:
+        return cls(
+            name=name,
+            requests=sum(r.requests for r in rounds),
+            errors=sum(r.errors for r in rounds),
+            seconds=sum(r.seconds for r in rounds),
+            latencies_ms=[ms for r in rounds for ms in r.latencies_ms],
+            error_samples=[sample for r in rounds for sample in r.error_samples][:3],
+        )
 
     def percentile(self, p: float) -> float:
         # Nearest-rank percentile: no interpolation, always a latency that was observed.
@@ -101,12 +120,15 @@ def bench_env(tmp: Path) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY="bench-only-not-a-secret",
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        # A filesystem broker in a throwaway dir: enqueued work lands there and nobody consumes it.
-        CELERY_BROKER_URL="filesystem://",
+        # Redis, as deployed; queues of their own so the run never meets anybody else's messages.
+        CELERY_BROKER_URL=BROKER_URL,
+        CANOPY_QUEUE_PREFIX=f"bench-{uuid.uuid4().hex[:8]}-",
         CANOPY_VAR_DIR=str(tmp / "var"),
         # Mail goes to memory and logs only warnings, so neither console I/O skews the numbers.
         EMAIL_URL="memorymail://",
         LOG_LEVEL="WARNING",
+        # No demo workloads (leases running out, autoscaling waves): nothing runs but the bench.
+        CANOPY_DEMO_WORKLOAD="false",
         PYTHONUNBUFFERED="1",
     )
     env.setdefault("CANOPY_DEMO_PASSWORD", "canopy")
@@ -151,10 +173,35 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess
         log.close()  # the child holds its own copy of the descriptor
 
 
-def stop_gunicorn(proc: subprocess.Popen[bytes]) -> None:
+def django_setup(env: dict[str, str]) -> None:
+    """Django in this process, with the same settings and database as gunicorn and the worker."""
+    os.environ.update(env)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A celery worker on both queues, as Procfile.dev and docker-compose.yml start it."""
+    from django.conf import settings
+
+    queues = f"{settings.CANOPY_DEFAULT_QUEUE},{settings.CANOPY_PROVIDER_QUEUE}"
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues,
+             "--concurrency", str(WORKER_CONCURRENCY), "--without-gossip", "--without-mingle",
+             "-l", "warning"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn or the worker: both stop their children on SIGTERM."""
     if proc.poll() is not None:
         return
-    proc.terminate()  # gunicorn's master stops its workers on SIGTERM
+    proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
@@ -285,17 +332,79 @@ def drive(name: str, url: str, token: str, bodies: list[dict[str, Any]]) -> Phas
     return result
 
 
+# --- admission by the worker ----------------------------------------------------------------
+
+
+@dataclass
+class Admission:
+    """How the worker admitted the orders of one phase."""
+
+    orders: int = 0
+    backlog: int = 0  # still `submitted` when the last response arrived
+    seconds: float = 0.0  # first admission → last admission
+    drain_seconds: float = 0.0  # last response → last admission
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.seconds if self.seconds > 0 else 0.0
+
+    @classmethod
+    def combined(cls, rounds: list[Admission]) -> Admission:
+        """The rounds' orders over their admission time; the largest backlog and drain."""
+        return cls(
+            orders=sum(a.orders for a in rounds),
+            backlog=max(a.backlog for a in rounds),
+            seconds=sum(a.seconds for a in rounds),
+            drain_seconds=max(a.drain_seconds for a in rounds),
+        )
+
+
+def _bench_query(sql: str, *params: Any) -> tuple[Any, ...]:
+    conn = psycopg2.connect(**{**PG_ADMIN, "dbname": DB_NAME})
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
+    finally:
+        conn.close()
+
+
+def submitted_count() -> int:
+    return int(_bench_query("SELECT count(*) FROM catalog_order WHERE status = 'submitted'")[0])
+
+
+def wait_admitted(phase: PhaseResult, ended: float) -> Admission:
+    """Wait until the worker has admitted every order (none left `submitted`) and measure it
+    from the audit trail: each admission writes the order's submitted → pending_approval event.
+    `ended` is when the phase's last response arrived (time.time())."""
+    backlog = submitted_count()
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while submitted_count():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"orders still submitted {DRAIN_TIMEOUT:.0f}s after {phase.name}")
+        time.sleep(0.2)
+    count, first, last = _bench_query(
+        "SELECT count(*), extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at))"
+        " FROM portal_auditevent"
+        " WHERE action = 'order.status' AND from_state = 'submitted' AND created_at >= %s",
+        datetime.fromtimestamp(ended - phase.seconds, UTC),
+    )
+    if not count:
+        return Admission(backlog=backlog)
+    return Admission(
+        orders=int(count),
+        backlog=backlog,
+        seconds=float(last) - float(first),
+        drain_seconds=max(0.0, float(last) - ended),
+    )
+
+
 # --- in-process query count -----------------------------------------------------------------
 
 
 def count_queries(env: dict[str, str], token: str, project_id: int) -> tuple[int, int]:
     """SQL queries of one order request and of one bare request, steady state (after a warm-up)."""
-    os.environ.update(env)  # same settings and database as the gunicorn workers
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
+    django_setup(env)
     from django.db import connection, connections
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -324,7 +433,13 @@ def count_queries(env: dict[str, str], token: str, project_id: int) -> tuple[int
 # --- report ---------------------------------------------------------------------------------
 
 
-def print_report(results: list[PhaseResult], order_queries: int, bare_queries: int) -> None:
+def print_report(
+    results: list[PhaseResult],
+    round_ratios: list[float],
+    admissions: list[tuple[str, Admission]],
+    order_queries: int,
+    bare_queries: int,
+) -> None:
     header = ("endpoint", "requests", "errors", "req/s", "p50 ms", "p95 ms")
     rows = [
         (
@@ -350,12 +465,27 @@ def print_report(results: list[PhaseResult], order_queries: int, bare_queries: i
     for row in rows:
         print(line(row))
 
-    canopy, bare = results
+    canopy, deferred, bare = results
     ratio = canopy.rps / bare.rps if bare.rps > 0 else 0.0
     verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
     print()
     print(f"ratio canopy/bare: {ratio:.2f}x (target >= {TARGET_RATIO}x) {verdict}")
-    print(f"SQL queries per order request: {order_queries} (bare insert: {bare_queries})")
+    print(f"  per round: {' '.join(f'{r:.2f}x' for r in round_ratios)}")
+    print(
+        f"  the request alone (admission deferred): "
+        f"{deferred.rps / bare.rps if bare.rps > 0 else 0.0:.2f}x"
+    )
+    print(
+        f"SQL queries per order request: {order_queries}, token lookup and BEGIN/COMMIT included "
+        f"(bare insert: {bare_queries})"
+    )
+    print(f"admission by the celery worker (concurrency {WORKER_CONCURRENCY}, this machine):")
+    for name, admission in admissions:
+        print(
+            f"  {name}: {admission.orders} orders at {admission.rate:.1f} orders/s; "
+            f"{admission.backlog} still submitted after the last response, all admitted "
+            f"{admission.drain_seconds:.1f}s later"
+        )
     for r in results:
         for sample in r.error_samples:
             print(f"error {r.name}: {sample}")
@@ -371,8 +501,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="canopy-bench-") as tmp_name:
         tmp = Path(tmp_name)
         env = bench_env(tmp)
-        log_path = tmp / "gunicorn.log"
+        log_path, worker_log = tmp / "gunicorn.log", tmp / "worker.log"
         proc: subprocess.Popen[bytes] | None = None
+        worker: subprocess.Popen[bytes] | None = None
         try:
             print(f"creating database {DB_NAME} on 127.0.0.1:5432", flush=True)
             try:
@@ -383,11 +514,17 @@ def main() -> int:
                 ) from exc
             manage(env, "migrate", "--noinput", "-v", "0")
             manage(env, "seed_demo")
+            django_setup(env)
 
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            print(f"starting gunicorn ({GUNICORN_WORKERS} sync workers) on {base}", flush=True)
+            print(
+                f"starting gunicorn ({GUNICORN_WORKERS} sync workers) on {base} and a celery "
+                f"worker (concurrency {WORKER_CONCURRENCY})",
+                flush=True,
+            )
             proc = start_gunicorn(env, port, log_path)
+            worker = start_worker(env, worker_log)
             wait_ready(base, proc, log_path)
 
             token = get_token(base, "alice", env["CANOPY_DEMO_PASSWORD"])
@@ -397,31 +534,63 @@ def main() -> int:
             orders_url, bare_url = base + ORDERS_PATH, base + BARE_PATH
             print(f"warm-up: {WARMUP} requests per endpoint", flush=True)
             warm_orders = [order_body(project_id, "warm", i) for i in range(WARMUP)]
-            warm = [
-                drive("warm-up orders", orders_url, token, warm_orders),
-                drive("warm-up bare", bare_url, token, [{} for _ in range(WARMUP)]),
-            ]
-            for w in warm:
+            warm = drive("warm-up orders", orders_url, token, warm_orders)
+            wait_admitted(warm, time.time())  # the worker is up and warm
+            warm_bare = drive("warm-up bare", bare_url, token, [{} for _ in range(WARMUP)])
+            for w in (warm, warm_bare):
                 if w.errors:
                     raise RuntimeError(f"{w.name}: {w.errors} errors, e.g. {w.error_samples}")
 
-            print(f"measuring: {REQUESTS} requests per endpoint, {THREADS} threads", flush=True)
-            run_orders = [order_body(project_id, "run", i) for i in range(REQUESTS)]
-            results = [
-                drive(f"POST {ORDERS_PATH}", orders_url, token, run_orders),
-                drive(f"POST {BARE_PATH}", bare_url, token, [{} for _ in range(REQUESTS)]),
+            print(
+                f"measuring: {REQUESTS} requests per endpoint in {ROUNDS} alternating rounds, "
+                f"{THREADS} threads",
+                flush=True,
+            )
+            per_round = REQUESTS // ROUNDS
+            order_rounds, bare_rounds, admission_rounds = [], [], []
+            for index in range(ROUNDS):
+                bodies = [order_body(project_id, f"run{index}", i) for i in range(per_round)]
+                order_rounds.append(drive("orders", orders_url, token, bodies))
+                # The worker finishes the backlog first, so it takes no CPU from the bare round.
+                admission_rounds.append(wait_admitted(order_rounds[-1], time.time()))
+                bare_rounds.append(drive("bare", bare_url, token, [{} for _ in range(per_round)]))
+            orders = PhaseResult.combined(f"POST {ORDERS_PATH}", order_rounds)
+            bare = PhaseResult.combined(f"POST {BARE_PATH}", bare_rounds)
+            loaded = Admission.combined(admission_rounds)
+            round_ratios = [
+                o.rps / b.rps if b.rps > 0 else 0.0
+                for o, b in zip(order_rounds, bare_rounds, strict=True)
             ]
 
+            # The same orders with the worker stopped: what the request itself costs; then
+            # the worker alone drains them.
+            stop_group(worker)
+            later = [order_body(project_id, "deferred", i) for i in range(per_round)]
+            deferred = drive("  admission deferred", orders_url, token, later)
+            ended = time.time()
+            worker = start_worker(env, worker_log)
+            alone = wait_admitted(deferred, ended)
+
             order_queries, bare_queries = count_queries(env, token, project_id)
-            print_report(results, order_queries, bare_queries)
+            results = [orders, deferred, bare]
+            print_report(
+                results,
+                round_ratios,
+                [("alongside the requests", loaded), ("alone, afterwards", alone)],
+                order_queries,
+                bare_queries,
+            )
             return 1 if any(r.errors for r in results) else 0
         except Exception:
             if proc is not None:
                 print(f"--- gunicorn log (tail) ---\n{log_tail(log_path)}", file=sys.stderr)
+            if worker is not None:
+                print(f"--- worker log (tail) ---\n{log_tail(worker_log)}", file=sys.stderr)
             raise
         finally:
-            if proc is not None:
-                stop_gunicorn(proc)
+            for process in (proc, worker):
+                if process is not None:
+                    stop_group(process)
             try:
                 drop_database()
             except psycopg2.Error as exc:

@@ -1,4 +1,5 @@
-"""Writes for the catalog and orders: submit (check, quote, admit), cancel, load the catalog."""
+"""Writes for the catalog and orders: submit (check, quote, queue admission), cancel, load the
+catalog."""
 
 import re
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+import approvals.selectors as approval_selectors
 import approvals.services as approval_services
 from billing.pricing import monthly_quote
 from catalog import templating
@@ -22,20 +24,31 @@ from portal.services import audit_record, audited_transition
 def order_submit(
     *, user: AbstractUser, item: CatalogItem, project: Project, parameters: dict
 ) -> Order:
-    """Check that the user may order the item for the project, quote it and open its approval."""
+    """Check that the user may order the item for the project, quote it and submit it.
+
+    The order is saved `submitted` and admitted by a worker (`approvals.services.order_admit`:
+    quota reservation, budget, policy, approval stages), so a request does not wait for it.
+    An order that would not fit a quota or a refusing budget now is refused at once with the
+    reason (ValidationError), as admission would refuse it.
+    """
     # Checked and priced before the transaction: reading the account's options may call its
     # provider (the sandbox is read in place), which must not hold a transaction open.
     plan = order_plan(user=user, item=item, project=project, parameters=parameters)
-    cost = monthly_quote(cloud_account_id=plan.cloud_account.pk, resources=plan.resources)
+    order = Order(
+        item=item,
+        project=project,
+        requester=user,
+        cloud_account=plan.cloud_account,
+        parameters=plan.parameters,
+        estimated_monthly_cost=monthly_quote(
+            cloud_account_id=plan.cloud_account.pk, resources=plan.resources
+        ),
+    )
+    refusal = approval_selectors.admission_refusal(order=order, resources=plan.resources)
+    if refusal:
+        raise ValidationError(refusal)
     with transaction.atomic():
-        order = Order.objects.create(
-            item=item,
-            project=project,
-            requester=user,
-            cloud_account=plan.cloud_account,
-            parameters=plan.parameters,
-            estimated_monthly_cost=cost,
-        )
+        order.save()
         audit_record(
             action="order.submitted",
             target=order,
@@ -44,9 +57,8 @@ def order_submit(
             message=f"{item.name} for {project.name} on {plan.cloud_account.name}",
             order_id=order.pk,
         )
-        order_transition(order=order, transition=order.await_approval)
-        approval_services.approval_request_open(order=order)
-        return order
+        approval_services.order_admission_enqueue(order=order)
+    return order
 
 
 def order_transition(
@@ -129,6 +141,8 @@ def catalog_load(*, document: Any) -> dict[str, int]:
                 "is_active": entry.get("is_active", True),
                 "parameters": templating.with_parameter_order(entry["parameters"]),
                 "resources": entry["resources"],
+                "lease_default_days": entry.get("lease_default_days"),
+                "lease_max_days": entry.get("lease_max_days"),
             },
         )
         organizations, projects = entitlements[entry["slug"]]
@@ -147,6 +161,8 @@ ITEM_FIELDS = {
     "entitlements",
     "parameters",
     "resources",
+    "lease_default_days",
+    "lease_max_days",
 }
 
 
@@ -185,10 +201,22 @@ def _document_errors(document: Any) -> tuple[list[str], dict]:
             f"{where}: {message}"
             for message in templating.template_errors(entry["resources"], entry["parameters"])
         )
+        errors.extend(f"{where}: {message}" for message in lease_errors(entry))
         found, messages = _entitlements(entry.get("entitlements") or {})
         errors.extend(f"{where}: {message}" for message in messages)
         entitlements[str(entry["slug"])] = found
     return errors, entitlements
+
+
+def lease_errors(entry: dict) -> list[str]:
+    """Lease days are whole positive numbers; a maximum needs a default no larger than it."""
+    default, maximum = entry.get("lease_default_days"), entry.get("lease_max_days")
+    for name, value in (("lease_default_days", default), ("lease_max_days", maximum)):
+        if value is not None and (type(value) is not int or value < 1):
+            return [f"{name} must be a whole number of days (1 or more) or empty"]
+    if maximum is not None and (default is None or default > maximum):
+        return ["lease_max_days needs a lease_default_days no larger than it"]
+    return []
 
 
 def _entitlements(spec: Any) -> tuple[tuple[list, list], list[str]]:

@@ -45,9 +45,14 @@ def api_as() -> Callable[[User], APIClient]:
     return client_for
 
 
-def order_via_api(client: APIClient, demo: dict, **parameters):
-    """alice's usual order: a small linux-vm named web-1 in web-shop, with overrides."""
-    return client.post(
+def order_via_api(client: APIClient, demo: dict, *, admit: bool = True, **parameters):
+    """alice's usual order: a small linux-vm named web-1 in web-shop, with overrides.
+
+    The API answers with the order `submitted`; with `admit` the test then runs its admission
+    task here, as a worker would (a worker delivering it again later changes nothing)."""
+    from approvals.tasks import admit_order
+
+    answer = client.post(
         "/api/v1/orders/",
         {
             "item": "linux-vm",
@@ -56,6 +61,9 @@ def order_via_api(client: APIClient, demo: dict, **parameters):
         },
         format="json",
     )
+    if admit and answer.status_code == 201:
+        admit_order(answer.data["id"])
+    return answer
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:

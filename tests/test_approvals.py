@@ -25,6 +25,7 @@ from approvals.models import (
 )
 from approvals.selectors import APPROVAL_LINK_MAX_AGE, APPROVAL_LINK_SALT, approval_summary
 from approvals.services import approval_escalate_overdue, approval_link, policy_save
+from approvals.tasks import admit_order
 from catalog.models import Order
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
@@ -114,6 +115,8 @@ def test_auto_approval_is_attributed_to_the_policy(demo, api_as):
         },
         format="json",
     )
+    assert answer.status_code == 201, answer.content
+    admit_order(answer.data["id"])  # as the worker would
     approval = _approval(answer)
     assert approval.status == "approved" and approval.decided_by is None
     assert approval.order.status in ("approved", "provisioning")

@@ -215,7 +215,7 @@ def test_meter_command_backfills_a_range(demo):
 def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     """Order → approve → provision → stop: the real lifecycle events are metered, and a full
     running hour costs the order's quote / 730."""
-    from approvals.services import approval_decide
+    from approvals.services import approval_decide, order_admit
     from billing.selectors import chargeback_report, month_period
     from catalog.services import order_submit
     from provisioning.models import Step
@@ -231,6 +231,7 @@ def test_end_to_end_an_order_is_metered_at_its_quote(demo):
         project=demo["web_shop"],
         parameters={"name": "vm-1", "size": "medium"},
     )
+    order_admit(order_id=order.pk)
     approval_decide(user=demo["bob"], approval_id=order.approval.pk, approve=True)
     run_steps()
     server = Resource.objects.get(order=order, kind="server")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from approvals.services import approval_decide
+from approvals.services import approval_decide, order_admit
 from catalog.services import order_submit
 from provisioning.models import CloudAccount, SandboxObject, Step
 from provisioning.services import reconcile_stuck, step_execute
@@ -17,6 +17,7 @@ def _approved_order(demo):
         project=demo["web_shop"],
         parameters={"name": "vm-1", "size": "small"},
     )
+    order_admit(order_id=order.pk)
     approval_decide(user=demo["bob"], approval_id=order.approval.pk, approve=True)
     return order
 

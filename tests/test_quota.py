@@ -1,4 +1,4 @@
-"""Quotas are a ledger: reserve on submit, commit when provisioned, release on reject, cancel,
+"""Quotas are a ledger: reserve on admission, commit when provisioned, release on reject, cancel,
 failure or deletion; an order over quota is refused (or routed to an extra stage)."""
 
 import threading
@@ -11,10 +11,11 @@ from django.db.models import Sum
 
 from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quota, QuotaEntry
 from approvals.selectors import quota_effect
-from approvals.services import day2_admit
+from approvals.services import day2_admit, order_admit
 from catalog.models import Order
 from catalog.selectors import resolve_resources
 from catalog.services import order_submit
+from portal.models import Notification
 from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
 from provisioning.services import step_execute
@@ -156,28 +157,33 @@ def test_quota_api_read_and_patch(demo, api_as):
 
 @pytest.mark.django_db(transaction=True)
 def test_forty_concurrent_orders_against_ten_servers(demo):
-    """Each thread submits on its own connection; the quota row lock lets exactly ten in.
+    """Forty threads submit at once, each on its own connection: nothing is reserved yet, so the
+    lock-free check at submission lets all of them through. Then forty admissions race as
+    workers would: the quota row lock lets exactly ten in and rejects the others with the quota
+    message. Once the quota is full, the check at submission refuses at once.
     (On SQLite the IMMEDIATE transactions serialize the writers instead.)"""
     _limit(demo["web_shop"], max_servers=10, max_vcpus=None)
-    start = threading.Barrier(40)
+    start, admitted = threading.Barrier(40, timeout=60), threading.Barrier(40, timeout=60)
     outcomes: list[str] = []
 
-    def submit(index: int) -> None:
+    def submit_then_admit(index: int) -> None:
         try:
             start.wait()
-            order_submit(
+            order = order_submit(
                 user=demo["alice"],
                 item=demo["linux_vm"],
                 project=demo["web_shop"],
                 parameters={"name": f"vm-{index}", "size": "small"},
             )
-            outcomes.append("admitted")
-        except ValidationError as error:
-            outcomes.append(" ".join(error.message_dict.get("quota", ["other"])))
+            admitted.wait()
+            order = order_admit(order_id=order.pk)
+            outcomes.append(
+                "admitted" if order.status == "pending_approval" else order.status_message
+            )
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(40)]
+    threads = [threading.Thread(target=submit_then_admit, args=(i,)) for i in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -186,6 +192,26 @@ def test_forty_concurrent_orders_against_ten_servers(demo):
     refusals = [o for o in outcomes if o != "admitted"]
     assert len(refusals) == 30
     assert all(o.startswith("Over the server quota of web-shop") for o in refusals)
-    assert Order.objects.count() == 10
+    assert Order.objects.filter(status="pending_approval").count() == 10
+    assert Order.objects.filter(status="rejected").count() == 30
+    assert (
+        Notification.objects.filter(
+            user=demo["alice"], subject__endswith=": refused", body__startswith="Over the server"
+        ).count()
+        == 30
+    )
     assert _taken(LedgerStatus.RESERVED) == 10
-    assert QuotaEntry.objects.filter(status=LedgerStatus.RESERVED).count() == 10
+    assert set(
+        QuotaEntry.objects.filter(status=LedgerStatus.RESERVED).values_list("order", flat=True)
+    ) == set(Order.objects.filter(status="pending_approval").values_list("pk", flat=True))
+
+    with pytest.raises(ValidationError) as refused:
+        order_submit(
+            user=demo["alice"],
+            item=demo["linux_vm"],
+            project=demo["web_shop"],
+            parameters={"name": "vm-41", "size": "small"},
+        )
+    (message,) = refused.value.message_dict["quota"]
+    assert message == "Over the server quota of web-shop: this needs 1, 10 of 10 are already taken."
+    assert Order.objects.count() == 40

@@ -15,7 +15,11 @@ def test_worker_provisions_an_approved_order_and_destroys_it(demo, celery_worker
     alice, bob = APIClient(), APIClient()
     alice.force_authenticate(demo["alice"])
     bob.force_authenticate(demo["bob"])
-    order_id = order_via_api(alice, demo).data["id"]
+    order_id = order_via_api(alice, demo, admit=False).data["id"]
+    wait_until(
+        lambda: Order.objects.get(pk=order_id).status == "pending_approval",
+        what="the worker admitted the order",
+    )
     approval_id = Order.objects.get(pk=order_id).approval.pk
     assert bob.post(f"/api/v1/approvals/{approval_id}/approve/", {}).status_code == 200
 

@@ -91,7 +91,9 @@ def _pick(candidates, wanted: str | None, field: str):
 
 
 class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Orders of the caller's projects. Creating one submits it for approval."""
+    """Orders of the caller's projects. Creating one submits it: the answer says `submitted`
+    (or 400 with the reason when it does not fit a quota or a refusing budget), and a worker
+    then admits it to `pending_approval` (or `approved`, or `rejected` with the reason)."""
 
     filterset_fields = ["status", "project", "cloud_account"]
 

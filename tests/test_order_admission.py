@@ -1,0 +1,158 @@
+"""Asynchronous admission: a request saves the order `submitted` and a worker admits it
+(`approvals.tasks.admit_order`): quota reservation, budget, policy, stages, notifications."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
+from approvals.services import ADMISSION_OVERDUE, order_admit, orders_admit_overdue
+from approvals.tasks import admit_order
+from catalog.models import Order
+from portal.models import AuditEvent, Notification
+
+from .conftest import order_via_api, wait_until
+
+# The SQL of one order request once the caller is authenticated (a token lookup adds one):
+# the item, the project, the permission, the entitlements, the project's cloud accounts (two),
+# the rate card, the lock-free pre-check (quotas, ledger sums, refusing budgets), then the
+# order and its audit row in one transaction (here a savepoint: two statements more). None
+# depends on the order's size or on how many orders exist.
+ORDER_REQUEST_QUERIES = 12 + 2
+
+
+@pytest.mark.django_db
+def test_submission_answers_submitted_and_the_worker_admits_it(demo, api_as):
+    alice = api_as(demo["alice"])
+    answer = order_via_api(alice, demo, admit=False)
+    assert answer.status_code == 201, answer.content
+    order = Order.objects.get(pk=answer.data["id"])
+    assert (answer.data["status"], order.status) == ("submitted", "submitted")
+    assert not QuotaEntry.objects.exists() and not ApprovalRequest.objects.exists()
+    assert alice.get(f"/api/v1/orders/{order.pk}/").json()["status"] == "submitted"
+
+    admit_order(order.pk)
+    order.refresh_from_db()
+    assert order.status == "pending_approval"
+    assert QuotaEntry.objects.get(order=order).status == LedgerStatus.RESERVED
+    assert Notification.objects.filter(user=demo["bob"], subject__contains=f"#{order.pk}")
+    assert list(
+        AuditEvent.objects.filter(order=order, action="order.status").values_list(
+            "from_state", "to_state"
+        )
+    ) == [("submitted", "pending_approval")]
+
+
+@pytest.mark.django_db
+def test_a_redelivered_admission_changes_nothing(demo, api_as):
+    order_id = order_via_api(api_as(demo["alice"]), demo).data["id"]
+    events = AuditEvent.objects.count()
+    with CaptureQueriesContext(connection) as again:
+        assert order_admit(order_id=order_id) is None
+    assert len(again.captured_queries) <= 3  # the locked read (inside a savepoint), nothing else
+    assert QuotaEntry.objects.filter(order_id=order_id).count() == 1
+    assert ApprovalRequest.objects.filter(order_id=order_id).count() == 1
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db
+def test_an_order_cancelled_before_admission_is_left_alone(demo, api_as):
+    alice = api_as(demo["alice"])
+    order_id = order_via_api(alice, demo, admit=False).data["id"]
+    assert alice.post(f"/api/v1/orders/{order_id}/cancel/").json()["status"] == "cancelled"
+    admit_order(order_id)
+    assert Order.objects.get(pk=order_id).status == "cancelled"
+    assert not QuotaEntry.objects.exists() and not ApprovalRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_order_that_no_longer_fits_at_admission_is_rejected_and_alice_told(demo, api_as):
+    """The pre-check passed, then the quota filled (here: lowered) before the worker ran."""
+    answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
+    Quota.objects.update_or_create(project=demo["web_shop"], defaults={"max_servers": 0})
+    admit_order(answer.data["id"])
+    order = Order.objects.get(pk=answer.data["id"])
+    message = "Over the server quota of web-shop: this needs 1, 0 of 0 are already taken."
+    assert (order.status, order.status_message) == ("rejected", message)
+    assert not QuotaEntry.objects.filter(status=LedgerStatus.RESERVED).exists()
+    assert not ApprovalRequest.objects.exists()
+    (note,) = Notification.objects.filter(user=demo["alice"])
+    assert note.subject == f"Order #{order.pk} Linux VM: refused" and note.body == message
+    assert AuditEvent.objects.get(order=order, to_state="rejected").message == message
+
+
+@pytest.mark.django_db
+def test_the_quota_message_at_submission_is_immediate(demo, api_as):
+    Quota.objects.update_or_create(project=demo["web_shop"], defaults={"max_servers": 0})
+    refused = order_via_api(api_as(demo["alice"]), demo, admit=False)
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "quota": ["Over the server quota of web-shop: this needs 1, 0 of 0 are already taken."]
+    }
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_order_request_runs_a_constant_number_of_queries(
+    demo, api_as, django_assert_num_queries
+):
+    alice = api_as(demo["alice"])
+    for index in range(3):  # orders in the ledger must not change the count
+        assert order_via_api(alice, demo, name=f"warm-{index}").status_code == 201
+    with django_assert_num_queries(ORDER_REQUEST_QUERIES):
+        answer = order_via_api(alice, demo, admit=False, name="web-2", size="large")
+    assert answer.status_code == 201, answer.content
+
+
+@pytest.mark.django_db
+def test_beat_admits_an_order_whose_message_was_lost(demo, api_as):
+    order_id = order_via_api(api_as(demo["alice"]), demo, admit=False).data["id"]
+    assert orders_admit_overdue() == 0  # just submitted: its message is on its way
+    later = timezone.now() + ADMISSION_OVERDUE + timedelta(seconds=1)
+    assert orders_admit_overdue(now=later) == 1
+    assert Order.objects.get(pk=order_id).status == "pending_approval"
+    assert orders_admit_overdue(now=later) == 0
+
+
+@pytest.mark.django_db
+def test_a_broker_down_at_commit_does_not_fail_the_submission(
+    demo, api_as, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(admit_order, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
+    assert answer.status_code == 201
+    assert "broker unreachable" in caplog.text  # logged, not raised
+    assert Order.objects.get(pk=answer.data["id"]).status == "submitted"  # beat admits it
+
+
+@pytest.mark.django_db
+def test_the_html_form_submits_and_the_page_polls_until_admitted(demo, client):
+    client.force_login(demo["alice"])
+    response = client.post(
+        "/catalog/linux-vm/", {"name": "web-01", "size": "small", "project": demo["web_shop"].pk}
+    )
+    order = Order.objects.get()
+    assert response["Location"] == f"/orders/{order.pk}/"
+    live = client.get(f"/orders/{order.pk}/live/").content
+    assert b'data-testid="order-status">submitted<' in live and b"every 2s" in live
+    admit_order(order.pk)
+    live = client.get(f"/orders/{order.pk}/live/").content
+    assert b'data-testid="order-status">pending_approval<' in live
+
+
+@pytest.mark.worker
+def test_the_worker_admits_what_the_api_submitted(demo, api_as, celery_worker_process):
+    answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
+    assert answer.status_code == 201 and answer.data["status"] == "submitted"
+    wait_until(
+        lambda: Order.objects.get(pk=answer.data["id"]).status == "pending_approval",
+        what="the worker admitted the order",
+    )
+    assert QuotaEntry.objects.get(order_id=answer.data["id"]).status == LedgerStatus.RESERVED
