@@ -1,7 +1,7 @@
 """Writes for tenancy and audit. Memberships grant the matching django-guardian permissions."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from smtplib import SMTPException
 
@@ -71,26 +71,48 @@ def audited_transition(
     message: str = "",
 ) -> Iterator[None]:
     """Around a lifecycle change of `target.<field>`: audit it and send `lifecycle_changed`."""
-    from_state = getattr(target, field)
+    with audited_transitions(
+        [target], field=field, action=action, order_id=order_id, actor=actor, message=message
+    ):
+        yield
+
+
+@contextmanager
+def audited_transitions(
+    targets: Sequence[models.Model],
+    *,
+    field: str,
+    action: str,
+    order_id: int | None,
+    actor: AbstractUser | None = None,
+    message: str = "",
+) -> Iterator[None]:
+    """`audited_transition` for rows of one order changed together: one INSERT audits them all."""
+    from_states = [getattr(target, field) for target in targets]
     yield
-    to_state = getattr(target, field)
-    lifecycle_changed.send(
-        sender=type(target),
-        instance=target,
-        field=field,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor,
-    )
-    audit_record(
-        action=action,
-        target=target,
-        actor=actor,
-        from_state=from_state,
-        to_state=to_state,
-        message=message,
-        order_id=order_id,
-    )
+    events = []
+    for target, from_state in zip(targets, from_states, strict=True):
+        to_state = getattr(target, field)
+        lifecycle_changed.send(
+            sender=type(target),
+            instance=target,
+            field=field,
+            from_state=from_state,
+            to_state=to_state,
+            actor=actor,
+        )
+        events.append(
+            _audit_event(
+                action=action,
+                target=target,
+                actor=actor,
+                from_state=from_state,
+                to_state=to_state,
+                message=message,
+                order_id=order_id,
+            )
+        )
+    AuditEvent.objects.bulk_create(events)
 
 
 def audit_record(
@@ -104,7 +126,30 @@ def audit_record(
     order_id: int | None = None,
 ) -> AuditEvent:
     """Write one audit event; callers run it inside the transaction that made the change."""
-    return AuditEvent.objects.create(
+    event = _audit_event(
+        action=action,
+        target=target,
+        actor=actor,
+        from_state=from_state,
+        to_state=to_state,
+        message=message,
+        order_id=order_id,
+    )
+    event.save()
+    return event
+
+
+def _audit_event(
+    *,
+    action: str,
+    target: models.Model,
+    actor: AbstractUser | None,
+    from_state: str,
+    to_state: str,
+    message: str,
+    order_id: int | None,
+) -> AuditEvent:
+    return AuditEvent(
         actor=actor if actor is not None and actor.is_authenticated else None,
         action=action,
         target_type=target._meta.label_lower,

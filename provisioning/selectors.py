@@ -1,6 +1,8 @@
 """Reads for provisioning; visibility follows the resource's project."""
 
 import time
+from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
@@ -11,9 +13,9 @@ from django.db.models import Q, QuerySet
 from catalog.models import Order
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
-from provisioning.models import CloudAccount, Resource, Step, UnknownObject
-from provisioning.providers import REGISTRY, SizeInfo
-from provisioning.providers.base import ACTIONS, KINDS
+from provisioning.models import CloudAccount, Resource, ResourceState, Step, UnknownObject
+from provisioning.providers import REGISTRY, SizeInfo, get_adapter
+from provisioning.providers.base import ACTIONS, KINDS, MetricPoint
 
 # Catalog kinds the saga builds from provider-level kinds.
 COMPOSITE_KINDS: dict[str, set[str]] = {
@@ -179,3 +181,39 @@ def deployment_steps(*, order: Order) -> list[dict[str, Any]]:
 
 def unknown_objects() -> QuerySet[UnknownObject]:
     return UnknownObject.objects.select_related("account").order_by("account__name", "kind")
+
+
+# --- metrics ------------------------------------------------------------------------------
+# States in which an object runs (or, stopped, reports 0 %); others have no series.
+METRIC_STATES = (ResourceState.ACTIVE, ResourceState.UPDATING, ResourceState.STOPPED)
+
+
+def resource_metrics(
+    *, resource: Resource, since: datetime, until: datetime, step: timedelta = timedelta(minutes=5)
+) -> list[MetricPoint]:
+    """The resource's utilisation in [since, until), one point per `step`, oldest first.
+
+    A server: its provider's series. An autoscaling group: per interval, the average over its
+    active servers (an interval none of them reports is left out). Other kinds, and resources
+    not running or stopped, have none. Callers apply visibility (see `resource_list`).
+    """
+    if resource.state not in METRIC_STATES:
+        return []
+    if resource.kind == "autoscaling_group":
+        servers = resource.children.filter(kind="server", state=ResourceState.ACTIVE)
+        by_interval: dict[datetime, list[MetricPoint]] = defaultdict(list)
+        for server in servers.exclude(external_id="").select_related("cloud_account"):
+            for point in resource_metrics(resource=server, since=since, until=until, step=step):
+                by_interval[point.at].append(point)
+        return [
+            MetricPoint(
+                at=at,
+                cpu_percent=round(sum(p.cpu_percent for p in points) / len(points), 1),
+                network_kbps=round(sum(p.network_kbps for p in points) / len(points), 1),
+            )
+            for at, points in sorted(by_interval.items())
+        ]
+    if resource.kind != "server" or not resource.external_id:
+        return []
+    adapter = get_adapter(resource.cloud_account)
+    return adapter.metrics(resource.kind, resource.external_id, since, until, step)

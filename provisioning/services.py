@@ -10,6 +10,7 @@ record the outcome. A permanent failure of a create deployment cancels what has 
 waits for what is running, then deletes everything the order has in reverse dependency order.
 """
 
+import logging
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -30,7 +31,7 @@ from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
 from portal.models import Organization, OrganizationMembership, OrganizationRole
 from portal.selectors import user_has_project_perm
-from portal.services import audit_record, audited_transition
+from portal.services import audit_record, audited_transition, audited_transitions
 from provisioning.models import (
     TRANSITIONAL_STATES,
     CloudAccount,
@@ -45,12 +46,15 @@ from provisioning.models import (
 )
 from provisioning.providers import CloudObject, ProviderError, get_adapter
 from provisioning.providers.base import KINDS
+from provisioning.providers.sandbox import load_profile
 from provisioning.selectors import (
     COMPOSITE_KINDS,
     cloud_account_for_order,
     options_cache_key,
     size_info,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
 # A running step whose worker has not been heard of for this long lost its worker.
@@ -89,12 +93,21 @@ class TransientProviderError(Exception):
 
 # --- helpers ------------------------------------------------------------------------------
 def _enqueue(steps: Iterable[Step]) -> None:
+    """Hand the steps to the workers once this transaction commits. A resource that a create
+    step is about to build is `provisioning` from now on: the transition happens here for the
+    whole batch (one UPDATE, one audit INSERT) rather than in every worker."""
     from provisioning.tasks import run_step  # tasks import services; import at call time
 
-    ids = [step.pk for step in steps]
-    if not ids:
+    steps = list(steps)
+    if not steps:
         return
+    ids = [step.pk for step in steps]
     Step.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+    creates = [step.resource_id for step in steps if step.action == A.CREATE]
+    _resources_transition(
+        list(Resource.objects.select_for_update().filter(pk__in=creates, state=R.PLANNED)),
+        lambda r: r.begin_provisioning,
+    )
     transaction.on_commit(lambda: [run_step.delay(step_id) for step_id in ids])
 
 
@@ -117,6 +130,32 @@ def _resource_transition(
         resource.state_changed_at = timezone.now()
         resource.status_message = message
         resource.save()
+
+
+def _resources_transition(
+    resources: list[Resource],
+    transition: Callable[[Resource], Callable[[], None]],
+    *,
+    message: str = "",
+) -> None:
+    """`_resource_transition` for many resources at once: per order, one UPDATE and one audit
+    INSERT, whatever their number."""
+    by_order: dict[int, list[Resource]] = {}
+    for resource in resources:
+        by_order.setdefault(resource.order_id, []).append(resource)
+    now = timezone.now()
+    for order_id, group in by_order.items():
+        with audited_transitions(
+            group, field="state", action="resource.state", message=message, order_id=order_id
+        ):
+            for resource in group:
+                transition(resource)()  # checks each resource's source state
+                resource.state_changed_at = now
+                resource.status_message = message
+            # Every transition has one target, so one UPDATE writes the same values to all.
+            Resource.objects.filter(pk__in=[r.pk for r in group]).update(
+                state=group[0].state, state_changed_at=now, status_message=message
+            )
 
 
 def _deployment_transition(
@@ -184,41 +223,63 @@ def _in_dependency_order(specs: list[dict]) -> list[dict]:
     return ordered
 
 
-def _new_resource(deployment: Deployment, **fields: Any) -> Resource:
-    order = deployment.order
-    return Resource.objects.create(
-        order=order, project=order.project, cloud_account=deployment.cloud_account, **fields
-    )
+class _Plan:
+    """New resources and steps of a graph, inserted when saved with one query per table, whatever
+    their number (two for resources: a new composite before the servers that point at it)."""
 
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.resources: list[Resource] = []
+        self.steps: list[Step] = []
+        self.edges: list[tuple[Step, Step]] = []  # (a step, a step it waits for)
 
-def _new_step(
-    deployment: Deployment,
-    resource: Resource,
-    action: str,
-    depends_on: Iterable[Step] = (),
-    params: dict | None = None,
-) -> Step:
-    step = Step.objects.create(
-        deployment=deployment, resource=resource, action=action, params=params or {}
-    )
-    step.depends_on.set(list(depends_on))
-    return step
+    def resource(self, **fields: Any) -> Resource:
+        deployment = self.deployment
+        resource = Resource(
+            order_id=deployment.order_id,
+            project_id=deployment.order.project_id,
+            cloud_account_id=deployment.cloud_account_id,
+            **fields,
+        )
+        self.resources.append(resource)
+        return resource
+
+    def step(
+        self,
+        resource: Resource,
+        action: str,
+        depends_on: Iterable[Step] = (),
+        params: dict | None = None,
+    ) -> Step:
+        step = Step(
+            deployment=self.deployment, resource=resource, action=action, params=params or {}
+        )
+        self.steps.append(step)
+        self.edges += [(step, dependency) for dependency in depends_on]
+        return step
+
+    def save(self) -> None:
+        later = [r.parent is not None and r.parent.pk is None for r in self.resources]
+        for level in (False, True):
+            Resource.objects.bulk_create(
+                [r for r, waits in zip(self.resources, later, strict=True) if waits == level]
+            )
+        Step.objects.bulk_create(self.steps)
+        through = Step.depends_on.through
+        through.objects.bulk_create(
+            [through(from_step_id=a.pk, to_step_id=b.pk) for a, b in self.edges],
+            ignore_conflicts=True,
+        )
 
 
 def _plan_servers(
-    deployment: Deployment, parent: Resource, names: Iterable[str], deps: list[Step], props: dict
+    plan: _Plan, parent: Resource, names: Iterable[str], deps: list[Step], props: dict
 ) -> list[Step]:
     server_props = {k: props[k] for k in ("size", "image", "location", "network") if k in props}
     return [
-        _new_step(
-            deployment,
-            _new_resource(
-                deployment,
-                kind="server",
-                key=parent.key,
-                name=name,
-                parent=parent,
-                properties=server_props,
+        plan.step(
+            plan.resource(
+                kind="server", key=parent.key, name=name, parent=parent, properties=server_props
             ),
             A.CREATE,
             deps,
@@ -227,33 +288,32 @@ def _plan_servers(
     ]
 
 
-def _plan_spec_copy(deployment: Deployment, spec: dict, name: str, deps: list[Step]) -> Step:
+def _plan_spec_copy(plan: _Plan, spec: dict, name: str, deps: list[Step]) -> Step:
     """Plan one copy of a spec; returns the step that dependents wait for."""
     kind, props = spec["kind"], dict(spec["properties"])
-    parent = _new_resource(deployment, kind=kind, key=spec["key"], name=name, properties=props)
+    parent = plan.resource(kind=kind, key=spec["key"], name=name, properties=props)
     if kind == "database":
         parent.secret = {"user": "canopy", "password": secrets.token_urlsafe(18)}
-        parent.save(update_fields=["secret_encrypted"])
-        servers = _plan_servers(deployment, parent, [f"{name}-server"], deps, props)
+        servers = _plan_servers(plan, parent, [f"{name}-server"], deps, props)
         if props.get("storage_gb"):  # the data lives on its own volume, kept apart from the OS
-            volume = _new_resource(
-                deployment,
+            volume = plan.resource(
                 kind="volume",
                 key=spec["key"],
                 name=f"{name}-data",
                 parent=parent,
                 properties={"size_gb": int(props["storage_gb"])},
             )
-            servers.append(_new_step(deployment, volume, A.CREATE, servers))
-        return _new_step(deployment, parent, A.CREATE, servers)
+            servers.append(plan.step(volume, A.CREATE, servers))
+        return plan.step(parent, A.CREATE, servers)
     if kind == "autoscaling_group":
         names = [f"{name}-{i + 1}" for i in range(int(props.get("desired", 1)))]
-        servers = _plan_servers(deployment, parent, names, deps, props)
-        return _new_step(deployment, parent, A.CREATE, servers)
-    return _new_step(deployment, parent, A.CREATE, deps)
+        servers = _plan_servers(plan, parent, names, deps, props)
+        return plan.step(parent, A.CREATE, servers)
+    return plan.step(parent, A.CREATE, deps)
 
 
 def _plan_create(deployment: Deployment, specs: list[dict]) -> None:
+    plan = _Plan(deployment)
     planned: dict[str, list[Step]] = {}  # spec key → the step of each copy
     for spec in _in_dependency_order(specs):
         count = max(int(spec.get("count", 1)), 1)
@@ -265,19 +325,22 @@ def _plan_create(deployment: Deployment, specs: list[dict]) -> None:
                 copies = planned[key]
                 deps += [copies[index % len(copies)]] if key == indexed else copies
             name = spec["name"] if count == 1 else f"{spec['name']}-{index + 1}"
-            steps.append(_plan_spec_copy(deployment, spec, name, deps))
+            steps.append(_plan_spec_copy(plan, spec, name, deps))
         planned[spec["key"]] = steps
+    plan.save()
 
 
 def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
     """Delete steps in reverse of the create graph: what depended on X goes before X. A
     composite (database, autoscaling group) goes after its servers."""
+    _resources_transition(
+        [r for r in resources if r.state != R.DELETING],
+        lambda r: r.begin_delete,
+        message="deleting",
+    )
+    plan = _Plan(deployment)
     by_id = {r.pk: r for r in resources}
-    step_for: dict[int, Step] = {}
-    for resource in resources:
-        if resource.state != R.DELETING:
-            _resource_transition(resource, resource.begin_delete, message="deleting")
-        step_for[resource.pk] = _new_step(deployment, resource, A.DESTROY)
+    step_for = {r.pk: plan.step(r, A.DESTROY) for r in resources}
     edges = Step.depends_on.through.objects.filter(
         from_step__resource__in=by_id, to_step__resource__in=by_id
     ).values_list("from_step__resource", "to_step__resource")
@@ -295,12 +358,8 @@ def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
         waits.add((dependency, dependent))
         # A composite's servers also wait for its dependents.
         waits.update((child, dependent) for child in children.get(dependency, []))
-    # One insert for the whole graph instead of one per edge.
-    through = Step.depends_on.through
-    through.objects.bulk_create(
-        [through(from_step=step_for[a], to_step=step_for[b]) for a, b in waits],
-        ignore_conflicts=True,
-    )
+    plan.edges += [(step_for[a], step_for[b]) for a, b in waits]
+    plan.save()
 
 
 @transaction.atomic
@@ -363,7 +422,8 @@ def _advance(deployment_id: int, finished: Step | None = None) -> None:
     """Queue the steps that became ready; close the deployment when every step is done.
 
     Runs under the deployment's row lock, so two dependencies finishing at once queue their
-    common dependent exactly once.
+    common dependent exactly once. `finished` comes from `_record_success`, annotated with
+    `waited_on`: a step nothing waits for makes nothing ready.
     """
     deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
     if deployment.state == DeploymentState.COMPENSATING:
@@ -371,14 +431,15 @@ def _advance(deployment_id: int, finished: Step | None = None) -> None:
         return
     if deployment.state != DeploymentState.RUNNING:
         return
-    # Dependencies may be steps of an earlier deployment (a scale-out's network).
-    candidates = (finished.dependents.all() if finished else deployment.steps.all()).filter(
-        state=StepState.PENDING, queued_at=None
-    )
-    unfinished = Step.depends_on.through.objects.filter(from_step=OuterRef("pk")).exclude(
-        to_step__state=StepState.DONE
-    )
-    _enqueue(candidates.exclude(Exists(unfinished)))
+    if finished is None or finished.waited_on:
+        # Dependencies may be steps of an earlier deployment (a scale-out's network).
+        candidates = (finished.dependents.all() if finished else deployment.steps.all()).filter(
+            state=StepState.PENDING, queued_at=None
+        )
+        unfinished = Step.depends_on.through.objects.filter(from_step=OuterRef("pk")).exclude(
+            to_step__state=StepState.DONE
+        )
+        _enqueue(candidates.exclude(Exists(unfinished)))
     if not deployment.steps.exclude(state=StepState.DONE).exists():
         _deployment_succeeded(deployment)
 
@@ -436,10 +497,16 @@ def _maybe_compensate(deployment: Deployment) -> None:
 
 # --- one step -----------------------------------------------------------------------------
 def _claim(step_id: int) -> Step | None:
+    """Mark the step running (its resource went `provisioning` when it was queued). Reads in the
+    same query what the provider call needs: the resource, its account, and whether the step has
+    dependencies at all (`waits`), so a step without any reads none."""
     with transaction.atomic():
         step = (
             Step.objects.select_for_update(of=("self",))
             .select_related("resource__cloud_account")
+            .annotate(
+                waits=Exists(Step.depends_on.through.objects.filter(from_step=OuterRef("pk")))
+            )
             .filter(pk=step_id)
             .first()
         )
@@ -449,15 +516,14 @@ def _claim(step_id: int) -> Step | None:
         now = timezone.now()
         step.started_at = step.started_at or now
         step.heartbeat_at = now
-        step.save()
-        resource = step.resource
-        if step.action == A.CREATE and resource.state == R.PLANNED:
-            _resource_transition(resource, resource.begin_provisioning)
+        step.save(update_fields=["state", "attempts", "started_at", "heartbeat_at"])
         return step
 
 
 def _dependencies(step: Step) -> list[Resource]:
     """The resources the step binds to, composites replaced by their live servers."""
+    if not step.waits:
+        return []
     resources = []
     for dependency in step.depends_on.select_related("resource"):
         resource = dependency.resource
@@ -619,10 +685,17 @@ OUTCOMES: dict[str, tuple[Callable[[Resource], Callable[[], None]], str, tuple[s
 
 @transaction.atomic
 def _record_success(step_id: int, obj: CloudObject | None) -> None:
-    step = Step.objects.select_for_update().get(pk=step_id)
+    """Record the object and advance the saga in one transaction: the step and its resource are
+    read and locked with one query, annotated with whether any step waits for this one."""
+    step = (
+        Step.objects.select_for_update(of=("self", "resource"))
+        .select_related("resource")
+        .annotate(waited_on=Exists(Step.depends_on.through.objects.filter(to_step=OuterRef("pk"))))
+        .get(pk=step_id)
+    )
     if step.state != StepState.RUNNING:
         return  # another delivery recorded it first
-    resource = Resource.objects.select_for_update().get(pk=step.resource_id)
+    resource = step.resource
     if obj is not None:
         _apply(resource, obj)
     transition, event, changed = OUTCOMES[step.action]
@@ -636,7 +709,7 @@ def _record_success(step_id: int, obj: CloudObject | None) -> None:
         resource.save()
     step.finish()
     step.finished_at = timezone.now()
-    step.save()
+    step.save(update_fields=["state", "finished_at"])
     if step.deployment_id:
         _advance(step.deployment_id, step)
 
@@ -661,19 +734,29 @@ def _record_failure(step_id: int, message: str) -> None:
 
 
 def step_execute(*, step_id: int) -> None:
-    """Run one step; safe to call any number of times for the same step."""
+    """Run one step; safe to call any number of times for the same step.
+
+    Any error other than a transient one ends the step as failed with its message (the saga
+    compensates); nothing leaves a step `running` for the lease to pick up again and again.
+    """
     step = _claim(step_id)
     if step is None:
         return
     try:
-        obj = _call_provider(step)
-    except ProviderError as error:
-        if error.transient and step.attempts < MAX_ATTEMPTS:
+        _record_success(step_id, _call_provider(step))
+    except (ProviderError, OperationalError) as error:
+        # The database refusing for a moment (a deadlock, a restart) is as transient as a
+        # throttled cloud; a retry finds the object the first attempt created.
+        transient = isinstance(error, OperationalError) or error.transient
+        if transient and step.attempts < MAX_ATTEMPTS:
             Step.objects.filter(pk=step_id).update(last_error=str(error))
             raise TransientProviderError(str(error)) from error
         _record_failure(step_id, str(error))
-        return
-    _record_success(step_id, obj)
+    except Exception as error:
+        # A bug or bad data (a missing property, an unknown kind): permanent, with the traceback
+        # in the worker's log and the message on the step and the order.
+        logger.exception("step %s (%s %s) failed", step_id, step.action, step.resource)
+        _record_failure(step_id, f"{type(error).__name__}: {error}")
 
 
 # --- day-2 actions ------------------------------------------------------------------------
@@ -732,22 +815,24 @@ def _scale(resource: Resource, desired: int, user: AbstractUser | None) -> Step:
     )
     for balancer in balancers:
         _resource_transition(balancer, balancer.begin_update, message="updating members")
+    plan = _Plan(deployment)
     if desired > len(current):
         # New servers wait for what the group's first server waited for (its network).
         template = Step.objects.filter(resource__parent=group, action=A.CREATE).first()
         deps = list(template.depends_on.all()) if template else []
         number = group.children.count()
         names = [f"{group.name}-{number + i + 1}" for i in range(desired - len(current))]
-        servers = _plan_servers(deployment, group, names, deps, group.properties)
-        members = [_new_step(deployment, b, A.SET_MEMBERS, servers) for b in balancers]
+        servers = _plan_servers(plan, group, names, deps, group.properties)
+        members = [plan.step(b, A.SET_MEMBERS, servers) for b in balancers]
         last = servers + members
     else:
-        members = [_new_step(deployment, b, A.SET_MEMBERS) for b in balancers]
+        members = [plan.step(b, A.SET_MEMBERS) for b in balancers]
         last = []
         for server in current[desired:]:
             _resource_transition(server, server.begin_delete, actor=user, message="scaling in")
-            last.append(_new_step(deployment, server, A.DESTROY, members))
-    step = _new_step(deployment, group, A.SET_DESIRED, last, {"desired": desired})
+            last.append(plan.step(server, A.DESTROY, members))
+    step = plan.step(group, A.SET_DESIRED, last, {"desired": desired})
+    plan.save()
     _advance(deployment.pk)
     return step
 
@@ -1007,3 +1092,26 @@ def reconcile_accounts() -> dict[str, int]:
         for name, count in counts.items():
             totals[name] += count
     return totals
+
+
+# --- sandbox knobs ------------------------------------------------------------------------
+@transaction.atomic
+def sandbox_set_load(*, resource: Resource, load: str | float) -> None:
+    """Set the simulated load ("busy", "idle", a CPU %, "wave:N") of a sandbox server, or of
+    an autoscaling group's current and future servers (kept on the account's options)."""
+    account = CloudAccount.objects.select_for_update().get(pk=resource.cloud_account_id)
+    if account.provider != CloudAccount.Provider.SANDBOX:
+        raise ValidationError({"load": ["Only sandbox resources have a simulated load."]})
+    if resource.kind not in ("server", "autoscaling_group"):
+        raise ValidationError({"load": [f"A {resource.kind} has no load to simulate."]})
+    try:
+        profile = load_profile(load)
+    except ValueError as error:
+        raise ValidationError({"load": [str(error)]}) from None
+    loads = dict(account.options.get("load") or {})
+    # A group's servers follow the group's profile, not one set on them before.
+    for server in resource.children.only("pk"):
+        loads.pop(server.canopy_tag, None)
+    loads[resource.canopy_tag] = profile
+    account.options = {**account.options, "load": loads}
+    account.save(update_fields=["options"])

@@ -142,7 +142,10 @@ class ProviderAdapter(ABC):
         step: timedelta = timedelta(minutes=5),
     ) -> list[MetricPoint]:
         """The object's utilisation series in [since, until), one point per `step`, oldest first.
-        An empty list means the provider offers no metrics for it (the default)."""
+        An empty list means the provider offers no metrics for it (the default). The sandbox
+        simulates servers' series; the ec2, openstack, gce and azure adapters keep the default:
+        libcloud exposes no monitoring API (CloudWatch, Ceilometer…), and moto offers none
+        through it either."""
         return []
 
     def ensure(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:

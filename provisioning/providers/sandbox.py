@@ -8,18 +8,26 @@ demos can exercise slow and failing clouds:
   kind → rate. Half of the injected failures happen *after* the change took effect (like a
   timeout on the response), so retries must find the object instead of creating another.
 - `fail_connection`: a message `test_connection` fails with.
+- `load`: canopy name → load profile of a server, or of every server of an autoscaling group
+  (set through `provisioning.services.sandbox_set_load`): "busy" (the default), "idle", a
+  number (CPU % held near it) or "wave:N" (high and low alternating with a period of N minutes).
+  `metrics` simulates the series from it.
 """
 
+import hashlib
+import math
 import random
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from provisioning.models import SandboxObject
+from provisioning.models import Resource, SandboxObject
 from provisioning.providers.base import (
     KINDS,
     TAG_PREFIX,
     CloudObject,
+    MetricPoint,
     Option,
     ProviderAdapter,
     ProviderError,
@@ -141,10 +149,11 @@ class SandboxAdapter(ProviderAdapter):
         if kind in self.account.options.get("fail_on", []):
             raise ProviderError(f"LimitExceeded: sandbox refused to create a {kind} (injected)")
         fields = getattr(self, f"_create_{kind}")(properties)
-        number = self._objects().count() % 250 + 1
+        token = uuid.uuid4().hex[:12]
+        number = int(token, 16) % 250 + 1  # an address from the id: no count of the whole cloud
         obj = SandboxObject.objects.create(
             account=self.account,
-            external_id=f"{ID_PREFIX[kind]}-{uuid.uuid4().hex[:12]}",
+            external_id=f"{ID_PREFIX[kind]}-{token}",
             name=name,
             kind=kind,
             state="running" if kind == "server" else "available",
@@ -257,3 +266,109 @@ class SandboxAdapter(ProviderAdapter):
         obj.save()
         self._after(fail_after, f"{action} {kind}")
         return _cloud_object(obj)
+
+    # --- simulated metrics -----------------------------------------------------------------
+    def _load(self, obj: SandboxObject) -> str | float:
+        """The server's own profile, else its autoscaling group's (so future servers of the
+        group inherit it), else busy."""
+        loads = self.account.options.get("load") or {}
+        if obj.name in loads:
+            return load_profile(loads[obj.name])
+        pk = obj.name.removeprefix(TAG_PREFIX)
+        parent_id = (
+            Resource.objects.filter(pk=int(pk)).values_list("parent_id", flat=True).first()
+            if pk.isdigit()
+            else None
+        )
+        return load_profile(loads.get(f"{TAG_PREFIX}{parent_id}", DEFAULT_LOAD))
+
+    def metrics(
+        self,
+        kind: str,
+        external_id: str,
+        since: datetime,
+        until: datetime,
+        step: timedelta = timedelta(minutes=5),
+    ) -> list[MetricPoint]:
+        """A deterministic series for servers (two reads agree); a stopped server reports 0.
+
+        Points sit on multiples of `step` since the epoch, and the simulated history starts
+        before the server existed, so demos and tests need not wait for data.
+        """
+        if kind != "server":
+            return []
+        obj = self._objects().filter(kind=kind, external_id=external_id).first()
+        if obj is None:
+            return []
+        profile = self._load(obj)
+        seconds = max(int(step.total_seconds()), 1)
+        first = math.ceil(since.timestamp() / seconds) * seconds
+        points = []
+        for at in range(first, math.ceil(until.timestamp()), seconds):
+            if obj.state == "stopped":
+                cpu = network = 0.0
+            else:
+                cpu = _cpu(profile, external_id, at)
+                network = cpu * NETWORK_KBPS_PER_CPU * (1 + 0.2 * _noise(external_id, at, "net"))
+            points.append(
+                MetricPoint(
+                    at=datetime.fromtimestamp(at, tz=UTC),
+                    cpu_percent=round(cpu, 1),
+                    network_kbps=round(network, 1),
+                )
+            )
+        return points
+
+
+DEFAULT_LOAD = "busy"
+DEFAULT_WAVE_MINUTES = 20
+NETWORK_KBPS_PER_CPU = 12.0  # a busy web server at 50 % moves about 600 kbit/s
+
+
+def load_profile(value: str | float) -> str | float:
+    """Normalise a load profile: "busy", "idle", a CPU % (0..100) or "wave"/"wave:N" (minutes).
+
+    Raises ValueError saying what is wrong.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        text = str(value).strip().lower()
+        if text in ("busy", "idle"):
+            return text
+        if text == "wave" or text.startswith("wave:"):
+            minutes = text.partition(":")[2] or str(DEFAULT_WAVE_MINUTES)
+            if not minutes.isdigit() or int(minutes) < 1:
+                raise ValueError(f"A wave needs a period of whole minutes, not {minutes!r}.")
+            return f"wave:{int(minutes)}"
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(
+                f"Unknown load {value!r}: use busy, idle, a CPU % or wave:<minutes>."
+            ) from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"A CPU load is a percentage (0..100), not {number:g}.")
+    return number
+
+
+def _noise(external_id: str, at: int, salt: str = "cpu") -> float:
+    """-1..1, the same for the same server and interval, so every read of a series agrees."""
+    digest = hashlib.sha256(f"{salt}:{external_id}:{at}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**63 - 1
+
+
+def _cpu(profile: str | float, external_id: str, at: int) -> float:
+    noise = _noise(external_id, at)
+    match profile:
+        case "idle":
+            cpu = 2 + 1.5 * noise
+        case "busy":
+            # Office-hours shaped: a daily swing around 45 % (peak mid-afternoon UTC).
+            cpu = 45 + 15 * math.sin(2 * math.pi * (at / 86400 - 0.375)) + 8 * noise
+        case str() if profile.startswith("wave:"):
+            period = int(profile.partition(":")[2]) * 60
+            cpu = (85 if at % period < period / 2 else 15) + 5 * noise
+        case _:
+            cpu = float(profile) + 4 * noise
+    return min(max(cpu, 0.0), 100.0)
