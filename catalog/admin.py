@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from catalog import templating
+from catalog import services, templating
 from catalog.models import CatalogItem, Category, Order
 
 
@@ -20,6 +20,8 @@ class CatalogItemForm(forms.ModelForm):
             "category",
             "description",
             "is_active",
+            "lease_default_days",
+            "lease_max_days",
             "organizations",
             "projects",
             "parameters",
@@ -29,6 +31,9 @@ class CatalogItemForm(forms.ModelForm):
     def clean(self) -> dict:
         """The same checks as catalog_load, so the admin cannot save a broken template."""
         cleaned = super().clean()
+        lease_errors = services.lease_errors(cleaned)
+        if lease_errors:
+            raise ValidationError(lease_errors)
         if "parameters" in cleaned and "resources" in cleaned:
             errors = templating.template_errors(cleaned["resources"], cleaned["parameters"])
             if errors:

@@ -38,6 +38,10 @@ class CatalogItem(models.Model):
     parameters = models.JSONField(default=dict, help_text="JSON Schema of the order form")
     resources = models.JSONField(default=list, help_text="resource template")
     is_active = models.BooleanField(default=True)
+    # The lease of what is ordered (days from completion); none when the default is empty. Beyond
+    # the maximum (counted from the lease's start), an extension needs a project manager.
+    lease_default_days = models.PositiveIntegerField(null=True, blank=True)
+    lease_max_days = models.PositiveIntegerField(null=True, blank=True)
     # Entitlements: an item listing no organization and no project is open to every project;
     # otherwise only to the projects listed and to every project of the organizations listed.
     organizations = models.ManyToManyField(Organization, blank=True, related_name="entitled_items")

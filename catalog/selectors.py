@@ -7,7 +7,7 @@ from decimal import Decimal
 import jsonschema
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 
 import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
@@ -47,14 +47,22 @@ def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:
 def item_offered_to_project(*, item: CatalogItem, project: Project) -> bool:
     """Entitlements: the item is open to all, or lists the project or its organization.
 
-    Two plain lookups rather than `_entitled`'s subqueries: this runs on every order."""
+    One plain query of the two link tables (it runs on every order; cheaper than
+    `_entitled`'s subqueries): an item lists few projects and organizations."""
     if not item.is_active:
         return False
-    projects = set(item.projects.values_list("pk", flat=True))
-    organizations = set(item.organizations.values_list("pk", flat=True))
-    if not projects and not organizations:
-        return True
-    return project.pk in projects or project.organization_id in organizations
+    projects = CatalogItem.projects.through.objects.filter(catalogitem=item.pk).values_list(
+        "project_id", Value("project")
+    )
+    organizations = CatalogItem.organizations.through.objects.filter(
+        catalogitem=item.pk
+    ).values_list("organization_id", Value("organization"))
+    listed = set(projects.union(organizations, all=True))
+    return (
+        not listed
+        or (project.pk, "project") in listed
+        or (project.organization_id, "organization") in listed
+    )
 
 
 def projects_for_item(*, user: AbstractUser, item: CatalogItem) -> QuerySet[Project]:
@@ -284,6 +292,8 @@ def catalog_export() -> dict:
                 "category": item.category.slug,
                 "description": item.description,
                 "is_active": item.is_active,
+                "lease_default_days": item.lease_default_days,
+                "lease_max_days": item.lease_max_days,
                 "entitlements": {
                     "organizations": sorted(o.slug for o in item.organizations.all()),
                     "projects": sorted(

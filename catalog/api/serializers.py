@@ -21,6 +21,8 @@ class CatalogItemSerializer(serializers.ModelSerializer):
             "parameters",
             "resources",
             "estimated_monthly_cost",
+            "lease_default_days",
+            "lease_max_days",
         ]
 
     @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))

@@ -1,3 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from lifecycle.api import views
+
+router = SimpleRouter()
+router.register("leases", views.LeaseViewSet, basename="lease")
+router.register("lease-extensions", views.LeaseExtensionViewSet, basename="lease-extension")
+router.register("idle-policies", views.IdlePolicyViewSet, basename="idle-policy")
+router.register("reclaim-cases", views.ReclaimCaseViewSet, basename="reclaim-case")
+router.register("resource-keeps", views.ResourceKeepViewSet, basename="resource-keep")
+
+urlpatterns = [
+    path("savings/", views.SavingsView.as_view(), name="savings"),
+    *router.urls,
+]

@@ -21,6 +21,10 @@ from provisioning.services import (
 
 class ResourceSerializer(ResourceSummarySerializer):
     parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    # The order's lease (lifecycle): every resource of an order shares it; null without one.
+    lease_expires_at = serializers.DateTimeField(
+        source="order.lease.expires_at", read_only=True, default=None
+    )
 
     class Meta(ResourceSummarySerializer.Meta):
         fields = [
@@ -33,6 +37,7 @@ class ResourceSerializer(ResourceSummarySerializer):
             "attributes",
             "status_message",
             "created_at",
+            "lease_expires_at",
         ]
 
 
@@ -52,7 +57,7 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["order", "project", "state", "kind"]
 
     def get_queryset(self):
-        return resource_list(user=self.request.user)
+        return resource_list(user=self.request.user).select_related("order__lease")
 
     @extend_schema(request=ActionSerializer, responses={202: StepSerializer})
     @action(detail=True, methods=["post"])

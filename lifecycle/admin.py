@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from lifecycle import services
+from lifecycle.models import IdlePolicy, Lease, LeaseExtension, ReclaimCase, ResourceKeep, Saving
+
+
+@admin.register(IdlePolicy)
+class IdlePolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "organization",
+        "project",
+        "enabled",
+        "cpu_below_percent",
+        "network_below_kbps",
+        "window",
+        "notify_after",
+        "stop_after",
+        "retire_after",
+        "delete_after",
+    ]
+    list_filter = ["enabled", "organization"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Through the service: the same checks, and an audit event."""
+        services.idle_policy_save(user=request.user, policy=obj, fields={})
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by policies and services only; the admin lists them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Lease)
+class LeaseAdmin(ReadOnlyAdmin):
+    list_display = ["order", "state", "starts_at", "expires_at", "delete_at", "warnings_sent"]
+    list_filter = ["state"]
+
+
+@admin.register(LeaseExtension)
+class LeaseExtensionAdmin(ReadOnlyAdmin):
+    list_display = ["lease", "requested_by", "expires_at", "status", "decided_by", "decided_at"]
+    list_filter = ["status"]
+
+
+@admin.register(ReclaimCase)
+class ReclaimCaseAdmin(ReadOnlyAdmin):
+    list_display = ["resource", "policy", "grade", "opened_at", "graded_at", "closed_at"]
+    list_filter = ["grade", "policy"]
+
+
+@admin.register(ResourceKeep)
+class ResourceKeepAdmin(ReadOnlyAdmin):
+    list_display = ["resource", "reason", "user", "created_at"]
+
+
+@admin.register(Saving)
+class SavingAdmin(ReadOnlyAdmin):
+    list_display = ["resource", "project", "cost_center", "source", "action", "hourly"]
+    list_filter = ["source", "action", "cost_center"]

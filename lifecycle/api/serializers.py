@@ -1,0 +1,160 @@
+"""Shapes of leases, extension requests, idle policies, reclaim cases, keep marks and savings."""
+
+from django.core.exceptions import ValidationError
+from rest_framework import serializers
+
+from billing.selectors import period_parse
+from lifecycle.models import IdlePolicy, Lease, LeaseExtension, ReclaimCase, ResourceKeep
+from lifecycle.selectors import SAVINGS_GROUPS
+from lifecycle.services import MAX_EXTENSION_DAYS
+from portal.models import Organization, Project
+
+
+class LeaseSerializer(serializers.ModelSerializer):
+    item = serializers.CharField(source="order.item.slug", read_only=True)
+    project = serializers.IntegerField(source="order.project_id", read_only=True)
+
+    class Meta:
+        model = Lease
+        fields = [
+            "id",
+            "order",
+            "item",
+            "project",
+            "state",
+            "starts_at",
+            "expires_at",
+            "retired_at",
+            "delete_at",
+            "warnings_sent",
+        ]
+
+
+class LeaseExtendSerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=MAX_EXTENSION_DAYS, help_text="days added to the expiry"
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class LeaseExtensionSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = LeaseExtension
+        fields = [
+            "id",
+            "lease",
+            "requested_by",
+            "expires_at",
+            "reason",
+            "status",
+            "decided_by",
+            "decided_at",
+            "comment",
+            "created_at",
+        ]
+
+
+class ExtensionDecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class IdlePolicySerializer(serializers.ModelSerializer):
+    organization = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Organization.objects.all(), required=False, allow_null=True
+    )
+    project = serializers.PrimaryKeyRelatedField(
+        queryset=Project.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = IdlePolicy
+        fields = [
+            "id",
+            "name",
+            "organization",
+            "project",
+            "enabled",
+            "cpu_below_percent",
+            "network_below_kbps",
+            "window",
+            "notify_after",
+            "stop_after",
+            "retire_after",
+            "delete_after",
+        ]
+        extra_kwargs = {
+            "cpu_below_percent": {"min_value": 0, "max_value": 100},
+            "network_below_kbps": {"min_value": 0, "max_value": 10_000_000},
+        }
+
+
+class ReclaimCaseSerializer(serializers.ModelSerializer):
+    resource_name = serializers.CharField(source="resource.name", read_only=True)
+
+    class Meta:
+        model = ReclaimCase
+        fields = [
+            "id",
+            "resource",
+            "resource_name",
+            "policy",
+            "grade",
+            "opened_at",
+            "graded_at",
+            "closed_at",
+            "close_reason",
+            "evidence",
+        ]
+
+
+class ResourceKeepSerializer(serializers.ModelSerializer):
+    """A keep mark; on create, the resource must be one the caller may order for."""
+
+    resource = serializers.IntegerField(source="resource_id", min_value=1, max_value=2**63 - 1)
+    user = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = ResourceKeep
+        fields = ["id", "resource", "reason", "user", "created_at"]
+
+
+class SavingsQuerySerializer(serializers.Serializer):
+    period = serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text="A month, YYYY-MM; the current month when neither period nor start/end.",
+    )
+    start = serializers.DateField(required=False, help_text="First day of a range (inclusive).")
+    end = serializers.DateField(required=False, help_text="Last day of a range (inclusive).")
+    group_by = serializers.ChoiceField(choices=list(SAVINGS_GROUPS), default="project")
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            attrs["period"] = period_parse(
+                period=attrs.get("period"),
+                start=attrs.pop("start", None),
+                end=attrs.pop("end", None),
+            )
+        except ValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        return attrs
+
+
+class SavingsRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    hourly_now = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text="what is being saved per hour right now"
+    )
+
+
+class SavingsSerializer(serializers.Serializer):
+    period = serializers.CharField(source="period.label")
+    group_by = serializers.CharField()
+    currency = serializers.CharField()
+    total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    rows = SavingsRowSerializer(many=True)

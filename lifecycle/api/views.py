@@ -1,0 +1,173 @@
+"""Leases, extension requests, idle policies, reclaim cases, keep marks and savings over the API:
+the same selectors and services as the HTML pages."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lifecycle import selectors, services
+from lifecycle.api.serializers import (
+    ExtensionDecisionSerializer,
+    IdlePolicySerializer,
+    LeaseExtendSerializer,
+    LeaseExtensionSerializer,
+    LeaseSerializer,
+    ReclaimCaseSerializer,
+    ResourceKeepSerializer,
+    SavingsQuerySerializer,
+    SavingsSerializer,
+)
+from lifecycle.models import LeaseExtension
+from provisioning.selectors import resource_list
+
+
+class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
+    """Leases of the orders in the caller's projects: one per order, shared by its resources."""
+
+    serializer_class = LeaseSerializer
+    filterset_fields = ["state", "order"]
+
+    def get_queryset(self):
+        return selectors.lease_list(user=self.request.user).order_by("expires_at", "id")
+
+    @extend_schema(
+        request=LeaseExtendSerializer,
+        responses={
+            200: OpenApiResponse(LeaseSerializer, description="extended (within the maximum)"),
+            202: OpenApiResponse(
+                LeaseExtensionSerializer, description="beyond the maximum: request pending"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk=None) -> Response:
+        incoming = LeaseExtendSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        result = services.lease_extend(
+            user=request.user, lease_id=self.get_object().pk, **incoming.validated_data
+        )
+        if isinstance(result, LeaseExtension):
+            return Response(LeaseExtensionSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        return Response(LeaseSerializer(result).data)
+
+    @extend_schema(request=None, responses=LeaseSerializer)
+    @action(detail=True, methods=["post"])
+    def unretire(self, request: Request, pk=None) -> Response:
+        lease = services.lease_unretire(user=request.user, lease_id=self.get_object().pk)
+        return Response(LeaseSerializer(lease).data)
+
+
+class LeaseExtensionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Extension requests beyond a lease's maximum: the caller's own, and those of the projects
+    the caller approves for (approve/reject)."""
+
+    serializer_class = LeaseExtensionSerializer
+    filterset_fields = ["status", "lease"]
+
+    def get_queryset(self):
+        return selectors.lease_extension_list(user=self.request.user)
+
+    def _decide(self, request: Request, approve: bool) -> Response:
+        incoming = ExtensionDecisionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        extension = services.lease_extension_decide(
+            user=request.user,
+            extension_id=self.get_object().pk,
+            approve=approve,
+            **incoming.validated_data,
+        )
+        return Response(LeaseExtensionSerializer(extension).data)
+
+    @extend_schema(request=ExtensionDecisionSerializer, responses=LeaseExtensionSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk=None) -> Response:
+        return self._decide(request, True)
+
+    @extend_schema(request=ExtensionDecisionSerializer, responses=LeaseExtensionSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk=None) -> Response:
+        return self._decide(request, False)
+
+
+class IdlePolicyViewSet(viewsets.ModelViewSet):
+    """Idle-reclaim policies of an organization (`organization`: slug) or of one project
+    (`project`: id; it replaces its organization's). Organization admins only. Durations as
+    "HH:MM:SS" or "D HH:MM:SS"; an empty wait stops the ladder at that grade."""
+
+    serializer_class = IdlePolicySerializer
+    filterset_fields = ["organization", "project", "enabled"]
+
+    def get_queryset(self):
+        return selectors.idle_policy_list(user=self.request.user)
+
+    def perform_create(self, serializer: IdlePolicySerializer) -> None:
+        data = dict(serializer.validated_data)
+        organization, project = data.pop("organization", None), data.pop("project", None)
+        serializer.instance = services.idle_policy_save(
+            user=self.request.user, organization=organization, project=project, fields=data
+        )
+
+    def perform_update(self, serializer: IdlePolicySerializer) -> None:
+        data = dict(serializer.validated_data)
+        data.pop("organization", None), data.pop("project", None)  # the scope stays
+        serializer.instance = services.idle_policy_save(
+            user=self.request.user, policy=serializer.instance, fields=data
+        )
+
+    def perform_destroy(self, instance) -> None:
+        services.idle_policy_delete(user=self.request.user, policy=instance)
+
+
+class ReclaimCaseViewSet(viewsets.ReadOnlyModelViewSet):
+    """Servers found idle, and how far reclaiming them went (open ones have no `closed_at`)."""
+
+    serializer_class = ReclaimCaseSerializer
+    filterset_fields = ["grade", "resource", "policy"]
+
+    def get_queryset(self):
+        return selectors.reclaim_case_list(user=self.request.user)
+
+
+class ResourceKeepViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Marks that say "keep": idle reclaim leaves these resources alone (a reason is required)."""
+
+    serializer_class = ResourceKeepSerializer
+    filterset_fields = ["resource"]
+
+    def get_queryset(self):
+        return selectors.resource_keep_list(user=self.request.user).order_by("-created_at")
+
+    def perform_create(self, serializer: ResourceKeepSerializer) -> None:
+        resource = get_object_or_404(
+            resource_list(user=self.request.user), pk=serializer.validated_data["resource_id"]
+        )
+        serializer.instance = services.resource_keep_set(
+            user=self.request.user,
+            resource_id=resource.pk,
+            reason=serializer.validated_data["reason"],
+        )
+
+    def perform_destroy(self, instance) -> None:
+        services.resource_keep_remove(user=self.request.user, resource_id=instance.resource_id)
+
+
+class SavingsView(APIView):
+    """Cost that stopped accruing because leases and idle reclaim stopped or deleted resources,
+    in a period, by project, cost center or source; visible like chargeback."""
+
+    @extend_schema(parameters=[SavingsQuerySerializer], responses=SavingsSerializer)
+    def get(self, request: Request) -> Response:
+        query = SavingsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = selectors.savings(user=request.user, **query.validated_data)
+        return Response(SavingsSerializer(report).data)

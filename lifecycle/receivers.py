@@ -1,0 +1,19 @@
+"""Reactions to orders and resources changing (`portal.signals.lifecycle_changed`): a completed
+order gets its lease, a resource running again ends what its stop saved, and an order whose
+resources are all gone ends its lease."""
+
+from catalog.models import Order
+from lifecycle import services
+from provisioning.models import Resource, ResourceState
+
+
+def lifecycle_changed_react(sender, *, instance, field, from_state, to_state, **kwargs) -> None:
+    if from_state == to_state:
+        return
+    if sender is Order and field == "status":
+        services.lease_order_changed(order=instance, to_state=to_state)
+    elif sender is Resource and field == "state":
+        if to_state == ResourceState.ACTIVE:
+            services.savings_resource_running(resource=instance)
+        elif to_state in services.GONE:
+            services.lease_resource_gone(resource=instance)

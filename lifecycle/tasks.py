@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from lifecycle.services import lifecycle_tick
+
+
+@shared_task
+def tick() -> dict[str, dict[str, int]]:
+    """Beat runs this every minute: lease warnings, retirements and deletions, idle reclaim."""
+    return lifecycle_tick()
