@@ -12,6 +12,7 @@ from approvals.api.views import (
 )
 from billing.api.views import BudgetListView, ChargebackView
 from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet, TokenView
 from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
@@ -33,6 +34,12 @@ urlpatterns = [
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
+    path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
+    path(
+        "resources/<int:resource_id>/metrics/",
+        ResourceMetricsView.as_view(),
+        name="api-resource-metrics",
+    ),
     path("projects/<int:project_id>/quota/", ProjectQuotaView.as_view(), name="project-quota"),
     path("", include("lifecycle.api.urls")),
     path("", include("autoscaling.api.urls")),

@@ -170,6 +170,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery closes the database connection around every task unless told to reuse it, and a new
+# PostgreSQL connection costs more than a provisioning step: reuse it (recycled every 1000
+# tasks); portal.celery applies CONN_MAX_AGE and the health check around tasks instead.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
@@ -225,18 +229,38 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.tasks.escalate_overdue",
         "schedule": timedelta(seconds=300),
     },
+    # Orders whose admission message was lost (broker down when they were submitted).
+    "admit-overdue-orders": {
+        "task": "approvals.tasks.admit_overdue_orders",
+        "schedule": timedelta(seconds=60),
+    },
+    "evaluate-autoscaling": {
+        "task": "autoscaling.tasks.evaluate",
+        "schedule": timedelta(seconds=60),
+    },
+    # Lease warnings, retirements and deletions, and idle reclaim's graded steps.
+    "lifecycle-tick": {
+        "task": "lifecycle.tasks.tick",
+        "schedule": timedelta(seconds=60),
+    },
 }
 
 # --- Canopy ---------------------------------------------------------------------------------
 CANOPY_DEMO_PASSWORD = env("CANOPY_DEMO_PASSWORD", default="canopy")
+# seed_demo also starts demo workloads (orders whose lease runs out, an idle server, …).
+CANOPY_DEMO_WORKLOAD = env.bool("CANOPY_DEMO_WORKLOAD", default=True)
 # Where the portal is reached, for the absolute links in emails (approve/reject, order pages).
 CANOPY_BASE_URL = env("CANOPY_BASE_URL", default="http://127.0.0.1:8000")
 # How long a row may stay in a transitional state before the reconciler calls it stuck.
 CANOPY_TRANSITION_TIMEOUT = timedelta(seconds=env.int("CANOPY_TRANSITION_TIMEOUT", default=900))
+# Days a retired order (lease expired, servers stopped) waits before its resources are deleted.
+CANOPY_LEASE_GRACE_DAYS = env.int("CANOPY_LEASE_GRACE_DAYS", default=7)
 # Encrypts cloud credentials at rest; when empty, a key is derived from SECRET_KEY.
 CANOPY_CREDENTIALS_KEY = env("CANOPY_CREDENTIALS_KEY", default="")
 # First retry delay of a provider step (seconds); doubles on every retry, capped at 60.
 CANOPY_STEP_RETRY_BASE = env.float("CANOPY_STEP_RETRY_BASE", default=1.0)
+# When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' bearer_token).
+CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,

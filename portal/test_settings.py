@@ -36,6 +36,7 @@ os.environ.setdefault("CANOPY_VAR_DIR", tempfile.mkdtemp(prefix="canopy-test-"))
 from portal.settings import *
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+CANOPY_DEMO_WORKLOAD = False  # the `demo` fixture's organization starts with no orders
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STATIC_ROOT = VAR_DIR / "static"  # whitenoise wants it to exist
 STATIC_ROOT.mkdir(exist_ok=True)

@@ -2,12 +2,22 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from portal import dashboard_views
 from portal.notifications_views import notification_list_view, notifications_read_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("approvals/", include("approvals.urls")),
+    path("dashboard/", dashboard_views.dashboard_view, name="dashboard"),
+    path("dashboard/live/", dashboard_views.dashboard_live, name="dashboard_live"),
+    path("metrics", dashboard_views.metrics_view, name="metrics"),
+    path("health/", dashboard_views.health_view, name="health"),
+    path(
+        "resources/<int:resource_id>/metrics/",
+        dashboard_views.resource_metrics_view,
+        name="resource_metrics",
+    ),
     path("notifications/", notification_list_view, name="notifications"),
     path("notifications/read/", notifications_read_view, name="notifications_read"),
     path("resources/", include("provisioning.urls")),

@@ -12,8 +12,10 @@ from django.db import transaction
 
 from approvals.models import ApprovalPolicy, ApproverRole, Quota
 from approvals.services import policy_save
+from autoscaling import services as autoscaling_services
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
+from lifecycle import services as lifecycle_services
 from portal.models import Organization, OrganizationRole, Project, ProjectRole
 from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
@@ -114,6 +116,8 @@ class Command(BaseCommand):
                 fields={"name": name, **fields},
                 stages=stages,
             )
+        lifecycle_services.demo_seed()  # a lease running out and an idle server, in data-lab
+        autoscaling_services.demo_seed()  # web-shop's autoscaling group under a wave load
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password: {password}):"))
         self.stdout.write("  alice  member of web-shop (orders)")
         self.stdout.write("  bob    manager of web-shop (approves)")

@@ -1,0 +1,236 @@
+"""Reads for the dashboard and the resource charts. Visibility comes from the apps' own selectors
+(resources and orders follow their project, costs follow billing's rules), so the dashboard shows
+exactly what the rest of the portal shows the same user. A constant number of queries.
+
+Kept apart from portal.selectors, which the other apps' selectors import.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.db.models import Count
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.selectors import pending_approval_count
+from autoscaling.selectors import dashboard_summary as autoscaling_summary
+from billing.selectors import budget_list, chargeback_report, month_period
+from catalog.models import OrderStatus
+from catalog.selectors import order_list
+from lifecycle.selectors import dashboard_summary as lifecycle_summary
+from portal.selectors import project_ids
+from provisioning.models import ResourceState, Step
+from provisioning.providers.base import MetricPoint
+from provisioning.selectors import resource_list
+
+IN_FLIGHT = [
+    OrderStatus.SUBMITTED,
+    OrderStatus.PENDING_APPROVAL,
+    OrderStatus.APPROVED,
+    OrderStatus.PROVISIONING,
+]
+FAILURE_WINDOW = timedelta(hours=24)
+LIST_LIMIT = 10
+
+
+def _resource_counts(user: AbstractUser) -> dict[str, Any]:
+    """Live resources by state and by provider, from one GROUP BY over both."""
+    rows = (
+        resource_list(user=user)
+        .exclude(state=ResourceState.DELETED)
+        .values_list("state", "cloud_account__provider")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_state: Counter[str] = Counter()
+    by_provider: Counter[str] = Counter()
+    for state, provider, n in rows:
+        by_state[state] += n
+        by_provider[provider] += n
+    # States in their lifecycle order, as the FSM lists them.
+    states = [state for state in ResourceState.values if by_state[state]]
+    return {
+        "total": sum(by_state.values()),
+        "by_state": {state: by_state[state] for state in states},
+        "by_provider": dict(sorted(by_provider.items())),
+    }
+
+
+def _orders_in_flight(user: AbstractUser) -> dict[str, Any]:
+    orders = order_list(user=user).filter(status__in=IN_FLIGHT)
+    counts = dict(orders.values_list("status").annotate(n=Count("pk")).order_by())
+    return {
+        "total": sum(counts.values()),
+        "by_status": {status: counts[status] for status in IN_FLIGHT if status in counts},
+        "recent": list(orders.order_by("-updated_at")[:LIST_LIMIT]),
+    }
+
+
+def _approvals(user: AbstractUser) -> dict[str, int]:
+    """Waiting for the user's decision, and waiting in all the projects the user sees."""
+    visible = ApprovalRequest.objects.filter(
+        status=ApprovalStatus.PENDING,
+        order__project__in=project_ids(user=user, perm="view_project"),
+    )
+    return {"mine": pending_approval_count(user=user), "total": visible.count()}
+
+
+def _spend(user: AbstractUser, today: datetime) -> dict[str, Any]:
+    """This month's visible spend (billing's chargeback rules) and the budgets the user reads."""
+    report = chargeback_report(user=user, period=month_period(today.date()), group_by="project")
+    return {
+        "month": report.period.label,
+        "currency": report.currency,
+        "total": report.total,
+        "by_project": report.rows[:LIST_LIMIT],
+        "budgets": budget_list(user=user, month=today.date()),
+    }
+
+
+@dataclass
+class Failure:
+    at: datetime
+    what: str
+    message: str
+    url: str
+
+
+def _failures(user: AbstractUser, since: datetime) -> list[Failure]:
+    """Failed orders, steps that hit a provider error, and resources in error, newest first."""
+    failures = [
+        Failure(
+            at=order.updated_at,
+            what=f"order #{order.pk} {order.item.name} failed",
+            message=order.status_message,
+            url=reverse("catalog:order_detail", args=[order.pk]),
+        )
+        for order in order_list(user=user)
+        .filter(status=OrderStatus.FAILED, updated_at__gte=since)
+        .order_by("-updated_at")[:LIST_LIMIT]
+    ]
+    steps = (
+        Step.objects.filter(resource__in=resource_list(user=user).values("pk"))
+        .exclude(last_error="")
+        .annotate(at=Coalesce("finished_at", "started_at", "created_at"))
+        .filter(at__gte=since)
+        .select_related("resource")
+        .order_by("-at")[:LIST_LIMIT]
+    )
+    failures += [
+        Failure(
+            at=step.at,
+            what=f"{step.action} {step.resource.kind} {step.resource.name}: step {step.state}"
+            + (f" after {step.attempts} attempts" if step.attempts > 1 else ""),
+            message=step.last_error,
+            url=reverse("provisioning:resource_detail", args=[step.resource_id]),
+        )
+        for step in steps
+    ]
+    failures += [
+        Failure(
+            at=resource.state_changed_at,
+            what=f"{resource.kind} {resource.name} is {resource.state}",
+            message=resource.status_message,
+            url=reverse("provisioning:resource_detail", args=[resource.pk]),
+        )
+        for resource in resource_list(user=user)
+        .filter(state__in=[ResourceState.ERROR, ResourceState.MISSING], state_changed_at__gte=since)
+        .order_by("-state_changed_at")[:LIST_LIMIT]
+    ]
+    return sorted(failures, key=lambda failure: failure.at, reverse=True)[: 2 * LIST_LIMIT]
+
+
+def dashboard_summary(*, user: AbstractUser, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows the user, scoped like the rest of the portal; the
+    lifecycle and autoscaling panels come from those apps' own selectors."""
+    now = now or timezone.now()
+    return {
+        "at": now,
+        "resources": _resource_counts(user),
+        "orders": _orders_in_flight(user),
+        "approvals": _approvals(user),
+        "spend": _spend(user, now),
+        "failures": _failures(user, now - FAILURE_WINDOW),
+        "lifecycle": lifecycle_summary(user=user, now=now),
+        "autoscaling": autoscaling_summary(user=user),
+    }
+
+
+# --- resource charts ------------------------------------------------------------------------
+CHART_WIDTH = 600
+CHART_HEIGHT = 120
+# The chart ranges offered on the resource page: label → (length, step).
+CHART_RANGES = {
+    "1h": (timedelta(hours=1), timedelta(minutes=1)),
+    "24h": (timedelta(hours=24), timedelta(minutes=15)),
+}
+
+
+@dataclass
+class LineChart:
+    """A server-rendered SVG polyline: points in the chart's own coordinates."""
+
+    title: str
+    unit: str
+    peak: float
+    latest: float | None
+    points: str
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+
+
+def line_chart(
+    *,
+    points: list[MetricPoint],
+    field: str,
+    title: str,
+    unit: str,
+    since: datetime,
+    until: datetime,
+    ceiling: float | None = None,
+) -> LineChart:
+    """Scale `field` of each point to the chart: time on x over [since, until], 0..ceiling on y
+    (the series' peak when no ceiling is given, e.g. network; CPU is 0..100)."""
+    values = [getattr(point, field) for point in points]
+    peak = ceiling or max(values, default=0.0) or 1.0
+    span = (until - since).total_seconds() or 1.0
+    coordinates = " ".join(
+        f"{(point.at - since).total_seconds() / span * CHART_WIDTH:.1f},"
+        f"{CHART_HEIGHT - min(value / peak, 1.0) * CHART_HEIGHT:.1f}"
+        for point, value in zip(points, values, strict=True)
+    )
+    return LineChart(
+        title=title,
+        unit=unit,
+        peak=round(peak, 1),
+        latest=values[-1] if values else None,
+        points=coordinates,
+    )
+
+
+def resource_charts(*, points: list[MetricPoint], since: datetime, until: datetime) -> list:
+    """The CPU and network charts of a resource page."""
+    return [
+        line_chart(
+            points=points,
+            field="cpu_percent",
+            title="CPU",
+            unit="%",
+            since=since,
+            until=until,
+            ceiling=100.0,
+        ),
+        line_chart(
+            points=points,
+            field="network_kbps",
+            title="Network",
+            unit="kbps",
+            since=since,
+            until=until,
+        ),
+    ]
