@@ -217,13 +217,13 @@ def order_admit(*, order_id: int) -> Order | None:
     )
     if order is None:
         return None
-    catalog_services.order_transition(order=order, transition=order.await_approval)
     demand, kinds = _order_demand(order)
     over = admission_over(order=order, demand=demand, quotas=_lock_quotas(project=order.project))
     match = policy_for_order(order=order, kinds=kinds, over_quota=bool(over))
     if over and policy_refuses(match):
         _order_refuse(order, over)
         return order
+    catalog_services.order_transition(order=order, transition=order.await_approval)
     _entry(status=LedgerStatus.RESERVED, demand=demand, project=order.project, order=order)
     approval = ApprovalRequest.objects.create(
         order=order,

@@ -114,7 +114,8 @@ class Order(FSMModelMixin, models.Model):
     @transition(field=status, source=S.PENDING_APPROVAL, target=S.APPROVED)
     def approve(self) -> None: ...
 
-    @transition(field=status, source=S.PENDING_APPROVAL, target=S.REJECTED)
+    # From submitted: admission refuses an order that lost the race for the last of a quota.
+    @transition(field=status, source=[S.SUBMITTED, S.PENDING_APPROVAL], target=S.REJECTED)
     def reject(self) -> None: ...
 
     @transition(field=status, source=[S.SUBMITTED, S.PENDING_APPROVAL], target=S.CANCELLED)
