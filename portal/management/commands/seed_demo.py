@@ -40,9 +40,19 @@ OTHER_RATES = [
 class Command(BaseCommand):
     help = "Create the demo organization, users, sandbox cloud and catalog (idempotent)."
 
-    @transaction.atomic
     def handle(self, *args, **options) -> None:
         password = settings.CANOPY_DEMO_PASSWORD
+        self._seed(password)
+        # After the commit, so that the logins come after the demo's emails (console backend).
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password: {password}):"))
+        self.stdout.write("  alice  member of web-shop (orders)")
+        self.stdout.write("  bob    manager of web-shop (approves)")
+        self.stdout.write("  carol  finance for Acme")
+        self.stdout.write("  dave   member of data-lab")
+        self.stdout.write("  admin  superuser (/admin/)")
+
+    @transaction.atomic
+    def _seed(self, password: str) -> None:
         acme, _ = Organization.objects.get_or_create(slug="acme", defaults={"name": "Acme"})
         web_shop, _ = Project.objects.update_or_create(
             organization=acme,
@@ -118,12 +128,6 @@ class Command(BaseCommand):
             )
         lifecycle_services.demo_seed()  # a lease running out and an idle server, in data-lab
         autoscaling_services.demo_seed()  # web-shop's autoscaling group under a wave load
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Logins (password: {password}):"))
-        self.stdout.write("  alice  member of web-shop (orders)")
-        self.stdout.write("  bob    manager of web-shop (approves)")
-        self.stdout.write("  carol  finance for Acme")
-        self.stdout.write("  dave   member of data-lab")
-        self.stdout.write("  admin  superuser (/admin/)")
 
     def _user(self, username: str, password: str):
         user, created = get_user_model().objects.get_or_create(
