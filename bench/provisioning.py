@@ -4,9 +4,10 @@ the time from approval to the first provider call (p95 target < 1 s).
 
 Both sides do the same provider work: `adapter.ensure` (look the server up by name, create it)
 against the same sandbox tables. The loop does nothing else; the workers also run the saga (plan
-the graph, queue the steps, claim each step, record its result, audit it, meter it). The worker
-is started as deployed (`bench.run.start_worker`). The machine may be shared, so the loop and the
-fleet alternate for ROUNDS rounds and the report gives the median and the spread.
+the graph, queue the steps in chunks of `CANOPY_STEP_BATCH`, claim each chunk, record its results,
+audit and meter them). The worker is started as deployed (`bench.run.start_worker`). The machine
+may be shared, so the loop and the fleet alternate for ROUNDS rounds and the report gives the
+median and the spread.
 
 Run from the repository root: `.venv/bin/python bench/provisioning.py` (`make bench` runs it).
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust authentication) and Redis on

@@ -13,7 +13,8 @@ def lifecycle_changed_react(sender, *, instance, field, from_state, to_state, **
     if sender is Order and field == "status":
         services.lease_order_changed(order=instance, to_state=to_state)
     elif sender is Resource and field == "state":
-        if to_state == ResourceState.ACTIVE:
+        # A resource just created has no stop to end: no query on the saga's busiest path.
+        if to_state == ResourceState.ACTIVE and from_state != ResourceState.PROVISIONING:
             services.savings_resource_running(resource=instance)
         elif to_state in services.GONE:
             services.lease_resource_gone(resource=instance)

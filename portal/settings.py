@@ -259,6 +259,11 @@ CANOPY_LEASE_GRACE_DAYS = env.int("CANOPY_LEASE_GRACE_DAYS", default=7)
 CANOPY_CREDENTIALS_KEY = env("CANOPY_CREDENTIALS_KEY", default="")
 # First retry delay of a provider step (seconds); doubles on every retry, capped at 60.
 CANOPY_STEP_RETRY_BASE = env.float("CANOPY_STEP_RETRY_BASE", default=1.0)
+# Ready provider steps go to the workers in tasks of at most CANOPY_STEP_BATCH steps (a chunk's
+# results are recorded in one transaction), spread over at least CANOPY_STEP_SPREAD tasks (about
+# the worker pool's size) so that a few slow provider calls still run in parallel.
+CANOPY_STEP_BATCH = env.int("CANOPY_STEP_BATCH", default=20)
+CANOPY_STEP_SPREAD = env.int("CANOPY_STEP_SPREAD", default=8)
 # When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' bearer_token).
 CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
 

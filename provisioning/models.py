@@ -267,12 +267,9 @@ class Step(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.action} {self.resource}"
 
-    # Running again is allowed: a step whose worker died is re-delivered while still running.
-    @transition(
-        field=state, source=[StepState.PENDING, StepState.RUNNING], target=StepState.RUNNING
-    )
-    def begin(self) -> None:
-        self.attempts += 1
+    # pending/running → running is the claim, one UPDATE for a whole chunk of steps
+    # (provisioning.services._claim): running again is allowed, a step whose worker died is
+    # re-delivered while still running.
 
     @transition(field=state, source=StepState.RUNNING, target=StepState.DONE)
     def finish(self) -> None: ...

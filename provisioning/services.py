@@ -2,16 +2,19 @@
 day-2 actions, cloud accounts and the reconciler.
 
 A deployment is a dependency graph of steps. Every step without pending dependencies is queued
-to the provider queue at once (they run in parallel); when a step finishes, the steps that only
-waited for it are queued. A step runs in three short parts so no transaction is open during a
-provider call: claim it (row lock), call the provider (idempotent: `ensure` finds the object by
-Canopy's name first, a delete looks the object up by name when its id was never recorded), then
-record the outcome. A permanent failure of a create deployment cancels what has not started,
-waits for what is running, then deletes everything the order has in reverse dependency order.
+to the provider queue at once, in chunks spread over the workers (they run in parallel); when
+steps finish, the steps that only waited for them are queued. A chunk runs in three short parts
+so no transaction is open during a provider call: claim its steps (one UPDATE), call the
+provider for each (idempotent: `ensure` finds the object by Canopy's name first, a delete looks
+the object up by name when its id was never recorded), then record the outcomes of all in one
+transaction; a step that fails ends alone. A permanent failure of a create deployment cancels
+what has not started, waits for what is running, then deletes everything the order has in
+reverse dependency order.
 """
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,8 +24,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import OperationalError, transaction
-from django.db.models import Exists, OuterRef
+from django.db import OperationalError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -59,6 +63,8 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 # A running step whose worker has not been heard of for this long lost its worker.
 STEP_LEASE = timedelta(minutes=5)
+# A worker still busy with a chunk says so this often (seconds), well within the lease.
+HEARTBEAT = STEP_LEASE.total_seconds() / 5
 R = ResourceState
 A = Step.Action
 # Spec properties naming one copy of another spec (copy i binds to copy i); other references
@@ -88,27 +94,40 @@ CAPACITY_ACTIONS = {A.RESIZE, A.EXTEND, A.SET_DESIRED}
 
 
 class TransientProviderError(Exception):
-    """Raised to the task so Celery retries the step later with backoff."""
+    """Raised by `step_execute` when the step is to be retried later (with backoff)."""
 
 
 # --- helpers ------------------------------------------------------------------------------
+def _chunks(ids: list[int]) -> list[list[int]]:
+    """Split ready steps into tasks: at most CANOPY_STEP_BATCH steps each, since a worker records
+    a whole chunk in one transaction, yet never fewer than CANOPY_STEP_SPREAD tasks (when there
+    are that many steps), so that a few slow provider calls still run on several workers."""
+    batch, spread = settings.CANOPY_STEP_BATCH, settings.CANOPY_STEP_SPREAD
+    count = max(-(-len(ids) // batch), min(len(ids), spread))
+    return [ids[i::count] for i in range(count)]
+
+
 def _enqueue(steps: Iterable[Step]) -> None:
-    """Hand the steps to the workers once this transaction commits. A resource that a create
-    step is about to build is `provisioning` from now on: the transition happens here for the
-    whole batch (one UPDATE, one audit INSERT) rather than in every worker."""
-    from provisioning.tasks import run_step  # tasks import services; import at call time
+    """Hand the steps to the workers once this transaction commits, in chunks of one deployment
+    (a chunk's results are recorded under its deployment's lock). A resource that a create step
+    is about to build is `provisioning` from now on: the transition happens here for the whole
+    batch (one UPDATE, one audit INSERT) rather than in every worker."""
+    from provisioning.tasks import run_steps  # tasks import services; import at call time
 
     steps = list(steps)
     if not steps:
         return
-    ids = [step.pk for step in steps]
-    Step.objects.filter(pk__in=ids).update(queued_at=timezone.now())
+    Step.objects.filter(pk__in=[step.pk for step in steps]).update(queued_at=timezone.now())
     creates = [step.resource_id for step in steps if step.action == A.CREATE]
     _resources_transition(
         list(Resource.objects.select_for_update().filter(pk__in=creates, state=R.PLANNED)),
         lambda r: r.begin_provisioning,
     )
-    transaction.on_commit(lambda: [run_step.delay(step_id) for step_id in ids])
+    by_deployment: dict[int | None, list[int]] = {}
+    for step in steps:
+        by_deployment.setdefault(step.deployment_id, []).append(step.pk)
+    chunks = [chunk for ids in by_deployment.values() for chunk in _chunks(ids)]
+    transaction.on_commit(lambda: [run_steps.delay(chunk) for chunk in chunks])
 
 
 def _resource_transition(
@@ -137,9 +156,11 @@ def _resources_transition(
     transition: Callable[[Resource], Callable[[], None]],
     *,
     message: str = "",
+    fields: tuple[str, ...] = (),
 ) -> None:
     """`_resource_transition` for many resources at once: per order, one UPDATE and one audit
-    INSERT, whatever their number."""
+    INSERT, whatever their number. `fields` are other columns to write, whose values (like the
+    transitions' targets) may differ from one resource to the next."""
     by_order: dict[int, list[Resource]] = {}
     for resource in resources:
         by_order.setdefault(resource.order_id, []).append(resource)
@@ -152,10 +173,31 @@ def _resources_transition(
                 transition(resource)()  # checks each resource's source state
                 resource.state_changed_at = now
                 resource.status_message = message
-            # Every transition has one target, so one UPDATE writes the same values to all.
-            Resource.objects.filter(pk__in=[r.pk for r in group]).update(
-                state=group[0].state, state_changed_at=now, status_message=message
-            )
+            # Written before the receivers of the change run: they may query the resources.
+            if fields:
+                _save_rows(group, ("state", "state_changed_at", "status_message", *fields))
+            else:  # one transition, one target: one UPDATE writes the same values to all
+                Resource.objects.filter(pk__in=[r.pk for r in group]).update(
+                    state=group[0].state, state_changed_at=now, status_message=message
+                )
+
+
+def _save_rows(resources: list[Resource], names: tuple[str, ...]) -> None:
+    """Write these columns of each resource, whose values differ from one to the next, with one
+    statement run for every row. (`bulk_update` builds a CASE per column and row, which costs
+    a chunk of steps more than everything else it records.)"""
+    if not resources:
+        return
+    fields = [Resource._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(Resource._meta.db_table)} SET {assignments} WHERE id = %s"
+    rows = [
+        [field.get_db_prep_save(getattr(r, field.attname), connection) for field in fields] + [r.pk]
+        for r in resources
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _deployment_transition(
@@ -175,13 +217,13 @@ def _deployment_transition(
         deployment.save()
 
 
-def _event(resource: Resource, kind: str) -> None:
-    """The billable fact of a lifecycle change, in the same transaction (composites have none:
-    their servers are metered)."""
+def _event(resource: Resource, kind: str) -> ResourceEvent | None:
+    """The billable fact of a lifecycle change, to save in the same transaction (composites
+    have none: their servers are metered)."""
     if resource.kind not in KINDS:
-        return
+        return None
     props = resource.properties
-    ResourceEvent.objects.create(
+    return ResourceEvent(
         resource=resource,
         kind=kind,
         at=timezone.now(),
@@ -418,12 +460,12 @@ def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
 
 
 # --- running the graph --------------------------------------------------------------------
-def _advance(deployment_id: int, finished: Step | None = None) -> None:
+def _advance(deployment_id: int, finished: list[Step] | None = None) -> None:
     """Queue the steps that became ready; close the deployment when every step is done.
 
     Runs under the deployment's row lock, so two dependencies finishing at once queue their
-    common dependent exactly once. `finished` comes from `_record_success`, annotated with
-    `waited_on`: a step nothing waits for makes nothing ready.
+    common dependent exactly once. `finished` comes from `_record_successes`, annotated with
+    `waited_on`: steps nothing waits for make nothing ready.
     """
     deployment = Deployment.objects.select_for_update().get(pk=deployment_id)
     if deployment.state == DeploymentState.COMPENSATING:
@@ -431,14 +473,16 @@ def _advance(deployment_id: int, finished: Step | None = None) -> None:
         return
     if deployment.state != DeploymentState.RUNNING:
         return
-    if finished is None or finished.waited_on:
+    awaited = [step.pk for step in finished or [] if step.waited_on]
+    if finished is None or awaited:
         # Dependencies may be steps of an earlier deployment (a scale-out's network).
-        candidates = (finished.dependents.all() if finished else deployment.steps.all()).filter(
-            state=StepState.PENDING, queued_at=None
-        )
-        unfinished = Step.depends_on.through.objects.filter(from_step=OuterRef("pk")).exclude(
-            to_step__state=StepState.DONE
-        )
+        through = Step.depends_on.through.objects
+        candidates = (
+            Step.objects.filter(pk__in=through.filter(to_step__in=awaited).values("from_step"))
+            if finished
+            else deployment.steps.all()
+        ).filter(state=StepState.PENDING, queued_at=None)
+        unfinished = through.filter(from_step=OuterRef("pk")).exclude(to_step__state=StepState.DONE)
         _enqueue(candidates.exclude(Exists(unfinished)))
     if not deployment.steps.exclude(state=StepState.DONE).exists():
         _deployment_succeeded(deployment)
@@ -495,29 +539,27 @@ def _maybe_compensate(deployment: Deployment) -> None:
     _destroy_deployment(deployment.order, resources, compensates=deployment)
 
 
-# --- one step -----------------------------------------------------------------------------
-def _claim(step_id: int) -> Step | None:
-    """Mark the step running (its resource went `provisioning` when it was queued). Reads in the
-    same query what the provider call needs: the resource, its account, and whether the step has
-    dependencies at all (`waits`), so a step without any reads none."""
-    with transaction.atomic():
-        step = (
-            Step.objects.select_for_update(of=("self",))
-            .select_related("resource__cloud_account")
-            .annotate(
-                waits=Exists(Step.depends_on.through.objects.filter(from_step=OuterRef("pk")))
-            )
-            .filter(pk=step_id)
-            .first()
-        )
-        if step is None or step.state not in (StepState.PENDING, StepState.RUNNING):
-            return None  # unknown, cancelled or already finished: a duplicate delivery
-        step.begin()
-        now = timezone.now()
-        step.started_at = step.started_at or now
-        step.heartbeat_at = now
-        step.save(update_fields=["state", "attempts", "started_at", "heartbeat_at"])
-        return step
+# --- one chunk of steps -------------------------------------------------------------------
+def _claim(step_ids: list[int]) -> list[Step]:
+    """Mark the chunk's steps that are still to run `running` with one UPDATE (their resources
+    went `provisioning` when they were queued), then read what the provider calls need: each
+    resource, its account, and whether the step has dependencies at all (`waits`), so a step
+    without any reads none. Running steps are claimable again: a step whose worker died is
+    re-delivered while still running."""
+    now = timezone.now()
+    Step.objects.filter(pk__in=step_ids, state__in=[StepState.PENDING, StepState.RUNNING]).update(
+        state=StepState.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=Coalesce("started_at", Value(now)),
+        heartbeat_at=now,
+    )
+    # The rows this UPDATE claimed: a duplicate delivery claiming them since then takes over.
+    return list(
+        Step.objects.select_related("resource__cloud_account")
+        .annotate(waits=Exists(Step.depends_on.through.objects.filter(from_step=OuterRef("pk"))))
+        .filter(pk__in=step_ids, state=StepState.RUNNING, heartbeat_at=now)
+        .order_by("pk")
+    )
 
 
 def _dependencies(step: Step) -> list[Resource]:
@@ -683,35 +725,57 @@ OUTCOMES: dict[str, tuple[Callable[[Resource], Callable[[], None]], str, tuple[s
 }
 
 
+RESULT_FIELDS = ("external_id", "public_ips", "private_ips", "attributes", "properties")
+
+
 @transaction.atomic
-def _record_success(step_id: int, obj: CloudObject | None) -> None:
-    """Record the object and advance the saga in one transaction: the step and its resource are
-    read and locked with one query, annotated with whether any step waits for this one."""
-    step = (
+def _record_successes(results: dict[int, CloudObject | None]) -> list[tuple[Step, Exception]]:
+    """Record the objects of a chunk's steps and advance the saga in one transaction, writing
+    each table once whatever the chunk's size: the steps and their resources are read and
+    locked with one query, annotated with whether any step waits for each. Returns the steps
+    whose result could not be applied, with the error."""
+    steps = list(
         Step.objects.select_for_update(of=("self", "resource"))
         .select_related("resource")
         .annotate(waited_on=Exists(Step.depends_on.through.objects.filter(to_step=OuterRef("pk"))))
-        .get(pk=step_id)
+        .filter(pk__in=results, state=StepState.RUNNING)  # else another delivery recorded it
+        .order_by("pk")
     )
-    if step.state != StepState.RUNNING:
-        return  # another delivery recorded it first
-    resource = step.resource
-    if obj is not None:
-        _apply(resource, obj)
-    transition, event, changed = OUTCOMES[step.action]
-    for name in changed:
-        resource.properties[name] = step.params[name]
-    if can_proceed(transition(resource)):
-        _resource_transition(resource, transition(resource))
-        if event:
-            _event(resource, event)
-    else:
-        resource.save()
-    step.finish()
-    step.finished_at = timezone.now()
-    step.save(update_fields=["state", "finished_at"])
-    if step.deployment_id:
-        _advance(step.deployment_id, step)
+    errors, recorded, moving, staying = [], [], [], []
+    for step in steps:
+        resource = step.resource
+        try:
+            if results[step.pk] is not None:
+                _apply(resource, results[step.pk])
+            transition, _, changed = OUTCOMES[step.action]
+            for name in changed:
+                resource.properties[name] = step.params[name]
+        except Exception as error:
+            errors.append((step, error))
+            continue
+        recorded.append(step)
+        (moving if can_proceed(transition(resource)) else staying).append(step)
+    outcome = {step.resource_id: OUTCOMES[step.action] for step in recorded}
+    _resources_transition(
+        [step.resource for step in moving], lambda r: outcome[r.pk][0](r), fields=RESULT_FIELDS
+    )
+    _save_rows([step.resource for step in staying], RESULT_FIELDS)
+    events = [_event(s.resource, kind) for s in moving if (kind := OUTCOMES[s.action][1])]
+    ResourceEvent.objects.bulk_create([event for event in events if event is not None])
+    now = timezone.now()
+    for step in recorded:
+        step.finish()
+        step.finished_at = now
+    Step.objects.filter(pk__in=[step.pk for step in recorded]).update(
+        state=StepState.DONE, finished_at=now
+    )
+    by_deployment: dict[int, list[Step]] = {}
+    for step in recorded:
+        if step.deployment_id:
+            by_deployment.setdefault(step.deployment_id, []).append(step)
+    for deployment_id in sorted(by_deployment):  # one lock order for every worker
+        _advance(deployment_id, by_deployment[deployment_id])
+    return errors
 
 
 @transaction.atomic
@@ -733,30 +797,71 @@ def _record_failure(step_id: int, message: str) -> None:
         _deployment_failed(step.deployment_id, message)
 
 
-def step_execute(*, step_id: int) -> None:
-    """Run one step; safe to call any number of times for the same step.
-
-    Any error other than a transient one ends the step as failed with its message (the saga
-    compensates); nothing leaves a step `running` for the lease to pick up again and again.
-    """
-    step = _claim(step_id)
-    if step is None:
-        return
-    try:
-        _record_success(step_id, _call_provider(step))
-    except (ProviderError, OperationalError) as error:
+def _failure(step: Step, error: Exception) -> str | None:
+    """The message that fails the step for `error`, or None when the step is to be retried.
+    A transient provider error is retried up to MAX_ATTEMPTS; anything else (a bug, bad data)
+    is permanent, its traceback in the worker's log, so nothing leaves a step `running` for the
+    lease to pick up again and again."""
+    if isinstance(error, ProviderError | OperationalError):
         # The database refusing for a moment (a deadlock, a restart) is as transient as a
         # throttled cloud; a retry finds the object the first attempt created.
         transient = isinstance(error, OperationalError) or error.transient
-        if transient and step.attempts < MAX_ATTEMPTS:
-            Step.objects.filter(pk=step_id).update(last_error=str(error))
-            raise TransientProviderError(str(error)) from error
-        _record_failure(step_id, str(error))
-    except Exception as error:
-        # A bug or bad data (a missing property, an unknown kind): permanent, with the traceback
-        # in the worker's log and the message on the step and the order.
-        logger.exception("step %s (%s %s) failed", step_id, step.action, step.resource)
-        _record_failure(step_id, f"{type(error).__name__}: {error}")
+        return None if transient and step.attempts < MAX_ATTEMPTS else str(error)
+    logger.error("step %s (%s %s) failed", step.pk, step.action, step.resource, exc_info=error)
+    return f"{type(error).__name__}: {error}"
+
+
+def steps_execute(*, step_ids: list[int]) -> list[Step]:
+    """Run a chunk of steps; safe to call any number of times for the same steps.
+
+    Claims those still to run, calls the provider for each (no transaction open meanwhile),
+    then records every success in one transaction. Each step ends on its own: a permanent
+    error fails that step alone (the saga compensates). Returns the steps that a transient
+    error left `running`, for the caller to retry later.
+    """
+    steps = _claim(step_ids)
+    results: dict[int, CloudObject | None] = {}
+    retry: list[Step] = []
+    failures: list[tuple[int, str]] = []
+
+    def settle(step: Step, error: Exception) -> None:
+        message = _failure(step, error)
+        if message is None:
+            step.last_error = str(error)
+            retry.append(step)
+        else:
+            failures.append((step.pk, message))
+
+    beat = time.monotonic()
+    for step in steps:
+        if time.monotonic() - beat > HEARTBEAT:  # a long chunk: its steps still have a worker
+            Step.objects.filter(pk__in=step_ids, state=StepState.RUNNING).update(
+                heartbeat_at=timezone.now()
+            )
+            beat = time.monotonic()
+        try:
+            results[step.pk] = _call_provider(step)
+        except Exception as error:
+            settle(step, error)
+    if results:
+        try:
+            errors = _record_successes(results)
+        except Exception as error:  # nothing of the chunk was recorded
+            errors = [(step, error) for step in steps if step.pk in results]
+        for step, error in errors:
+            settle(step, error)
+    Step.objects.bulk_update(retry, ["last_error"])
+    for step_id, message in failures:
+        _record_failure(step_id, message)
+    return retry
+
+
+def step_execute(*, step_id: int) -> None:
+    """Run one step now (`steps_execute` for one); raises TransientProviderError when it is to
+    be retried later."""
+    retry = steps_execute(step_ids=[step_id])
+    if retry:
+        raise TransientProviderError(retry[0].last_error)
 
 
 # --- day-2 actions ------------------------------------------------------------------------
@@ -1044,7 +1149,7 @@ def _reconcile_record(
             _resource_transition(
                 resource, resource.mark_missing, message="deleted at the provider outside Canopy"
             )
-            _event(resource, ResourceEvent.Kind.DELETED)  # gone at the provider: billing stops
+            _event(resource, ResourceEvent.Kind.DELETED).save()  # gone: billing stops
             missing += 1
     known = set(
         Resource.objects.filter(cloud_account=account)

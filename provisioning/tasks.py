@@ -8,15 +8,14 @@ from django.conf import settings
 from provisioning import services
 
 
-@shared_task(bind=True, max_retries=services.MAX_ATTEMPTS)
-def run_step(self, step_id: int) -> None:
-    try:
-        services.step_execute(step_id=step_id)
-    except services.TransientProviderError as error:
+@shared_task
+def run_steps(step_ids: list[int]) -> None:
+    """A chunk of ready steps; each one a transient error left running is retried on its own."""
+    base = settings.CANOPY_STEP_RETRY_BASE
+    for step in services.steps_execute(step_ids=step_ids):
         # Exponential backoff with jitter, so retries of many steps do not arrive together.
-        base = settings.CANOPY_STEP_RETRY_BASE
-        countdown = min(60, base * 2**self.request.retries) + random.uniform(0, base)
-        raise self.retry(exc=error, countdown=countdown) from error
+        countdown = min(60, base * 2 ** (step.attempts - 1)) + random.uniform(0, base)
+        run_steps.apply_async(([step.pk],), countdown=countdown)
 
 
 @shared_task

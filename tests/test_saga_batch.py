@@ -1,0 +1,163 @@
+"""Ready steps run in chunks: one task and one recording transaction per chunk, yet every step
+ends on its own (a transient error retries that step alone, a permanent one fails it and the saga
+compensates the others, a worker dying midway leaves steps that resume without duplicates), and
+a chunk costs the same queries whatever its size."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from catalog.models import Order
+from provisioning import services, tasks
+from provisioning.models import Resource, SandboxObject, Step
+from provisioning.providers import ProviderError
+from provisioning.services import STEP_LEASE, deployment_start, steps_execute, steps_resume
+from tests.test_saga import queued, run_queued
+from tests.test_saga_steps import fleet_order
+
+pytestmark = pytest.mark.django_db
+
+
+def _failing_once_on(step_pk: int, error: ProviderError, monkeypatch) -> None:
+    """The provider call of one step raises `error` the first time; the others go through."""
+    call_provider, failed = services._call_provider, []
+
+    def call(step):
+        if step.pk == step_pk and not failed:
+            failed.append(step.pk)
+            raise error
+        return call_provider(step)
+
+    monkeypatch.setattr(services, "_call_provider", call)
+
+
+def test_ready_steps_go_in_chunks_of_the_batch_size_spread_over_workers(
+    demo, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.CANOPY_STEP_BATCH, settings.CANOPY_STEP_SPREAD = 20, 2
+    sent = []
+    monkeypatch.setattr(tasks.run_steps, "delay", sent.append)
+    # 50 steps: ceil(50 / 20) = 3 chunks; 3 steps: 2 chunks, one per worker.
+    for count, chunks in ((50, 3), (3, 2)):
+        sent.clear()
+        order = fleet_order(demo, count)
+        with django_capture_on_commit_callbacks(execute=True):
+            deployment_start(order=order)
+        sizes = sorted(map(len, sent))
+        assert len(sent) == chunks and sizes[-1] <= 20 and sizes[-1] - sizes[0] <= 1
+        steps = Step.objects.filter(deployment__order=order).order_by("pk")
+        assert sorted(pk for chunk in sent for pk in chunk) == [s.pk for s in steps]
+
+
+def test_a_transient_error_retries_only_its_own_step(demo, monkeypatch):
+    order = fleet_order(demo, 4)
+    deployment_start(order=order)
+    steps = queued()
+    flaky = steps[1]
+    _failing_once_on(flaky.pk, ProviderError("Throttling", transient=True), monkeypatch)
+    retried = []
+    monkeypatch.setattr(
+        tasks.run_steps, "apply_async", lambda args, countdown: retried.append((args, countdown))
+    )
+    tasks.run_steps([s.pk for s in steps])  # the task, run in this process
+    (((step_ids,), countdown),) = retried
+    assert step_ids == [flaky.pk] and countdown > 0  # that step alone, after a backoff
+    states = dict(Step.objects.filter(deployment__order=order).values_list("pk", "state"))
+    assert states == {s.pk: "running" if s == flaky else "done" for s in steps}
+    flaky.refresh_from_db()
+    assert (flaky.attempts, flaky.last_error) == (1, "Throttling")
+    assert Order.objects.get(pk=order.pk).status == "provisioning"
+    assert steps_execute(step_ids=step_ids) == []  # the retry
+    flaky.refresh_from_db()
+    assert (flaky.state, flaky.attempts) == ("done", 2)
+    assert Order.objects.get(pk=order.pk).status == "completed"
+    assert SandboxObject.objects.count() == len(steps)
+
+
+def test_a_permanent_error_fails_its_step_and_compensation_deletes_the_others(demo, monkeypatch):
+    order = fleet_order(demo, 4)
+    deployment_start(order=order)
+    steps = queued()
+    doomed = steps[2]
+    _failing_once_on(doomed.pk, ProviderError("InsufficientInstanceCapacity"), monkeypatch)
+    assert steps_execute(step_ids=[s.pk for s in steps]) == []
+    doomed.refresh_from_db()
+    assert (doomed.state, doomed.last_error) == ("failed", "InsufficientInstanceCapacity")
+    # The other three were created and recorded before the saga turned back.
+    assert SandboxObject.objects.count() == len(steps) - 1
+    order.refresh_from_db()
+    assert order.status == "failed" and "InsufficientInstanceCapacity" in order.status_message
+    run_queued()  # the compensating deployment
+    assert not SandboxObject.objects.exists()
+    assert set(Resource.objects.filter(order=order).values_list("state", flat=True)) == {"deleted"}
+
+
+def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings):
+    settings.CANOPY_STEP_BATCH = 50
+    costs = {}
+    for count in (2, 10):
+        order = fleet_order(demo, count)
+        deployment_start(order=order)
+        ids = [s.pk for s in queued()]
+        with CaptureQueriesContext(connection) as captured:
+            steps_execute(step_ids=ids)
+        assert Order.objects.get(pk=order.pk).status == "completed"
+        # The provider's own calls (the sandbox's lookup and insert) are per server, as in a
+        # loop calling the adapter; Canopy's bookkeeping is not.
+        costs[count] = len([q for q in captured if "sandboxobject" not in q["sql"]])
+    assert costs[2] == costs[10]
+    # claim (UPDATE, SELECT), then record (BEGIN, lock steps, UPDATE resources, audit, events,
+    # UPDATE steps, lock deployment, is it done?, close it and the order…, COMMIT).
+    assert costs[10] <= 25
+
+
+def test_a_long_chunk_keeps_its_steps_alive(demo, monkeypatch):
+    monkeypatch.setattr(services, "HEARTBEAT", -1)  # every call counts as long
+    deployment_start(order=fleet_order(demo, 3))
+    steps = queued()
+    beats = []
+    call_provider = services._call_provider
+
+    def call(step):
+        beats.append(Step.objects.get(pk=steps[-1].pk).heartbeat_at)
+        return call_provider(step)
+
+    monkeypatch.setattr(services, "_call_provider", call)
+    steps_execute(step_ids=[s.pk for s in steps])
+    # The last step's heartbeat moves on while the chunk's earlier calls run.
+    assert beats == sorted(beats) and len(set(beats)) == len(steps)
+
+
+class WorkerKilled(BaseException):
+    """The worker dies (SIGKILL): nothing after this point of the chunk runs."""
+
+
+def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, monkeypatch):
+    order = fleet_order(demo, 4)
+    deployment_start(order=order)
+    steps = queued()
+    call_provider, calls = services._call_provider, []
+
+    def dies_on_the_third_call(step):
+        calls.append(step.pk)
+        if len(calls) == 3:
+            raise WorkerKilled
+        return call_provider(step)
+
+    monkeypatch.setattr(services, "_call_provider", dies_on_the_third_call)
+    with pytest.raises(WorkerKilled):
+        steps_execute(step_ids=[s.pk for s in steps])
+    assert SandboxObject.objects.count() == 2  # created, never recorded
+    assert set(Step.objects.filter(deployment__order=order).values_list("state", flat=True)) == {
+        "running"
+    }
+    monkeypatch.setattr(services, "_call_provider", call_provider)
+    later = timezone.now() + STEP_LEASE + timedelta(seconds=1)
+    assert steps_resume(now=later) == len(steps)  # the lease ran out: all four again
+    assert steps_execute(step_ids=[s.pk for s in steps]) == []
+    assert Order.objects.get(pk=order.pk).status == "completed"
+    names = list(SandboxObject.objects.values_list("name", flat=True))
+    assert sorted(names) == sorted(r.canopy_tag for r in Resource.objects.filter(order=order))
