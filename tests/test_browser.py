@@ -77,15 +77,23 @@ def test_order_approve_and_watch_it_complete(demo, live_server, celery_worker_pr
     expect(alice.locator("body")).to_contain_text("203.0.113.")
 
 
-def test_web_tier_with_dependent_choices_and_live_graph(
-    demo, live_server, celery_worker_process, browser, monkeypatch
-):
-    """Picking another cloud account narrows the sizes (htmx); the order page then follows the
-    deployment graph, step by step, to the end."""
+@pytest.fixture
+def other_account(demo) -> CloudAccount:
+    """Created before the `browser` fixture: once Playwright's loop runs, the ORM would open a
+    connection of its own in this thread that nothing closes before the test database goes."""
     other = CloudAccount.objects.create(
         name="other-cloud", organization=demo["web_shop"].organization, provider="sandbox"
     )
     other.projects.set([demo["web_shop"]])
+    return other
+
+
+def test_web_tier_with_dependent_choices_and_live_graph(
+    demo, other_account, live_server, celery_worker_process, browser, monkeypatch
+):
+    """Picking another cloud account narrows the sizes (htmx); the order page then follows the
+    deployment graph, step by step, to the end."""
+    other = other_account
     real = provisioning_selectors.cloud_account_options
 
     def options(*, account: CloudAccount) -> dict:
