@@ -49,22 +49,39 @@ def storage_gb(*, kind: str, quantity: Decimal, properties: dict, disk_gb: int =
     return Decimal(str(properties.get("disk_gb") or disk_gb or 0))
 
 
+def card_rates(cloud_account_ids: Iterable[int | None]) -> list[Rate]:
+    """Every rate of the accounts' own cards and of the default card: what a PriceBook of
+    those accounts prices with."""
+    ids = {pk for pk in cloud_account_ids if pk is not None}
+    return list(
+        Rate.objects.filter(
+            Q(rate_card__cloud_account_id__in=ids) | Q(rate_card__cloud_account__isnull=True)
+        ).select_related("rate_card")
+    )
+
+
 class PriceBook:
     """The rates of some cloud accounts (and the default card), loaded once and priced in memory:
-    metering prices thousands of resources an hour with one query."""
+    metering prices thousands of resources an hour with one query.
 
-    def __init__(self, cloud_account_ids: Iterable[int | None]) -> None:
-        ids = {pk for pk in cloud_account_ids if pk is not None}
+    `rates` (`card_rates` of the same accounts) and `accounts` may be given by a caller that
+    already holds them, so the book reads nothing."""
+
+    def __init__(
+        self,
+        cloud_account_ids: Iterable[int | None],
+        *,
+        rates: Iterable[Rate] | None = None,
+        accounts: Iterable[CloudAccount] = (),
+    ) -> None:
         self._rates: dict[tuple[int | None, str], list[Rate]] = {}
-        for rate in Rate.objects.filter(
-            Q(rate_card__cloud_account_id__in=ids) | Q(rate_card__cloud_account__isnull=True)
-        ).select_related("rate_card"):
+        for rate in card_rates(cloud_account_ids) if rates is None else rates:
             key = (rate.rate_card.cloud_account_id, rate.resource_kind)
             self._rates.setdefault(key, []).append(rate)
         self._cache: dict[tuple, HourlyPrice] = {}
         # Size facts per (account, size) and accounts per id, not looked up per priced resource.
         self._size_facts: dict[tuple[int | None, str], tuple[int, float, int]] = {}
-        self._accounts: dict[int | None, CloudAccount | None] = {}
+        self._accounts: dict[int | None, CloudAccount | None] = {a.pk: a for a in accounts}
 
     def _card_rates(self, cloud_account_id: int | None, kind: str) -> list[Rate]:
         """The account's own card when it prices the kind, else the default card."""
@@ -171,9 +188,12 @@ def spec_units(spec: dict) -> list[tuple[str, int, Decimal]]:
     return [(spec["kind"], count, one)]
 
 
-def hourly_total(*, cloud_account_id: int | None, resources: list[dict]) -> Decimal:
-    """What the resolved specs cost per hour while running (exactly one metered full hour)."""
-    book = PriceBook([cloud_account_id])
+def hourly_total(
+    *, cloud_account_id: int | None, resources: list[dict], book: PriceBook | None = None
+) -> Decimal:
+    """What the resolved specs cost per hour while running (exactly one metered full hour).
+    `book`: a PriceBook holding the account's rates, when the caller has one."""
+    book = book or PriceBook([cloud_account_id])
     total = ZERO
     for spec in resources:
         properties = spec.get("properties", {})
@@ -189,7 +209,9 @@ def hourly_total(*, cloud_account_id: int | None, resources: list[dict]) -> Deci
     return total
 
 
-def monthly_quote(*, cloud_account_id: int | None, resources: list[dict]) -> Decimal:
+def monthly_quote(
+    *, cloud_account_id: int | None, resources: list[dict], book: PriceBook | None = None
+) -> Decimal:
     """Monthly estimate for resolved resource specs (contract 1), to the cent."""
-    hourly = hourly_total(cloud_account_id=cloud_account_id, resources=resources)
+    hourly = hourly_total(cloud_account_id=cloud_account_id, resources=resources, book=book)
     return (hourly * HOURS_PER_MONTH).quantize(CENT, rounding=ROUND_HALF_UP)

@@ -7,12 +7,12 @@ from decimal import Decimal
 import jsonschema
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
-from billing.pricing import monthly_quote
-from catalog import templating
+from billing.pricing import PriceBook, monthly_quote
+from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order
 from portal.models import Project
 from portal.selectors import project_ids, project_list, user_has_project_perm
@@ -44,24 +44,26 @@ def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:
     )
 
 
-def item_offered_to_project(*, item: CatalogItem, project: Project) -> bool:
-    """Entitlements: the item is open to all, or lists the project or its organization.
+def orderable_item(*, slug: str) -> CatalogItem | None:
+    """The active item with this slug (from the order configuration cache)."""
+    config = order_config.item_config(slug=slug)
+    return config.item if config is not None and config.item.is_active else None
 
-    One plain query of the two link tables (it runs on every order; cheaper than
-    `_entitled`'s subqueries): an item lists few projects and organizations."""
-    if not item.is_active:
-        return False
-    projects = CatalogItem.projects.through.objects.filter(catalogitem=item.pk).values_list(
-        "project_id", Value("project")
-    )
-    organizations = CatalogItem.organizations.through.objects.filter(
-        catalogitem=item.pk
-    ).values_list("organization_id", Value("organization"))
-    listed = set(projects.union(organizations, all=True))
+
+def order_project(*, pk: int) -> Project | None:
+    """The project an order names, before any permission check (order_plan checks it)."""
+    return order_config.project(pk=pk)
+
+
+def item_offered_to_project(*, item: CatalogItem, project: Project) -> bool:
+    """Entitlements: the item is open to all, or lists the project or its organization
+    (read from the order configuration cache: this runs on every order)."""
+    config = order_config.item_config(slug=item.slug)
     return (
-        not listed
-        or (project.pk, "project") in listed
-        or (project.organization_id, "organization") in listed
+        item.is_active
+        and config is not None
+        and config.item.pk == item.pk
+        and config.offered_to(project)
     )
 
 
@@ -84,17 +86,21 @@ def cloud_accounts_for_item(*, item: CatalogItem, project: Project) -> list[Clou
     kinds = item_kinds(item=item)
     return [
         account
-        for account in provisioning_selectors.cloud_accounts_for_project(project=project)
+        for account in order_config.project_accounts(project=project)
         if provisioning_selectors.account_supports(account=account, kinds=kinds)
     ]
 
 
-def parameter_choices(*, item: CatalogItem, account: CloudAccount) -> dict[str, list[tuple]]:
+def parameter_choices(
+    *, item: CatalogItem, account: CloudAccount, options: dict | None = None
+) -> dict[str, list[tuple]]:
     """(id, label) choices of the parameters whose options come from the account ("x-options").
 
-    `"x-match": "windows"` keeps the options whose id or label contains that text.
+    `"x-match": "windows"` keeps the options whose id or label contains that text. `options`:
+    the account's `cloud_account_options`, when the caller has them.
     """
-    options = provisioning_selectors.cloud_account_options(account=account)
+    if options is None:
+        options = provisioning_selectors.cloud_account_options(account=account)
     choices = {}
     for name, spec in item.parameters.get("properties", {}).items():
         if "x-options" not in spec:
@@ -154,12 +160,15 @@ def _readable(error: jsonschema.ValidationError) -> str:
 
 @dataclass(frozen=True)
 class OrderPlan:
-    """A checked order: the account it goes to, its complete parameters and resolved specs."""
+    """A checked order: the account it goes to, its complete parameters, resolved specs and
+    monthly price, and the account's options it was checked against."""
 
     project: Project
     cloud_account: CloudAccount
     parameters: dict
     resources: list[dict]
+    estimated_monthly_cost: Decimal
+    options: dict
 
 
 def order_plan(
@@ -181,16 +190,25 @@ def order_plan(
     account = _chosen_account(
         item=item, project=project, chosen=parameters.pop("cloud_account", None)
     )
-    choices = parameter_choices(item=item, account=account)
+    options = provisioning_selectors.cloud_account_options(account=account)
+    choices = parameter_choices(item=item, account=account, options=options)
     parameters = _with_defaults(item=item, parameters=parameters, choices=choices)
     errors = parameter_errors(item=item, parameters=parameters, choices=choices)
     if errors:
         raise ValidationError(errors)
+    resources = resolve_resources(item=item, parameters=parameters)
+    book = PriceBook(
+        [account.pk], rates=order_config.rates(cloud_account_id=account.pk), accounts=[account]
+    )
     return OrderPlan(
         project=project,
         cloud_account=account,
         parameters=parameters,
-        resources=resolve_resources(item=item, parameters=parameters),
+        resources=resources,
+        estimated_monthly_cost=monthly_quote(
+            cloud_account_id=account.pk, resources=resources, book=book
+        ),
+        options=options,
     )
 
 

@@ -13,7 +13,6 @@ from django.db import transaction
 
 import approvals.selectors as approval_selectors
 import approvals.services as approval_services
-from billing.pricing import monthly_quote
 from catalog import templating
 from catalog.models import CatalogItem, Category, Order
 from catalog.selectors import order_plan
@@ -40,11 +39,11 @@ def order_submit(
         requester=user,
         cloud_account=plan.cloud_account,
         parameters=plan.parameters,
-        estimated_monthly_cost=monthly_quote(
-            cloud_account_id=plan.cloud_account.pk, resources=plan.resources
-        ),
+        estimated_monthly_cost=plan.estimated_monthly_cost,
     )
-    refusal = approval_selectors.admission_refusal(order=order, resources=plan.resources)
+    refusal = approval_selectors.admission_refusal(
+        order=order, resources=plan.resources, sizes=plan.options["sizes"]
+    )
     if refusal:
         raise ValidationError(refusal)
     with transaction.atomic():

@@ -1,7 +1,11 @@
 """Reads for tenancy. Object permissions are applied here and nowhere else."""
 
-from django.contrib.auth.models import AbstractUser
+import functools
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import QuerySet
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
@@ -27,20 +31,33 @@ def project_ids(*, user: AbstractUser, perm: str) -> QuerySet:
 
 
 def user_has_project_perm(*, user: AbstractUser, project: Project, perm: str) -> bool:
-    """Guardian's object permission with one indexed query in the common case, instead of
-    has_perm's two (this runs on every order, approval and resource action)."""
+    """Guardian's object permission, the user's own or through a group, in one statement
+    (this runs on every order, approval and resource action: plain SQL, because building the
+    ORM's two queries cost several times what PostgreSQL takes to answer them)."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True  # as guardian's backend and get_objects_for_user answer
-    permission = {
-        "permission__codename": perm,
-        "permission__content_type": ContentType.objects.get_for_model(Project),
-        "object_pk": str(project.pk),
-    }
+    content_type = ContentType.objects.get_for_model(Project).pk
+    args = [str(project.pk), perm, content_type]
+    with connection.cursor() as cursor:
+        cursor.execute(_object_perm_sql(), [user.pk, *args, user.pk, *args])
+        return bool(cursor.fetchone()[0])
+
+
+@functools.cache
+def _object_perm_sql() -> str:
+    """What `UserObjectPermission`/`GroupObjectPermission.objects.filter(user or group__user,
+    permission__codename, permission__content_type, object_pk).exists()` ask, as one EXISTS."""
+    condition = "AND x.object_pk = %s AND p.codename = %s AND p.content_type_id = %s"
+    permission = Permission._meta.db_table
     return (
-        UserObjectPermission.objects.filter(user=user, **permission).exists()
-        or GroupObjectPermission.objects.filter(group__user=user, **permission).exists()
+        f"SELECT EXISTS (SELECT 1 FROM {UserObjectPermission._meta.db_table} x"
+        f"  JOIN {permission} p ON p.id = x.permission_id WHERE x.user_id = %s {condition})"
+        f" OR EXISTS (SELECT 1 FROM {GroupObjectPermission._meta.db_table} x"
+        f"  JOIN {permission} p ON p.id = x.permission_id"
+        f"  JOIN {get_user_model().groups.through._meta.db_table} ug ON ug.group_id = x.group_id"
+        f"  WHERE ug.user_id = %s {condition})"
     )
 
 

@@ -17,11 +17,12 @@ from portal.models import AuditEvent, Notification
 from .conftest import order_via_api, wait_until
 
 # The SQL of one order request once the caller is authenticated (a token lookup adds one):
-# the item, the project, the permission, the entitlements, the project's cloud accounts (two),
-# the rate card, the lock-free pre-check (quotas, ledger sums, refusing budgets), then the
-# order and its audit row in one transaction (here a savepoint: two statements more). None
-# depends on the order's size or on how many orders exist.
-ORDER_REQUEST_QUERIES = 12 + 2
+# the permission and the lock-free pre-check (quotas with their ledger sums and whether a
+# budget refuses orders, one statement), then the order and its audit row in one transaction
+# (here a savepoint: two statements more). The item, the project, its accounts and the rate
+# card come from catalog.order_config once warm. None depends on the order's size or on how
+# many orders exist.
+ORDER_REQUEST_QUERIES = 4 + 2
 
 
 @pytest.mark.django_db

@@ -14,19 +14,20 @@ from catalog.api.serializers import (
     OrderSerializer,
     QuoteSerializer,
 )
-from catalog.models import CatalogItem
 from catalog.selectors import (
     catalog_item_list,
     cloud_accounts_for_item,
     order_list,
     order_plan,
+    order_project,
     order_quote,
+    orderable_item,
     parameter_choices,
     pricing_accounts,
     projects_for_item,
 )
 from catalog.services import order_cancel, order_submit
-from portal.models import AuditEvent, Project
+from portal.models import AuditEvent
 
 
 class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
@@ -90,6 +91,12 @@ def _pick(candidates, wanted: str | None, field: str):
     return found
 
 
+# DRF builds a ModelSerializer's fields again for every instance it wraps; the answer to each
+# order request is drawn by this one, whose fields are built once (to_representation keeps no
+# state between calls).
+_SUBMITTED_ORDER = OrderSerializer()
+
+
 class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Orders of the caller's projects. Creating one submits it: the answer says `submitted`
     (or 400 with the reason when it does not fit a quota or a refusing budget), and a worker
@@ -121,10 +128,10 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         incoming = OrderCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        item = CatalogItem.objects.filter(slug=data["item"], is_active=True).first()
+        item = orderable_item(slug=data["item"])
         if item is None:
             raise NotFound({"item": "No such catalog item."})
-        project = Project.objects.filter(pk=data["project"]).first()
+        project = order_project(pk=data["project"])
         if project is None:
             raise NotFound({"project": "No such project."})
         return {"item": item, "project": project, "parameters": data["parameters"]}
@@ -132,7 +139,7 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer})
     def create(self, request, *args, **kwargs):
         order = order_submit(user=request.user, **self._incoming(request))
-        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+        return Response(_SUBMITTED_ORDER.to_representation(order), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OrderCreateSerializer, responses={200: QuoteSerializer})
     @action(detail=False, methods=["post"])

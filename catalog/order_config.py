@@ -1,0 +1,177 @@
+"""The configuration every order request reads, kept in each process's memory: the catalog item
+with its entitlements, the project, the project's cloud accounts and their rate cards.
+
+Administrators change these rarely and every order reads all of them, so asking PostgreSQL
+each time cost an order request more than everything else it does. Why a cached value is
+never wrong for long, and never someone else's:
+
+- Every save, delete or many-to-many change of a model they come from (`SOURCES`; the signals
+  are connected in `CatalogConfig.ready`, so in every process that can write) stores a new
+  generation in the shared cache, at once and again when its transaction commits (a process
+  that read the old rows in between reloads them after the commit). A process reads the
+  generation at most once per HTTP request (every time outside one) and drops everything it
+  holds when it changed.
+- An entry lives at most `TTL` seconds: that bounds how long a write that sends no signal
+  (`QuerySet.update()`, SQL by hand) goes unseen.
+- Entries are keyed by what the database keys them by (item slug, project id, account id) and
+  hold exactly the rows a query would return; the checks that depend on the person or on live
+  figures (project permission, quotas, budgets, policies) are never cached.
+- Callers get copies of the cached model instances, so nothing one request sets on them (an
+  order's related-object cache, say) reaches another.
+"""
+
+import copy
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+import provisioning.selectors as provisioning_selectors
+from billing.pricing import card_rates
+from catalog.models import CatalogItem
+from portal.models import Project
+from provisioning.models import CloudAccount
+
+GENERATION_KEY = "catalog:order-config-generation"
+TTL = 30.0  # seconds
+MAX_ENTRIES = 10_000  # a bound on memory; reached only by a very large catalog
+
+# The models whose rows are cached here (or decide what is): item, its entitlement links,
+# project, accounts and their project links, rate cards and rates.
+SOURCES = (
+    "catalog.CatalogItem",
+    "catalog.CatalogItem_projects",
+    "catalog.CatalogItem_organizations",
+    "portal.Project",
+    "provisioning.CloudAccount",
+    "provisioning.CloudAccount_projects",
+    "billing.RateCard",
+    "billing.Rate",
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ItemConfig:
+    """An item and the projects and organizations it is entitled to (empty: open to all)."""
+
+    item: CatalogItem
+    projects: frozenset[int]
+    organizations: frozenset[int]
+
+    def offered_to(self, project: Project) -> bool:
+        if not self.projects and not self.organizations:
+            return True
+        return project.pk in self.projects or project.organization_id in self.organizations
+
+
+class _State(threading.local):
+    in_request = False
+    checked = False  # the generation was read during the current request
+
+
+_state = _State()
+_entries: dict[tuple, tuple[float, Any]] = {}
+_generation: object = object()  # matches no stored generation: the first read clears
+
+
+def item_config(*, slug: str) -> ItemConfig | None:
+    """The item with this slug and its entitlements (None when there is no such item)."""
+
+    def load() -> ItemConfig | None:
+        item = CatalogItem.objects.filter(slug=slug).first()
+        if item is None:
+            return None
+        links = CatalogItem.projects.through.objects.filter(catalogitem=item.pk)
+        org_links = CatalogItem.organizations.through.objects.filter(catalogitem=item.pk)
+        return ItemConfig(
+            item=item,
+            projects=frozenset(links.values_list("project_id", flat=True)),
+            organizations=frozenset(org_links.values_list("organization_id", flat=True)),
+        )
+
+    config = _cached(("item", slug), load, keep_none=False)
+    return replace(config, item=copy.copy(config.item)) if config else None
+
+
+def project(*, pk: int) -> Project | None:
+    found = _cached(("project", pk), lambda: Project.objects.filter(pk=pk).first(), keep_none=False)
+    return copy.copy(found)
+
+
+def project_accounts(*, project: Project) -> tuple[CloudAccount, ...]:
+    """`provisioning.selectors.cloud_accounts_for_project`, in its order."""
+    accounts = _cached(
+        ("accounts", project.pk),
+        lambda: tuple(provisioning_selectors.cloud_accounts_for_project(project=project)),
+    )
+    return tuple(copy.copy(account) for account in accounts)
+
+
+def rates(*, cloud_account_id: int) -> tuple:
+    """The rates `billing.pricing` prices the account with (its card and the default card);
+    shared, not copied: a PriceBook only reads them."""
+    return _cached(("rates", cloud_account_id), lambda: tuple(card_rates([cloud_account_id])))
+
+
+def _cached(key: tuple, load: Callable[[], T], *, keep_none: bool = True) -> T:
+    _check_generation()
+    now = time.monotonic()
+    hit = _entries.get(key)
+    if hit is not None and now - hit[0] < TTL:
+        return hit[1]
+    value = load()
+    if value is not None or keep_none:
+        if len(_entries) >= MAX_ENTRIES:
+            _entries.clear()
+        _entries[key] = (now, value)
+    return value
+
+
+def _check_generation() -> None:
+    global _generation
+    if _state.in_request and _state.checked:
+        return
+    generation = cache.get(GENERATION_KEY)
+    if generation != _generation:
+        _entries.clear()
+        _generation = generation
+    _state.checked = _state.in_request
+
+
+def _request_started(**kwargs: Any) -> None:
+    _state.in_request, _state.checked = True, False
+
+
+def _request_finished(**kwargs: Any) -> None:
+    _state.in_request, _state.checked = False, False
+
+
+def changed(**kwargs: Any) -> None:
+    """A source row changed: a new generation now, and another once the change is committed."""
+    _entries.clear()
+    _bump()
+    transaction.on_commit(_bump, using=kwargs.get("using"))
+
+
+def _bump() -> None:
+    cache.set(GENERATION_KEY, uuid.uuid4().hex, None)
+
+
+def connect_signals() -> None:
+    for sender in SOURCES:
+        post_save.connect(changed, sender=sender, dispatch_uid=f"order-config-save-{sender}")
+        post_delete.connect(changed, sender=sender, dispatch_uid=f"order-config-del-{sender}")
+    for sender in ("catalog.CatalogItem_projects", "catalog.CatalogItem_organizations",
+                   "provisioning.CloudAccount_projects"):  # fmt: skip
+        m2m_changed.connect(changed, sender=sender, dispatch_uid=f"order-config-m2m-{sender}")
+    request_started.connect(_request_started, dispatch_uid="order-config-request-started")
+    request_finished.connect(_request_finished, dispatch_uid="order-config-request-finished")

@@ -1,0 +1,135 @@
+"""The order request's cached configuration (catalog.order_config) follows every change at once;
+its pre-check screen (approvals.selectors._admission_screen) refuses exactly what the full checks
+refuse; its one-statement permission check answers as guardian does."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from guardian.shortcuts import assign_perm
+
+from approvals.models import Quota
+from billing.models import Budget, Rate
+from billing.pricing import monthly_quote
+from catalog import order_config
+from catalog.models import CatalogItem, Order
+from catalog.selectors import resolve_resources
+from portal.selectors import user_has_project_perm
+from provisioning.models import CloudAccount
+from tests.conftest import order_via_api
+
+
+@pytest.fixture
+def alice(demo, api_as):
+    client = api_as(demo["alice"])
+    assert order_via_api(client, demo, admit=False).status_code == 201  # the cache is warm
+    return client
+
+
+@pytest.mark.django_db
+def test_a_deactivated_item_is_refused_at_once(demo, alice):
+    item = demo["linux_vm"]
+    item.is_active = False
+    item.save()
+    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_entitlement_is_refused_at_once(demo, alice):
+    demo["linux_vm"].projects.set([demo["data_lab"]])
+    answer = order_via_api(alice, demo, admit=False, name="web-2")
+    assert answer.status_code == 403
+    demo["linux_vm"].projects.clear()
+    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_new_price_is_quoted_at_once(demo, alice):
+    rate = Rate.objects.get(resource_kind="server", size="large")
+    rate.price *= 2
+    rate.save()
+    answer = order_via_api(alice, demo, admit=False, name="web-2", size="large")
+    order = Order.objects.get(pk=answer.data["id"])
+    resources = resolve_resources(item=order.item, parameters=order.parameters)
+    fresh = monthly_quote(cloud_account_id=order.cloud_account_id, resources=resources)
+    assert order.estimated_monthly_cost == fresh
+
+
+@pytest.mark.django_db
+def test_a_newly_linked_cloud_account_is_offered_at_once(demo, alice):
+    sandbox = CloudAccount.objects.get(name="sandbox")
+    other = CloudAccount.objects.create(
+        name="sandbox-2", organization=sandbox.organization, provider="sandbox"
+    )
+    refused = order_via_api(alice, demo, admit=False, name="web-2", cloud_account=other.pk)
+    assert refused.status_code == 400 and "cloud_account" in refused.json()
+    other.projects.add(demo["web_shop"])
+    answer = order_via_api(alice, demo, admit=False, name="web-3", cloud_account=other.pk)
+    assert answer.status_code == 201, answer.content
+    assert Order.objects.get(pk=answer.data["id"]).cloud_account == other
+
+
+@pytest.mark.django_db
+def test_another_process_s_change_is_seen_through_the_generation(demo, alice):
+    # A write elsewhere: no signal in this process, only the shared generation changes.
+    CatalogItem.objects.filter(pk=demo["linux_vm"].pk).update(is_active=False)
+    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201  # cached
+    cache.set(order_config.GENERATION_KEY, "written-by-another-process", None)
+    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_write_without_signal_is_seen_after_the_ttl(demo, alice, monkeypatch):
+    CatalogItem.objects.filter(pk=demo["linux_vm"].pk).update(is_active=False)
+    monkeypatch.setattr(order_config, "TTL", 0.0)
+    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_generation_is_read_once_per_request(demo, alice, monkeypatch):
+    reads = []
+    real_get = cache.get
+    monkeypatch.setattr(
+        order_config.cache, "get", lambda key, *a: reads.append(key) or real_get(key, *a)
+    )
+    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
+    assert reads.count(order_config.GENERATION_KEY) == 1
+
+
+@pytest.mark.django_db
+def test_an_organization_quota_is_screened_with_every_project_s_orders(demo, alice, api_as):
+    Quota.objects.create(organization=demo["web_shop"].organization, max_servers=1)
+    dave = api_as(demo["dave"])  # data-lab, the same organization
+    data_lab = {**demo, "web_shop": demo["data_lab"]}
+    assert order_via_api(dave, data_lab, name="lab-1").status_code == 201  # admitted: 1 of 1
+    refused = order_via_api(alice, demo, admit=False, name="web-2")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "quota": ["Over the server quota of Acme: this needs 1, 1 of 1 are already taken."]
+    }
+
+
+@pytest.mark.django_db
+def test_a_refusing_budget_of_another_cost_center_lets_the_order_through(demo, alice):
+    # The screen sees a refusing budget in the organization; billing's rule says it is not
+    # web-shop's, so the order is accepted.
+    Budget.objects.filter(cost_center="CC-200").update(
+        monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
+    )
+    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
+
+
+@pytest.mark.django_db
+def test_the_order_permission_is_the_user_s_own_or_a_group_s(demo):
+    dave, web_shop, data_lab = demo["dave"], demo["web_shop"], demo["data_lab"]
+    assert user_has_project_perm(user=dave, project=data_lab, perm="order_in_project")
+    assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
+    team = Group.objects.create(name="web-shop team")
+    assign_perm("portal.order_in_project", team, web_shop)
+    assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
+    dave.groups.add(team)
+    assert user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
+    assert not user_has_project_perm(user=dave, project=web_shop, perm="approve_for_project")
+    dave.is_active = False
+    assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
