@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -173,18 +174,52 @@ def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, pa
 # --- opening a request --------------------------------------------------------------------------
 
 
-# An order still `submitted` this long after it was saved has lost its admission message (the
-# broker was down when it committed): beat admits it (`orders_admit_overdue`).
+# An order still `submitted` this long after it was saved has lost its admission (the broker was
+# down when it committed, or a worker died holding the message): beat admits it
+# (`orders_admit_overdue`).
 ADMISSION_OVERDUE = timedelta(minutes=2)
+# Set while an `admit_submitted` task is queued; orders submitted meanwhile publish nothing. The
+# TTL bounds how long a flag whose task was lost stops others from publishing.
+ADMISSION_FLAG = "approvals:admission-queued"
+ADMISSION_FLAG_TTL = 60  # seconds
 
 
 def order_admission_enqueue(*, order: Order) -> None:
-    """Queue the admission of an order just submitted; it is sent once the transaction commits,
-    so the worker always finds the row. A broker that is down does not fail the submission (the
-    order is saved): the error is logged and beat admits the order later."""
-    from approvals.tasks import admit_order  # tasks import services; import at call time
+    """Queue the admission of an order just submitted, once the transaction commits, so the
+    worker always finds the row. A burst of orders shares one message: see `orders_admit_submitted`.
+    A broker or cache that is down does not fail the submission (the order is saved): the error
+    is logged and beat admits the order later."""
+    transaction.on_commit(_admission_publish, robust=True)
 
-    transaction.on_commit(lambda: admit_order.delay(order.pk), robust=True)
+
+def _admission_publish() -> None:
+    from approvals.tasks import admit_submitted  # tasks import services; import at call time
+
+    if not cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
+        return  # a queued task has not scanned yet: it will find this order
+    try:
+        admit_submitted.delay()
+    except Exception:
+        cache.delete(ADMISSION_FLAG)  # nothing is queued: let the next order publish
+        raise
+
+
+def orders_admit_submitted() -> int:
+    """Admit every order still submitted, oldest first, one transaction each (`order_admit`);
+    returns how many this call admitted. Run by `approvals.tasks.admit_submitted`.
+
+    Why no order is left waiting: an order commits before its `_admission_publish` adds the
+    flag, and this function deletes the flag before it scans. If the add finds no flag, the
+    order publishes a task whose scan comes after its commit. If it finds the flag, the task
+    that set it has not deleted it yet, so that task's scan starts after the add, hence after
+    the commit. A flag whose task was lost expires after ADMISSION_FLAG_TTL, and beat's
+    `orders_admit_overdue` admits what it held back. The file cache of the embedded mode does
+    not add atomically across processes: two orders may then both publish; the second task
+    finds nothing left to do (`order_admit` is idempotent and locks the order row).
+    """
+    cache.delete(ADMISSION_FLAG)
+    pending = Order.objects.filter(status=OrderStatus.SUBMITTED).order_by("id")
+    return sum(order_admit(order_id=pk) is not None for pk in pending.values_list("pk", flat=True))
 
 
 def orders_admit_overdue(*, now=None) -> int:
@@ -199,7 +234,7 @@ def orders_admit_overdue(*, now=None) -> int:
 
 @transaction.atomic
 def order_admit(*, order_id: int) -> Order | None:
-    """Admission of a submitted order, run by the worker (`approvals.tasks.admit_order`) once
+    """Admission of a submitted order, run by the worker (`approvals.tasks.admit_submitted`) once
     `order_submit` committed: reserve its quota under the quota rows' lock, check the refusing
     budgets, find its policy, then auto-approve it or open its first stage. An order over a
     limit that its policy does not route to an extra stage is rejected with the reason, and the

@@ -18,6 +18,10 @@ never wrong for long, and never someone else's:
   figures (project permission, quotas, budgets, policies) are never cached.
 - Callers get copies of the cached model instances, so nothing one request sets on them (an
   order's related-object cache, say) reaches another.
+
+The generation's read also fetches the provider options of the account whose options this
+process read last (`account_options`), so an order request makes one cache round trip, not two;
+those options are not cached here, only read a moment early.
 """
 
 import copy
@@ -76,11 +80,13 @@ class ItemConfig:
 class _State(threading.local):
     in_request = False
     checked = False  # the generation was read during the current request
+    prefetched: dict[str, Any] = {}  # cache entries read with it (replaced, never mutated)
 
 
 _state = _State()
 _entries: dict[tuple, tuple[float, Any]] = {}
 _generation: object = object()  # matches no stored generation: the first read clears
+_options_key: str | None = None  # the options entry this process read last
 
 
 def item_config(*, slug: str) -> ItemConfig | None:
@@ -122,6 +128,17 @@ def rates(*, cloud_account_id: int) -> tuple:
     return _cached(("rates", cloud_account_id), lambda: tuple(card_rates([cloud_account_id])))
 
 
+def account_options(*, account: CloudAccount) -> dict[str, list]:
+    """`provisioning.selectors.cloud_account_options`, with the entry read together with the
+    generation when it is the one this process read last."""
+    global _options_key
+    _check_generation()
+    key = provisioning_selectors.options_cache_key(account.pk)
+    entry = _state.prefetched.get(key)
+    _options_key = key
+    return provisioning_selectors.cloud_account_options(account=account, entry=entry)
+
+
 def _cached(key: tuple, load: Callable[[], T], *, keep_none: bool = True) -> T:
     _check_generation()
     now = time.monotonic()
@@ -140,19 +157,23 @@ def _check_generation() -> None:
     global _generation
     if _state.in_request and _state.checked:
         return
-    generation = cache.get(GENERATION_KEY)
+    keys = (
+        [GENERATION_KEY, _options_key] if _state.in_request and _options_key else [GENERATION_KEY]
+    )
+    found = cache.get_many(keys)
+    generation = found.pop(GENERATION_KEY, None)
     if generation != _generation:
         _entries.clear()
         _generation = generation
-    _state.checked = _state.in_request
+    _state.checked, _state.prefetched = _state.in_request, found
 
 
 def _request_started(**kwargs: Any) -> None:
-    _state.in_request, _state.checked = True, False
+    _state.in_request, _state.checked, _state.prefetched = True, False, {}
 
 
 def _request_finished(**kwargs: Any) -> None:
-    _state.in_request, _state.checked = False, False
+    _state.in_request, _state.checked, _state.prefetched = False, False, {}
 
 
 def changed(**kwargs: Any) -> None:

@@ -190,7 +190,7 @@ def order_plan(
     account = _chosen_account(
         item=item, project=project, chosen=parameters.pop("cloud_account", None)
     )
-    options = provisioning_selectors.cloud_account_options(account=account)
+    options = order_config.account_options(account=account)
     choices = parameter_choices(item=item, account=account, options=options)
     parameters = _with_defaults(item=item, parameters=parameters, choices=choices)
     errors = parameter_errors(item=item, parameters=parameters, choices=choices)

@@ -110,14 +110,15 @@ def _enqueue_refresh(account_id: int) -> None:
     transaction.on_commit(lambda: refresh_account_options.delay(account_id))
 
 
-def cloud_account_options(*, account: CloudAccount) -> dict[str, list]:
+def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -> dict[str, list]:
     """Locations, sizes and images of the account, from the cache; never calls a slow cloud.
 
     A stale entry is served while a worker refreshes it; with no entry yet, the sandbox is read
     in place (it is local) and other providers answer empty lists until the worker has filled
-    the cache.
+    the cache. `entry`: the account's cache entry, when the caller has just read it.
     """
-    entry = cache.get(options_cache_key(account.pk))
+    if entry is None:
+        entry = cache.get(options_cache_key(account.pk))
     if entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS:
         if account.provider == CloudAccount.Provider.SANDBOX:
             from provisioning.services import account_options_refresh

@@ -90,6 +90,11 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subproce
         for queue in queues:  # messages left by earlier tests point at flushed rows
             conn.default_channel.queue_declare(queue=queue, durable=True)
             conn.default_channel.queue_purge(queue)
+    from django.core.cache import cache
+
+    from approvals.services import ADMISSION_FLAG
+
+    cache.delete(ADMISSION_FLAG)  # its admission message was just purged
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_subprocess(),

@@ -96,8 +96,8 @@ def test_web_tier_with_dependent_choices_and_live_graph(
     other = other_account
     real = provisioning_selectors.cloud_account_options
 
-    def options(*, account: CloudAccount) -> dict:
-        found = real(account=account)
+    def options(*, account: CloudAccount, **kwargs) -> dict:
+        found = real(account=account, **kwargs)
         return {**found, "sizes": [SizeInfo("xlarge", 8, 32)]} if account == other else found
 
     monkeypatch.setattr(provisioning_selectors, "cloud_account_options", options)

@@ -32,8 +32,8 @@ def other_account(demo, monkeypatch) -> CloudAccount:
     account.projects.set([demo["web_shop"]])
     real = provisioning_selectors.cloud_account_options
 
-    def options(*, account: CloudAccount) -> dict:
-        return OTHER_OPTIONS if account.name == "other" else real(account=account)
+    def options(*, account: CloudAccount, **kwargs) -> dict:
+        return OTHER_OPTIONS if account.name == "other" else real(account=account, **kwargs)
 
     monkeypatch.setattr(provisioning_selectors, "cloud_account_options", options)
     return account

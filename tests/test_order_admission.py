@@ -1,16 +1,25 @@
 """Asynchronous admission: a request saves the order `submitted` and a worker admits it
-(`approvals.tasks.admit_order`): quota reservation, budget, policy, stages, notifications."""
+(`approvals.tasks.admit_submitted`, one message per burst of orders): quota reservation,
+budget, policy, stages, notifications."""
 
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import approvals.services as approval_services
 from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
-from approvals.services import ADMISSION_OVERDUE, order_admit, orders_admit_overdue
-from approvals.tasks import admit_order
+from approvals.services import (
+    ADMISSION_FLAG,
+    ADMISSION_OVERDUE,
+    order_admit,
+    orders_admit_overdue,
+    orders_admit_submitted,
+)
+from approvals.tasks import admit_order, admit_submitted
 from catalog.models import Order
 from portal.models import AuditEvent, Notification
 
@@ -118,19 +127,74 @@ def test_beat_admits_an_order_whose_message_was_lost(demo, api_as):
     assert orders_admit_overdue(now=later) == 0
 
 
+@pytest.fixture
+def publishes(monkeypatch):
+    """The `admit_submitted` messages sent (none reaches a broker); the coalescing flag is
+    cleared before and after, so no other test inherits it."""
+    sent = []
+    monkeypatch.setattr(admit_submitted, "delay", lambda *args: sent.append(args))
+    cache.delete(ADMISSION_FLAG)
+    yield sent
+    cache.delete(ADMISSION_FLAG)
+
+
+@pytest.mark.django_db
+def test_a_burst_of_orders_sends_one_admission_message_and_it_admits_them_all(
+    demo, api_as, publishes, django_capture_on_commit_callbacks
+):
+    alice = api_as(demo["alice"])
+    with django_capture_on_commit_callbacks(execute=True):
+        first = order_via_api(alice, demo, admit=False, name="web-1").data["id"]
+        second = order_via_api(alice, demo, admit=False, name="web-2").data["id"]
+    assert len(publishes) == 1
+
+    assert orders_admit_submitted() == 2  # the worker's task
+    statuses = Order.objects.filter(pk__in=[first, second]).values_list("status", flat=True)
+    assert set(statuses) == {"pending_approval"}
+    assert orders_admit_submitted() == 0  # a second delivery finds nothing to do
+
+    with django_capture_on_commit_callbacks(execute=True):  # the task cleared the flag
+        order_via_api(alice, demo, admit=False, name="web-3")
+    assert len(publishes) == 2
+
+
+@pytest.mark.django_db
+def test_a_flag_whose_task_was_lost_expires_and_beat_admits_what_it_held_back(
+    demo, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(approval_services, "ADMISSION_FLAG_TTL", 1)
+    alice = api_as(demo["alice"])
+    with django_capture_on_commit_callbacks(execute=True):
+        held = order_via_api(alice, demo, admit=False, name="web-1").data["id"]
+    publishes.clear()  # as if the worker died before running the task
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_via_api(alice, demo, admit=False, name="web-2")
+    assert publishes == []  # the flag of the lost task holds it back…
+    wait_until(lambda: ADMISSION_FLAG not in cache, timeout=10, what="the flag expires")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_via_api(alice, demo, admit=False, name="web-3")
+    assert len(publishes) == 1  # …only until it expires
+
+    later = timezone.now() + ADMISSION_OVERDUE + timedelta(seconds=1)
+    assert orders_admit_overdue(now=later) == 3  # and beat admits the held orders anyway
+    assert Order.objects.get(pk=held).status == "pending_approval"
+
+
 @pytest.mark.django_db
 def test_a_broker_down_at_commit_does_not_fail_the_submission(
-    demo, api_as, monkeypatch, django_capture_on_commit_callbacks, caplog
+    demo, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(admit_order, "delay", broker_down)
+    monkeypatch.setattr(admit_submitted, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
     assert answer.status_code == 201
     assert "broker unreachable" in caplog.text  # logged, not raised
     assert Order.objects.get(pk=answer.data["id"]).status == "submitted"  # beat admits it
+    assert ADMISSION_FLAG not in cache  # nothing is queued: the next order publishes again
 
 
 @pytest.mark.django_db

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from guardian.shortcuts import assign_perm
 
+import provisioning.selectors as provisioning_selectors
 from approvals.models import Quota
 from billing.models import Budget, Rate
 from billing.pricing import monthly_quote
@@ -87,14 +88,23 @@ def test_a_write_without_signal_is_seen_after_the_ttl(demo, alice, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_the_generation_is_read_once_per_request(demo, alice, monkeypatch):
-    reads = []
-    real_get = cache.get
-    monkeypatch.setattr(
-        order_config.cache, "get", lambda key, *a: reads.append(key) or real_get(key, *a)
-    )
+def test_an_order_request_reads_the_cache_once(demo, alice, monkeypatch):
+    """The generation and the account's options come in one round trip (the warm-up order
+    read the same account's options)."""
+    calls = []
+    for name in ("get", "get_many", "set", "add", "delete", "has_key"):
+        real = getattr(cache, name)
+        monkeypatch.setattr(
+            order_config.cache,
+            name,
+            lambda *args, _name=name, _real=real, **kwargs: (
+                calls.append((_name, args[0])) or _real(*args, **kwargs)
+            ),
+        )
     assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
-    assert reads.count(order_config.GENERATION_KEY) == 1
+    (account,) = {order.cloud_account for order in Order.objects.all()}
+    options_key = provisioning_selectors.options_cache_key(account.pk)
+    assert calls == [("get_many", [order_config.GENERATION_KEY, options_key])]
 
 
 @pytest.mark.django_db
