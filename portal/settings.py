@@ -195,6 +195,8 @@ CACHES = {
         "KEY_PREFIX": CANOPY_QUEUE_PREFIX,
     }
 }
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, not per call
 CELERY_TASK_DEFAULT_QUEUE = CANOPY_DEFAULT_QUEUE
 # Provider calls get their own queue so a slow cloud cannot starve approvals or bookkeeping.
 CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": CANOPY_PROVIDER_QUEUE}}
