@@ -51,6 +51,7 @@ def setup_django(tmp: Path) -> None:
         CANOPY_VAR_DIR=str(tmp / "var"),
         EMAIL_URL="memorymail://",
         LOG_LEVEL="WARNING",
+        CANOPY_DEMO_WORKLOAD="false",  # exactly the resources this bench seeds
     )
     import django
 
