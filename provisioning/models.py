@@ -269,16 +269,14 @@ class Step(FSMModelMixin, models.Model):
 
     # pending/running → running is the claim, one UPDATE for a whole chunk of steps
     # (provisioning.services._claim): running again is allowed, a step whose worker died is
-    # re-delivered while still running.
+    # re-delivered while still running. pending → cancelled, for the pending steps of a failed
+    # saga, is one UPDATE too (provisioning.services._deployment_failed).
 
     @transition(field=state, source=StepState.RUNNING, target=StepState.DONE)
     def finish(self) -> None: ...
 
     @transition(field=state, source=[StepState.PENDING, StepState.RUNNING], target=StepState.FAILED)
     def fail(self) -> None: ...
-
-    @transition(field=state, source=StepState.PENDING, target=StepState.CANCELLED)
-    def cancel(self) -> None: ...
 
 
 class ResourceEvent(models.Model):

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from catalog.models import Order
-from portal.models import OrganizationMembership, OrganizationRole, Project
+from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import CloudAccount, Resource, ResourceState, Step, UnknownObject
 from provisioning.providers import REGISTRY, SizeInfo, get_adapter
@@ -43,15 +43,26 @@ def cloud_account_for_order(*, order: Order) -> CloudAccount | None:
     return order.cloud_account or cloud_account_for_project(project=order.project)
 
 
+def _administered_organizations(user: AbstractUser) -> QuerySet:
+    return OrganizationMembership.objects.filter(user=user, role=OrganizationRole.ADMIN).values(
+        "organization"
+    )
+
+
 def cloud_accounts_administered(*, user: AbstractUser) -> QuerySet[CloudAccount]:
     """Accounts of the organizations the user administers (staff see all)."""
     accounts = CloudAccount.objects.order_by("name")
     if user.is_staff:
         return accounts
-    organizations = OrganizationMembership.objects.filter(
-        user=user, role=OrganizationRole.ADMIN
-    ).values("organization")
-    return accounts.filter(organization__in=organizations)
+    return accounts.filter(organization__in=_administered_organizations(user))
+
+
+def organization_administered(*, user: AbstractUser, organization: Organization) -> bool:
+    """Staff and the organization's admins manage its cloud accounts."""
+    return (
+        user.is_staff
+        or _administered_organizations(user).filter(organization=organization).exists()
+    )
 
 
 # --- capabilities -------------------------------------------------------------------------

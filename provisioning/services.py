@@ -33,7 +33,7 @@ from django_fsm import can_proceed
 import catalog.services as catalog_services
 from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
-from portal.models import Organization, OrganizationMembership, OrganizationRole
+from portal.models import Organization
 from portal.selectors import user_has_project_perm
 from portal.services import audit_record, audited_transition, audited_transitions
 from provisioning.models import (
@@ -55,6 +55,7 @@ from provisioning.selectors import (
     COMPOSITE_KINDS,
     cloud_account_for_order,
     options_cache_key,
+    organization_administered,
     size_info,
 )
 
@@ -245,10 +246,11 @@ def _check_perm(user: AbstractUser | None, resource_or_order: Resource | Order) 
 def _in_dependency_order(specs: list[dict]) -> list[dict]:
     by_key = {spec["key"]: spec for spec in specs}
     ordered: list[dict] = []
+    done: set[str] = set()
     visiting: set[str] = set()
 
     def visit(spec: dict) -> None:
-        if spec in ordered:
+        if spec["key"] in done:
             return
         if spec["key"] in visiting:
             raise ValidationError({"resources": [f"Dependency cycle at {spec['key']!r}."]})
@@ -258,6 +260,7 @@ def _in_dependency_order(specs: list[dict]) -> list[dict]:
                 raise ValidationError({"resources": [f"{spec['key']!r} needs unknown {key!r}."]})
             visit(by_key[key])
         visiting.discard(spec["key"])
+        done.add(spec["key"])
         ordered.append(spec)
 
     for spec in specs:
@@ -504,9 +507,7 @@ def _deployment_failed(deployment_id: int, message: str) -> None:
     if deployment.state != DeploymentState.RUNNING:
         _maybe_compensate(deployment)
         return
-    for step in deployment.steps.select_for_update().filter(state=StepState.PENDING):
-        step.cancel()
-        step.save()
+    deployment.steps.filter(state=StepState.PENDING).update(state=StepState.CANCELLED)
     if deployment.direction != Deployment.Direction.CREATE:
         _deployment_transition(deployment, deployment.fail, message=message)
         if deployment.compensates_id:
@@ -993,15 +994,6 @@ def _check_account_fields(organization: Organization, data: dict) -> None:
         raise ValidationError({"projects": [f"Not in {organization}: {', '.join(foreign)}."]})
 
 
-def _administers(user: AbstractUser, organization: Organization) -> bool:
-    return (
-        user.is_staff
-        or OrganizationMembership.objects.filter(
-            user=user, organization=organization, role=OrganizationRole.ADMIN
-        ).exists()
-    )
-
-
 def _save_account(account: CloudAccount, data: dict) -> CloudAccount:
     for name in ("name", "provider", "region", "endpoint_url", "options"):
         if name in data:
@@ -1020,7 +1012,7 @@ def _save_account(account: CloudAccount, data: dict) -> CloudAccount:
 def cloud_account_create(
     *, user: AbstractUser, organization: Organization, data: dict
 ) -> CloudAccount:
-    if not _administers(user, organization):
+    if not organization_administered(user=user, organization=organization):
         raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
     _check_account_fields(organization, data)
     account = _save_account(CloudAccount(organization=organization), data)
@@ -1031,7 +1023,7 @@ def cloud_account_create(
 @transaction.atomic
 def cloud_account_update(*, user: AbstractUser, account: CloudAccount, data: dict) -> CloudAccount:
     account = CloudAccount.objects.select_for_update().get(pk=account.pk)
-    if not _administers(user, account.organization):
+    if not organization_administered(user=user, organization=account.organization):
         raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
     _check_account_fields(account.organization, data)
     changed = sorted(k for k in data if k != "credentials") + (
