@@ -90,9 +90,7 @@ def policy_can_change(*, user: AbstractUser, policy: IdlePolicy) -> bool:
     if user.is_staff:
         return True
     organization_id = policy.organization_id or (policy.project and policy.project.organization_id)
-    return OrganizationMembership.objects.filter(
-        user=user, role=OrganizationRole.ADMIN, organization_id=organization_id
-    ).exists()
+    return _administered_organizations(user).filter(organization_id=organization_id).exists()
 
 
 def idle_policy_list(*, user: AbstractUser) -> QuerySet[IdlePolicy]:
@@ -133,7 +131,10 @@ def resource_lifecycle(*, user: AbstractUser, resource: Resource) -> dict:
         and lease.extensions.filter(status=ExtensionStatus.PENDING).first(),
         "keep": ResourceKeep.objects.filter(resource=resource).first(),
         "case": ReclaimCase.objects.filter(resource=resource, closed_at__isnull=True).first(),
-        "policy": idle_policy_for(project=resource.project) if resource.kind == "server" else None,
+        # Reclaim covers top-level servers only (autoscaling owns its groups' servers).
+        "policy": idle_policy_for(project=resource.project)
+        if resource.kind == "server" and not resource.parent_id
+        else None,
         "may_act": may_act,
     }
 

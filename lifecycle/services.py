@@ -66,36 +66,46 @@ def _order_url(order_id: int) -> str:
 
 
 # --- savings ------------------------------------------------------------------------------
-def _saving_start(*, resource: Resource, source: str, action: str, now: datetime) -> None:
-    """Record what `resource` stops costing per hour from now, priced by billing's engine: a
-    stop saves the running price less what a stopped server still pays (its disk), a delete
-    whatever it cost in the state it was in."""
-    if resource.kind not in KINDS:  # composites are metered through their servers
+def _savings_start(*, resources: list[Resource], source: str, action: str, now: datetime) -> None:
+    """Record what `resources` stop costing per hour from now, priced by billing's engine (one
+    price book for them all): a stop saves the running price less what a stopped server still
+    pays (its disk), a delete whatever each cost in the state it was in."""
+    # Composites are metered through their servers.
+    resources = [resource for resource in resources if resource.kind in KINDS]
+    if not resources:
         return
-    props = resource.properties
-    price = PriceBook([resource.cloud_account_id]).hourly(
-        cloud_account_id=resource.cloud_account_id,
-        kind=billed_kind(kind=resource.kind, parent_kind=resource.parent and resource.parent.kind),
-        size=str(props.get("size", "")) if resource.kind == "server" else "",
-        quantity=Decimal(str(props.get("size_gb", 0))) if resource.kind == "volume" else Decimal(1),
-        properties=props,
-        on=now.date(),
-    )
-    if action == Saving.Action.STOP:
-        hourly = price.running - price.idle
-    else:
-        hourly = price.running if resource.state == R.ACTIVE else price.idle
-    if hourly <= 0:
-        return
-    Saving.objects.create(
-        resource=resource,
-        project=resource.project,
-        cost_center=resource.project.cost_center,
-        source=source,
-        action=action,
-        hourly=hourly,
-        started_at=now,
-    )
+    book = PriceBook({resource.cloud_account_id for resource in resources})
+    savings = []
+    for resource in resources:
+        props = resource.properties
+        is_volume = resource.kind == "volume"
+        price = book.hourly(
+            cloud_account_id=resource.cloud_account_id,
+            kind=billed_kind(
+                kind=resource.kind, parent_kind=resource.parent and resource.parent.kind
+            ),
+            size=str(props.get("size", "")) if resource.kind == "server" else "",
+            quantity=Decimal(str(props.get("size_gb", 0))) if is_volume else Decimal(1),
+            properties=props,
+            on=now.date(),
+        )
+        if action == Saving.Action.STOP:
+            hourly = price.running - price.idle
+        else:
+            hourly = price.running if resource.state == R.ACTIVE else price.idle
+        if hourly > 0:
+            savings.append(
+                Saving(
+                    resource=resource,
+                    project=resource.project,
+                    cost_center=resource.project.cost_center,
+                    source=source,
+                    action=action,
+                    hourly=hourly,
+                    started_at=now,
+                )
+            )
+    Saving.objects.bulk_create(savings)
 
 
 def savings_resource_running(*, resource: Resource, now: datetime | None = None) -> int:
@@ -333,8 +343,8 @@ def _lease_warn(lease: Lease, now: datetime) -> bool:
         body=(
             f"The lease of {order.item.name} in {order.project.name} runs out in "
             f"{left.days} day(s) {left.seconds // 3600} hour(s). Then its servers are stopped and, "
-            f"after {grace_period().days} day(s), everything is deleted. Extend it from the "
-            f"order or resource page."
+            f"after {grace_period().days} day(s), everything is deleted. Extend it from a "
+            f"resource page of the order or from Leases."
         ),
         url=_order_url(order.pk),
     )
@@ -350,7 +360,7 @@ def _lease_retire(lease: Lease, now: datetime) -> str:
     lease.retired_at = now
     lease.delete_at = now + grace_period()
     reason = f"lease expired; deleted on {_when(lease.delete_at)} unless unretired"
-    skipped = []
+    skipped, stopped = [], []
     for server in resources:
         if server.kind != "server" or server.state != R.ACTIVE:
             continue
@@ -362,7 +372,8 @@ def _lease_retire(lease: Lease, now: datetime) -> str:
             skipped.append(f"{server.name}: {' '.join(error.messages)}")
             continue
         lease.stopped_servers.append(server.pk)
-        _saving_start(resource=server, source=Saving.Source.LEASE, action="stop", now=now)
+        stopped.append(server)
+    _savings_start(resources=stopped, source=Saving.Source.LEASE, action="stop", now=now)
     message = reason + (f" (not stopped: {'; '.join(skipped)})" if skipped else "")
     _lease_transition(lease, lease.retire, message=message)
     order = lease.order
@@ -371,7 +382,7 @@ def _lease_retire(lease: Lease, now: datetime) -> str:
         subject=f"Order #{order.pk} ({order.item.name}) retired: its lease expired",
         body=(
             f"Its servers were stopped. Everything is deleted on {_when(lease.delete_at)}; "
-            f"until then, unretire it from the order or resource page."
+            f"until then, unretire it from a resource page of the order or from Leases."
         ),
         url=_order_url(order.pk),
     )
@@ -402,8 +413,8 @@ def _lease_delete(lease_id: int, now: datetime) -> str:
         except ValidationError as error:  # still changing: the next run tries again
             logger.info("lease %s: deletion waits: %s", lease.pk, " ".join(error.messages))
             return "waiting"
-        for resource in resources:  # priced in the state they were in before the saga
-            _saving_start(resource=resource, source=Saving.Source.LEASE, action="delete", now=now)
+        # Priced in the state they were in before the saga.
+        _savings_start(resources=resources, source=Saving.Source.LEASE, action="delete", now=now)
     _lease_transition(lease, lease.mark_deleted, message="grace period over")
     order = lease.order
     notify(
@@ -593,16 +604,29 @@ LADDER: dict[str, tuple[str, str]] = {
     Grade.STOPPED: (Grade.RETIRED, "retire_after"),
     Grade.RETIRED: (Grade.DELETED, "delete_after"),
 }
+# What the owner is told when a case reaches a grade.
+GRADE_NOTICES = {
+    Grade.NOTIFIED: "idle",
+    Grade.STOPPED: "stopped because it was idle",
+    Grade.RETIRED: "retired because it was idle",
+    Grade.DELETED: "deleted because it was idle",
+}
 
 
-def _next_due(case: ReclaimCase, now: datetime) -> str | None:
-    """The next grade when its wait is over (None: not yet, or the policy stops here: an empty
-    wait disables its grade and so every later one)."""
+def _next_step(case: ReclaimCase) -> tuple[str, datetime] | None:
+    """The next grade and when it is due (None: the ladder ends here, an empty wait disables
+    its grade and so every later one)."""
     if case.grade not in LADDER:
         return None
     grade, wait_field = LADDER[case.grade]
     wait = getattr(case.policy, wait_field)
-    return grade if wait is not None and now >= case.graded_at + wait else None
+    return None if wait is None else (grade, case.graded_at + wait)
+
+
+def _next_due(case: ReclaimCase, now: datetime) -> str | None:
+    """The next grade when its wait is over (None: not yet, or the ladder ends here)."""
+    step = _next_step(case)
+    return step[0] if step and now >= step[1] else None
 
 
 def _owner_notice(case: ReclaimCase, subject: str, body: str) -> None:
@@ -616,13 +640,10 @@ def _owner_notice(case: ReclaimCase, subject: str, body: str) -> None:
 
 
 def _next_wait(case: ReclaimCase) -> str:
-    if case.grade not in LADDER:
+    step = _next_step(case)
+    if step is None:
         return ""
-    grade, wait_field = LADDER[case.grade]
-    wait = getattr(case.policy, wait_field)
-    if wait is None:
-        return ""
-    return f" It will be {grade} after {_when(case.graded_at + wait)} unless you mark it keep."
+    return f" It will be {step[0]} after {_when(step[1])} unless you mark it keep."
 
 
 def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
@@ -633,7 +654,7 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
         provisioning_services.resource_action_request(
             user=None, resource_id=resource.pk, action="stop", reason=reason
         )
-        _saving_start(resource=resource, source=Saving.Source.RECLAIM, action="stop", now=now)
+        _savings_start(resources=[resource], source=Saving.Source.RECLAIM, action="stop", now=now)
     elif grade in (Grade.STOPPED, Grade.RETIRED) and resource.state != R.STOPPED:
         return False  # stopping still (or stopped by its owner: then it is simply stopped)
     elif grade == Grade.DELETED:
@@ -642,7 +663,7 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
         provisioning_services.resource_action_request(
             user=None, resource_id=resource.pk, action="destroy", reason=reason
         )
-        _saving_start(resource=resource, source=Saving.Source.RECLAIM, action="delete", now=now)
+        _savings_start(resources=[resource], source=Saving.Source.RECLAIM, action="delete", now=now)
     previous = case.grade
     case.grade = grade
     case.graded_at = now
@@ -657,15 +678,9 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
     )
     if grade == Grade.DELETED:
         _case_close(case, "deleted", now)
-    notices = {
-        Grade.NOTIFIED: "idle",
-        Grade.STOPPED: "stopped because it was idle",
-        Grade.RETIRED: "retired because it was idle",
-        Grade.DELETED: "deleted because it was idle",
-    }
     _owner_notice(
         case,
-        notices[grade],
+        GRADE_NOTICES[grade],
         f"{_describe(case.evidence, case.policy)}.{_next_wait(case)}",
     )
     return True

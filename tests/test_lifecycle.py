@@ -154,6 +154,31 @@ def test_expiry_stops_then_the_grace_period_ends_in_deletion(demo):
     assert services.lease_process(now=expiry + 4 * DAY) == {}
 
 
+def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(demo):
+    """Every server of the order stops together; deleting records what each resource cost in
+    the state it was in (a stopped server: its idle price), priced by one price book."""
+    order = completed(demo, "web-tier", name="tier", instances=2, zone="shop.example")
+    servers = list(order.resources.filter(kind="server"))
+    assert len(servers) == 2
+    expiry = Lease.objects.get(order=order).expires_at
+    assert services.lease_process(now=expiry) == {"retired": 1}
+    run_queued()
+    stops = Saving.objects.filter(action="stop")
+    assert {s.resource_id for s in stops} == {s.pk for s in servers}
+    for saving in stops:
+        price = prices(saving.resource)
+        assert saving.hourly == price.running - price.idle
+    with CaptureQueriesContext(connection) as queries:
+        assert services.lease_process(now=expiry + services.grace_period()) == {"deleted": 1}
+    rate_reads = [q for q in queries.captured_queries if "billing_rate" in q["sql"]]
+    assert len(rate_reads) == 1
+    deletes = {s.resource_id: s.hourly for s in Saving.objects.filter(action="delete")}
+    for server in servers:  # a stopped server still pays its idle price, if any
+        assert deletes.get(server.pk, Decimal(0)) == prices(server).idle
+    volumes = set(order.resources.filter(kind="volume").values_list("pk", flat=True))
+    assert len(volumes) == 2 and volumes <= set(deletes)
+
+
 def test_unretire_starts_the_servers_and_renews_the_lease(demo):
     order = completed(demo)
     lease = Lease.objects.get(order=order)

@@ -113,7 +113,9 @@ class IdlePolicyViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer: IdlePolicySerializer) -> None:
         data = dict(serializer.validated_data)
-        data.pop("organization", None), data.pop("project", None)  # the scope stays
+        # The scope stays.
+        data.pop("organization", None)
+        data.pop("project", None)
         serializer.instance = services.idle_policy_save(
             user=self.request.user, policy=serializer.instance, fields=data
         )
