@@ -16,7 +16,8 @@ from provisioning.models import Resource
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
-def _group_bounds(group: Resource) -> tuple[int, int]:
+def group_bounds(group: Resource) -> tuple[int, int]:
+    """The group's hard (min, max): every rule stays within them."""
     return int(group.properties.get("min", 1)), int(group.properties.get("max", 1))
 
 
@@ -25,7 +26,7 @@ class ScalingPolicy(models.Model):
     in when it stays below another one; `min_size`/`max_size` may narrow the group's own bounds.
 
     "Stays above for a window" means every one-minute point of the group's average in the last
-    `scale_out_window` minutes is above the threshold (see `autoscaling.services.evaluate`).
+    `scale_out_window` minutes is above the threshold (see `autoscaling.services.decide`).
     """
 
     class Metric(models.TextChoices):
@@ -70,7 +71,7 @@ class ScalingPolicy(models.Model):
         if self.metric == self.Metric.CPU and self.scale_out_threshold > 100:
             errors["scale_out_threshold"] = ["CPU is a percentage (0..100)."]
         if self.group_id is not None:
-            low, high = _group_bounds(self.group)
+            low, high = group_bounds(self.group)
             for name in ("min_size", "max_size"):
                 value = getattr(self, name)
                 if value is not None and not low <= value <= high:
@@ -86,7 +87,7 @@ class ScalingPolicy(models.Model):
 
     def bounds(self) -> tuple[int, int]:
         """The policy's (min, max), within the group's hard bounds."""
-        low, high = _group_bounds(self.group)
+        low, high = group_bounds(self.group)
         return max(low, self.min_size or low), min(high, self.max_size or high)
 
 
@@ -128,7 +129,7 @@ class ScalingSchedule(models.Model):
         if self.timezone not in zoneinfo.available_timezones():
             errors["timezone"] = [f"Unknown time zone {self.timezone!r}."]
         if self.group_id is not None:
-            low, high = _group_bounds(self.group)
+            low, high = group_bounds(self.group)
             if self.desired is not None and not low <= self.desired <= high:
                 errors["desired"] = [f"Must be within the group's bounds, {low} to {high}."]
         if errors:

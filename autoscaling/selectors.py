@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from guardian.shortcuts import get_users_with_perms
 
+from approvals.selectors import role_members
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from portal.models import Project
 from portal.selectors import project_ids, user_has_project_perm
@@ -32,10 +32,8 @@ def may_manage(*, user: AbstractUser, group: Resource) -> bool:
 
 def project_managers(*, project: Project) -> list[AbstractUser]:
     """Who is told about a refused scaling action: whoever may approve for the project."""
-    users = get_users_with_perms(
-        project, only_with_perms_in=["approve_for_project"], with_group_users=True
-    )
-    return list(users.filter(is_active=True).order_by("username"))
+    managers = role_members(role="project_manager", project=project)
+    return list(managers.filter(is_active=True).order_by("username"))
 
 
 def _visible(queryset: QuerySet, user: AbstractUser) -> QuerySet:

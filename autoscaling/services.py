@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.services import approval_decide, order_admit
-from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
+from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule, group_bounds
 from autoscaling.selectors import (
     GROUP_KIND,
     group_size,
@@ -176,8 +176,7 @@ def decide(
     now: datetime,
 ) -> Decision | None:
     """What the group's size should become now, and why; None to leave it."""
-    low, high = int(group.properties.get("min", 1)), int(group.properties.get("max", 1))
-    hard_low, hard_high = low, high
+    hard_low, hard_high = low, high = group_bounds(group)
     for policy in policies:
         policy_low, policy_high = policy.bounds()
         low, high = max(low, policy_low), min(high, policy_high)
@@ -226,10 +225,9 @@ def _cooling(group: Resource, policies: list[ScalingPolicy], now: datetime) -> b
 
 
 def _budget_problem(group: Resource, added: int) -> str | None:
-    properties = group.properties
     cost = monthly_quote(
         cloud_account_id=group.cloud_account_id,
-        resources=[{"kind": "server", "count": added, "properties": properties}],
+        resources=[{"kind": "server", "count": added, "properties": group.properties}],
     )
     return budget_check(project=group.project, monthly_cost=cost)
 
@@ -333,7 +331,7 @@ def activities_settle(*, group_id: int | None = None) -> int:
 def evaluate_group(*, group_id: int, now: datetime | None = None) -> ScalingActivity | None:
     """Evaluate one group's policies and schedules; the activity it started or refused."""
     now = now or timezone.now()
-    group = Resource.objects.select_related("project", "cloud_account").get(pk=group_id)
+    group = Resource.objects.get(pk=group_id)
     if group.state != ResourceState.ACTIVE:
         return None
     policies = list(group.scaling_policies.filter(enabled=True))

@@ -40,9 +40,8 @@ def rule_edit(request, kind, group_id, rule_id=None):
     )
     form = form_class(request.POST or None, instance=rule)
     if request.method == "POST" and form.is_valid():
-        data = {name: form.cleaned_data[name] for name in form._meta.fields}
         try:
-            save(user=request.user, **{kind: rule}, data={"group": group, **data})
+            save(user=request.user, **{kind: rule}, data={"group": group, **form.cleaned_data})
         except ValidationError as error:
             for field, errors in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)

@@ -323,6 +323,39 @@ def test_api_lists_by_project_and_only_managers_write(demo, group, api_as):
     assert AuditEvent.objects.filter(action="autoscaling.policy.deleted").exists()
 
 
+def test_api_changes_and_deletes_a_schedule_through_the_services(demo, group, api_as):
+    bob, alice = api_as(demo["bob"]), api_as(demo["alice"])
+    created = bob.post(
+        "/api/v1/scaling-schedules/",
+        {
+            "group": group.pk,
+            "name": "nights",
+            "days": [5, 6],
+            "start": "22:00",
+            "end": "06:00",
+            "timezone": "UTC",
+            "desired": 1,
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    url = f"/api/v1/scaling-schedules/{created.json()['id']}/"
+    assert alice.patch(url, {"desired": 2}, format="json").status_code == 403
+    high = group.properties["max"] + 1
+    bad = bob.patch(url, {"desired": high}, format="json")
+    assert bad.status_code == 400 and "desired" in bad.json()
+    changed = bob.patch(url, {"desired": 2}, format="json")
+    assert changed.status_code == 200 and changed.json()["desired"] == 2
+    assert alice.delete(url).status_code == 403
+    assert bob.delete(url).status_code == 204
+    assert not ScalingSchedule.objects.exists()
+    assert [e.action for e in AuditEvent.objects.filter(action__startswith="autoscaling.")] == [
+        "autoscaling.schedule.created",
+        "autoscaling.schedule.updated",
+        "autoscaling.schedule.deleted",
+    ]
+
+
 def test_the_group_page_shows_the_panel_and_managers_edit_rules(demo, group, client):
     policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
     sandbox_set_load(resource=group, load=95)
