@@ -1,5 +1,7 @@
 """Reads for admission: who may decide what, which policy applies, quota demand and usage."""
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
@@ -300,15 +302,16 @@ class Demand:
     storage_gb: int = 0
     monthly_cost: Decimal = Decimal("0")
 
-    def __add__(self, other: "Demand") -> "Demand":
+    def _combine(self, other: "Demand", op: Callable) -> "Demand":
         return Demand(
-            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+            **{f.name: op(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)}
         )
 
+    def __add__(self, other: "Demand") -> "Demand":
+        return self._combine(other, operator.add)
+
     def __sub__(self, other: "Demand") -> "Demand":
-        return Demand(
-            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
-        )
+        return self._combine(other, operator.sub)
 
 
 # Quota dimension → (limit field, label for messages).
@@ -445,12 +448,19 @@ def quota_problems(*, quotas: list[Quota], demand: Demand) -> list[str]:
 
 
 def quota_effect(
-    *, project: Project, cloud_account: CloudAccount | None, resources: list[dict]
+    *,
+    project: Project,
+    cloud_account: CloudAccount | None,
+    resources: list[dict],
+    monthly_cost: Decimal | None = None,
 ) -> list[str]:
-    """Human messages on what an order would do to the project's quotas, for the quote."""
-    cost = monthly_quote(
-        cloud_account_id=cloud_account.pk if cloud_account else None, resources=resources
-    )
+    """Human messages on what an order would do to the project's quotas, for the quote.
+    `monthly_cost`: the order's price when the caller has it (else it is priced here)."""
+    cost = monthly_cost
+    if cost is None:
+        cost = monthly_quote(
+            cloud_account_id=cloud_account.pk if cloud_account else None, resources=resources
+        )
     demand = resource_demand(cloud_account=cloud_account, resources=resources, monthly_cost=cost)
     return [
         f"this order exceeds {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
@@ -464,17 +474,12 @@ def quota_effect(
 
 def admission_over(*, order: Order, demand: Demand, quotas: list[Quota]) -> dict[str, list[str]]:
     """The quota and refusing-budget limits the order would exceed, by kind (empty: it fits)."""
-    problems = {
-        "quota": quota_problems(quotas=quotas, demand=demand),
-        "budget": [
-            message
-            for message in [
-                budget_check(project=order.project, monthly_cost=order.estimated_monthly_cost)
-            ]
-            if message
-        ],
-    }
-    return {key: messages for key, messages in problems.items() if messages}
+    over: dict[str, list[str]] = {}
+    if problems := quota_problems(quotas=quotas, demand=demand):
+        over["quota"] = problems
+    if refusal := budget_check(project=order.project, monthly_cost=order.estimated_monthly_cost):
+        over["budget"] = [refusal]
+    return over
 
 
 def policy_refuses(match: PolicyMatch) -> bool:

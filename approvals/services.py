@@ -93,10 +93,13 @@ def _entry(*, status: str, demand: Demand, **where) -> QuotaEntry:
     )
 
 
-def _resource_demand(resource: Resource) -> Demand:
+def _resource_demand(resource: Resource, properties: dict | None = None) -> Demand:
+    """The resource's capacity, as it is or with `properties` in place of its own."""
+    if properties is None:
+        properties = resource.properties
     return resource_demand(
         cloud_account=resource.cloud_account,
-        resources=[{"kind": resource.kind, "count": 1, "properties": resource.properties}],
+        resources=[{"kind": resource.kind, "count": 1, "properties": properties}],
         monthly_cost=0,
     )
 
@@ -151,13 +154,7 @@ def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, pa
         changed["desired"] = params["desired"]
     else:
         return
-    before = _resource_demand(resource)
-    after = resource_demand(
-        cloud_account=resource.cloud_account,
-        resources=[{"kind": resource.kind, "count": 1, "properties": changed}],
-        monthly_cost=0,
-    )
-    delta = after - before
+    delta = _resource_demand(resource, changed) - _resource_demand(resource)
     problems = quota_problems(quotas=_lock_quotas(project=resource.project), demand=delta)
     if problems:
         raise ValidationError({"quota": problems})

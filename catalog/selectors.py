@@ -231,14 +231,22 @@ class Quote:
     quota: list[str]
 
 
-def order_quote(*, project: Project, cloud_account: CloudAccount, resources: list[dict]) -> Quote:
-    """The monthly price and what the order would do to the project's quotas."""
+def order_quote(
+    *,
+    project: Project,
+    cloud_account: CloudAccount,
+    resources: list[dict],
+    monthly_cost: Decimal | None = None,
+) -> Quote:
+    """The monthly price and what the order would do to the project's quotas.
+    `monthly_cost`: the price when the caller has it (an OrderPlan's), else it is priced here."""
+    cost = monthly_cost
+    if cost is None:
+        cost = monthly_quote(cloud_account_id=cloud_account.pk, resources=resources)
     return Quote(
-        estimated_monthly_cost=monthly_quote(
-            cloud_account_id=cloud_account.pk, resources=resources
-        ),
+        estimated_monthly_cost=cost,
         quota=approval_selectors.quota_effect(
-            project=project, cloud_account=cloud_account, resources=resources
+            project=project, cloud_account=cloud_account, resources=resources, monthly_cost=cost
         ),
     )
 

@@ -12,6 +12,7 @@ from django.db.models import Sum
 from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quota, QuotaEntry
 from approvals.selectors import quota_effect
 from approvals.services import day2_admit, order_admit
+from billing.pricing import monthly_quote
 from catalog.models import Order
 from catalog.selectors import resolve_resources
 from catalog.services import order_submit
@@ -122,6 +123,27 @@ def test_quota_effect_for_the_quote(demo):
     _limit(demo["web_shop"], max_vcpus=3)
     messages = quota_effect(project=demo["web_shop"], cloud_account=account, resources=specs)
     assert "this order exceeds web-shop's vCPU quota (4 of 3)" in messages
+
+
+@pytest.mark.django_db
+def test_quota_effect_counts_the_price_it_is_given(demo):
+    """A caller that priced the order already passes the price; the spend quota counts it."""
+    account = cloud_account_for_project(project=demo["web_shop"])
+    specs = resolve_resources(item=demo["linux_vm"], parameters={"name": "a", "size": "large"})
+    price = monthly_quote(cloud_account_id=account.pk, resources=specs)
+    _limit(demo["web_shop"], max_monthly_cost=price * 4)
+
+    def spend(**given) -> list[str]:
+        messages = quota_effect(
+            project=demo["web_shop"], cloud_account=account, resources=specs, **given
+        )
+        return [message for message in messages if "monthly spend" in message]
+
+    assert spend() == spend(monthly_cost=price)
+    assert spend() == ["this order puts web-shop at 25 % of its monthly spend quota"]
+    assert spend(monthly_cost=price * 2) == [
+        "this order puts web-shop at 50 % of its monthly spend quota"
+    ]
 
 
 @pytest.mark.django_db

@@ -148,7 +148,10 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         body exactly as creating the order would, without submitting anything."""
         plan = order_plan(user=request.user, **self._incoming(request))
         quote = order_quote(
-            project=plan.project, cloud_account=plan.cloud_account, resources=plan.resources
+            project=plan.project,
+            cloud_account=plan.cloud_account,
+            resources=plan.resources,
+            monthly_cost=plan.estimated_monthly_cost,
         )
         return Response(
             QuoteSerializer(
