@@ -213,7 +213,9 @@ def line_chart(
     )
 
 
-def resource_charts(*, points: list[MetricPoint], since: datetime, until: datetime) -> list:
+def resource_charts(
+    *, points: list[MetricPoint], since: datetime, until: datetime
+) -> list[LineChart]:
     """The CPU and network charts of a resource page."""
     return [
         line_chart(

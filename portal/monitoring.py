@@ -43,6 +43,16 @@ def _queues() -> list[str]:
     return [settings.CANOPY_DEFAULT_QUEUE, settings.CANOPY_PROVIDER_QUEUE]
 
 
+def _heartbeat_ages() -> dict[str, tuple[float | None, str | None]]:
+    """Per queue: seconds since a worker last stamped it and that worker's name (None, None
+    when never stamped). Read by both /metrics and /health/."""
+    now = time.time()
+    return {
+        queue: (None, None) if stamp is None else (round(now - stamp["at"], 1), stamp["hostname"])
+        for queue, stamp in heartbeat_read(queues=_queues()).items()
+    }
+
+
 class CanopyCollector(Collector):
     """Counts from the database: a constant number of GROUP BY queries per scrape."""
 
@@ -186,10 +196,9 @@ class CanopyCollector(Collector):
             "Seconds since a worker consuming the queue last said it is alive.",
             labels=["queue"],
         )
-        now = time.time()
-        for queue, stamp in heartbeat_read(queues=_queues()).items():
-            if stamp is not None:
-                ages.add_metric([queue], round(now - stamp["at"], 1))
+        for queue, (age, _hostname) in _heartbeat_ages().items():
+            if age is not None:
+                ages.add_metric([queue], age)
         yield ages
 
 
@@ -220,12 +229,10 @@ def _check_broker() -> dict:
 
 
 def _check_workers() -> dict:
-    now = time.time()
     queues = {}
     stale = []
-    for queue, stamp in heartbeat_read(queues=_queues()).items():
-        age = None if stamp is None else round(now - stamp["at"], 1)
-        queues[queue] = {"age_seconds": age, "hostname": stamp and stamp["hostname"]}
+    for queue, (age, hostname) in _heartbeat_ages().items():
+        queues[queue] = {"age_seconds": age, "hostname": hostname}
         if age is None or age > HEARTBEAT_MAX_AGE:
             stale.append(queue)
     if stale:

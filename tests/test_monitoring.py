@@ -384,3 +384,15 @@ def test_health_names_the_queue_without_a_live_worker(db, client, no_heartbeats)
     workers = answer.json()["checks"]["workers"]
     assert not workers["ok"] and provider in workers["error"] and default not in workers["error"]
     assert answer.json()["checks"]["database"]["ok"] and answer.json()["checks"]["broker"]["ok"]
+
+
+def test_health_and_metrics_report_the_same_heartbeat_ages(db, client, no_heartbeats):
+    default, provider = QUEUES
+    heartbeat_record(queues=[default], hostname="worker-a", at=time.time() - 7)
+    queues = client.get("/health/").json()["checks"]["workers"]["queues"]
+    assert queues[default]["hostname"] == "worker-a" and 7 <= queues[default]["age_seconds"] < 60
+    assert queues[provider] == {"age_seconds": None, "hostname": None}  # never stamped
+    lines = client.get("/metrics").content.decode().splitlines()
+    ages = [line for line in lines if line.startswith("canopy_worker_heartbeat_age_seconds{")]
+    assert len(ages) == 1 and f'queue="{default}"' in ages[0]  # none for the unstamped queue
+    assert 7 <= float(ages[0].split()[-1]) < 60
