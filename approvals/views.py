@@ -23,6 +23,7 @@ from approvals.services import (
     delegation_create,
     delegation_delete,
 )
+from portal.forms import form_add_service_errors
 
 
 @login_required
@@ -108,8 +109,7 @@ def delegation_list_view(request):
         try:
             delegation_create(delegator=request.user, **form.cleaned_data)
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            form_add_service_errors(form, error)
         else:
             messages.success(request, f"Delegated to {form.cleaned_data['delegate']}.")
             return redirect("approvals:delegation_list")

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from autoscaling.forms import ScalingPolicyForm, ScalingScheduleForm
 from autoscaling.selectors import group_list, may_manage, policy_list, schedule_list
 from autoscaling.services import policy_delete, policy_save, schedule_delete, schedule_save
+from portal.forms import form_add_service_errors
 
 # What each kind of rule needs: its form, selector and services.
 RULES = {
@@ -43,8 +44,7 @@ def rule_edit(request, kind, group_id, rule_id=None):
         try:
             save(user=request.user, **{kind: rule}, data={"group": group, **form.cleaned_data})
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            form_add_service_errors(form, error)
         else:
             messages.success(request, f"The {kind} of {group.name} is saved.")
             return _back(group.pk)

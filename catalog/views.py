@@ -17,17 +17,9 @@ from catalog.selectors import (
     resolve_resources,
 )
 from catalog.services import order_cancel, order_submit
+from portal.forms import form_add_service_errors
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
-
-
-def form_add_service_errors(form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form: per field when it names one, else global."""
-    if hasattr(error, "error_dict"):
-        for field, msgs in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, msgs)
-    else:
-        form.add_error(None, error.messages)
 
 
 @login_required
