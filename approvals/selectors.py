@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
-from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
@@ -34,6 +33,7 @@ from billing.models import Budget
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
 from catalog.models import Order
+from portal.db import fetch_all
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_list
 from provisioning.models import CloudAccount
@@ -514,12 +514,10 @@ def _admission_screen(*, project: Project, demand: Demand) -> bool:
     reserved and committed ledger sums) and no budget of the organization refuses orders (a
     superset of those `budget_check` reads, so billing's rule decides whenever one exists).
 
-    Plain SQL on purpose: it runs on every order request, where building the equivalent ORM
-    queries cost ten times what PostgreSQL takes to answer them."""
+    Plain SQL, prepared (`portal.db`), on purpose: it runs on every order request, where
+    building the equivalent ORM queries cost ten times what PostgreSQL takes to answer them."""
     organization = project.organization_id
-    with connection.cursor() as cursor:
-        cursor.execute(_SCREEN_SQL, [organization, LedgerStatus.RELEASED, project.pk, organization])
-        rows = cursor.fetchall()
+    rows = fetch_all(_SCREEN_SQL, [organization, LedgerStatus.RELEASED, project.pk, organization])
     count = len(DIMENSIONS)
     wanted = [getattr(demand, name) for name in DIMENSIONS]
     over_quota = any(

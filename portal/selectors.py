@@ -5,11 +5,11 @@ import functools
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
 from django.db.models import QuerySet
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
+from portal.db import fetch_all
 from portal.models import AuditEvent, Notification, Project
 
 
@@ -32,17 +32,15 @@ def project_ids(*, user: AbstractUser, perm: str) -> QuerySet:
 
 def user_has_project_perm(*, user: AbstractUser, project: Project, perm: str) -> bool:
     """Guardian's object permission, the user's own or through a group, in one statement
-    (this runs on every order, approval and resource action: plain SQL, because building the
-    ORM's two queries cost several times what PostgreSQL takes to answer them)."""
+    (this runs on every order, approval and resource action: plain SQL, prepared, because
+    building the ORM's two queries cost several times what PostgreSQL takes to answer them)."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True  # as guardian's backend and get_objects_for_user answer
     content_type = ContentType.objects.get_for_model(Project).pk
     args = [str(project.pk), perm, content_type]
-    with connection.cursor() as cursor:
-        cursor.execute(_object_perm_sql(), [user.pk, *args, user.pk, *args])
-        return bool(cursor.fetchone()[0])
+    return bool(fetch_all(_object_perm_sql(), [user.pk, *args, user.pk, *args])[0][0])
 
 
 @functools.cache

@@ -2,11 +2,15 @@
 its pre-check screen (approvals.selectors._admission_screen) refuses exactly what the full checks
 refuse; its one-statement permission check answers as guardian does."""
 
+import math
+import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import connection
 from guardian.shortcuts import assign_perm
 
 import provisioning.selectors as provisioning_selectors
@@ -71,13 +75,26 @@ def test_a_newly_linked_cloud_account_is_offered_at_once(demo, alice):
     assert Order.objects.get(pk=answer.data["id"]).cloud_account == other
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    """order_config's clock, moved by hand: `clock.now += seconds`. Its last read of the
+    generation is forgotten (and restored afterwards, with the real clock), so the next
+    request reads it: ask for this fixture before the warm-up order (`alice`)."""
+    clock = SimpleNamespace(now=time.monotonic())
+    monkeypatch.setattr(order_config, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    monkeypatch.setattr(order_config, "_checked_at", -math.inf)
+    return clock
+
+
 @pytest.mark.django_db
-def test_another_process_s_change_is_seen_through_the_generation(demo, alice):
+def test_another_process_s_change_is_seen_through_the_generation(demo, clock, alice):
     # A write elsewhere: no signal in this process, only the shared generation changes.
     CatalogItem.objects.filter(pk=demo["linux_vm"].pk).update(is_active=False)
     assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201  # cached
     cache.set(order_config.GENERATION_KEY, "written-by-another-process", None)
-    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 404
+    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 201  # not read yet
+    clock.now += order_config.CHECK_INTERVAL
+    assert order_via_api(alice, demo, admit=False, name="web-4").status_code == 404
 
 
 @pytest.mark.django_db
@@ -88,9 +105,10 @@ def test_a_write_without_signal_is_seen_after_the_ttl(demo, alice, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_an_order_request_reads_the_cache_once(demo, alice, monkeypatch):
+def test_order_requests_read_the_cache_once_per_interval(demo, clock, alice, monkeypatch):
     """The generation and the account's options come in one round trip (the warm-up order
-    read the same account's options)."""
+    read the same account's options), and not again within CHECK_INTERVAL."""
+    clock.now += order_config.CHECK_INTERVAL
     calls = []
     for name in ("get", "get_many", "set", "add", "delete", "has_key"):
         real = getattr(cache, name)
@@ -105,6 +123,9 @@ def test_an_order_request_reads_the_cache_once(demo, alice, monkeypatch):
     (account,) = {order.cloud_account for order in Order.objects.all()}
     options_key = provisioning_selectors.options_cache_key(account.pk)
     assert calls == [("get_many", [order_config.GENERATION_KEY, options_key])]
+    clock.now += order_config.CHECK_INTERVAL / 2
+    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 201
+    assert len(calls) == 1
 
 
 @pytest.mark.django_db
@@ -128,6 +149,18 @@ def test_a_refusing_budget_of_another_cost_center_lets_the_order_through(demo, a
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
     )
     assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_read_is_prepared_again_in_a_new_database_session(demo):
+    alice, web_shop = demo["alice"], demo["web_shop"]
+    assert user_has_project_perm(user=alice, project=web_shop, perm="order_in_project")
+    connection.close()  # as CONN_MAX_AGE or a failed health check does between requests
+    assert user_has_project_perm(user=alice, project=web_shop, perm="order_in_project")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert cursor.fetchone() == (1,)
 
 
 @pytest.mark.django_db
