@@ -6,11 +6,12 @@ each time cost an order request more than everything else it does. Why a cached 
 never wrong for long, and never someone else's:
 
 - Every save, delete or many-to-many change of a model they come from (`SOURCES`; the signals
-  are connected in `CatalogConfig.ready`, so in every process that can write) stores a new
-  generation in the shared cache, at once and again when its transaction commits (a process
-  that read the old rows in between reloads them after the commit). A process reads the
-  generation at most once per HTTP request (every time outside one) and drops everything it
-  holds when it changed.
+  are connected in `CatalogConfig.ready`, so in every process that can write) drops what the
+  writing process holds and stores a new generation in the shared cache, at once and again
+  when its transaction commits (a process that read the old rows in between reloads them after
+  the commit). While serving requests, a process reads the generation at most once every
+  `CHECK_INTERVAL` seconds (outside requests, every time) and drops everything it holds when
+  it changed: another process's change is seen within that interval.
 - An entry lives at most `TTL` seconds: that bounds how long a write that sends no signal
   (`QuerySet.update()`, SQL by hand) goes unseen.
 - Entries are keyed by what the database keys them by (item slug, project id, account id) and
@@ -20,11 +21,13 @@ never wrong for long, and never someone else's:
   order's related-object cache, say) reaches another.
 
 The generation's read also fetches the provider options of the account whose options this
-process read last (`account_options`), so an order request makes one cache round trip, not two;
-those options are not cached here, only read a moment early.
+process read last (`account_options`), and the options served are kept until the next read:
+an order request makes one cache round trip at most, and none within `CHECK_INTERVAL` of the
+last one. The options themselves are cached and refreshed by `provisioning`, not here.
 """
 
 import copy
+import math
 import threading
 import time
 import uuid
@@ -45,6 +48,7 @@ from provisioning.models import CloudAccount
 
 GENERATION_KEY = "catalog:order-config-generation"
 TTL = 30.0  # seconds
+CHECK_INTERVAL = 1.0  # seconds between two reads of the generation while serving requests
 MAX_ENTRIES = 10_000  # a bound on memory; reached only by a very large catalog
 
 # The models whose rows are cached here (or decide what is): item, its entitlement links,
@@ -79,13 +83,14 @@ class ItemConfig:
 
 class _State(threading.local):
     in_request = False
-    checked = False  # the generation was read during the current request
-    prefetched: dict[str, Any] = {}  # cache entries read with it (replaced, never mutated)
 
 
 _state = _State()
 _entries: dict[tuple, tuple[float, Any]] = {}
 _generation: object = object()  # matches no stored generation: the first read clears
+_checked_at = -math.inf  # time.monotonic() of the last read of the generation
+_prefetched: dict[str, Any] = {}  # the cache entries read with it (replaced, never mutated)
+_options: dict[int, dict[str, list]] = {}  # account options served since then, by account id
 _options_key: str | None = None  # the options entry this process read last
 
 
@@ -129,14 +134,19 @@ def rates(*, cloud_account_id: int) -> tuple:
 
 
 def account_options(*, account: CloudAccount) -> dict[str, list]:
-    """`provisioning.selectors.cloud_account_options`, with the entry read together with the
-    generation when it is the one this process read last."""
-    global _options_key
+    """`provisioning.selectors.cloud_account_options`, from the entry read together with the
+    generation when it is the one this process read last; until the next read of the
+    generation, the same answer (shared, not copied: callers only read it)."""
+    global _options, _options_key
     _check_generation()
-    key = provisioning_selectors.options_cache_key(account.pk)
-    entry = _state.prefetched.get(key)
-    _options_key = key
-    return provisioning_selectors.cloud_account_options(account=account, entry=entry)
+    found = _options.get(account.pk)
+    if found is None:
+        key = provisioning_selectors.options_cache_key(account.pk)
+        found = provisioning_selectors.cloud_account_options(
+            account=account, entry=_prefetched.get(key)
+        )
+        _options, _options_key = {**_options, account.pk: found}, key
+    return found
 
 
 def _cached(key: tuple, load: Callable[[], T], *, keep_none: bool = True) -> T:
@@ -154,31 +164,32 @@ def _cached(key: tuple, load: Callable[[], T], *, keep_none: bool = True) -> T:
 
 
 def _check_generation() -> None:
-    global _generation
-    if _state.in_request and _state.checked:
+    global _generation, _checked_at, _prefetched, _options
+    now = time.monotonic()
+    if _state.in_request and now - _checked_at < CHECK_INTERVAL:
         return
-    keys = (
-        [GENERATION_KEY, _options_key] if _state.in_request and _options_key else [GENERATION_KEY]
-    )
-    found = cache.get_many(keys)
+    found = cache.get_many([GENERATION_KEY, _options_key] if _options_key else [GENERATION_KEY])
     generation = found.pop(GENERATION_KEY, None)
     if generation != _generation:
         _entries.clear()
         _generation = generation
-    _state.checked, _state.prefetched = _state.in_request, found
+    _checked_at, _prefetched, _options = now, found, {}
 
 
 def _request_started(**kwargs: Any) -> None:
-    _state.in_request, _state.checked, _state.prefetched = True, False, {}
+    _state.in_request = True
 
 
 def _request_finished(**kwargs: Any) -> None:
-    _state.in_request, _state.checked, _state.prefetched = False, False, {}
+    _state.in_request = False
 
 
 def changed(**kwargs: Any) -> None:
-    """A source row changed: a new generation now, and another once the change is committed."""
+    """A source row changed: forget what this process holds, store a new generation now and
+    another once the change is committed."""
+    global _options
     _entries.clear()
+    _options = {}
     _bump()
     transaction.on_commit(_bump, using=kwargs.get("using"))
 
