@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from catalog import services, templating
+from catalog import templating
 from catalog.models import CatalogItem, Category, Order
 
 
@@ -12,6 +12,12 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 class CatalogItemForm(forms.ModelForm):
+    # Plain integers, so the model checks every value (its validator, then both days together);
+    # the form's own minimum of 0 would stop a negative one first, with another message, and
+    # leave the model comparing the other day with the stored value.
+    lease_default_days = forms.IntegerField(required=False)
+    lease_max_days = forms.IntegerField(required=False)
+
     class Meta:
         model = CatalogItem
         fields = [
@@ -29,11 +35,9 @@ class CatalogItemForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict:
-        """The same checks as catalog_load, so the admin cannot save a broken template."""
+        """The same checks as catalog_load, so the admin cannot save a broken template (the
+        lease days are checked by the model)."""
         cleaned = super().clean()
-        lease_errors = services.lease_errors(cleaned)
-        if lease_errors:
-            raise ValidationError(lease_errors)
         if "parameters" in cleaned and "resources" in cleaned:
             errors = templating.template_errors(cleaned["resources"], cleaned["parameters"])
             if errors:

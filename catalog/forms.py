@@ -1,12 +1,21 @@
 """The order form: a catalog item's JSON Schema, with choices from the chosen cloud account."""
 
+from collections.abc import Iterable
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.urls import reverse
 
 from catalog import templating
 from catalog.models import CatalogItem
-from catalog.selectors import cloud_accounts_for_item, parameter_choices, projects_for_item
+from catalog.selectors import (
+    ModelT,
+    chosen_or_first,
+    cloud_accounts_for_item,
+    parameter_choices,
+    projects_for_item,
+)
 
 
 def _parameter_field(name: str, spec: dict, required: bool, offered: list | None) -> forms.Field:
@@ -64,10 +73,7 @@ class OrderForm(forms.Form):
                 label="Cloud account",
                 widget=forms.Select(attrs=refresh),
             )
-        chosen = self.data.get(self.add_prefix("cloud_account")) if self.is_bound else None
-        self.account = next((a for a in accounts if str(a.pk) == str(chosen)), None) or (
-            accounts[0] if accounts else None
-        )
+        self.account = self._chosen(accounts, "cloud_account")
         offered = parameter_choices(item=item, account=self.account) if self.account else {}
         schema = item.parameters or {}
         required = set(schema.get("required", []))
@@ -80,11 +86,14 @@ class OrderForm(forms.Form):
                 offered.get(name, []) if "x-options" in spec else None,
             )
 
-    def _chosen(self, queryset, name: str):
-        """The bound value of a choice field when it is valid, else its first choice."""
+    def _chosen(self, candidates: Iterable[ModelT], name: str) -> ModelT | None:
+        """The bound value of a choice field when it is offered, else its first choice: the
+        dependent fields follow a valid choice, and the field itself reports an invalid one."""
         value = self.data.get(self.add_prefix(name)) if self.is_bound else None
-        found = queryset.filter(pk=value).first() if str(value).isdigit() else None
-        return found or queryset.first()
+        try:
+            return chosen_or_first(candidates, chosen=value, field=name)
+        except ValidationError:
+            return chosen_or_first(candidates, chosen=None, field=name)
 
     @property
     def parameter_names(self) -> list[str]:

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, can_proceed, transition
 
@@ -20,6 +22,44 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+LEASE_DAYS_MESSAGE = "Enter a whole number of days, 1 or more (or leave it empty)."
+# Lease days are whole days, at least one: 0 would retire what is ordered as it completes.
+# (Empty is valid on the model: no lease, or no maximum.)
+lease_days_validator = MinValueValidator(1, LEASE_DAYS_MESSAGE)
+
+
+def _whole_days(value: object) -> bool:
+    """A valid number of lease days; not a bool, nor a "30" from a catalog document."""
+    return type(value) is int and value >= lease_days_validator.limit_value
+
+
+def lease_days_conflicts(*, default: object, maximum: object) -> dict[str, list[str]]:
+    """What is wrong with the two lease days together, by field. A value that is not valid on
+    its own is left to `lease_days_validator`."""
+    if maximum is None:
+        return {}
+    if default is None:
+        return {"lease_default_days": ["Set a default lease: a maximum alone leases nothing."]}
+    if _whole_days(default) and _whole_days(maximum) and default > maximum:
+        return {
+            "lease_max_days": [
+                f"The maximum ({maximum} days) is shorter than the default lease ({default} days)."
+            ]
+        }
+    return {}
+
+
+def lease_days_errors(*, default: object, maximum: object) -> dict[str, list[str]]:
+    """Every problem of lease days that were not entered through the model's fields (a catalog
+    document): each value on its own, then the two together."""
+    errors = {
+        name: [LEASE_DAYS_MESSAGE]
+        for name, value in (("lease_default_days", default), ("lease_max_days", maximum))
+        if value is not None and not _whole_days(value)
+    }
+    return errors or lease_days_conflicts(default=default, maximum=maximum)
 
 
 class CatalogItem(models.Model):
@@ -40,8 +80,12 @@ class CatalogItem(models.Model):
     is_active = models.BooleanField(default=True)
     # The lease of what is ordered (days from completion); none when the default is empty. Beyond
     # the maximum (counted from the lease's start), an extension needs a project manager.
-    lease_default_days = models.PositiveIntegerField(null=True, blank=True)
-    lease_max_days = models.PositiveIntegerField(null=True, blank=True)
+    lease_default_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[lease_days_validator]
+    )
+    lease_max_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[lease_days_validator]
+    )
     # Entitlements: an item listing no organization and no project is open to every project;
     # otherwise only to the projects listed and to every project of the organizations listed.
     organizations = models.ManyToManyField(Organization, blank=True, related_name="entitled_items")
@@ -52,6 +96,11 @@ class CatalogItem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = lease_days_conflicts(default=self.lease_default_days, maximum=self.lease_max_days)
+        if errors:
+            raise ValidationError(errors)
 
 
 class OrderStatus(models.TextChoices):

@@ -1,13 +1,14 @@
 """Reads for the catalog and orders: entitlements, permissions and order checks apply here."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 import jsonschema
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
 import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
@@ -17,6 +18,8 @@ from catalog.models import CatalogItem, Category, Order
 from portal.models import Project
 from portal.selectors import project_ids, project_list, user_has_project_perm
 from provisioning.models import CloudAccount
+
+ModelT = TypeVar("ModelT", bound=Model)
 
 
 def _entitled(projects: QuerySet) -> Q:
@@ -216,13 +219,23 @@ def _chosen_account(*, item: CatalogItem, project: Project, chosen: object) -> C
     accounts = cloud_accounts_for_item(item=item, project=project)
     if not accounts:
         raise ValidationError({"project": [f"No cloud account of {project} offers {item.name}."]})
+    return chosen_or_first(accounts, chosen=chosen, field="cloud_account")
+
+
+def chosen_or_first(candidates: Iterable[ModelT], *, chosen: object, field: str) -> ModelT | None:
+    """The candidate whose id is `chosen` (an id or its text), or the first when none is chosen;
+    None when there is no candidate at all. A choice that is not offered raises a ValidationError
+    keyed by `field` that lists the offered ones. (The order form, the API's order options and
+    order_plan pick projects and cloud accounts through here.)"""
+    candidates = list(candidates)
     if chosen in (None, ""):
-        return accounts[0]
-    for account in accounts:
-        if str(account.pk) == str(chosen):
-            return account
-    offered = ", ".join(f"{a.pk} ({a.name})" for a in accounts)
-    raise ValidationError({"cloud_account": [f"Choose one of: {offered}."]})
+        return candidates[0] if candidates else None
+    found = next((c for c in candidates if str(c.pk) == str(chosen)), None)
+    if found is None:
+        offered = ", ".join(f"{c.pk} ({c})" for c in candidates)
+        message = f"Choose one of: {offered}." if offered else "There is none to choose from."
+        raise ValidationError({field: [message]})
+    return found
 
 
 @dataclass(frozen=True)

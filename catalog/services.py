@@ -14,7 +14,7 @@ from django.db import transaction
 import approvals.selectors as approval_selectors
 import approvals.services as approval_services
 from catalog import templating
-from catalog.models import CatalogItem, Category, Order
+from catalog.models import CatalogItem, Category, Order, lease_days_errors
 from catalog.selectors import order_plan
 from portal.models import Organization, Project
 from portal.services import audit_record, audited_transition
@@ -200,22 +200,18 @@ def _document_errors(document: Any) -> tuple[list[str], dict]:
             f"{where}: {message}"
             for message in templating.template_errors(entry["resources"], entry["parameters"])
         )
-        errors.extend(f"{where}: {message}" for message in lease_errors(entry))
+        lease = lease_days_errors(
+            default=entry.get("lease_default_days"), maximum=entry.get("lease_max_days")
+        )
+        errors.extend(
+            f"{where}: {field}: {message}"
+            for field, messages in lease.items()
+            for message in messages
+        )
         found, messages = _entitlements(entry.get("entitlements") or {})
         errors.extend(f"{where}: {message}" for message in messages)
         entitlements[str(entry["slug"])] = found
     return errors, entitlements
-
-
-def lease_errors(entry: dict) -> list[str]:
-    """Lease days are whole positive numbers; a maximum needs a default no larger than it."""
-    default, maximum = entry.get("lease_default_days"), entry.get("lease_max_days")
-    for name, value in (("lease_default_days", default), ("lease_max_days", maximum)):
-        if value is not None and (type(value) is not int or value < 1):
-            return [f"{name} must be a whole number of days (1 or more) or empty"]
-    if maximum is not None and (default is None or default > maximum):
-        return ["lease_max_days needs a lease_default_days no larger than it"]
-    return []
 
 
 def _entitlements(spec: Any) -> tuple[tuple[list, list], list[str]]:

@@ -2,6 +2,7 @@
 their server-side re-check, entitlements, the quote, cancelling."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils.html import escape
 from rest_framework.test import APIClient
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
 from catalog.models import CatalogItem, Order
+from catalog.selectors import chosen_or_first, cloud_accounts_for_item
 from provisioning.models import CloudAccount
 from provisioning.providers.base import Option, SizeInfo
 
@@ -36,6 +38,16 @@ def other_account(demo, monkeypatch) -> CloudAccount:
         return OTHER_OPTIONS if account.name == "other" else real(account=account, **kwargs)
 
     monkeypatch.setattr(provisioning_selectors, "cloud_account_options", options)
+    return account
+
+
+@pytest.fixture
+def foreign_account(demo) -> CloudAccount:
+    """An account of web-shop's organization that serves data-lab only."""
+    account = CloudAccount.objects.create(
+        name="foreign", organization=demo["web_shop"].organization, provider="sandbox"
+    )
+    account.projects.set([demo["data_lab"]])
     return account
 
 
@@ -136,14 +148,10 @@ def test_the_html_form_refuses_a_choice_of_another_account(demo, other_account):
 
 
 def test_an_account_not_serving_the_project_or_lacking_a_kind_is_refused(
-    demo, other_account, monkeypatch
+    demo, other_account, foreign_account, monkeypatch
 ):
-    foreign = CloudAccount.objects.create(
-        name="foreign", organization=demo["web_shop"].organization, provider="sandbox"
-    )
-    foreign.projects.set([demo["data_lab"]])
     alice = _api(demo, "alice")
-    answer = order_via_api(alice, demo, cloud_account=foreign.pk)
+    answer = order_via_api(alice, demo, cloud_account=foreign_account.pk)
     assert answer.status_code == 400
     assert answer.json()["cloud_account"][0].startswith("Choose one of: ")
 
@@ -170,6 +178,53 @@ def test_an_account_not_serving_the_project_or_lacking_a_kind_is_refused(
     assert (
         order_via_api(alice, demo, cloud_account=other_account.pk, size="xlarge").status_code == 201
     )
+
+
+def test_a_project_or_account_is_the_chosen_one_or_else_the_first(demo, other_account):
+    accounts = cloud_accounts_for_item(item=demo["linux_vm"], project=demo["web_shop"])
+    first, second = accounts
+    for nothing in (None, ""):
+        assert chosen_or_first(accounts, chosen=nothing, field="cloud_account") == first
+    for chosen in (second.pk, str(second.pk)):  # from a JSON body or a query string
+        assert chosen_or_first(accounts, chosen=chosen, field="cloud_account") == second
+    assert chosen_or_first([], chosen=None, field="cloud_account") is None
+    with pytest.raises(ValidationError) as error:
+        chosen_or_first(accounts, chosen="0", field="cloud_account")
+    offered = f"{first.pk} ({first.name}), {second.pk} ({second.name})"
+    assert error.value.message_dict == {"cloud_account": [f"Choose one of: {offered}."]}
+
+
+def test_the_options_api_refuses_a_project_or_account_not_offered(
+    demo, other_account, foreign_account
+):
+    alice = _api(demo, "alice")
+    url = "/api/v1/catalog/items/linux-vm/options/"
+    assert alice.get(url).json()["cloud_account"] != other_account.pk  # the first by default
+    for field, chosen in (("project", 0), ("cloud_account", foreign_account.pk)):
+        answer = alice.get(url, {field: chosen})
+        assert answer.status_code == 400
+        assert list(answer.json()) == [field]
+        assert answer.json()[field][0].startswith("Choose one of: ")
+
+
+def test_the_html_form_falls_back_to_the_first_account_until_submitted(
+    demo, other_account, foreign_account
+):
+    alice = _client(demo["alice"])
+    # The project changed and the account chosen before does not serve it: the first one's
+    # options are offered, and nothing is reported before the person submits.
+    fields = alice.post(
+        "/catalog/linux-vm/fields/",
+        {"project": demo["web_shop"].pk, "cloud_account": foreign_account.pk},
+    ).content.decode()
+    assert 'value="small"' in fields and 'value="xlarge"' not in fields
+    assert "errors" not in fields
+    submitted = alice.post(
+        "/catalog/linux-vm/",
+        {"project": demo["web_shop"].pk, "cloud_account": foreign_account.pk, "name": "web-1"},
+    )
+    assert "cloud_account" in submitted.context["form"].errors
+    assert not Order.objects.exists()
 
 
 # --- entitlements ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from catalog.api.serializers import (
 )
 from catalog.selectors import (
     catalog_item_list,
+    chosen_or_first,
     cloud_accounts_for_item,
     order_list,
     order_plan,
@@ -57,11 +58,15 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
         project, and the chosen account's sizes, images and locations."""
         item = self.get_object()
         projects = projects_for_item(user=request.user, item=item)
-        project = _pick(projects, request.query_params.get("project"), "project")
+        project = chosen_or_first(
+            projects, chosen=request.query_params.get("project"), field="project"
+        )
         if project is None:
             raise ValidationError({"project": ["You may not order this item in any project."]})
         accounts = cloud_accounts_for_item(item=item, project=project)
-        account = _pick(accounts, request.query_params.get("cloud_account"), "cloud_account")
+        account = chosen_or_first(
+            accounts, chosen=request.query_params.get("cloud_account"), field="cloud_account"
+        )
         choices = parameter_choices(item=item, account=account) if account else {}
         return Response(
             ItemOptionsSerializer(
@@ -76,19 +81,6 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
                 }
             ).data
         )
-
-
-def _pick(candidates, wanted: str | None, field: str):
-    """The candidate with id `wanted`, or the first when none is asked for."""
-    candidates = list(candidates)
-    if wanted in (None, ""):
-        return candidates[0] if candidates else None
-    found = next((c for c in candidates if str(c.pk) == wanted), None)
-    if found is None:
-        raise ValidationError(
-            {field: [f"Choose one of: {', '.join(str(c.pk) for c in candidates)}."]}
-        )
-    return found
 
 
 # DRF builds a ModelSerializer's fields again for every instance it wraps; the answer to each
