@@ -13,7 +13,7 @@ from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from portal.models import Project
 from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import Resource, ResourceState
-from provisioning.selectors import resource_list, resource_metrics
+from provisioning.selectors import metric_average, resource_list, resource_metrics
 
 GROUP_KIND = "autoscaling_group"
 # Servers that count towards a group's size (as provisioning's `_scale` counts them).
@@ -74,12 +74,10 @@ def current_load(*, group: Resource, now: datetime | None = None) -> dict[str, f
     points = resource_metrics(
         resource=group, since=now - timedelta(minutes=5), until=now, step=timedelta(minutes=1)
     )
-    if not points:
+    average = metric_average(points)
+    if average is None:
         return None
-    return {
-        "cpu": round(sum(p.cpu_percent for p in points) / len(points), 1),
-        "network": round(sum(p.network_kbps for p in points) / len(points), 1),
-    }
+    return {"cpu": round(average.cpu_percent, 1), "network": round(average.network_kbps, 1)}
 
 
 def group_scaling(*, user: AbstractUser, group: Resource) -> dict[str, Any]:

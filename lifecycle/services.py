@@ -577,10 +577,10 @@ def _evidence(resource: Resource, policy: IdlePolicy, now: datetime) -> dict | N
     points = provisioning_selectors.resource_metrics(
         resource=resource, since=now - policy.window, until=now, step=_metric_step(policy.window)
     )
-    if not points:
+    average = provisioning_selectors.metric_average(points)
+    if average is None:
         return None
-    cpu = sum(p.cpu_percent for p in points) / len(points)
-    network = sum(p.network_kbps for p in points) / len(points)
+    cpu, network = average
     return {
         "cpu_percent": round(cpu, 2),
         "network_kbps": round(network, 2),

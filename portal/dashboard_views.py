@@ -5,7 +5,7 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -14,10 +14,7 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from portal.dashboard import CHART_RANGES, dashboard_summary, resource_charts
 from portal.monitoring import health_report, metrics_registry
-from provisioning.selectors import METRIC_STATES, resource_list, resource_metrics
-
-# Kinds whose provider series resource_metrics reads (a group averages its servers').
-METRIC_KINDS = ("server", "autoscaling_group")
+from provisioning.selectors import METRIC_KINDS, METRIC_STATES, resource_list, resource_metrics
 
 
 def _dashboard_context(request: HttpRequest) -> dict:
@@ -39,9 +36,11 @@ def dashboard_live(request: HttpRequest) -> HttpResponse:
 def resource_metrics_view(request: HttpRequest, resource_id: int) -> HttpResponse:
     """The CPU and network charts of a resource over the last hour or day (a partial)."""
     resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
-    chosen = request.GET.get("range", "1h")
+    chosen = request.GET.get("range") or "1h"
     if chosen not in CHART_RANGES:
-        chosen = "1h"
+        return HttpResponseBadRequest(
+            f"Unknown range {chosen!r}. Choose one of: {', '.join(CHART_RANGES)}."
+        )
     length, step = CHART_RANGES[chosen]
     until = timezone.now()
     since = until - length

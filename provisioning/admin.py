@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from provisioning.models import (
     CloudAccount,
@@ -9,7 +10,14 @@ from provisioning.models import (
     Step,
     UnknownObject,
 )
-from provisioning.services import cloud_account_test
+from provisioning.services import (
+    ACCOUNT_FIELDS,
+    cloud_account_create,
+    cloud_account_delete,
+    cloud_account_test,
+    cloud_account_update,
+    cloud_account_validate,
+)
 
 
 class CloudAccountForm(forms.ModelForm):
@@ -40,18 +48,33 @@ class CloudAccountForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial["new_credentials"] = None
 
-    def clean_new_credentials(self):
-        value = self.cleaned_data["new_credentials"]
-        if value and not (
-            isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-        ):
-            raise forms.ValidationError("An object of text values is expected.")
-        return value
+    def clean_options(self) -> dict:
+        return self.cleaned_data["options"] or {}  # an empty box: no knobs
 
-    def save(self, commit=True):
+    def account_data(self) -> dict:
+        """The form's fields, in the shape provisioning's account services take."""
+        data = {
+            name: self.cleaned_data[name]
+            for name in (*ACCOUNT_FIELDS, "projects")
+            if name in self.cleaned_data
+        }
         if self.cleaned_data.get("new_credentials"):
-            self.instance.credentials = self.cleaned_data["new_credentials"]
-        return super().save(commit)
+            data["credentials"] = self.cleaned_data["new_credentials"]
+        return data
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization") or (
+            self.instance.organization if self.instance.pk else None
+        )
+        if organization is not None and not self.errors:
+            try:
+                cloud_account_validate(organization=organization, data=self.account_data())
+            except ValidationError as error:
+                for name, errors in error.message_dict.items():
+                    field = "new_credentials" if name == "credentials" else name
+                    self.add_error(field if field in self.fields else None, errors)
+        return cleaned
 
 
 @admin.register(CloudAccount)
@@ -60,6 +83,33 @@ class CloudAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "provider", "organization", "region", "endpoint_url", "has_credentials"]
     filter_horizontal = ["projects"]
     actions = ["test_connection"]
+
+    # Writes go through provisioning's services, as the API's do: credentials encrypted the
+    # same way, an audit event naming who changed what, the cached options dropped.
+    def get_readonly_fields(self, request, obj=None):
+        # An account does not move between organizations (as in the API).
+        return ["organization"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            cloud_account_update(user=request.user, account=obj, data=form.account_data())
+        else:
+            account = cloud_account_create(
+                user=request.user, organization=obj.organization, data=form.account_data()
+            )
+            obj.pk = account.pk  # the admin logs and redirects to the object it handed us
+
+    def save_related(self, request, form, formsets, change):
+        # The services saved the projects; only inlines (none today) are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change)
+
+    def delete_model(self, request, obj):
+        cloud_account_delete(user=request.user, account=obj)
+
+    def delete_queryset(self, request, queryset):
+        for account in queryset:
+            cloud_account_delete(user=request.user, account=account)
 
     @admin.display(boolean=True)
     def has_credentials(self, account: CloudAccount) -> bool:

@@ -2,13 +2,15 @@
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from catalog.models import Order
 from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
@@ -198,6 +200,24 @@ def unknown_objects() -> QuerySet[UnknownObject]:
 # --- metrics ------------------------------------------------------------------------------
 # States in which an object runs (or, stopped, reports 0 %); others have no series.
 METRIC_STATES = (ResourceState.ACTIVE, ResourceState.UPDATING, ResourceState.STOPPED)
+# Kinds with a series: a server's from its provider, a group's averaged over its servers.
+METRIC_KINDS = ("server", "autoscaling_group")
+
+
+class MetricAverage(NamedTuple):
+    cpu_percent: float
+    network_kbps: float
+
+
+def metric_average(points: Sequence[MetricPoint]) -> MetricAverage | None:
+    """The mean CPU and network of `points`, unrounded (callers round to what they show);
+    None when there are none."""
+    if not points:
+        return None
+    return MetricAverage(
+        cpu_percent=sum(p.cpu_percent for p in points) / len(points),
+        network_kbps=sum(p.network_kbps for p in points) / len(points),
+    )
 
 
 def resource_metrics(
@@ -209,7 +229,7 @@ def resource_metrics(
     active servers (an interval none of them reports is left out). Other kinds, and resources
     not running or stopped, have none. Callers apply visibility (see `resource_list`).
     """
-    if resource.state not in METRIC_STATES:
+    if resource.kind not in METRIC_KINDS or resource.state not in METRIC_STATES:
         return []
     if resource.kind == "autoscaling_group":
         servers = resource.children.filter(kind="server", state=ResourceState.ACTIVE)
@@ -220,12 +240,24 @@ def resource_metrics(
         return [
             MetricPoint(
                 at=at,
-                cpu_percent=round(sum(p.cpu_percent for p in points) / len(points), 1),
-                network_kbps=round(sum(p.network_kbps for p in points) / len(points), 1),
+                cpu_percent=round(average.cpu_percent, 1),
+                network_kbps=round(average.network_kbps, 1),
             )
             for at, points in sorted(by_interval.items())
+            if (average := metric_average(points))
         ]
-    if resource.kind != "server" or not resource.external_id:
+    if not resource.external_id:
         return []
     adapter = get_adapter(resource.cloud_account)
     return adapter.metrics(resource.kind, resource.external_id, since, until, step)
+
+
+def step_error_list(*, user: AbstractUser) -> QuerySet[Step]:
+    """Steps of the user's resources that hit a provider error (the dashboard's failures), each
+    with `at`: when it last ran (finished, else started, else created)."""
+    return (
+        Step.objects.filter(resource__in=resource_list(user=user).values("pk"))
+        .exclude(last_error="")
+        .annotate(at=Coalesce("finished_at", "started_at", "created_at"))
+        .select_related("resource")
+    )

@@ -904,11 +904,14 @@ def _admit(user: AbstractUser | None, resource: Resource, action: str, params: d
         admit(user=user, resource=resource, action=action, params=params)
 
 
-def _scale(resource: Resource, desired: int, user: AbstractUser | None) -> Step:
-    """Add or remove the group's servers and update the load balancers in front of it."""
+def _scale(
+    resource: Resource, desired: int, user: AbstractUser | None, leaving: Resource | None = None
+) -> Step:
+    """Add or remove the group's servers and update the load balancers in front of it.
+    `leaving`: the one server to remove (a member destroyed on its own), else the newest go."""
     group = resource
     current = list(group.children.exclude(state__in=[R.DELETED, R.DELETING]).order_by("id"))
-    if desired == len(current):
+    if leaving is None and desired == len(current):
         raise ValidationError({"desired": [f"The group already has {desired} servers."]})
     deployment = Deployment.objects.create(
         order=group.order, cloud_account=group.cloud_account, direction=Deployment.Direction.SCALE
@@ -922,7 +925,7 @@ def _scale(resource: Resource, desired: int, user: AbstractUser | None) -> Step:
     for balancer in balancers:
         _resource_transition(balancer, balancer.begin_update, message="updating members")
     plan = _Plan(deployment)
-    if desired > len(current):
+    if leaving is None and desired > len(current):
         # New servers wait for what the group's first server waited for (its network).
         template = Step.objects.filter(resource__parent=group, action=A.CREATE).first()
         deps = list(template.depends_on.all()) if template else []
@@ -934,13 +937,36 @@ def _scale(resource: Resource, desired: int, user: AbstractUser | None) -> Step:
     else:
         members = [plan.step(b, A.SET_MEMBERS) for b in balancers]
         last = []
-        for server in current[desired:]:
+        for server in [leaving] if leaving else current[desired:]:
             _resource_transition(server, server.begin_delete, actor=user, message="scaling in")
             last.append(plan.step(server, A.DESTROY, members))
     step = plan.step(group, A.SET_DESIRED, last, {"desired": desired})
     plan.save()
     _advance(deployment.pk)
     return step
+
+
+def _destroy_member(group: Resource, server: Resource, user: AbstractUser | None) -> Step:
+    """Destroy one server of an autoscaling group and lower the group's desired count by one
+    (AWS's "terminate instance and decrement desired capacity"), so the group neither
+    recreates it nor counts it. A second request finds the server deleting and is refused."""
+    if not can_proceed(group.begin_update):
+        raise ValidationError(
+            {"action": [f"Wait for the group {group.name} to finish changing ({group.state})."]}
+        )
+    low = int(group.properties.get("min", 1))
+    desired = int(group.properties.get("desired", low)) - 1
+    if desired < low:
+        raise ValidationError(
+            {
+                "action": [
+                    f"Destroying it would take the group {group.name} below its minimum of "
+                    f"{low}; lower the minimum first, or destroy the whole group."
+                ]
+            }
+        )
+    step = _scale(group, desired, user, leaving=server)
+    return Step.objects.get(deployment_id=step.deployment_id, resource=server)
 
 
 @transaction.atomic
@@ -954,6 +980,12 @@ def resource_action_request(
 ) -> Step:
     """A person (or, with `user` None, a policy giving its `reason`) asks for a day-2 action on a
     resource; workers carry it out."""
+    # A group's server is locked after its group, the order scaling locks them in.
+    group = (
+        Resource.objects.select_for_update(of=("self",))
+        .filter(kind="autoscaling_group", children=resource_id)
+        .first()
+    )
     resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
     _check_perm(user, resource)
     if action not in DAY2_ACTIONS.get(resource.kind, set()):
@@ -963,6 +995,8 @@ def resource_action_request(
             raise ValidationError(
                 {"action": [f"Cannot destroy a resource that is {resource.state}."]}
             )
+        if group is not None:
+            return _destroy_member(group, resource, user)
         family = [resource, *resource.children.exclude(state=R.DELETED)]
         deployment = _destroy_deployment(resource.order, family)
         return deployment.steps.get(resource=resource)
@@ -980,7 +1014,11 @@ def resource_action_request(
 
 
 # --- cloud accounts -----------------------------------------------------------------------
-def _check_account_fields(organization: Organization, data: dict) -> None:
+ACCOUNT_FIELDS = ("name", "provider", "region", "endpoint_url", "options")
+
+
+def cloud_account_validate(*, organization: Organization, data: dict) -> None:
+    """Check an account's fields as the create/update services take them (API and admin)."""
     credentials = data.get("credentials")
     if credentials is not None and (
         not isinstance(credentials, dict)
@@ -995,7 +1033,7 @@ def _check_account_fields(organization: Organization, data: dict) -> None:
 
 
 def _save_account(account: CloudAccount, data: dict) -> CloudAccount:
-    for name in ("name", "provider", "region", "endpoint_url", "options"):
+    for name in ACCOUNT_FIELDS:
         if name in data:
             setattr(account, name, data[name])
     if data.get("credentials") is not None:
@@ -1014,10 +1052,26 @@ def cloud_account_create(
 ) -> CloudAccount:
     if not organization_administered(user=user, organization=organization):
         raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
-    _check_account_fields(organization, data)
+    cloud_account_validate(organization=organization, data=data)
     account = _save_account(CloudAccount(organization=organization), data)
     audit_record(action="cloud_account.created", target=account, actor=user, message=account.name)
     return account
+
+
+def _changed_fields(account: CloudAccount, data: dict) -> list[str]:
+    """The fields `data` really changes (the admin sends every field, the API only some)."""
+    changed = sorted(
+        name
+        for name in ACCOUNT_FIELDS
+        if name in data and (data[name] or "") != (getattr(account, name) or "")
+    )
+    if "projects" in data and {p.pk for p in data["projects"]} != set(
+        account.projects.values_list("pk", flat=True)
+    ):
+        changed = sorted([*changed, "projects"])
+    if data.get("credentials") is not None:
+        changed.append("credentials")  # named, never compared or shown
+    return changed
 
 
 @transaction.atomic
@@ -1025,16 +1079,32 @@ def cloud_account_update(*, user: AbstractUser, account: CloudAccount, data: dic
     account = CloudAccount.objects.select_for_update().get(pk=account.pk)
     if not organization_administered(user=user, organization=account.organization):
         raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
-    _check_account_fields(account.organization, data)
-    changed = sorted(k for k in data if k != "credentials") + (
-        ["credentials"] if "credentials" in data else []
-    )
+    cloud_account_validate(organization=account.organization, data=data)
+    changed = _changed_fields(account, data)
     account = _save_account(account, data)
     # The audit names what changed, never the credentials' values.
     audit_record(
         action="cloud_account.updated", target=account, actor=user, message=", ".join(changed)
     )
     return account
+
+
+@transaction.atomic
+def cloud_account_delete(*, user: AbstractUser, account: CloudAccount) -> None:
+    """Delete an account nothing provisioned depends on (the database protects those)."""
+    account = CloudAccount.objects.select_for_update().get(pk=account.pk)
+    if not organization_administered(user=user, organization=account.organization):
+        raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
+    audit_record(action="cloud_account.deleted", target=account, actor=user, message=account.name)
+    account.delete()  # its cached options go with it: account_options_forget
+
+
+def account_options_forget(*, instance: CloudAccount, created: bool = True, **kwargs: Any) -> None:
+    """Receiver of CloudAccount's post_save and post_delete: drop the options cached under a new
+    or deleted account's id, however the row was written. They belong to another account:
+    SQLite, the embedded mode, gives a new row the id of the last one deleted."""
+    if created:
+        cache.delete(options_cache_key(instance.pk))
 
 
 def cloud_account_test(*, user: AbstractUser | None, account: CloudAccount) -> str:

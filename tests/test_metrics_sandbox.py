@@ -146,3 +146,44 @@ def test_the_load_knob_checks_its_input(group):
     group.refresh_from_db()
     with pytest.raises(ValidationError, match="Only sandbox"):
         sandbox_set_load(resource=group, load="idle")
+
+
+def test_metric_average_is_the_mean_of_cpu_and_network():
+    from provisioning.providers.base import MetricPoint
+    from provisioning.selectors import metric_average
+
+    assert metric_average([]) is None
+    points = [MetricPoint(at=UNTIL, cpu_percent=c, network_kbps=n) for c, n in [(10, 1), (25, 4)]]
+    assert metric_average(points) == (17.5, 2.5)
+
+
+def test_group_series_and_current_load_share_the_average(demo, group):
+    from autoscaling.selectors import current_load
+
+    servers = list(group.children.filter(state="active"))
+    minute = timedelta(minutes=1)
+    per_server = [series(server, hours=5 / 60, step=minute) for server in servers]
+    assert [p.cpu_percent for p in series(group, hours=5 / 60, step=minute)] == [
+        round(mean(values), 1) for values in zip(*map(cpu, per_server), strict=True)
+    ]
+    load = current_load(group=group, now=UNTIL)
+    assert load["cpu"] == round(mean(cpu(series(group, hours=5 / 60, step=minute))), 1)
+
+
+def test_an_unknown_range_is_refused_naming_the_valid_ones(demo, group, client, api_as):
+    server = group.children.filter(state="active").first()
+    client.force_login(demo["alice"])
+    partial = client.get(f"/resources/{server.pk}/metrics/?range=7d")
+    assert partial.status_code == 400
+    assert "Choose one of: 1h, 24h." in partial.content.decode()
+    assert client.get(f"/resources/{server.pk}/metrics/?range=24h").status_code == 200
+
+    alice = api_as(demo["alice"])
+    answer = alice.get(f"/api/v1/resources/{server.pk}/metrics/", {"range": "7d"})
+    assert answer.status_code == 400
+    assert answer.json() == {"range": ["Choose one of: 1h, 24h."]}
+    day = alice.get(f"/api/v1/resources/{server.pk}/metrics/", {"range": "24h"}).json()
+    assert len(day) == 24 * 4  # the day's chart: one point per 15 minutes
+    balancer = group.order.resources.get(kind="load_balancer")
+    page = client.get(f"/resources/{balancer.pk}/metrics/").content.decode()
+    assert "A load_balancer reports no metrics." in page

@@ -176,3 +176,93 @@ def test_admin_sets_credentials_write_only_and_tests_the_connection(demo, client
         follow=True,
     )
     assert "AuthFailure: bad key" in tested.content.decode()
+
+
+def test_admin_writes_go_through_the_services(demo, client):
+    """Add, change and delete in the admin: encrypted credentials, audited by whom and what,
+    and the account's cached options follow."""
+    from django.core.cache import cache
+
+    from provisioning.selectors import options_cache_key
+
+    admin_user = demo["admin"]
+    client.force_login(admin_user)
+    organization = Organization.objects.get(slug="acme")
+    fields = {
+        "name": "aws-admin",
+        "organization": organization.pk,
+        "provider": "ec2",
+        "region": "eu-west-1",
+        "endpoint_url": "https://ec2.example.com",
+        "options": "{}",
+        "projects": [demo["web_shop"].pk],
+        "new_credentials": '{"access_key": "AKIA", "secret_key": "admin-secret"}',
+    }
+    added = client.post("/admin/provisioning/cloudaccount/add/", fields)
+    assert added.status_code == 302
+    account = CloudAccount.objects.get(name="aws-admin")
+    assert account.credentials == {"access_key": "AKIA", "secret_key": "admin-secret"}
+    assert "admin-secret" not in account.credentials_encrypted
+    assert list(account.projects.all()) == [demo["web_shop"]]
+    created = AuditEvent.objects.get(action="cloud_account.created", target_id=str(account.pk))
+    assert created.actor == admin_user
+
+    cache.set(options_cache_key(account.pk), {"sizes": ["stale"]})
+    changed = client.post(
+        f"/admin/provisioning/cloudaccount/{account.pk}/change/",
+        {**fields, "region": "us-east-1", "new_credentials": ""},
+    )
+    assert changed.status_code == 302
+    account.refresh_from_db()
+    assert account.region == "us-east-1" and account.credentials["secret_key"] == "admin-secret"
+    updated = AuditEvent.objects.get(action="cloud_account.updated", target_id=str(account.pk))
+    assert (updated.actor, updated.message) == (admin_user, "region")
+    assert cache.get(options_cache_key(account.pk)) is None
+    assert not AuditEvent.objects.filter(message__contains="admin-secret").exists()
+
+    cache.set(options_cache_key(account.pk), {"sizes": ["stale"]})
+    deleted = client.post(f"/admin/provisioning/cloudaccount/{account.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not CloudAccount.objects.filter(pk=account.pk).exists()
+    gone = AuditEvent.objects.get(action="cloud_account.deleted", target_id=str(account.pk))
+    assert gone.actor == admin_user
+    assert cache.get(options_cache_key(account.pk)) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("projects", "Not in Other org: web-shop."),
+        ("new_credentials", "An object of text values is expected."),
+    ],
+)
+def test_admin_shows_the_services_messages_on_bad_input(demo, client, field, message):
+    client.force_login(demo["admin"])
+    other = Organization.objects.create(name="Other org", slug="other-org")
+    bad = {"projects": [demo["web_shop"].pk], "new_credentials": "[1, 2]"}[field]
+    answer = client.post(
+        "/admin/provisioning/cloudaccount/add/",
+        {"name": "other-cloud", "organization": other.pk, "provider": "sandbox", field: bad},
+    )
+    assert answer.status_code == 200  # the form again, with the message
+    assert answer.context["adminform"].form.errors[field] == [message]
+    assert not CloudAccount.objects.filter(name="other-cloud").exists()
+
+
+def test_a_new_account_is_not_served_options_cached_under_its_id(demo):
+    """SQLite, the embedded mode, gives a new row the id of the last one deleted: options cached
+    for that one must not reach the new account, however the row is written."""
+    import time
+
+    from django.core.cache import cache
+
+    from provisioning.selectors import options_cache_key
+
+    reused_id = CloudAccount.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
+    fresh = {"fetched_at": time.time(), "sizes": ["t3.micro"], "images": [], "locations": []}
+    cache.set(options_cache_key(reused_id), fresh)
+    account = CloudAccount.objects.create(
+        pk=reused_id, name="fresh", organization=demo["web_shop"].organization, provider="sandbox"
+    )
+    sizes = [size.id for size in cloud_account_options(account=account)["sizes"]]
+    assert sizes and "t3.micro" not in sizes

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.serializers import BudgetStatusSerializer, ChargebackRowSerializer
-from portal.dashboard import dashboard_summary
+from portal.dashboard import CHART_RANGES, dashboard_summary
 from provisioning.selectors import resource_list, resource_metrics
 
 
@@ -104,16 +104,31 @@ MAX_POINTS = 2000
 
 
 class MetricsQuerySerializer(serializers.Serializer):
-    since = serializers.DateTimeField(required=False, help_text="Default: an hour before until.")
+    range = serializers.ChoiceField(
+        choices=list(CHART_RANGES),
+        required=False,
+        error_messages={"invalid_choice": f"Choose one of: {', '.join(CHART_RANGES)}."},
+        help_text="The resource page's chart range: sets the defaults of since and step.",
+    )
+    since = serializers.DateTimeField(
+        required=False, help_text="Default: the range (an hour) before until."
+    )
     until = serializers.DateTimeField(required=False, help_text="Default: now.")
     step = serializers.IntegerField(
-        required=False, default=300, min_value=60, max_value=86400, help_text="Seconds per point."
+        required=False,
+        min_value=60,
+        max_value=86400,
+        help_text="Seconds per point. Default: the range's step, else 300.",
     )
 
     def validate(self, attrs: dict) -> dict:
+        length, step = CHART_RANGES.get(
+            attrs.get("range"), (timedelta(hours=1), timedelta(minutes=5))
+        )
+        attrs.setdefault("step", int(step.total_seconds()))
         try:
             attrs.setdefault("until", timezone.now())
-            attrs.setdefault("since", attrs["until"] - timedelta(hours=1))
+            attrs.setdefault("since", attrs["until"] - length)
         except OverflowError:
             raise serializers.ValidationError({"until": ["Out of range."]}) from None
         if attrs["since"] >= attrs["until"]:
