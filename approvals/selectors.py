@@ -94,6 +94,13 @@ def pending_approval_count(*, user: AbstractUser) -> int:
     return approval_inbox(user=user).count()
 
 
+def pending_approval_total(*, user: AbstractUser) -> int:
+    """Requests waiting for a decision in every project the user can view, whoever decides."""
+    return ApprovalRequest.objects.filter(
+        status=ApprovalStatus.PENDING, order__project__in=project_list(user=user).values("pk")
+    ).count()
+
+
 def stage_acting_for(
     *, user: AbstractUser, stage: ApprovalStage
 ) -> tuple[bool, AbstractUser | None]:

@@ -1,12 +1,15 @@
 """Browser pages for approvers. Only approvals in the user's selector queryset are reachable."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django_filters.filterset import filterset_factory
 
 from approvals.forms import DelegationForm
 from approvals.models import ApprovalRequest, ApprovalStatus
@@ -25,9 +28,14 @@ from approvals.services import (
 )
 from portal.forms import form_add_service_errors
 
+# The API's approval list filter (its `filterset_fields`), so `?status=` means the same on both.
+ApprovalFilterSet = filterset_factory(ApprovalRequest, fields=["status"])
+
 
 @login_required
 def approval_list_view(request):
+    """Pending approvals first, then the decided ones, newest first: one page at a time, of the
+    API's page size."""
     approvals = approval_list(user=request.user).order_by(
         Case(
             When(status=ApprovalStatus.PENDING, then=Value(0)),
@@ -37,11 +45,21 @@ def approval_list_view(request):
         "-created_at",
         "-id",
     )
-    actionable = set(approval_inbox(user=request.user).values_list("pk", flat=True))
+    filters = ApprovalFilterSet(request.GET, queryset=approvals)
+    page = Paginator(filters.qs, settings.REST_FRAMEWORK["PAGE_SIZE"]).get_page(
+        request.GET.get("page")
+    )
+    actionable = set(
+        approval_inbox(user=request.user)
+        .filter(pk__in=[approval.pk for approval in page])
+        .values_list("pk", flat=True)
+    )
     return render(
         request,
         "approvals/approval_list.html",
-        {"approvals": approvals, "actionable": actionable},
+        {"page": page, "filters": filters, "actionable": actionable},
+        # An unknown status lists everything under the form's error, as a bad request.
+        status=200 if filters.is_valid() else 400,
     )
 
 

@@ -11,22 +11,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Count
-from django.db.models.functions import Coalesce
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import ApprovalRequest, ApprovalStatus
-from approvals.selectors import pending_approval_count
+from approvals.selectors import pending_approval_count, pending_approval_total
 from autoscaling.selectors import dashboard_summary as autoscaling_summary
 from billing.selectors import budget_list, chargeback_report, month_period
 from catalog.models import OrderStatus
 from catalog.selectors import order_list
 from lifecycle.selectors import dashboard_summary as lifecycle_summary
-from portal.selectors import project_ids
-from provisioning.models import ResourceState, Step
+from provisioning.models import ResourceState
 from provisioning.providers.base import MetricPoint
-from provisioning.selectors import resource_list
+from provisioning.selectors import resource_list, step_error_list
 
 IN_FLIGHT = [
     OrderStatus.SUBMITTED,
@@ -73,11 +70,7 @@ def _orders_in_flight(user: AbstractUser) -> dict[str, Any]:
 
 def _approvals(user: AbstractUser) -> dict[str, int]:
     """Waiting for the user's decision, and waiting in all the projects the user sees."""
-    visible = ApprovalRequest.objects.filter(
-        status=ApprovalStatus.PENDING,
-        order__project__in=project_ids(user=user, perm="view_project"),
-    )
-    return {"mine": pending_approval_count(user=user), "total": visible.count()}
+    return {"mine": pending_approval_count(user=user), "total": pending_approval_total(user=user)}
 
 
 def _spend(user: AbstractUser, today: datetime) -> dict[str, Any]:
@@ -100,8 +93,17 @@ class Failure:
     url: str
 
 
+def _newest(rows: QuerySet, *, at: str, since: datetime) -> QuerySet:
+    """The rows whose `at` is `since` or later, newest first, at most LIST_LIMIT of them."""
+    return rows.filter(**{f"{at}__gte": since}).order_by(f"-{at}")[:LIST_LIMIT]
+
+
 def _failures(user: AbstractUser, since: datetime) -> list[Failure]:
     """Failed orders, steps that hit a provider error, and resources in error, newest first."""
+    orders = order_list(user=user).filter(status=OrderStatus.FAILED)
+    resources = resource_list(user=user).filter(
+        state__in=[ResourceState.ERROR, ResourceState.MISSING]
+    )
     failures = [
         Failure(
             at=order.updated_at,
@@ -109,18 +111,8 @@ def _failures(user: AbstractUser, since: datetime) -> list[Failure]:
             message=order.status_message,
             url=reverse("catalog:order_detail", args=[order.pk]),
         )
-        for order in order_list(user=user)
-        .filter(status=OrderStatus.FAILED, updated_at__gte=since)
-        .order_by("-updated_at")[:LIST_LIMIT]
+        for order in _newest(orders, at="updated_at", since=since)
     ]
-    steps = (
-        Step.objects.filter(resource__in=resource_list(user=user).values("pk"))
-        .exclude(last_error="")
-        .annotate(at=Coalesce("finished_at", "started_at", "created_at"))
-        .filter(at__gte=since)
-        .select_related("resource")
-        .order_by("-at")[:LIST_LIMIT]
-    )
     failures += [
         Failure(
             at=step.at,
@@ -129,7 +121,7 @@ def _failures(user: AbstractUser, since: datetime) -> list[Failure]:
             message=step.last_error,
             url=reverse("provisioning:resource_detail", args=[step.resource_id]),
         )
-        for step in steps
+        for step in _newest(step_error_list(user=user), at="at", since=since)
     ]
     failures += [
         Failure(
@@ -138,9 +130,7 @@ def _failures(user: AbstractUser, since: datetime) -> list[Failure]:
             message=resource.status_message,
             url=reverse("provisioning:resource_detail", args=[resource.pk]),
         )
-        for resource in resource_list(user=user)
-        .filter(state__in=[ResourceState.ERROR, ResourceState.MISSING], state_changed_at__gte=since)
-        .order_by("-state_changed_at")[:LIST_LIMIT]
+        for resource in _newest(resources, at="state_changed_at", since=since)
     ]
     return sorted(failures, key=lambda failure: failure.at, reverse=True)[: 2 * LIST_LIMIT]
 

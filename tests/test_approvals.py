@@ -1,6 +1,7 @@
 """Approval policies as data: matching, chains of stages, four eyes, delegation, escalation and
 the signed links in approvers' emails."""
 
+import re
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -384,3 +385,43 @@ def test_approval_lists_take_a_constant_number_of_queries(demo, api_as):
     for _ in range(3):
         _approval(order_via_api(alice, demo, size="large"))
     assert counts() == few
+
+
+def test_approval_page_is_paginated_and_page_links_keep_the_filter(demo, api_as, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
+    alice = api_as(demo["alice"])
+    approvals = [_approval(order_via_api(alice, demo)) for _ in range(4)]
+    assert _decide(api_as(demo["bob"]), approvals[0], "approve").json()["status"] == "approved"
+    bob = Client()
+    bob.force_login(demo["bob"])
+
+    def listed(query: str) -> tuple[list[int], str]:
+        answer = bob.get(f"/approvals/?{query}")
+        assert answer.status_code == 200
+        page = answer.content.decode()
+        return [int(pk) for pk in re.findall(r'href="/approvals/(\d+)/"', page)], page
+
+    pending = {approval.pk for approval in approvals[1:]}
+    first, page = listed("status=pending")
+    assert len(first) == 2 and "Page 1 of 2 (3 in all)" in page
+    assert page.count("<strong>(yours)</strong>") == 2
+    assert 'href="?status=pending&amp;page=2"' in page and 'rel="prev"' not in page
+    second, page = listed("status=pending&page=2")
+    assert len(second) == 1 and 'href="?status=pending&amp;page=1"' in page
+    assert set(first + second) == pending
+    # Unfiltered: the pending ones come first, the decided one on the last page.
+    everything = [pk for number in (1, 2) for pk in listed(f"page={number}")[0]]
+    assert everything == first + second + [approvals[0].pk]
+    # Past the last page: the last page, not an error.
+    assert listed("page=99")[0] == everything[2:]
+
+
+def test_approval_page_refuses_an_unknown_status(demo, api_as):
+    _approval(order_via_api(api_as(demo["alice"]), demo))
+    bob = Client()
+    bob.force_login(demo["bob"])
+    answer = bob.get("/approvals/?status=maybe")
+    assert answer.status_code == 400
+    assert "Select a valid choice. maybe is not one of the available choices." in (
+        answer.content.decode()
+    )

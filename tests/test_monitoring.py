@@ -146,6 +146,29 @@ def test_dashboard_is_scoped_to_what_the_user_sees(demo, api_as, client):
     assert alice["lifecycle"]["open_cases"] == lifecycle_summary(user=demo["alice"])["open_cases"]
 
 
+def test_dashboard_failures_are_the_last_days_newest_first(demo, api_as):
+    """Each kind of failure (order, step, resource) counts only within the window."""
+    populate(demo)
+    long_ago = timezone.now() - timedelta(days=2)
+    old = make_resource(demo, state="error")
+    Resource.objects.filter(pk=old.pk).update(state_changed_at=long_ago)
+    Step.objects.filter(pk=make_step(old, state="failed", error="old news").pk).update(
+        finished_at=long_ago
+    )
+    Order.objects.filter(pk=make_order(demo, status="failed").pk).update(updated_at=long_ago)
+    failures = api_as(demo["alice"]).get("/api/v1/dashboard/").json()["failures"]
+    web_shop = Order.objects.filter(
+        project=demo["web_shop"], status="failed", updated_at__gt=long_ago
+    )
+    assert web_shop.exists()
+    assert {f["url"] for f in failures if "/orders/" in f["url"]} == {
+        f"/orders/{pk}/" for pk in web_shop.values_list("pk", flat=True)
+    }
+    assert f"/resources/{old.pk}/" not in {f["url"] for f in failures}
+    assert "old news" not in {f["message"] for f in failures}
+    assert [f["at"] for f in failures] == sorted((f["at"] for f in failures), reverse=True)
+
+
 def test_dashboard_live_partial_and_nav_link(demo, client):
     client.force_login(demo["alice"])
     partial = client.get("/dashboard/live/").content.decode()
