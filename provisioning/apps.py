@@ -8,9 +8,13 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         from provisioning.services import account_options_forget
 
-        for signal in (post_save, post_delete):
-            signal.connect(
-                account_options_forget,
-                sender="provisioning.CloudAccount",
-                dispatch_uid=f"account-options-forget-{signal is post_save}",
-            )
+        post_save.connect(
+            account_options_forget,
+            sender="provisioning.CloudAccount",
+            dispatch_uid="account-options-forget-save",
+        )
+        post_delete.connect(
+            account_options_forget,
+            sender="provisioning.CloudAccount",
+            dispatch_uid="account-options-forget-delete",
+        )

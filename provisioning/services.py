@@ -980,11 +980,14 @@ def resource_action_request(
 ) -> Step:
     """A person (or, with `user` None, a policy giving its `reason`) asks for a day-2 action on a
     resource; workers carry it out."""
-    # A group's server is locked after its group, the order scaling locks them in.
+    # Destroying a group's server changes the group: the group is locked first, in the order
+    # scaling locks them. Other actions lock the resource alone.
     group = (
         Resource.objects.select_for_update(of=("self",))
         .filter(kind="autoscaling_group", children=resource_id)
         .first()
+        if action == A.DESTROY
+        else None
     )
     resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
     _check_perm(user, resource)
