@@ -35,7 +35,7 @@ from billing.selectors import budget_check
 from catalog.models import Order
 from portal.db import fetch_all
 from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.selectors import project_list
+from portal.selectors import project_ids, project_list
 from provisioning.models import CloudAccount
 
 # Email links stay valid this long; following one still needs a login and the permission.
@@ -97,7 +97,8 @@ def pending_approval_count(*, user: AbstractUser) -> int:
 def pending_approval_total(*, user: AbstractUser) -> int:
     """Requests waiting for a decision in every project the user can view, whoever decides."""
     return ApprovalRequest.objects.filter(
-        status=ApprovalStatus.PENDING, order__project__in=project_list(user=user).values("pk")
+        status=ApprovalStatus.PENDING,
+        order__project__in=project_ids(user=user, perm="view_project"),
     ).count()
 
 
