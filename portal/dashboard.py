@@ -159,6 +159,7 @@ CHART_RANGES = {
     "1h": (timedelta(hours=1), timedelta(minutes=1)),
     "24h": (timedelta(hours=24), timedelta(minutes=15)),
 }
+CHART_RANGE_CHOICES = f"Choose one of: {', '.join(CHART_RANGES)}."  # for an unknown range
 
 
 @dataclass

@@ -12,7 +12,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from portal.dashboard import CHART_RANGES, dashboard_summary, resource_charts
+from portal.dashboard import (
+    CHART_RANGE_CHOICES,
+    CHART_RANGES,
+    dashboard_summary,
+    resource_charts,
+)
 from portal.monitoring import health_report, metrics_registry
 from provisioning.selectors import METRIC_KINDS, METRIC_STATES, resource_list, resource_metrics
 
@@ -38,9 +43,7 @@ def resource_metrics_view(request: HttpRequest, resource_id: int) -> HttpRespons
     resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
     chosen = request.GET.get("range") or "1h"
     if chosen not in CHART_RANGES:
-        return HttpResponseBadRequest(
-            f"Unknown range {chosen!r}. Choose one of: {', '.join(CHART_RANGES)}."
-        )
+        return HttpResponseBadRequest(f"Unknown range {chosen!r}. {CHART_RANGE_CHOICES}")
     length, step = CHART_RANGES[chosen]
     until = timezone.now()
     since = until - length

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.serializers import BudgetStatusSerializer, ChargebackRowSerializer
-from portal.dashboard import CHART_RANGES, dashboard_summary
+from portal.dashboard import CHART_RANGE_CHOICES, CHART_RANGES, dashboard_summary
 from provisioning.selectors import resource_list, resource_metrics
 
 
@@ -107,7 +107,7 @@ class MetricsQuerySerializer(serializers.Serializer):
     range = serializers.ChoiceField(
         choices=list(CHART_RANGES),
         required=False,
-        error_messages={"invalid_choice": f"Choose one of: {', '.join(CHART_RANGES)}."},
+        error_messages={"invalid_choice": CHART_RANGE_CHOICES},
         help_text="The resource page's chart range: sets the defaults of since and step.",
     )
     since = serializers.DateTimeField(
