@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench demo venv browser
+.PHONY: run test lint bench demo venv browser prometheus
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -30,8 +30,13 @@ demo: venv
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# A real Prometheus server for the metrics-source tests (the suite starts its own), from Debian's
+# packages.
+prometheus:
+	@command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+
 ## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
-test: venv browser
+test: venv browser prometheus
 	$(VENV)/bin/pytest
 
 lint: venv

@@ -14,7 +14,7 @@ from django.db import transaction
 import approvals.selectors as approval_selectors
 import approvals.services as approval_services
 from catalog import templating
-from catalog.models import CatalogItem, Category, Order, lease_days_errors
+from catalog.models import CatalogItem, Category, Order, OrderStatus, lease_days_errors
 from catalog.selectors import order_plan
 from portal.models import Organization, Project
 from portal.services import audit_record, audited_transition
@@ -235,3 +235,42 @@ def _entitlements(spec: Any) -> tuple[tuple[list, list], list[str]]:
             errors.append(f"entitlements: unknown project {path!r} (write organization/project)")
         projects.append(project)
     return (organizations, projects), errors
+
+
+ADOPTED_ITEM = "adopted-server"
+
+
+def order_adopted(
+    *, user: AbstractUser, project: Project, cloud_account: Any, monthly_cost: Any, name: str
+) -> Order:
+    """The order standing for servers adopted from a provider (launched outside Canopy): not
+    orderable from the catalog; saved provisioning, completed by the caller once its resources
+    are recorded (`order_transition`), so leases and reactions follow as for any order."""
+    category, _ = Category.objects.get_or_create(slug="adopted", defaults={"name": "Adopted"})
+    item, _ = CatalogItem.objects.get_or_create(
+        slug=ADOPTED_ITEM,
+        defaults={
+            "name": "Adopted server",
+            "category": category,
+            "is_active": False,
+            "description": "Servers launched outside Canopy and adopted into a project.",
+        },
+    )
+    order = Order.objects.create(
+        item=item,
+        project=project,
+        requester=user,
+        cloud_account=cloud_account,
+        parameters={"name": name},
+        estimated_monthly_cost=monthly_cost,
+        status=OrderStatus.PROVISIONING,
+    )
+    audit_record(
+        action="order.adopted",
+        target=order,
+        actor=user,
+        to_state=order.status,
+        message=f"{name} adopted into {project.name} from {cloud_account.name}",
+        order_id=order.pk,
+    )
+    return order

@@ -14,4 +14,5 @@ urlpatterns = [
         name="extension_decide",
     ),
     path("resources/<int:resource_id>/keep/", views.resource_keep_view, name="resource_keep"),
+    path("adopt/", views.adoption_view, name="adoption"),
 ]

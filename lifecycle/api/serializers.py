@@ -158,3 +158,28 @@ class SavingsSerializer(serializers.Serializer):
     currency = serializers.CharField()
     total = serializers.DecimalField(max_digits=16, decimal_places=2)
     rows = SavingsRowSerializer(many=True)
+
+
+class AdoptableServerSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="server.pk")
+    name = serializers.CharField(source="server.name")
+    cloud_account = serializers.IntegerField(source="server.account_id")
+    external_id = serializers.CharField(source="server.external_id")
+    state = serializers.CharField(source="server.state")
+    size = serializers.CharField(source="server.size")
+    tags = serializers.DictField(source="server.tags", child=serializers.CharField())
+    launched_at = serializers.DateTimeField(source="server.launched_at", allow_null=True)
+    first_seen = serializers.DateTimeField(source="server.first_seen")
+    suggested_project = serializers.IntegerField(
+        source="suggested.pk", allow_null=True, default=None, help_text="From its tags."
+    )
+
+
+class AdoptSerializer(serializers.Serializer):
+    objects = serializers.ListField(
+        child=serializers.IntegerField(), allow_empty=False, help_text="Adoptable server ids."
+    )
+    project = serializers.IntegerField()
+    observe_only = serializers.BooleanField(
+        default=False, help_text="Metered and reported; Canopy takes no action on them."
+    )

@@ -9,6 +9,7 @@ router.register("lease-extensions", views.LeaseExtensionViewSet, basename="lease
 router.register("idle-policies", views.IdlePolicyViewSet, basename="idle-policy")
 router.register("reclaim-cases", views.ReclaimCaseViewSet, basename="reclaim-case")
 router.register("resource-keeps", views.ResourceKeepViewSet, basename="resource-keep")
+router.register("adoptable-servers", views.AdoptableServerViewSet, basename="adoptable-server")
 
 urlpatterns = [
     path("savings/", views.SavingsView.as_view(), name="savings"),

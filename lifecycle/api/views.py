@@ -11,6 +11,8 @@ from rest_framework.views import APIView
 
 from lifecycle import selectors, services
 from lifecycle.api.serializers import (
+    AdoptableServerSerializer,
+    AdoptSerializer,
     ExtensionDecisionSerializer,
     IdlePolicySerializer,
     LeaseExtendSerializer,
@@ -173,3 +175,32 @@ class SavingsView(APIView):
         query.is_valid(raise_exception=True)
         report = selectors.savings(user=request.user, **query.validated_data)
         return Response(SavingsSerializer(report).data)
+
+
+class AdoptableServerViewSet(viewsets.ViewSet):
+    """Servers launched outside Canopy in the accounts of organizations the caller administers,
+    with the project their tags suggest; `adopt/` takes one or many into a project."""
+
+    @extend_schema(responses=AdoptableServerSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        servers = selectors.adoptable_servers(user=request.user)
+        return Response(AdoptableServerSerializer(servers, many=True).data)
+
+    @extend_schema(
+        request=AdoptSerializer,
+        responses={201: OpenApiResponse(description="the adopted resources' ids"), 400: None},
+    )
+    @action(detail=False, methods=["post"])
+    def adopt(self, request: Request) -> Response:
+        data = AdoptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = get_object_or_404(
+            selectors.adoption_projects(user=request.user), pk=data.validated_data["project"]
+        )
+        adopted = services.unknown_servers_adopt(
+            user=request.user,
+            unknown_ids=data.validated_data["objects"],
+            project=project,
+            observe_only=data.validated_data["observe_only"],
+        )
+        return Response({"resources": [r.pk for r in adopted]}, status=status.HTTP_201_CREATED)

@@ -197,6 +197,20 @@ class Ec2Adapter(LibcloudAdapter):
             ]
         return [o for o in objects if o.name.startswith(TAG_PREFIX)]
 
+    def list_servers(self) -> list[CloudObject]:
+        with self.calling():
+            nodes = self.compute.list_nodes(
+                ex_filters={"instance-state-name": LIVE_INSTANCE_STATES}
+            )
+        servers = []
+        for node in nodes:
+            obj = self._server_object(node)
+            tags = dict(node.extra.get("tags") or {})
+            obj.attributes.update(tags=tags, launched_at=node.extra.get("launch_time") or "")
+            name = obj.name or tags.get("Name") or obj.external_id
+            servers.append(CloudObject("server", obj.external_id, name, obj.state, obj.attributes))
+        return servers
+
     def _complete(
         self, kind: str, found: CloudObject, name: str, properties: dict[str, Any]
     ) -> CloudObject:
