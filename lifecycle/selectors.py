@@ -387,6 +387,9 @@ def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | No
 
 
 # --- reclaim preview ----------------------------------------------------------------------
+MAX_PREVIEW_DAYS = 365
+
+
 def hourly_saving(
     *, book: PriceBook, resource: Resource, action: str, on: date, stopped: bool = False
 ) -> Decimal:
@@ -572,3 +575,28 @@ def reclaim_preview(
             hours = Decimal((horizon - item.at).total_seconds()) / 3600
             item.saving_in_horizon = (item.hourly_saving * hours).quantize(CENT, ROUND_HALF_UP)
     return sorted(planned, key=lambda p: (p.at, p.order_id, p.action))
+
+
+@dataclass
+class ProjectPreview:
+    project: Project
+    actions: list[PlannedAction]
+    saving_in_horizon: Decimal
+
+
+def reclaim_preview_by_project(
+    *, user: AbstractUser, days: int, now: datetime | None = None
+) -> list[ProjectPreview]:
+    """`reclaim_preview` per project (by name), each with what it saves until the horizon."""
+    by_project: dict[int, list[PlannedAction]] = defaultdict(list)
+    for planned in reclaim_preview(user=user, days=days, now=now):
+        by_project[planned.project.pk].append(planned)
+    previews = [
+        ProjectPreview(
+            project=actions[0].project,
+            actions=actions,
+            saving_in_horizon=sum((a.saving_in_horizon for a in actions), Decimal(0)),
+        )
+        for actions in by_project.values()
+    ]
+    return sorted(previews, key=lambda p: p.project.name)

@@ -162,3 +162,26 @@ def adoption_view(request: HttpRequest) -> HttpResponse:
         "lifecycle/adoption.html",
         {"servers": selectors.adoptable_servers(user=request.user), "projects": projects},
     )
+
+
+PREVIEW_DAYS = 30
+
+
+@login_required
+def reclaim_preview_view(request: HttpRequest) -> HttpResponse:
+    """What the idle and lease policies will do in the next N days, per project (a dry run)."""
+    raw = request.GET.get("days") or str(PREVIEW_DAYS)
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= selectors.MAX_PREVIEW_DAYS else None
+    if days is None:
+        messages.error(
+            request, f"Days must be a whole number from 1 to {selectors.MAX_PREVIEW_DAYS}."
+        )
+        days = PREVIEW_DAYS
+    return render(
+        request,
+        "lifecycle/preview.html",
+        {
+            "days": days,
+            "projects": selectors.reclaim_preview_by_project(user=request.user, days=days),
+        },
+    )

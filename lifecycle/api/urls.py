@@ -13,5 +13,6 @@ router.register("adoptable-servers", views.AdoptableServerViewSet, basename="ado
 
 urlpatterns = [
     path("savings/", views.SavingsView.as_view(), name="savings"),
+    path("reclaim-preview/", views.ReclaimPreviewView.as_view(), name="reclaim-preview"),
     *router.urls,
 ]

@@ -18,6 +18,8 @@ from lifecycle.api.serializers import (
     LeaseExtendSerializer,
     LeaseExtensionSerializer,
     LeaseSerializer,
+    PreviewQuerySerializer,
+    ProjectPreviewSerializer,
     ReclaimCaseSerializer,
     ResourceKeepSerializer,
     SavingsQuerySerializer,
@@ -204,3 +206,19 @@ class AdoptableServerViewSet(viewsets.ViewSet):
             observe_only=data.validated_data["observe_only"],
         )
         return Response({"resources": [r.pk for r in adopted]}, status=status.HTTP_201_CREATED)
+
+
+class ReclaimPreviewView(APIView):
+    """A dry run: what the idle and lease policies will notify, stop, retire or delete in the
+    next `days` (default 30) in the caller's projects, and what it saves."""
+
+    @extend_schema(
+        parameters=[PreviewQuerySerializer], responses=ProjectPreviewSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        query = PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        previews = selectors.reclaim_preview_by_project(
+            user=request.user, days=query.validated_data["days"]
+        )
+        return Response(ProjectPreviewSerializer(previews, many=True).data)
