@@ -462,6 +462,11 @@ def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
     busy = [r.name for r in resources if r.state in TRANSITIONAL_STATES]
     if busy:
         raise ValidationError({"order": [f"Wait for {', '.join(busy)} to finish changing."]})
+    observed = [r.name for r in resources if r.observe_only]
+    if observed:
+        raise ValidationError(
+            {"order": [f"{', '.join(observed)}: adopted to be observed only, Canopy deletes none."]}
+        )
     return _destroy_deployment(order, resources)
 
 

@@ -15,13 +15,14 @@ from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services import meter_hour
 from lifecycle import services as lifecycle_services
-from lifecycle.selectors import adoptable_servers
+from lifecycle.selectors import adoptable_servers, reclaim_candidates
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
 from provisioning.models import Resource, UnknownObject
-from provisioning.services import reconcile_accounts, resource_action_request
+from provisioning.services import order_destroy, reconcile_accounts, resource_action_request
 from tests.moto_server import boto
 from tests.test_ec2 import IMAGE
+from tests.test_lifecycle import idle_policy
 from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
 from tests.test_saga import run_queued
 
@@ -131,6 +132,10 @@ def test_observed_only_servers_are_metered_but_never_acted_on(demo, ec2, moto, o
     assert server.observe_only and server.events.filter(kind="created").exists()
     with pytest.raises(ValidationError, match="observed only"):
         resource_action_request(user=demo["alice"], resource_id=server.pk, action="stop")
+    with pytest.raises(ValidationError, match="observed only"):
+        order_destroy(user=demo["alice"], order_id=server.order_id)
+    idle_policy(demo, notify_after=timedelta(0))
+    assert reclaim_candidates(open_cases=set()) == []  # idle reclaim leaves it alone
 
 
 def test_adoption_is_for_the_organizations_admins(demo, ec2, moto):

@@ -311,6 +311,10 @@ def metrics_settings_problems(options: dict[str, Any], provider: str) -> list[st
         interval = settings.get("interval", 300)
         if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
             problems.append("The CloudWatch interval is a datapoint's period in whole seconds.")
+    if source == PrometheusMetrics.name:
+        window = settings.get("rate_window", 60)
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+            problems.append("The Prometheus rate_window is a whole number of seconds.")
     for key in ("cpu_query", "network_query"):
         if key in settings and "$instances" not in str(settings[key]):
             problems.append(f"{key} must select the servers with $instances.")
