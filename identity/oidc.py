@@ -84,11 +84,16 @@ class DirectoryOidcBackend(OIDCAuthenticationBackend):
         if not oidc_enabled() or request is None or "code" not in request.GET:
             return None
         try:
-            super().__init__()
+            self.configure()
             return super().authenticate(request, **kwargs)
         except (SuspiciousOperation, requests.RequestException) as error:
             logger.warning("OpenID Connect sign-in refused: %s", error)
             return None
+
+    def configure(self) -> None:
+        """Read the provider's endpoints and the client's settings (mozilla-django-oidc's
+        own set-up), before a callback's code is exchanged and its ID token verified."""
+        super().__init__()
 
     def get_user(self, user_id: int) -> AbstractUser | None:
         user = super().get_user(user_id)
