@@ -74,9 +74,9 @@ class DirectoryRoleMapping(models.Model):
             raise ValidationError("Choose either a project or an organization.")
         allowed = ProjectRole if self.project_id else OrganizationRole
         if self.role not in allowed.values:
-            where = "project" if self.project_id else "organization"
+            where = "A project" if self.project_id else "An organization"
             names = ", ".join(str(label) for label in allowed.labels)
-            raise ValidationError({"role": f"A {where} role is one of: {names}."})
+            raise ValidationError({"role": f"{where} role is one of: {names}."})
 
 
 class ServiceAccount(models.Model):

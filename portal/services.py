@@ -36,6 +36,12 @@ ORGANIZATION_ROLE_PERMISSIONS: dict[str, list[str]] = {
     OrganizationRole.FINANCE: ["view_project", "view_project_costs"],
     OrganizationRole.ADMIN: ["view_project", "approve_for_project", "view_project_costs"],
 }
+# Every permission a role grants: the ones a membership change may take away.
+_ROLE_PERMISSIONS = {
+    perm
+    for grants in (*PROJECT_ROLE_PERMISSIONS.values(), *ORGANIZATION_ROLE_PERMISSIONS.values())
+    for perm in grants
+}
 
 
 # The API token (and service account) that the current request authenticated with: every audit
@@ -51,6 +57,7 @@ def project_membership_add(
     membership, _ = ProjectMembership.objects.update_or_create(
         user=user, project=project, defaults={"role": role, "from_directory": from_directory}
     )
+    # A sync, not only grants: a manager made member loses approve_for_project.
     _project_permissions_sync(user=user, projects=[project])
     return membership
 
@@ -100,13 +107,6 @@ def _project_permissions_sync(*, user: AbstractUser, projects: Sequence[Project]
             remove_perm(f"portal.{perm}", user, project)
         for perm in granted:
             assign_perm(f"portal.{perm}", user, project)
-
-
-_ROLE_PERMISSIONS = {
-    perm
-    for grants in (*PROJECT_ROLE_PERMISSIONS.values(), *ORGANIZATION_ROLE_PERMISSIONS.values())
-    for perm in grants
-}
 
 
 @contextmanager
