@@ -338,7 +338,11 @@ AUTH_LDAP_USER_ATTR_MAP = {
 AUTH_LDAP_ALWAYS_UPDATE_USER = True
 AUTH_LDAP_CONNECTION_OPTIONS = {ldap.OPT_REFERRALS: 0, ldap.OPT_NETWORK_TIMEOUT: 10}
 if env("CANOPY_LDAP_CA_FILE", default=""):  # a private CA for StartTLS / LDAPS
-    AUTH_LDAP_GLOBAL_OPTIONS = {ldap.OPT_X_TLS_CACERTFILE: env("CANOPY_LDAP_CA_FILE")}
+    AUTH_LDAP_CONNECTION_OPTIONS |= {
+        ldap.OPT_X_TLS_CACERTFILE: env("CANOPY_LDAP_CA_FILE"),
+        ldap.OPT_X_TLS_REQUIRE_CERT: ldap.OPT_X_TLS_DEMAND,
+        ldap.OPT_X_TLS_NEWCTX: 0,  # last: applies the options above to this connection
+    }
 # Minutes between re-reads of every LDAP user (roles follow their groups, the disabled and the
 # departed lose their sessions' use and their tokens) without waiting for their next sign-in.
 CANOPY_LDAP_SYNC_MINUTES = env.int("CANOPY_LDAP_SYNC_MINUTES", default=15)
