@@ -58,7 +58,7 @@ class DirectoryLdapBackend(LDAPBackend):
         return directory_sign_in(
             user=user,
             source=DirectorySource.LDAP,
-            subject=ldap_user._username,
+            subject=user.ldap_username,  # set by django-auth-ldap
             groups=ldap_groups(ldap_user),
         )
 

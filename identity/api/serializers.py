@@ -46,14 +46,20 @@ class ApiTokenRequestSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=100, default="API token")
     expires_in_days = serializers.IntegerField(
-        required=False, help_text=f"Default {settings.CANOPY_API_TOKEN_DAYS}."
+        required=False,
+        min_value=1,
+        max_value=settings.CANOPY_API_TOKEN_MAX_DAYS,
+        help_text=f"Default {settings.CANOPY_API_TOKEN_DAYS}.",
     )
     read_only = serializers.BooleanField(default=False)
 
 
 class ApiTokenCreateSerializer(ApiTokenRequestSerializer):
     service_account = serializers.IntegerField(
-        required=False, help_text="A service account you administer; default: yourself."
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,  # a database id
+        help_text="A service account you administer; default: yourself.",
     )
 
 
