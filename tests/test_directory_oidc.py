@@ -250,3 +250,29 @@ def test_tampered_expired_or_foreign_id_tokens_are_refused(provider):
         with pytest.raises(SuspiciousOperation):
             backend.verify_token(token, nonce="n-1")
             pytest.fail(f"a token {what} was accepted")
+
+
+@pytest.mark.django_db
+def test_the_button_shows_only_when_configured_and_a_refusal_says_so(settings, client):
+    assert "Sign in with" not in client.get("/accounts/login/").content.decode()
+    settings.CANOPY_OIDC_ISSUER = "http://127.0.0.1:9/o"
+    settings.CANOPY_OIDC_NAME = "Acme SSO"
+    assert "Sign in with Acme SSO" in client.get("/accounts/login/").content.decode()
+    # The provider sends the browser back with an error (the person cancelled, or is disabled).
+    answer = client.get("/oidc/callback/?error=access_denied&state=s", follow=True)
+    assert answer.redirect_chain[-1][0] == "/accounts/login/"
+    assert "Sign-in with Acme SSO failed" in answer.content.decode()
+    # A provider that does not answer: back to the login page with the reason, no error page.
+    answer = client.get("/oidc/authenticate/", follow=True)
+    assert "Acme SSO does not answer" in answer.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_provider_identity_never_takes_over_a_local_admin_or_a_pipeline(demo, settings):
+    backend = DirectoryOidcBackend()
+    with pytest.raises(SuspiciousOperation):
+        backend.create_user({"sub": "x-1", "preferred_username": "admin"})
+    created = backend.create_user({"sub": "x-2", "preferred_username": "newcomer"})
+    assert created.directory_identity.subject == "x-2" and not created.has_usable_password()
+    with pytest.raises(SuspiciousOperation):  # the same name from another subject
+        backend.create_user({"sub": "x-3", "preferred_username": "newcomer"})
