@@ -12,7 +12,12 @@ from approvals.api.views import (
 )
 from billing.api.views import BudgetListView, ChargebackView
 from catalog.api.views import CatalogItemViewSet, OrderViewSet
-from identity.api.views import ApiTokenViewSet, ServiceAccountViewSet, TokenView
+from identity.api.views import (
+    ApiTokenViewSet,
+    DirectoryRoleMappingViewSet,
+    ServiceAccountViewSet,
+    TokenView,
+)
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet
@@ -31,6 +36,9 @@ router.register("resources", ResourceViewSet, basename="resource")
 router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")
 router.register("tokens", ApiTokenViewSet, basename="api-token-manage")
 router.register("service-accounts", ServiceAccountViewSet, basename="service-account")
+router.register(
+    "directory-role-mappings", DirectoryRoleMappingViewSet, basename="directory-role-mapping"
+)
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),

@@ -57,3 +57,24 @@ def test_roles_follow_groups_and_the_stronger_project_role_wins(demo):
     directory_roles_apply(user=dave, groups=[])
     assert [p.slug for p in project_list(user=dave)] == ["data-lab"]  # made by hand: stays
     assert user_has_project_perm(user=dave, project=demo["data_lab"], perm="order_in_project")
+
+
+def test_staff_manage_the_mapping_through_the_api(demo, api_as):
+    admin = api_as(demo["admin"])
+    created = admin.post(
+        "/api/v1/directory-role-mappings/",
+        {"group": "/web-shop-managers", "project": demo["web_shop"].pk, "role": "manager"},
+    )
+    assert created.status_code == 201, created.content
+    wrong = admin.post(
+        "/api/v1/directory-role-mappings/",
+        {"group": "x", "project": demo["web_shop"].pk, "role": "finance"},
+    )
+    assert wrong.status_code == 400
+    assert wrong.json()["role"] == ["A project role is one of: Member, Manager."]
+    both = admin.patch(
+        f"/api/v1/directory-role-mappings/{created.data['id']}/",
+        {"organization": demo["web_shop"].organization_id},
+    )
+    assert both.status_code == 400
+    assert api_as(demo["alice"]).get("/api/v1/directory-role-mappings/").status_code == 403

@@ -1,8 +1,9 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
-from identity.models import ApiToken, ServiceAccount
+from identity.models import ApiToken, DirectoryRoleMapping, ServiceAccount
 from portal.models import ProjectRole
 
 
@@ -76,3 +77,27 @@ class ServiceAccountSerializer(serializers.ModelSerializer):
         model = ServiceAccount
         fields = ["id", "name", "project", "role", "username", "is_active", "created_at"]
         read_only_fields = ["id", "username", "is_active", "created_at"]
+
+
+class DirectoryRoleMappingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DirectoryRoleMapping
+        fields = ["id", "group", "project", "organization", "role"]
+
+    def validate(self, attrs: dict) -> dict:
+        mapping = DirectoryRoleMapping(**{**self._current(), **attrs})
+        try:
+            mapping.clean()
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(
+                error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages}
+            ) from error
+        return attrs
+
+    def _current(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {
+            name: getattr(self.instance, name)
+            for name in ("group", "project", "organization", "role")
+        }

@@ -2,15 +2,18 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
 from identity.api.serializers import (
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
+    DirectoryRoleMappingSerializer,
     IssuedApiTokenSerializer,
     PasswordTokenSerializer,
     ServiceAccountSerializer,
 )
+from identity.models import DirectoryRoleMapping
 from identity.selectors import (
     api_tokens_visible,
     projects_for_service_accounts,
@@ -119,3 +122,12 @@ class ServiceAccountViewSet(
 
     def perform_destroy(self, instance) -> None:
         service_account_disable(account=instance, by=self.request.user)
+
+
+class DirectoryRoleMappingViewSet(viewsets.ModelViewSet):
+    """Directory group → role mappings (staff; the same as the admin page and
+    `manage.py directory_roles_load`). People's roles change at their next sign-in."""
+
+    serializer_class = DirectoryRoleMappingSerializer
+    permission_classes = [IsAdminUser]
+    queryset = DirectoryRoleMapping.objects.all()
