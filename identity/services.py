@@ -101,7 +101,10 @@ def directory_roles_apply(*, user: AbstractUser, groups: Iterable[str]) -> None:
 
 
 def _project_roles_apply(*, user: AbstractUser, wanted: dict) -> None:
-    existing = {m.project_id: m for m in ProjectMembership.objects.filter(user=user)}
+    existing = {
+        m.project_id: m
+        for m in ProjectMembership.objects.filter(user=user).select_related("project")
+    }
     for membership in existing.values():
         if membership.from_directory and membership.project not in wanted:
             project_membership_remove(membership=membership)
@@ -130,7 +133,7 @@ def _organization_roles_apply(*, user: AbstractUser, wanted: set) -> None:
         _audit_role(user, "directory_role_granted", role, organization)
 
 
-def _audit_role(user: AbstractUser, action: str, role: str, where) -> None:
+def _audit_role(user: AbstractUser, action: str, role: str, where: Project | Organization) -> None:
     audit_record(action=action, target=user, message=f"{role} of {where} (directory group)")
 
 
