@@ -10,6 +10,7 @@ from pathlib import Path
 import environ
 import ldap
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django_auth_ldap.config import (
     LDAPSearch,
     NestedActiveDirectoryGroupType,
@@ -326,10 +327,16 @@ AUTH_LDAP_GROUP_SEARCH = LDAPSearch(
     env("CANOPY_LDAP_GROUP_FILTER", default="(objectClass=*)"),
 )
 # Nested groups: a member of a group that is a member of a mapped group holds its role.
-AUTH_LDAP_GROUP_TYPE = {
+_LDAP_GROUP_TYPES = {
     "nested_group_of_names": NestedGroupOfNamesType,
     "nested_active_directory": NestedActiveDirectoryGroupType,
-}[env("CANOPY_LDAP_GROUP_TYPE", default="nested_group_of_names")]()
+}
+_ldap_group_type = env("CANOPY_LDAP_GROUP_TYPE", default="nested_group_of_names")
+if _ldap_group_type not in _LDAP_GROUP_TYPES:
+    raise ImproperlyConfigured(
+        f"CANOPY_LDAP_GROUP_TYPE={_ldap_group_type!r}: use one of {', '.join(_LDAP_GROUP_TYPES)}"
+    )
+AUTH_LDAP_GROUP_TYPE = _LDAP_GROUP_TYPES[_ldap_group_type]()
 AUTH_LDAP_USER_ATTR_MAP = {
     "first_name": env("CANOPY_LDAP_ATTR_FIRST_NAME", default="givenName"),
     "last_name": env("CANOPY_LDAP_ATTR_LAST_NAME", default="sn"),
