@@ -1,5 +1,7 @@
 """The API's token authentication: expiring, revocable, optionally read-only, attributable."""
 
+from contextlib import suppress
+
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -9,6 +11,7 @@ from rest_framework.request import Request
 from identity.models import ApiToken, ServiceAccount
 from identity.selectors import api_token_for_key
 from identity.services import api_token_digest, api_token_touch
+from portal.models import AuditEvent
 from portal.services import acting_credential
 
 
@@ -62,8 +65,6 @@ class ApiTokenAuthentication(BaseAuthentication):
 def credential_label(token: ApiToken) -> str:
     """How the audit trail names a token: its id and name, and its service account if any."""
     label = f"API token #{token.pk} '{token.name}'"
-    try:
-        account = token.user.service_account
-    except ServiceAccount.DoesNotExist:
-        return label
-    return f"{label} of service account {account.name}"
+    with suppress(ServiceAccount.DoesNotExist):
+        label += f" of service account {token.user.service_account.name}"
+    return label[: AuditEvent._meta.get_field("credential").max_length]
