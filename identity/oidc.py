@@ -17,6 +17,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import (
     OIDCAuthenticationCallbackView,
@@ -192,6 +193,43 @@ class OidcCallbackView(OIDCAuthenticationCallbackView):
             "answer could not be verified, or the account is disabled.",
         )
         return HttpResponseRedirect(resolve_url(settings.LOGIN_URL))
+
+
+class OidcSessionRefresh(SessionRefresh):
+    """Every CANOPY_OIDC_RECHECK_MINUTES a page view of a person signed in through the provider
+    goes by the provider silently (prompt=none): their claims and groups are read again (roles
+    follow), and someone the provider no longer signs in (disabled, session ended) is logged
+    out. Sessions from passwords or LDAP, API calls and htmx polls are left alone."""
+
+    def __init__(self, get_response) -> None:
+        # MiddlewareMixin's set-up only: SessionRefresh's reads the endpoints at start-up, and
+        # here they come from the provider's discovery document when a refresh is due.
+        super(SessionRefresh, self).__init__(get_response)
+        self.OIDC_EXEMPT_URLS = ["login", "logout"]
+        self.OIDC_RP_SCOPES = settings.OIDC_RP_SCOPES
+
+    def is_refreshable_url(self, request: HttpRequest) -> bool:
+        return (
+            oidc_enabled()
+            and not request.path.startswith("/api/")
+            and not getattr(request, "htmx", False)
+            and super().is_refreshable_url(request)
+        )
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        if not self.is_refreshable_url(request):
+            return None
+        try:
+            self.OIDC_OP_AUTHORIZATION_ENDPOINT = provider_metadata()["authorization_endpoint"]
+        except (requests.RequestException, SuspiciousOperation, KeyError) as error:
+            logger.warning("OpenID Connect provider unavailable, session kept: %s", error)
+            return None
+        self.OIDC_RP_CLIENT_ID = settings.OIDC_RP_CLIENT_ID
+        self.OIDC_STATE_SIZE = 32
+        self.OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+        self.OIDC_USE_NONCE = True
+        self.OIDC_NONCE_SIZE = 32
+        return super().process_request(request)
 
 
 def provider_logout_url(request: HttpRequest) -> str:

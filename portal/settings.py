@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.AuditCredentialMiddleware",
+    "identity.oidc.OidcSessionRefresh",  # re-checks OIDC sessions with the provider
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -303,6 +304,9 @@ OIDC_RP_SCOPES = env("CANOPY_OIDC_SCOPES", default="openid email profile")
 OIDC_VERIFY_SSL = env.bool("CANOPY_OIDC_VERIFY_SSL", default=True)
 OIDC_TIMEOUT = 10
 OIDC_USE_PKCE = True
+# A session from the provider is re-checked with it this often (roles follow the groups claim,
+# people disabled there are logged out); the check is silent while the provider's session lasts.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 60 * env.int("CANOPY_OIDC_RECHECK_MINUTES", default=15)
 OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's logout
 OIDC_AUTHENTICATE_CLASS = "identity.oidc.OidcSignInView"
 OIDC_CALLBACK_CLASS = "identity.oidc.OidcCallbackView"

@@ -15,3 +15,11 @@ class GroupClaimsValidator(OAuth2Validator):
             "family_name": user.last_name,
             "groups": sorted(group.name for group in user.groups.all()),
         }
+
+    # prompt=none (the portal's silent re-check): the authorize view already requires the
+    # provider's own session, and the client needs no consent (skip_authorization).
+    def validate_silent_login(self, request) -> bool:
+        return True
+
+    def validate_silent_authorization(self, request) -> bool:
+        return True
