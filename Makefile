@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench demo venv browser prometheus
+.PHONY: run test lint bench demo venv browser directory ldap-headers prometheus
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(MAKE) --no-print-directory ldap-headers
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
@@ -30,13 +31,21 @@ demo: venv
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# python-ldap (django-auth-ldap) compiles against libldap and libsasl when no wheel fits.
+ldap-headers:
+	@test -f /usr/include/ldap.h -a -f /usr/include/sasl/sasl.h || (apt-get update -qq && apt-get install -y -qq libldap2-dev libsasl2-dev >/dev/null)
+
+# A real OpenLDAP server (slapd, ldapadd) for the directory sign-in tests, from Debian's packages.
+directory:
+	@command -v slapd >/dev/null && command -v ldapadd >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null)
+
 # A real Prometheus server for the metrics-source tests (the suite starts its own), from Debian's
 # packages.
 prometheus:
 	@command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 ## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
-test: venv browser prometheus
+test: venv browser directory prometheus
 	$(VENV)/bin/pytest
 
 lint: venv
