@@ -74,6 +74,11 @@ def _order_url(order_id: int) -> str:
     return reverse("catalog:order_detail", args=[order_id])
 
 
+def _act_url(resource_id: int) -> str:
+    """The resource page's lease and keep panel: Extend (one click) and Keep (with a reason)."""
+    return reverse("provisioning:resource_detail", args=[resource_id]) + "#resource-lease"
+
+
 # --- savings ------------------------------------------------------------------------------
 def _savings_start(*, resources: list[Resource], source: str, action: str, now: datetime) -> None:
     """Record what `resources` stop costing per hour from now, priced by billing's engine (one
@@ -340,9 +345,15 @@ def _lease_warn(lease: Lease, now: datetime) -> bool:
             f"after {grace_period().days} day(s), everything is deleted. Extend it from a "
             f"resource page of the order or from Leases."
         ),
-        url=_order_url(order.pk),
+        url=_act_url(top.pk) if (top := _top_resource(order.pk)) else _order_url(order.pk),
     )
     return True
+
+
+def _top_resource(order_id: int) -> Resource | None:
+    """The order's first live top-level resource, where its lease panel is."""
+    live = Resource.objects.filter(order_id=order_id, parent__isnull=True).exclude(state__in=GONE)
+    return live.order_by("pk").first()
 
 
 def _lease_retire(lease: Lease, now: datetime) -> str:
@@ -600,7 +611,7 @@ def _owner_notice(case: ReclaimCase, subject: str, body: str) -> None:
         user=resource.order.requester,
         subject=f"{resource.name}: {subject}",
         body=body,
-        url=reverse("provisioning:resource_detail", args=[resource.pk]),
+        url=_act_url(resource.pk),
     )
 
 
