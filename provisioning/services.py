@@ -76,7 +76,7 @@ A = Step.Action
 INDEXED_REFERENCES = {"volume": "attach_to", "dns_record": "target"}
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306}
 DAY2_ACTIONS: dict[str, set[str]] = {
-    "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.DESTROY},
+    "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.SNAPSHOT, A.DESTROY},
     "volume": {A.SNAPSHOT, A.EXTEND, A.DESTROY},
     "autoscaling_group": {A.SET_DESIRED, A.DESTROY},
     "network": {A.DESTROY},
@@ -709,12 +709,18 @@ def _call_provider(step: Step) -> CloudObject | None:
             # Scaling: the group's servers active when the step runs.
             params = {"members": _members(resource)}
             return adapter.act(resource.kind, resource.external_id, step.action, params)
-    return adapter.act(resource.kind, resource.external_id, step.action, step.params)
+    obj = adapter.act(resource.kind, resource.external_id, step.action, step.params)
+    if step.action == A.SNAPSHOT and resource.kind == "server":
+        account_options_refresh(account_id=resource.cloud_account_id)  # offer it as an image
+    return obj
 
 
 def _apply(resource: Resource, obj: CloudObject) -> None:
     resource.external_id = obj.external_id or resource.external_id
-    attributes = dict(obj.attributes)
+    # Snapshots are listed when one is taken; other answers leave them as they were.
+    attributes = {"snapshots": resource.attributes.get("snapshots", []), **obj.attributes}
+    if not attributes["snapshots"]:
+        del attributes["snapshots"]
     resource.public_ips = attributes.pop("public_ips", resource.public_ips)
     resource.private_ips = attributes.pop("private_ips", resource.private_ips)
     resource.attributes = attributes
@@ -1027,6 +1033,30 @@ def resource_action_request(
     step = Step.objects.create(resource=resource, action=action, params=params)
     _enqueue([step])
     return step
+
+
+def snapshot_restore(*, user: AbstractUser, resource_id: int, snapshot: str, name: str) -> Order:
+    """A new server from one of the server's snapshots, ordered like any server: its item, its
+    parameters with the snapshot as the image and a new name, through the ordinary order
+    submission (quota, budget, approval)."""
+    resource = Resource.objects.select_related("order__item", "project").get(pk=resource_id)
+    _check_perm(user, resource)
+    if snapshot not in resource.attributes.get("snapshots", []):
+        raise ValidationError({"snapshot": [f"{resource.name} has no snapshot {snapshot!r}."]})
+    item = resource.order.item
+    if resource.kind != "server" or len(item.resources) != 1:
+        raise ValidationError(
+            {"snapshot": [f"Only a server ordered alone is restored; {item.name} orders more."]}
+        )
+    parameters = {
+        **resource.order.parameters,
+        "name": name,
+        "image": snapshot,
+        "cloud_account": resource.cloud_account_id,  # where the snapshot is
+    }
+    return catalog_services.order_submit(
+        user=user, item=item, project=resource.project, parameters=parameters
+    )
 
 
 # --- cloud accounts -----------------------------------------------------------------------

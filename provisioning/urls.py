@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:resource_id>/live/", views.resource_live, name="resource_live"),
     path("<int:resource_id>/secret/", views.resource_secret_view, name="resource_secret"),
     path("<int:resource_id>/action/", views.resource_action, name="resource_action"),
+    path("<int:resource_id>/restore/", views.resource_restore, name="resource_restore"),
 ]

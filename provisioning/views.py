@@ -19,7 +19,12 @@ from provisioning.selectors import (
     resource_secret,
     unknown_objects,
 )
-from provisioning.services import DAY2_ACTIONS, order_destroy, resource_action_request
+from provisioning.services import (
+    DAY2_ACTIONS,
+    order_destroy,
+    resource_action_request,
+    snapshot_restore,
+)
 
 # Display order and labels of the day-2 buttons; those a kind allows are shown.
 ACTION_LABELS = [
@@ -127,3 +132,22 @@ def capabilities(request):
             "unknown": unknown_objects().filter(account__in=accounts),
         },
     )
+
+
+@login_required
+@require_POST
+def resource_restore(request, resource_id):
+    """Order a new server from one of the server's snapshots."""
+    resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
+    try:
+        order = snapshot_restore(
+            user=request.user,
+            resource_id=resource.pk,
+            snapshot=request.POST.get("snapshot", ""),
+            name=request.POST.get("name", "").strip(),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("provisioning:resource_detail", resource_id=resource.pk)
+    messages.success(request, f"Order #{order.pk} submitted: a new server from the snapshot.")
+    return redirect("catalog:order_detail", order_id=order.pk)

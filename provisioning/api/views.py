@@ -16,6 +16,7 @@ from provisioning.services import (
     cloud_account_update,
     order_destroy,
     resource_action_request,
+    snapshot_restore,
 )
 
 
@@ -50,6 +51,13 @@ class ActionSerializer(serializers.Serializer):
     )
 
 
+class RestoreSerializer(serializers.Serializer):
+    snapshot = serializers.CharField(help_text="One of the server's attributes.snapshots.")
+    name = serializers.RegexField(
+        r"^[a-z][a-z0-9-]{1,40}$", help_text="The new server's name (lower case, digits, -)."
+    )
+
+
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
     """Resources of the caller's projects, with day-2 actions."""
 
@@ -70,6 +78,20 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
             user=request.user, resource_id=resource.pk, action=params.pop("action"), params=params
         )
         return Response(StepSerializer(step).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=RestoreSerializer,
+        responses={201: inline_serializer("RestoreOrder", {"order": serializers.IntegerField()})},
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        """Order a new server from one of this server's snapshots (an ordinary order)."""
+        incoming = RestoreSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        order = snapshot_restore(
+            user=request.user, resource_id=self.get_object().pk, **incoming.validated_data
+        )
+        return Response({"order": order.pk}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         responses=inline_serializer(

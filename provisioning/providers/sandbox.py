@@ -41,7 +41,7 @@ IMAGES = [
     Option("debian-12", "Debian 12"),
     Option("windows-2022", "Windows Server 2022"),
 ]
-SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot", "resize"})
+SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot", "resize", "snapshot"})
 ID_PREFIX = {
     "server": "i",
     "volume": "vol",
@@ -128,7 +128,13 @@ class SandboxAdapter(ProviderAdapter):
         return SIZES
 
     def list_images(self) -> list[Option]:
-        return IMAGES
+        """The stock images, and the servers' snapshots (a new server may start from one)."""
+        servers = self._objects().filter(kind="server", attributes__has_key="snapshots")
+        return IMAGES + [
+            Option(snapshot, f"Snapshot {snapshot} of {server.name}")
+            for server in servers.order_by("id")
+            for snapshot in server.attributes["snapshots"]
+        ]
 
     def find(self, kind: str, name: str) -> CloudObject | None:
         self._call(kind, f"find {kind}")  # a lookup has no effect to fail after
@@ -178,7 +184,7 @@ class SandboxAdapter(ProviderAdapter):
         if p.get("size") not in {s.id for s in SIZES}:
             raise ProviderError(f"InvalidParameterValue: unknown size {p.get('size')!r}")
         image = p.get("image") or IMAGES[0].id
-        if image not in {i.id for i in IMAGES}:
+        if image not in {i.id for i in self.list_images()}:
             raise ProviderError(f"InvalidAMIID.NotFound: unknown image {image!r}")
         if p.get("network_id"):
             self._get("network", p["network_id"])
