@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Greatest
@@ -26,6 +27,7 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from autoscaling.models import ScalingActivity
 from catalog.models import Order
 from lifecycle.models import Lease, ReclaimCase
+from portal.cache import cache_ping
 from portal.celery import app as celery_app
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_read
 from provisioning.models import Resource, Step, StepState
@@ -228,7 +230,18 @@ def _check_broker() -> dict:
     return {}
 
 
+def _check_cache() -> dict:
+    cache_ping(cache)
+    return {}
+
+
 def _check_workers() -> dict:
+    try:
+        cache_ping(cache)
+    except Exception as error:
+        raise HealthError(
+            f"unknown: their heartbeats live in the cache, which is down: {error}"
+        ) from error
     queues = {}
     stale = []
     for queue, (age, hostname) in _heartbeat_ages().items():
@@ -248,7 +261,12 @@ class HealthError(Exception):
         self.details = details
 
 
-CHECKS = {"database": _check_database, "broker": _check_broker, "workers": _check_workers}
+CHECKS = {
+    "database": _check_database,
+    "broker": _check_broker,
+    "cache": _check_cache,
+    "workers": _check_workers,
+}
 
 
 def health_report() -> tuple[bool, dict]:
