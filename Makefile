@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench demo venv browser
+.PHONY: run test lint bench demo venv browser fault-services
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -30,8 +30,13 @@ demo: venv
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# PostgreSQL and Redis server binaries for the fault tests' private servers (tests/fault_stack.py).
+fault-services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
+
 ## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
-test: venv browser
+test: venv browser fault-services
 	$(VENV)/bin/pytest
 
 lint: venv

@@ -8,15 +8,16 @@ per pool is enough.
 The cache is an optimisation: when Redis does not answer, reads miss (callers then read the
 database), writes are dropped and `add` answers as if it stored the key (a caller using it to
 share work goes on alone). After a failure the cache is not asked again for DOWN_SECONDS, so an
-outage costs one connection attempt per process every few seconds, not one per call. /health/
-asks Redis itself (`cache_ping`).
+outage costs one connection attempt per process every few seconds, not one per call; except a
+`delete`, always tried: a key meant to be gone (a flag that holds others back) must not outlive
+the outage because this process stopped asking. /health/ asks Redis itself (`cache_ping`).
 """
 
 import logging
 import time
 from typing import Any
 
-from django.core.cache import BaseCache
+from django.core.cache import caches
 from django.core.cache.backends import redis as django_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -43,15 +44,15 @@ class _ClientPerPool(django_redis.RedisCacheClient):
     def ping(self) -> None:
         self.get_client(write=True).ping()
 
-    def _soft(self, name: str, fallback: Any, *args: Any, **kwargs: Any) -> Any:
-        if time.monotonic() < self._down_until:
+    def _soft(
+        self, name: str, fallback: Any, *args: Any, always: bool = False, **kwargs: Any
+    ) -> Any:
+        if not always and time.monotonic() < self._down_until:
             return fallback
         try:
             return getattr(super(), name)(*args, **kwargs)
-        except _UNREACHABLE:
-            logger.warning(
-                "cache unreachable: reading the database for %ss", DOWN_SECONDS, exc_info=True
-            )
+        except _UNREACHABLE as error:
+            logger.warning("cache unreachable (%s): not asked again for %ss", error, DOWN_SECONDS)
             self._down_until = time.monotonic() + DOWN_SECONDS
             return fallback
 
@@ -77,10 +78,10 @@ class _ClientPerPool(django_redis.RedisCacheClient):
         return self._soft("touch", False, key, timeout)
 
     def delete(self, key: Any) -> bool:
-        return self._soft("delete", False, key)
+        return self._soft("delete", False, key, always=True)
 
     def delete_many(self, keys: Any) -> None:
-        self._soft("delete_many", None, keys)
+        self._soft("delete_many", None, keys, always=True)
 
 
 class RedisCache(django_redis.RedisCache):
@@ -89,9 +90,10 @@ class RedisCache(django_redis.RedisCache):
         self._class = _ClientPerPool
 
 
-def cache_ping(cache: BaseCache) -> None:
+def cache_ping(alias: str = "default") -> None:
     """Raise unless the cache answers (Redis is asked directly, past the soft failures)."""
+    cache = caches[alias]
     if isinstance(cache, RedisCache):
         cache._cache.ping()
-        return
-    cache.set("portal:ping", 1, 10)
+    else:
+        cache.set("portal:ping", 1, 10)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Greatest
@@ -231,13 +230,13 @@ def _check_broker() -> dict:
 
 
 def _check_cache() -> dict:
-    cache_ping(cache)
+    cache_ping()
     return {}
 
 
 def _check_workers() -> dict:
     try:
-        cache_ping(cache)
+        cache_ping()
     except Exception as error:
         raise HealthError(
             f"unknown: their heartbeats live in the cache, which is down: {error}"
