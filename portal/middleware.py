@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from portal.db import UNAVAILABLE_ERRORS
 
 RETRY_AFTER_SECONDS = 10
 MESSAGE = "The service is briefly unavailable: its database does not answer. Try again shortly."
@@ -38,7 +39,7 @@ class DatabaseUnavailableMiddleware:
 
 def _note_database_error(*, request: HttpRequest | None = None, **kwargs: Any) -> None:
     """Receiver of got_request_exception, which Django sends while it handles the exception."""
-    if request is not None and isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+    if request is not None and isinstance(sys.exc_info()[1], UNAVAILABLE_ERRORS):
         request._canopy_database_down = True
 
 

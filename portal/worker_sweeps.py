@@ -18,6 +18,8 @@ import time
 from celery import bootsteps
 from django.db import close_old_connections
 
+from portal.db import UNAVAILABLE_ERRORS
+
 logger = logging.getLogger(__name__)
 
 STEP_SWEEP_SECONDS = 10.0
@@ -53,7 +55,9 @@ class WorkerSweeps(bootsteps.StartStopStep):
                     logger.warning("re-queued %d step(s) whose worker went silent", resumed)
             if relayed := self.outbox_relay():
                 logger.info("outbox: published %d message(s) left behind", relayed)
+        except UNAVAILABLE_ERRORS as error:  # the database is down: said once per tick, briefly
+            logger.warning("worker sweep failed, next try in a few seconds: %s", error)
         except Exception:
-            logger.warning("worker sweep failed; next try in a few seconds", exc_info=True)
+            logger.exception("worker sweep failed; next try in a few seconds")
         finally:
             close_old_connections()

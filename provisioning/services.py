@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -34,6 +34,7 @@ from django_fsm import can_proceed
 import catalog.services as catalog_services
 from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
+from portal.db import UNAVAILABLE_ERRORS
 from portal.models import Organization
 from portal.outbox import outbox_enqueue
 from portal.selectors import user_has_project_perm
@@ -70,9 +71,6 @@ STEP_LEASE = timedelta(seconds=30)
 # A worker busy with a chunk renews its steps' lease this often (seconds), whatever its
 # provider calls take.
 HEARTBEAT = STEP_LEASE.total_seconds() / 6
-# The database going away for a moment (a restart, a failover, a deadlock): a step meeting one
-# is retried, as for a throttled cloud.
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 R = ResourceState
 A = Step.Action
 # Spec properties naming one copy of another spec (copy i binds to copy i); other references
@@ -134,6 +132,15 @@ def _enqueue(steps: Iterable[Step]) -> None:
         by_deployment.setdefault(step.deployment_id, []).append(step.pk)
     chunks = [chunk for ids in by_deployment.values() for chunk in _chunks(ids)]
     steps_enqueue(chunks)
+
+
+@transaction.atomic
+def step_retry_later(*, step: Step, countdown: float) -> None:
+    """Run a step that a transient error left running again in `countdown` seconds. Its lease
+    covers the wait, so the lost-steps sweep does not take it for a dead worker's meanwhile."""
+    due = timezone.now() + timedelta(seconds=countdown)
+    Step.objects.filter(pk=step.pk, state=StepState.RUNNING).update(heartbeat_at=due)
+    steps_enqueue([[step.pk]], countdown=countdown)
 
 
 def steps_enqueue(chunks: list[list[int]], *, countdown: float = 0) -> None:
@@ -815,10 +822,10 @@ def _failure(step: Step, error: Exception) -> str | None:
     A transient provider error is retried up to MAX_ATTEMPTS; anything else (a bug, bad data)
     is permanent, its traceback in the worker's log, so nothing leaves a step `running` for the
     lease to pick up again and again."""
-    if isinstance(error, (ProviderError, *DATABASE_ERRORS)):
+    if isinstance(error, (ProviderError, *UNAVAILABLE_ERRORS)):
         # The database refusing for a moment (a deadlock, a restart) is as transient as a
         # throttled cloud; a retry finds the object the first attempt created.
-        transient = isinstance(error, DATABASE_ERRORS) or error.transient
+        transient = isinstance(error, UNAVAILABLE_ERRORS) or error.transient
         return None if transient and step.attempts < MAX_ATTEMPTS else str(error)
     logger.error("step %s (%s %s) failed", step.pk, step.action, step.resource, exc_info=error)
     return f"{type(error).__name__}: {error}"
@@ -838,7 +845,7 @@ def _lease_renewed(step_ids: list[int]) -> Iterator[None]:
                     Step.objects.filter(pk__in=step_ids, state=StepState.RUNNING).update(
                         heartbeat_at=timezone.now()
                     )
-                except DATABASE_ERRORS:  # down for a moment: the next beat tries again
+                except UNAVAILABLE_ERRORS:  # down for a moment: the next beat tries again
                     logger.warning("step lease not renewed", exc_info=True)
                     connection.close()
         finally:

@@ -5,6 +5,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
+from portal.db import UNAVAILABLE_ERRORS
 from provisioning import services
 
 
@@ -19,8 +20,8 @@ def run_steps(self, step_ids: list[int]) -> None:
         for step in retry:
             # Exponential backoff with jitter, so retries of many steps do not arrive together.
             countdown = min(60, base * 2 ** (step.attempts - 1)) + random.uniform(0, base)
-            services.steps_enqueue([[step.pk]], countdown=countdown)
-    except services.DATABASE_ERRORS as error:
+            services.step_retry_later(step=step, countdown=countdown)
+    except UNAVAILABLE_ERRORS as error:
         # 0.5 s, 1 s, 2 s … up to 10 s: a short restart costs a second, a long outage is
         # noticed within 10 s of its end. The broken connection is closed after the task.
         countdown = min(10, 0.5 * 2**self.request.retries) + random.uniform(0, 0.5)
