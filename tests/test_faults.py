@@ -100,7 +100,11 @@ def test_an_approval_made_while_the_broker_is_down_provisions_once_it_is_back(
     )
 
     canopy.broker.stop()
+    started = time.monotonic()
     answer = canopy.api("post", f"approvals/{approval_id}/approve/", "bob", json={})
+    print(
+        f"approval with the broker down: {answer.status_code} in {time.monotonic() - started:.2f}s"
+    )
     assert answer.status_code < 300, answer.text  # the database has the decision
     assert canopy.order_status(order_id) == "provisioning"
     assert canopy.postgres.query("SELECT count(*) FROM portal_outboxmessage")[0][0] >= 1
@@ -110,6 +114,23 @@ def test_an_approval_made_while_the_broker_is_down_provisions_once_it_is_back(
     took = canopy.wait(lambda: _completed(canopy, order_id), timeout=60, what="the order completed")
     print(f"broker back → order completed: {took:.1f}s")
     assert canopy.postgres.query("SELECT count(*) FROM portal_outboxmessage") == [(0,)]
+
+    # Deleting goes the same way.
+    canopy.broker.stop()
+    answer = canopy.api("post", f"orders/{order_id}/destroy/", "alice", json={})
+    assert answer.status_code < 300, answer.text
+    canopy.broker.start()
+    took = canopy.wait(
+        lambda: (
+            canopy.postgres.query(
+                "SELECT DISTINCT state FROM provisioning_resource WHERE order_id = %s", (order_id,)
+            )
+            == [("deleted",)]
+        ),
+        timeout=60,
+        what="the order's resources deleted",
+    )
+    print(f"broker back → resources deleted: {took:.1f}s")
 
 
 def test_the_database_down_answers_503_with_retry_after(canopy, services_restored):
