@@ -31,6 +31,9 @@ RELAY_SECONDS = 2.0
 # A row younger than this is left to the process that wrote it, which publishes it on commit.
 RELAY_GRACE = timedelta(seconds=2)
 RELAY_BATCH = 500
+# One quick retry (a pooled connection may predate a broker restart), then leave the message to
+# the relay rather than hold up the request that decided it.
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
 def outbox_enqueue(task: str, calls: Iterable[list], *, countdown: float = 0) -> None:
@@ -69,7 +72,12 @@ def _deliver(rows, *, now: datetime) -> int:
     for row in rows.select_for_update(skip_locked=True).order_by("pk")[:RELAY_BATCH]:
         remaining = row.countdown - (now - row.created_at).total_seconds()
         try:
-            current_app.send_task(row.task, args=row.args, countdown=max(remaining, 0) or None)
+            current_app.send_task(
+                row.task,
+                args=row.args,
+                countdown=max(remaining, 0) or None,
+                retry_policy=PUBLISH_RETRY,
+            )
         except Exception:
             # Logged, not raised: what the transaction decided is saved; the relay sends it.
             logger.warning("outbox: the broker refused %s; the relay retries", row, exc_info=True)
