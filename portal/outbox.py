@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.models import OutboxMessage
@@ -64,7 +65,7 @@ def outbox_relay(*, now: datetime | None = None) -> int:
 
 
 @transaction.atomic
-def _deliver(rows, *, now: datetime) -> int:
+def _deliver(rows: QuerySet[OutboxMessage], *, now: datetime) -> int:
     """Publish `rows` (a queryset) that no one else is publishing, oldest first, and delete the
     ones the broker took; returns how many. Stops at the first failure (logged): the rest stay
     for the relay."""
@@ -78,9 +79,9 @@ def _deliver(rows, *, now: datetime) -> int:
                 countdown=max(remaining, 0) or None,
                 retry_policy=PUBLISH_RETRY,
             )
-        except Exception:
+        except Exception as error:
             # Logged, not raised: what the transaction decided is saved; the relay sends it.
-            logger.warning("outbox: the broker refused %s; the relay retries", row, exc_info=True)
+            logger.warning("outbox: the broker refused %s (%s); the relay retries", row, error)
             break
         published.append(row.pk)
     OutboxMessage.objects.filter(pk__in=published).delete()
