@@ -1,5 +1,7 @@
-"""The database down answers 503 with Retry-After, not a 500: the API in JSON, pages in plain
-HTML (rendering the portal's templates would ask the database again)."""
+"""Request-scoped state that the ground layer reads, and the answer when the database is down.
+
+The database down answers 503 with Retry-After, not a 500: the API in JSON, pages in plain HTML
+(rendering the portal's templates would ask the database again)."""
 
 import sys
 from collections.abc import Callable
@@ -9,6 +11,23 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from portal.db import UNAVAILABLE_ERRORS
+from portal.services import acting_credential
+
+
+class AuditCredentialMiddleware:
+    """Start every request with no acting credential, so a token's name never outlives the
+    request that authenticated with it (threads serve one request after another)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        reset = acting_credential.set("")
+        try:
+            return self.get_response(request)
+        finally:
+            acting_credential.reset(reset)
+
 
 RETRY_AFTER_SECONDS = 10
 MESSAGE = "The service is briefly unavailable: its database does not answer. Try again shortly."

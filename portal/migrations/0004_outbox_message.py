@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0002_notification'),
+        ('portal', '0003_directory_memberships_token_audit'),
     ]
 
     operations = [
