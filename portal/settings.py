@@ -321,6 +321,12 @@ REST_FRAMEWORK |= {
         "user": env("CANOPY_API_THROTTLE_USER", default="1200/minute"),
     },
 }
+# One name per choice set in the schema (drf-spectacular would otherwise invent State91aEnum).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "OrderStatusEnum": "catalog.models.OrderStatus",
+    "ResourceStateEnum": "provisioning.models.ResourceState",
+    "ApproverRoleEnum": "approvals.models.ApproverRole",
+}
 # How deep a JSON request body may nest; deeper is a 400 (real bodies nest a few levels).
 CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
 
