@@ -46,8 +46,12 @@ class AutoSchema(SpectacularAutoSchema):
             not isinstance(p, (IsAuthenticated, AllowAny)) for p in permissions
         ):
             errors["403"] = ("Not allowed to do this.", ErrorSerializer)
-        if "path" in where:
-            errors["404"] = ("No such object among those visible to the caller.", ErrorSerializer)
+        # The object in the path, or one the body names, is not among those the caller sees.
+        if "path" in where or "requestBody" in operation:
+            errors["404"] = (
+                "No such object among those visible to the caller.",
+                OpenApiTypes.OBJECT,
+            )
         errors["429"] = (
             "Too many requests, or a locked account: see Retry-After.",
             ErrorSerializer,
