@@ -335,19 +335,20 @@ CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
 # proxy that ends TLS, SECURE_PROXY_SSL_HEADER names its header, e.g. HTTP_X_FORWARDED_PROTO,https
 # (only when the proxy always sets it: a client could otherwise claim https).
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
+# Preloading HSTS is a one-way request to the browsers' built-in list: the operator opts in
+# (and until then Django's deployment check about it is silenced).
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if HTTPS_ONLY:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     # Probes inside the deployment (load balancer, Prometheus) speak plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
 if env("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER"))
-# Preloading HSTS is a one-way request to the browsers' built-in list: the operator opts in.
-SILENCED_SYSTEM_CHECKS = [] if env.bool("SECURE_HSTS_PRELOAD", default=False) else ["security.W021"]
 # The CSRF token reaches htmx from the page (hx-headers), so scripts never read the cookie.
 CSRF_COOKIE_HTTPONLY = True
 # The portal's pages load scripts and styles only from itself (htmx, Swagger UI and the admin
