@@ -376,7 +376,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        # No form-action: signing out of single sign-on redirects the logout form to the
+        # provider, whose address only the running settings know.
         "frame-ancestors": ["'none'"],
     }
 }
