@@ -14,7 +14,7 @@ from identity.api.serializers import (
     PasswordTokenSerializer,
     ServiceAccountSerializer,
 )
-from identity.models import DirectoryRoleMapping
+from identity.models import DirectoryRoleMapping, ServiceAccount
 from identity.selectors import (
     api_tokens_visible,
     projects_for_service_accounts,
@@ -110,6 +110,7 @@ class ServiceAccountViewSet(
     one (its tokens stop working); POST /api/v1/tokens/ with `service_account` issues tokens."""
 
     serializer_class = ServiceAccountSerializer
+    queryset = ServiceAccount.objects.none()  # tells the schema the id's type; see get_queryset
 
     def get_queryset(self):
         return service_accounts_administered(user=self.request.user)

@@ -1,6 +1,8 @@
 """The OpenAPI schema documents the errors every operation really answers, once for all views."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -14,6 +16,18 @@ class ErrorSerializer(serializers.Serializer):
 RETRY_AFTER = {
     "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait first."}
 }
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """identity's tokens in the schema: `Authorization: Token <key>` (Swagger UI's Authorize)."""
+
+    target_class = "identity.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix="Token"
+        )
 
 
 class AutoSchema(SpectacularAutoSchema):
