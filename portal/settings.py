@@ -305,7 +305,7 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "csp.middleware.CSPMiddleware",
 )
-MIDDLEWARE.append("portal.api.middleware.ApiNotFoundAsJsonMiddleware")
+MIDDLEWARE.append("portal.middleware.ApiNotFoundAsJsonMiddleware")
 # Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 # First: refuses a locked-out account before any password is checked.
