@@ -14,8 +14,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-import catalog.services as catalog_services
-import provisioning.services as provisioning_services
 from approvals.models import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -43,8 +41,8 @@ from approvals.selectors import (
     role_members,
     stage_acting_for,
 )
+from approvals.signals import approval_decided, order_admission_decided
 from catalog.models import Order, OrderStatus
-from catalog.selectors import resolve_resources
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource
@@ -73,8 +71,9 @@ def _lock_quotas(*, project: Project) -> list[Quota]:
 
 
 def _order_demand(order: Order) -> tuple[Demand, set[str]]:
+    """What the order's pinned plan takes, and its resource kinds."""
     account = cloud_account_for_order(order=order)
-    specs = resolve_resources(item=order.item, parameters=order.parameters)
+    specs = order.planned_resources
     demand = resource_demand(
         cloud_account=account, resources=specs, monthly_cost=order.estimated_monthly_cost
     )
@@ -255,7 +254,7 @@ def order_admit(*, order_id: int) -> Order | None:
     if over and policy_refuses(match):
         _order_refuse(order, over)
         return order
-    catalog_services.order_transition(order=order, transition=order.await_approval)
+    order_admission_decided.send(sender=ApprovalRequest, order=order, refusal="")
     _entry(status=LedgerStatus.RESERVED, demand=demand, project=order.project, order=order)
     approval = ApprovalRequest.objects.create(
         order=order,
@@ -290,7 +289,7 @@ def _order_refuse(order: Order, over: dict[str, list[str]]) -> None:
     """Admission refuses the order: it ends `rejected` with the reason, which the requester
     sees on the order page and in a notification."""
     message = " ".join(message for messages in over.values() for message in messages)
-    catalog_services.order_transition(order=order, transition=order.reject, message=message)
+    order_admission_decided.send(sender=ApprovalRequest, order=order, refusal=message)
     _notify_requester(order, "refused", message)
 
 
@@ -433,7 +432,8 @@ def _notify_requester(order: Order, subject: str, body: str) -> None:
 def _request_finish(
     approval: ApprovalRequest, *, approve: bool, actor: AbstractUser | None, message: str
 ) -> None:
-    """End the chain: approve (and start provisioning) or reject the order."""
+    """End the chain and announce the decision (`catalog.orders` approves or rejects the order;
+    a worker then plans the deployment of an approved one)."""
     order = approval.order
     with audited_transition(
         approval,
@@ -451,11 +451,8 @@ def _request_finish(
     for stage in approval.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]):
         stage.cancel()
         stage.save()
-    catalog_services.order_transition(
-        order=order,
-        transition=order.approve if approve else order.reject,
-        actor=actor,
-        message=message,
+    approval_decided.send(
+        sender=ApprovalRequest, order=order, approved=approve, actor=actor, message=message
     )
     _notify_requester(
         order,
@@ -463,8 +460,6 @@ def _request_finish(
         f"{'Approved' if approve else 'Rejected'} by {actor or approval.policy_name + ' policy'}"
         + (f": {message}" if message else "."),
     )
-    if approve:
-        provisioning_services.deployment_start(order=order)
 
 
 # --- deciding -----------------------------------------------------------------------------------

@@ -1,14 +1,13 @@
-"""Writes for the catalog and orders: submit (check, quote, queue admission), cancel, load the
-catalog."""
+"""Writes for the catalog and orders: submit (check, quote, pin the plan, queue admission),
+load the catalog. Every later move of an order is `catalog.orders`'."""
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 import approvals.selectors as approval_selectors
@@ -17,7 +16,7 @@ from catalog import templating
 from catalog.models import CatalogItem, Category, Order, lease_days_errors
 from catalog.selectors import order_plan
 from portal.models import Organization, Project
-from portal.services import audit_record, audited_transition
+from portal.services import audit_record
 
 
 def order_submit(
@@ -41,6 +40,7 @@ def order_submit(
         parameters=plan.parameters,
         estimated_monthly_cost=plan.estimated_monthly_cost,
     )
+    order.pin_plan(resources=plan.resources)  # what is quoted and approved is what runs
     refusal = approval_selectors.admission_refusal(
         order=order, resources=plan.resources, sizes=plan.options["sizes"]
     )
@@ -58,46 +58,6 @@ def order_submit(
         )
         approval_services.order_admission_enqueue(order=order)
     return order
-
-
-def order_transition(
-    *,
-    order: Order,
-    transition: Callable[[], None],
-    actor: AbstractUser | None = None,
-    message: str = "",
-) -> Order:
-    """Apply one lifecycle transition to the order and write it to the audit trail."""
-    with audited_transition(
-        order,
-        field="status",
-        action="order.status",
-        actor=actor,
-        message=message,
-        order_id=order.pk,
-    ):
-        transition()
-        if message:
-            order.status_message = message
-        order.save(update_fields=["status", "status_message", "updated_at"])
-    return order
-
-
-@transaction.atomic
-def order_cancel(*, user: AbstractUser, order_id: int) -> Order:
-    """The requester withdraws an order that has not started provisioning.
-
-    Approvals react to the change (close the request, release the quota) through
-    `portal.signals.lifecycle_changed`.
-    """
-    order = Order.objects.select_for_update().get(pk=order_id)
-    if order.requester_id != user.pk:
-        raise PermissionDenied("Only the requester may cancel this order.")
-    if not order.can_cancel:
-        raise ValidationError({"status": [f"An order that is {order.status} cannot be cancelled."]})
-    return order_transition(
-        order=order, transition=order.cancel, actor=user, message="cancelled by the requester"
-    )
 
 
 DEFAULT_CATALOG = Path(__file__).with_name("default_catalog.yaml")

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
+from catalog.orders import order_cancel
 from catalog.selectors import (
     catalog_item_list,
     item_price_from,
@@ -16,7 +17,7 @@ from catalog.selectors import (
     pricing_accounts,
     resolve_resources,
 )
-from catalog.services import order_cancel, order_submit
+from catalog.services import order_submit
 from portal.forms import form_add_service_errors
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES

@@ -45,6 +45,36 @@ def cloud_account_for_order(*, order: Order) -> CloudAccount | None:
     return order.cloud_account or cloud_account_for_project(project=order.project)
 
 
+# The pinned properties a deployment needs the account to still offer, by the option list
+# that offers them.
+PLANNED_OPTIONS = {"size": "sizes", "image": "images", "location": "locations"}
+SIZED_KINDS = {"server", "database", "autoscaling_group"}
+
+
+def plan_unavailable(*, account: CloudAccount | None, resources: list[dict]) -> str:
+    """Why the account cannot deploy the pinned resources ("" when it can): no account, no
+    plan, or a size, image or location it no longer offers. An option list not known yet (a
+    cloud whose options are still being fetched) is not held against the plan."""
+    if account is None:
+        return "No cloud account serves this project."
+    if not resources:
+        return "The order has no pinned plan to deploy."
+    options = cloud_account_options(account=account)
+    problems = []
+    for spec in resources:
+        if spec["kind"] not in SIZED_KINDS:
+            continue
+        for name, source in PLANNED_OPTIONS.items():
+            value = spec["properties"].get(name)
+            offered = {option.id for option in options[source]}
+            if value not in (None, "") and offered and value not in offered:
+                problems.append(
+                    f"The cloud account {account.name} no longer offers the {name} {value} "
+                    f"planned for {spec['name']}."
+                )
+    return " ".join(problems)
+
+
 def _administered_organizations(user: AbstractUser) -> QuerySet:
     return OrganizationMembership.objects.filter(user=user, role=OrganizationRole.ADMIN).values(
         "organization"

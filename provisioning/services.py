@@ -30,9 +30,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
 
-import catalog.services as catalog_services
-from catalog.models import Order, OrderStatus
-from catalog.selectors import resolve_resources
+from catalog.models import Order
 from portal.models import Organization
 from portal.selectors import user_has_project_perm
 from portal.services import audit_record, audited_transition, audited_transitions
@@ -56,8 +54,10 @@ from provisioning.selectors import (
     cloud_account_for_order,
     options_cache_key,
     organization_administered,
+    plan_unavailable,
     size_info,
 )
+from provisioning.signals import deployment_failed, deployment_started, deployment_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -409,19 +409,22 @@ def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
 
 @transaction.atomic
 def deployment_start(*, order: Order) -> Deployment | None:
-    """Plan the approved order's resources as a graph and queue the steps that can start."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    """Plan the approved order's pinned resources as a graph and queue the steps that can start.
+
+    The plan is the one pinned at submit, never the catalog item as it is now. When the account
+    no longer offers what the plan names (a size, an image, a location), nothing is created and
+    the failure is announced with the reason (`provisioning.signals.deployment_failed`).
+    """
     account = cloud_account_for_order(order=order)
-    if account is None:
-        catalog_services.order_transition(
-            order=order, transition=order.fail, message="No cloud account serves this project."
-        )
+    problem = plan_unavailable(account=account, resources=order.planned_resources)
+    if problem:
+        deployment_failed.send(sender=Deployment, order_id=order.pk, message=problem)
         return None
     deployment = Deployment.objects.create(
         order=order, cloud_account=account, direction=Deployment.Direction.CREATE
     )
-    _plan_create(deployment, resolve_resources(item=order.item, parameters=order.parameters))
-    catalog_services.order_transition(order=order, transition=order.start_provisioning)
+    _plan_create(deployment, order.planned_resources)
+    deployment_started.send(sender=Deployment, order=order)
     _advance(deployment.pk)
     return deployment
 
@@ -494,9 +497,7 @@ def _advance(deployment_id: int, finished: list[Step] | None = None) -> None:
 def _deployment_succeeded(deployment: Deployment) -> None:
     _deployment_transition(deployment, deployment.succeed)
     if deployment.direction == Deployment.Direction.CREATE:
-        order = Order.objects.select_for_update().get(pk=deployment.order_id)
-        if order.status == OrderStatus.PROVISIONING:
-            catalog_services.order_transition(order=order, transition=order.complete)
+        deployment_succeeded.send(sender=Deployment, order_id=deployment.order_id)
     elif deployment.compensates_id:
         failed = Deployment.objects.select_for_update().get(pk=deployment.compensates_id)
         _deployment_transition(failed, failed.fail, message=failed.message)
@@ -515,9 +516,7 @@ def _deployment_failed(deployment_id: int, message: str) -> None:
             _deployment_transition(failed, failed.fail, message=f"{failed.message}; {message}")
         return
     _deployment_transition(deployment, deployment.compensate, message=message)
-    order = Order.objects.select_for_update().get(pk=deployment.order_id)
-    if order.status in (OrderStatus.PROVISIONING, OrderStatus.APPROVED):
-        catalog_services.order_transition(order=order, transition=order.fail, message=message)
+    deployment_failed.send(sender=Deployment, order_id=deployment.order_id, message=message)
     _maybe_compensate(deployment)
 
 

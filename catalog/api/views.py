@@ -14,6 +14,7 @@ from catalog.api.serializers import (
     OrderSerializer,
     QuoteSerializer,
 )
+from catalog.orders import order_cancel
 from catalog.selectors import (
     catalog_item_list,
     chosen_or_first,
@@ -27,7 +28,7 @@ from catalog.selectors import (
     pricing_accounts,
     projects_for_item,
 )
-from catalog.services import order_cancel, order_submit
+from catalog.services import order_submit
 from portal.models import AuditEvent
 
 

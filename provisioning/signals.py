@@ -1,0 +1,15 @@
+"""What happened to an order's create deployment, announced to the order's owner
+(`catalog.orders`): provisioning never moves an order itself. Sent inside the transaction that
+recorded it."""
+
+from django.dispatch import Signal
+
+# The deployment was planned and its first steps queued: `order`.
+deployment_started = Signal()
+
+# Every step of the create deployment is done: `order_id`.
+deployment_succeeded = Signal()
+
+# The create deployment failed (what it created is being deleted), or it could not be planned
+# at all (nothing was created): `order_id`, `message`.
+deployment_failed = Signal()
