@@ -9,7 +9,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +34,7 @@ from approvals.selectors import (
     Demand,
     PolicyMatch,
     admission_over,
+    approval_list,
     policy_for_order,
     policy_refuses,
     quota_problems,
@@ -281,7 +282,7 @@ def order_admit(*, order_id: int) -> Order | None:
             f"{order.estimated_monthly_cost}/month is below {threshold} and the quota fits.",
         )
     else:
-        _advance(approval)
+        _advance(approval, _next_stage(approval))
     return order
 
 
@@ -338,18 +339,28 @@ def _stages_create(
         )
 
 
-def _advance(approval: ApprovalRequest) -> None:
-    """Open the next waiting stage, or approve the request when none is left."""
-    stage = approval.stages.filter(status=StageStatus.WAITING).order_by("position").first()
-    if stage is None:
+def _waiting_stages(request: ApprovalRequest | OuterRef) -> QuerySet[ApprovalStage]:
+    return ApprovalStage.objects.filter(request=request, status=StageStatus.WAITING)
+
+
+def _next_stage(approval: ApprovalRequest) -> ApprovalStage | None:
+    return _waiting_stages(approval).order_by("position").first()
+
+
+def _advance(approval: ApprovalRequest, following: ApprovalStage | None) -> None:
+    """Open the `following` stage (`_next_stage`), or approve the request when none is left
+    (every stage is approved then: none is left open to cancel)."""
+    if following is None:
         _request_finish(
             approval,
             approve=True,
             actor=approval.decided_by,
             message=approval.comment,
+            stages_open=False,
         )
         return
-    _stage_open(stage)
+    following.request = approval  # so the request in hand shows the stage it opens
+    _stage_open(following)
 
 
 def _stage_open(stage: ApprovalStage, *, now=None) -> None:
@@ -430,7 +441,12 @@ def _notify_requester(order: Order, subject: str, body: str) -> None:
 
 
 def _request_finish(
-    approval: ApprovalRequest, *, approve: bool, actor: AbstractUser | None, message: str
+    approval: ApprovalRequest,
+    *,
+    approve: bool,
+    actor: AbstractUser | None,
+    message: str,
+    stages_open: bool = True,
 ) -> None:
     """End the chain and announce the decision (`catalog.orders` approves or rejects the order;
     a worker then plans the deployment of an approved one)."""
@@ -448,9 +464,10 @@ def _request_finish(
         approval.decided_at = timezone.now()
         approval.comment = message
         approval.save()
-    for stage in approval.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]):
-        stage.cancel()
-        stage.save()
+    if stages_open:
+        for stage in approval.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]):
+            stage.cancel()
+            stage.save()
     approval_decided.send(
         sender=ApprovalRequest, order=order, approved=approve, actor=actor, message=message
     )
@@ -480,15 +497,22 @@ def approval_decide(
     *, user: AbstractUser, approval_id: int, approve: bool, comment: str = ""
 ) -> ApprovalRequest:
     """One approver's decision on the open stage. A rejection ends the order; an approval
-    completes the stage (mode "any", or the last of "all") and opens the next one."""
+    completes the stage (mode "any", or the last of "all") and opens the next one. The last
+    approval announces the decision and returns: a worker plans the deployment.
+
+    Raises ApprovalRequest.DoesNotExist for a request the user does not see (`approval_list`).
+    """
     approval = (
-        ApprovalRequest.objects.select_for_update(of=("self",))
-        .select_related("order__project", "order__item", "order__requester", "current_stage")
+        approval_list(user=user)
+        .select_for_update(of=("self",))
+        .select_related("order__cloud_account")
+        .annotate(stages_waiting=Exists(_waiting_stages(OuterRef("pk"))))
         .get(pk=approval_id)
     )
     if approval.status != ApprovalStatus.PENDING:
         raise ValidationError(f"This order was already {approval.status}.")
     stage = approval.current_stage
+    stage.request = approval  # the request and its order are loaded already
     allowed, on_behalf_of = stage_acting_for(user=user, stage=stage)
     if not allowed:
         raise PermissionDenied("You may not decide on this order.")
@@ -528,14 +552,15 @@ def _stage_conclude(
     stage.approve()
     stage.save()
     approval.decided_by, approval.comment = actor, comment
-    if approval.stages.filter(status=StageStatus.WAITING).exists():
+    following = _next_stage(approval) if getattr(approval, "stages_waiting", True) else None
+    if following is not None:
         _notify_requester(
             approval.order,
             f"{stage.name} approved",
             f"{stage.name} approved by {actor or approval.policy_name + ' policy'}; "
             "the next stage is open.",
         )
-    _advance(approval)
+    _advance(approval, following)
 
 
 def _all_approved(stage: ApprovalStage) -> bool:
@@ -624,7 +649,7 @@ def stage_escalate(*, stage_id: int, now=None) -> bool:
             stage.approve()
             stage.save()
             approval.decided_by, approval.comment = None, message
-            _advance(approval)
+            _advance(approval, _next_stage(approval))
         else:
             stage.reject()
             stage.save()

@@ -117,6 +117,8 @@ class OrderStatus(models.TextChoices):
 
 
 S = OrderStatus
+# Pinned properties not shown to people: scripts and keys are long, and what they are is known.
+PLAN_HIDDEN_PROPERTIES = {"user_data", "ssh_key"}
 
 
 def plan_digest(plan: dict) -> str:
@@ -174,6 +176,26 @@ class Order(FSMModelMixin, models.Model):
     def planned_resources(self) -> list[dict]:
         """The pinned resource specs (empty for an order that has no pinned plan)."""
         return self.plan.get("resources", [])
+
+    @property
+    def plan_rows(self) -> list[dict]:
+        """The pinned resources as people read them: name, kind, how many and what they are
+        (references to other resources and generated scripts left out)."""
+        return [
+            {
+                "name": spec["name"],
+                "kind": spec["kind"].replace("_", " "),
+                "count": spec.get("count", 1),
+                "details": ", ".join(
+                    f"{name.replace('_', ' ')} {value}"
+                    for name, value in spec.get("properties", {}).items()
+                    if value not in (None, "", [], {})
+                    and not isinstance(value, (list, dict))
+                    and name not in PLAN_HIDDEN_PROPERTIES
+                ),
+            }
+            for spec in self.planned_resources
+        ]
 
     @property
     def is_final(self) -> bool:

@@ -107,9 +107,17 @@ class OrderSerializer(serializers.ModelSerializer):
             "status",
             "status_message",
             "estimated_monthly_cost",
+            "plan",
+            "plan_digest",
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "plan": {
+                "help_text": "Pinned at submit: the account, the resolved resources and the "
+                "monthly price. What is approved is what is deployed."
+            }
+        }
 
 
 class OrderDetailSerializer(OrderSerializer):
