@@ -38,8 +38,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/billing.py
 	$(PY) bench/provisioning.py
+	$(PY) bench/approve.py

@@ -1,10 +1,13 @@
 """Reads for admission: who may decide what, which policy applies, quota demand and usage."""
 
+from __future__ import annotations
+
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -32,11 +35,13 @@ from approvals.models import (
 from billing.models import Budget
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
-from catalog.models import Order
 from portal.db import fetch_all
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, project_list
 from provisioning.models import CloudAccount
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 # Email links stay valid this long; following one still needs a login and the permission.
 APPROVAL_LINK_MAX_AGE = 7 * 24 * 3600
@@ -308,15 +313,15 @@ class Demand:
     storage_gb: int = 0
     monthly_cost: Decimal = Decimal("0")
 
-    def _combine(self, other: "Demand", op: Callable) -> "Demand":
+    def _combine(self, other: Demand, op: Callable) -> Demand:
         return Demand(
             **{f.name: op(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)}
         )
 
-    def __add__(self, other: "Demand") -> "Demand":
+    def __add__(self, other: Demand) -> Demand:
         return self._combine(other, operator.add)
 
-    def __sub__(self, other: "Demand") -> "Demand":
+    def __sub__(self, other: Demand) -> Demand:
         return self._combine(other, operator.sub)
 
 

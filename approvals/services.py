@@ -1,12 +1,14 @@
 """Writes for admission: admit submitted orders (reserve quota, open the approval chain),
 decide, delegate, escalate."""
 
+from __future__ import annotations
+
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -43,11 +45,13 @@ from approvals.selectors import (
     stage_acting_for,
 )
 from approvals.signals import approval_decided, order_admission_decided
-from catalog.models import Order, OrderStatus
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource
 from provisioning.selectors import cloud_account_for_order
+
+if TYPE_CHECKING:  # the order's model is above: approvals is handed orders, never imports them
+    from catalog.models import Order
 
 # Who a stage goes to when it is pending past its SLA and the policy says "escalate".
 ESCALATION = {
@@ -171,90 +175,22 @@ def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, pa
 # --- opening a request --------------------------------------------------------------------------
 
 
-# An order still `submitted` this long after it was saved has lost its admission (the broker was
-# down when it committed, or a worker died holding the message): beat admits it
-# (`orders_admit_overdue`).
-ADMISSION_OVERDUE = timedelta(minutes=2)
-# Set while an `admit_submitted` task is queued; orders submitted meanwhile publish nothing. The
-# TTL bounds how long a flag whose task was lost stops others from publishing.
-ADMISSION_FLAG = "approvals:admission-queued"
-ADMISSION_FLAG_TTL = 60  # seconds
-
-
-def order_admission_enqueue(*, order: Order) -> None:
-    """Queue the admission of an order just submitted, once the transaction commits, so the
-    worker always finds the row. A burst of orders shares one message: see `orders_admit_submitted`.
-    A broker or cache that is down does not fail the submission (the order is saved): the error
-    is logged and beat admits the order later."""
-    transaction.on_commit(_admission_publish, robust=True)
-
-
-def _admission_publish() -> None:
-    from approvals.tasks import admit_submitted  # tasks import services; import at call time
-
-    if not cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
-        return  # a queued task has not scanned yet: it will find this order
-    try:
-        admit_submitted.delay()
-    except Exception:
-        cache.delete(ADMISSION_FLAG)  # nothing is queued: let the next order publish
-        raise
-
-
-def orders_admit_submitted() -> int:
-    """Admit every order still submitted, oldest first, one transaction each (`order_admit`);
-    returns how many this call admitted. Run by `approvals.tasks.admit_submitted`.
-
-    Why no order is left waiting: an order commits before its `_admission_publish` adds the
-    flag, and this function deletes the flag before it scans. If the add finds no flag, the
-    order publishes a task whose scan comes after its commit. If it finds the flag, the task
-    that set it has not deleted it yet, so that task's scan starts after the add, hence after
-    the commit. A flag whose task was lost expires after ADMISSION_FLAG_TTL, and beat's
-    `orders_admit_overdue` admits what it held back. The file cache of the embedded mode does
-    not add atomically across processes: two orders may then both publish; the second task
-    finds nothing left to do (`order_admit` is idempotent and locks the order row).
+def order_admission(*, order: Order) -> None:
+    """Admission of a submitted order (locked by its owner, `catalog.orders.order_admit`):
+    reserve its quota under the quota rows' lock, check the refusing budgets, find its policy,
+    then auto-approve it or open its first stage. An order over a limit that its policy does not
+    route to an extra stage is refused with the reason, and the requester is told (the
+    submission's pre-check refuses most such orders at once; this is the authority when two
+    orders race for the last of a quota). The outcome is announced
+    (`approvals.signals.order_admission_decided`, then `approval_decided` when a policy
+    approves it at once): the owner moves the order.
     """
-    cache.delete(ADMISSION_FLAG)
-    pending = Order.objects.filter(status=OrderStatus.SUBMITTED).order_by("id")
-    return sum(order_admit(order_id=pk) is not None for pk in pending.values_list("pk", flat=True))
-
-
-def orders_admit_overdue(*, now=None) -> int:
-    """Admit the orders still submitted past ADMISSION_OVERDUE, one transaction each; returns
-    how many this call admitted (a queued message for one of them then finds nothing to do)."""
-    now = now or timezone.now()
-    overdue = Order.objects.filter(
-        status=OrderStatus.SUBMITTED, created_at__lt=now - ADMISSION_OVERDUE
-    ).order_by("id")
-    return sum(order_admit(order_id=pk) is not None for pk in overdue.values_list("pk", flat=True))
-
-
-@transaction.atomic
-def order_admit(*, order_id: int) -> Order | None:
-    """Admission of a submitted order, run by the worker (`approvals.tasks.admit_submitted`) once
-    `order_submit` committed: reserve its quota under the quota rows' lock, check the refusing
-    budgets, find its policy, then auto-approve it or open its first stage. An order over a
-    limit that its policy does not route to an extra stage is rejected with the reason, and the
-    requester is told (the submission's pre-check refuses most such orders at once; this is the
-    authority when two orders race for the last of a quota).
-
-    Idempotent: an order that is no longer submitted (admitted by an earlier delivery of the
-    task, cancelled meanwhile) is left alone and None is returned.
-    """
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("item", "project", "requester", "cloud_account")
-        .filter(pk=order_id, status=OrderStatus.SUBMITTED)
-        .first()
-    )
-    if order is None:
-        return None
     demand, kinds = _order_demand(order)
     over = admission_over(order=order, demand=demand, quotas=_lock_quotas(project=order.project))
     match = policy_for_order(order=order, kinds=kinds, over_quota=bool(over))
     if over and policy_refuses(match):
         _order_refuse(order, over)
-        return order
+        return
     order_admission_decided.send(sender=ApprovalRequest, order=order, refusal="")
     _entry(status=LedgerStatus.RESERVED, demand=demand, project=order.project, order=order)
     approval = ApprovalRequest.objects.create(
@@ -283,7 +219,6 @@ def order_admit(*, order_id: int) -> Order | None:
         )
     else:
         _advance(approval, _next_stage(approval))
-    return order
 
 
 def _order_refuse(order: Order, over: dict[str, list[str]]) -> None:

@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.services import approval_decide, order_admit
+from approvals.services import approval_decide
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule, group_bounds
 from autoscaling.selectors import (
     GROUP_KIND,
@@ -42,6 +42,7 @@ from autoscaling.selectors import (
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
 from catalog.models import OrderStatus
+from catalog.orders import order_admit
 from catalog.selectors import catalog_item_list
 from catalog.services import order_submit
 from portal.models import Project

@@ -39,8 +39,8 @@ def _pending_approvals(count: int) -> list[int]:
     from django.contrib.auth import get_user_model
 
     from approvals.models import ApprovalRequest
-    from approvals.services import order_admit
     from catalog.models import CatalogItem
+    from catalog.orders import order_admit
     from catalog.services import order_submit
     from portal.models import Project
 

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+import approvals.services as approval_services
 import provisioning.services as provisioning_services
 from catalog.models import Order, OrderStatus
 from portal.services import audited_transition
@@ -105,6 +107,96 @@ def order_cancel(*, user: AbstractUser, order_id: int) -> Order:
     if not order.can_cancel:
         raise ValidationError({"status": [f"An order that is {order.status} cannot be cancelled."]})
     return _transition(order, order.cancel, actor=user, message="cancelled by the requester")
+
+
+@transaction.atomic
+def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
+    """Delete every resource of the order: the create saga in reverse (`user` None: a policy,
+    such as an expired lease). The order's row lock keeps two requests from both starting it."""
+    order = Order.objects.select_for_update().select_related("project").get(pk=order_id)
+    return provisioning_services.order_resources_destroy(user=user, order=order)
+
+
+# --- admission ----------------------------------------------------------------------------------
+
+
+# An order still `submitted` this long after it was saved has lost its admission (the broker was
+# down when it committed, or a worker died holding the message): beat admits it
+# (`orders_admit_overdue`).
+ADMISSION_OVERDUE = timedelta(minutes=2)
+# Set while an `admit_submitted` task is queued; orders submitted meanwhile publish nothing. The
+# TTL bounds how long a flag whose task was lost stops others from publishing.
+ADMISSION_FLAG = "catalog:admission-queued"
+ADMISSION_FLAG_TTL = 60  # seconds
+
+
+def order_admission_enqueue(*, order: Order) -> None:
+    """Queue the admission of an order just submitted, once the transaction commits, so the
+    worker always finds the row. A burst of orders shares one message: see `orders_admit_submitted`.
+    A broker or cache that is down does not fail the submission (the order is saved): the error
+    is logged and beat admits the order later."""
+    transaction.on_commit(_admission_publish, robust=True)
+
+
+def _admission_publish() -> None:
+    from catalog.tasks import admit_submitted  # tasks import this module; import at call time
+
+    if not cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
+        return  # a queued task has not scanned yet: it will find this order
+    try:
+        admit_submitted.delay()
+    except Exception:
+        cache.delete(ADMISSION_FLAG)  # nothing is queued: let the next order publish
+        raise
+
+
+def orders_admit_submitted() -> int:
+    """Admit every order still submitted, oldest first, one transaction each (`order_admit`);
+    returns how many this call admitted. Run by `catalog.tasks.admit_submitted`.
+
+    Why no order is left waiting: an order commits before its `_admission_publish` adds the
+    flag, and this function deletes the flag before it scans. If the add finds no flag, the
+    order publishes a task whose scan comes after its commit. If it finds the flag, the task
+    that set it has not deleted it yet, so that task's scan starts after the add, hence after
+    the commit. A flag whose task was lost expires after ADMISSION_FLAG_TTL, and beat's
+    `orders_admit_overdue` admits what it held back. The file cache of the embedded mode does
+    not add atomically across processes: two orders may then both publish; the second task
+    finds nothing left to do (`order_admit` is idempotent and locks the order row).
+    """
+    cache.delete(ADMISSION_FLAG)
+    pending = Order.objects.filter(status=OrderStatus.SUBMITTED).order_by("id")
+    return sum(order_admit(order_id=pk) is not None for pk in pending.values_list("pk", flat=True))
+
+
+def orders_admit_overdue(*, now=None) -> int:
+    """Admit the orders still submitted past ADMISSION_OVERDUE, one transaction each; returns
+    how many this call admitted (a queued message for one of them then finds nothing to do)."""
+    now = now or timezone.now()
+    overdue = Order.objects.filter(
+        status=OrderStatus.SUBMITTED, created_at__lt=now - ADMISSION_OVERDUE
+    ).order_by("id")
+    return sum(order_admit(order_id=pk) is not None for pk in overdue.values_list("pk", flat=True))
+
+
+@transaction.atomic
+def order_admit(*, order_id: int) -> Order | None:
+    """Admission of a submitted order, run by the worker (`catalog.tasks.admit_submitted`) once
+    `order_submit` committed: the order's row is locked and approvals admits it
+    (`approvals.services.order_admission`), announcing the outcome the receivers act on.
+
+    Idempotent: an order that is no longer submitted (admitted by an earlier delivery of the
+    task, cancelled meanwhile) is left alone and None is returned.
+    """
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("item", "project", "requester", "cloud_account")
+        .filter(pk=order_id, status=OrderStatus.SUBMITTED)
+        .first()
+    )
+    if order is None:
+        return None
+    approval_services.order_admission(order=order)
+    return order
 
 
 # --- deploying an approved order ----------------------------------------------------------------

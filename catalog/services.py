@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 import approvals.selectors as approval_selectors
-import approvals.services as approval_services
 from catalog import templating
 from catalog.models import CatalogItem, Category, Order, lease_days_errors
+from catalog.orders import order_admission_enqueue
 from catalog.selectors import order_plan
 from portal.models import Organization, Project
 from portal.services import audit_record
@@ -24,7 +24,7 @@ def order_submit(
 ) -> Order:
     """Check that the user may order the item for the project, quote it and submit it.
 
-    The order is saved `submitted` and admitted by a worker (`approvals.services.order_admit`:
+    The order is saved `submitted` and admitted by a worker (`catalog.orders.order_admit`:
     quota reservation, budget, policy, approval stages), so a request does not wait for it.
     An order that would not fit a quota or a refusing budget now is refused at once with the
     reason (ValidationError), as admission would refuse it.
@@ -56,7 +56,7 @@ def order_submit(
             message=f"{item.name} for {project.name} on {plan.cloud_account.name}",
             order_id=order.pk,
         )
-        approval_services.order_admission_enqueue(order=order)
+        order_admission_enqueue(order=order)
     return order
 
 

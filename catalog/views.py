@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
-from catalog.orders import order_cancel
+from catalog.orders import order_cancel, order_destroy
 from catalog.selectors import (
     catalog_item_list,
     item_price_from,
@@ -139,4 +139,17 @@ def order_cancel_view(request, order_id):
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"Order #{order.pk} cancelled.")
+    return redirect("catalog:order_detail", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def order_destroy_view(request, order_id):
+    order = get_object_or_404(order_list(user=request.user), pk=order_id)
+    try:
+        order_destroy(user=request.user, order_id=order.pk)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Deleting the resources of order #{order.pk}.")
     return redirect("catalog:order_detail", order_id=order.pk)

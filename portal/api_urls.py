@@ -11,11 +11,11 @@ from approvals.api.views import (
     QuotaViewSet,
 )
 from billing.api.views import BudgetListView, ChargebackView
-from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from catalog.api.views import CatalogItemViewSet, OrderDestroyView, OrderViewSet
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet, TokenView
-from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
+from provisioning.api.views import CloudAccountViewSet, ResourceViewSet
 
 router = DefaultRouter()
 router.register("catalog/items", CatalogItemViewSet, basename="catalog-item")

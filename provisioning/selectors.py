@@ -1,10 +1,12 @@
 """Reads for provisioning; visibility follows the resource's project."""
 
+from __future__ import annotations
+
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
@@ -12,12 +14,14 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from catalog.models import Order
 from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import CloudAccount, Resource, ResourceState, Step, UnknownObject
 from provisioning.providers import REGISTRY, SizeInfo, get_adapter
 from provisioning.providers.base import ACTIONS, KINDS, MetricPoint
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 # Catalog kinds the saga builds from provider-level kinds.
 COMPOSITE_KINDS: dict[str, set[str]] = {

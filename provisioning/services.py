@@ -12,13 +12,15 @@ what has not started, waits for what is running, then deletes everything the ord
 reverse dependency order.
 """
 
+from __future__ import annotations
+
 import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -30,7 +32,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from catalog.models import Order
 from portal.models import Organization
 from portal.selectors import user_has_project_perm
 from portal.services import audit_record, audited_transition, audited_transitions
@@ -57,7 +58,15 @@ from provisioning.selectors import (
     plan_unavailable,
     size_info,
 )
-from provisioning.signals import deployment_failed, deployment_started, deployment_succeeded
+from provisioning.signals import (
+    capacity_requested,
+    deployment_failed,
+    deployment_started,
+    deployment_succeeded,
+)
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +99,7 @@ STARTS: dict[str, Callable[[Resource], Callable[[], None]]] = {
     A.SNAPSHOT: lambda r: r.begin_update,
     A.EXTEND: lambda r: r.begin_update,
 }
-# Actions that add capacity: admitted against quotas first (approvals.services.day2_admit).
+# Actions that add capacity: admitted first (`provisioning.signals.capacity_requested`).
 CAPACITY_ACTIONS = {A.RESIZE, A.EXTEND, A.SET_DESIRED}
 
 
@@ -448,9 +457,9 @@ def _destroy_deployment(order: Order, resources: list[Resource], **fields: Any) 
 
 
 @transaction.atomic
-def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
-    """Delete every resource of the order: the create saga in reverse (`user` None: a policy)."""
-    order = Order.objects.select_for_update().get(pk=order_id)
+def order_resources_destroy(*, user: AbstractUser | None, order: Order) -> Deployment:
+    """Delete every resource of the order (locked by its owner, `catalog.orders.order_destroy`):
+    the create saga in reverse (`user` None: a policy)."""
     _check_perm(user, order)
     if _running_deployment(order):
         raise ValidationError({"order": ["The order's resources are still being changed."]})
@@ -896,11 +905,11 @@ def _day2_params(resource: Resource, action: str, params: dict) -> dict:
 
 
 def _admit(user: AbstractUser | None, resource: Resource, action: str, params: dict) -> None:
-    import approvals.services as approval_services
-
-    admit = getattr(approval_services, "day2_admit", None)  # APPR's admission, when installed
-    if admit is not None and action in CAPACITY_ACTIONS:
-        admit(user=user, resource=resource, action=action, params=params)
+    """Ask whoever admits capacity (approvals' quota) before adding any; a refusal raises."""
+    if action in CAPACITY_ACTIONS:
+        capacity_requested.send(
+            sender=Resource, user=user, resource=resource, action=action, params=params
+        )
 
 
 def _scale(

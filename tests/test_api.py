@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from approvals.tasks import admit_order
 from catalog.models import Order
+from catalog.tasks import admit_order
 from provisioning.models import Step
 from provisioning.services import step_execute
 

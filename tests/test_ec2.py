@@ -387,8 +387,9 @@ def _canopy_objects(url: str) -> dict[str, set]:
 @pytest.mark.worker
 def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
     from catalog.models import CatalogItem, Order
+    from catalog.orders import order_destroy
     from provisioning.models import Resource
-    from provisioning.services import deployment_start, order_destroy
+    from provisioning.services import deployment_start
     from tests.conftest import wait_until
 
     boto(moto, "route53").create_hosted_zone(Name="shop.test", CallerReference="e2e")

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from approvals.tasks import admit_order
 from catalog.models import CatalogItem, Order, plan_digest
 from catalog.orders import DEPLOY_OVERDUE, order_deploy, orders_deploy_overdue
+from catalog.tasks import admit_order
 from provisioning.models import Deployment, Resource, SandboxObject
 from provisioning.selectors import cloud_account_options, options_cache_key
 from tests.conftest import order_via_api

@@ -2,7 +2,8 @@
 
 import pytest
 
-from approvals.services import approval_decide, order_admit
+from approvals.services import approval_decide
+from catalog.orders import order_admit
 from catalog.services import order_submit
 from provisioning.models import CloudAccount, SandboxObject, Step
 from provisioning.services import reconcile_stuck, step_execute

@@ -11,9 +11,10 @@ from django.db.models import Sum
 
 from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quota, QuotaEntry
 from approvals.selectors import quota_effect
-from approvals.services import day2_admit, order_admit
+from approvals.services import day2_admit
 from billing.pricing import monthly_quote
 from catalog.models import Order
+from catalog.orders import order_admit
 from catalog.selectors import resolve_resources
 from catalog.services import order_submit
 from portal.models import Notification

@@ -8,7 +8,7 @@ import pytest
 from django.db.models import Q
 
 from catalog.models import CatalogItem, Order
-from catalog.orders import order_deploy
+from catalog.orders import order_deploy, order_destroy
 from catalog.selectors import resolve_resources
 from portal.models import AuditEvent
 from provisioning.models import (
@@ -21,7 +21,6 @@ from provisioning.models import (
 from provisioning.services import (
     TransientProviderError,
     deployment_start,
-    order_destroy,
     resource_action_request,
     step_execute,
 )
@@ -313,7 +312,7 @@ def test_pages_show_the_steps_and_reveal_the_password_to_the_owner_only(demo, cl
     assert database.secret["password"] in revealed
     client.force_login(demo["bob"])
     assert client.get(f"/resources/{database.pk}/secret/").status_code == 403
-    answer = client.post(f"/resources/orders/{order.pk}/destroy/")
+    answer = client.post(f"/orders/{order.pk}/destroy/")
     assert answer.status_code == 302
     run_queued()
     assert not SandboxObject.objects.exists()

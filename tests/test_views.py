@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from approvals.models import ApprovalRequest
-from approvals.tasks import admit_order
 from catalog.models import Order
+from catalog.tasks import admit_order
 from portal.models import Project
 
 
