@@ -26,7 +26,7 @@ import provisioning.services as provisioning_services
 from approvals.selectors import role_members
 from billing.pricing import PriceBook, billed_kind
 from catalog.models import Order, OrderStatus
-from catalog.orders import order_admit, order_destroy
+from catalog.orders import order_admit, order_deploy, order_destroy
 from catalog.selectors import catalog_item_list
 from catalog.services import order_submit
 from lifecycle.models import (
@@ -841,7 +841,9 @@ def _demo_order(user: AbstractUser, project: Project, name: str) -> Order | None
     order = order_submit(
         user=user, item=item, project=project, parameters={"name": name, "size": "small"}
     )
-    order_admit(order_id=order.pk)  # approved at once; workers deploy it after commit
+    order_admit(order_id=order.pk)  # data-lab's policy approves it at once
+    # Planned now rather than by the worker, so the seed can mark its servers idle.
+    order_deploy(order_id=order.pk)
     order.refresh_from_db()
     return order
 
