@@ -10,6 +10,7 @@ deployment is planned by a worker (`order_deploy`, queued once the approval comm
 from collections.abc import Callable
 from datetime import timedelta
 
+from celery import current_app
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +21,7 @@ from django.utils import timezone
 import approvals.services as approval_services
 import provisioning.services as provisioning_services
 from catalog.models import Order, OrderStatus
+from portal.outbox import outbox_enqueue
 from portal.services import audited_transition
 from provisioning.models import Deployment
 
@@ -120,9 +122,9 @@ def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
 # --- admission ----------------------------------------------------------------------------------
 
 
-# An order still `submitted` this long after it was saved has lost its admission (the broker was
-# down when it committed, or a worker died holding the message): beat admits it
-# (`orders_admit_overdue`).
+# An order still `submitted` this long after it was saved has lost its admission (its process
+# died between the commit and the outbox, or a worker died holding the message): beat admits
+# it (`orders_admit_overdue`). A broker down at commit time is the outbox's business.
 ADMISSION_OVERDUE = timedelta(minutes=2)
 # Set while an `admit_submitted` task is queued; orders submitted meanwhile publish nothing. The
 # TTL bounds how long a flag whose task was lost stops others from publishing.
@@ -133,21 +135,16 @@ ADMISSION_FLAG_TTL = 60  # seconds
 def order_admission_enqueue(*, order: Order) -> None:
     """Queue the admission of an order just submitted, once the transaction commits, so the
     worker always finds the row. A burst of orders shares one message: see `orders_admit_submitted`.
-    A broker or cache that is down does not fail the submission (the order is saved): the error
-    is logged and beat admits the order later."""
+    The message goes through the outbox: a broker that is down delays the admission until it
+    answers again (seconds), and never fails the submission; a cache that is down only stops
+    the sharing (every order then sends its own message)."""
     transaction.on_commit(_admission_publish, robust=True)
 
 
 def _admission_publish() -> None:
-    from catalog.tasks import admit_submitted  # tasks import this module; import at call time
-
-    if not cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
-        return  # a queued task has not scanned yet: it will find this order
-    try:
-        admit_submitted.delay()
-    except Exception:
-        cache.delete(ADMISSION_FLAG)  # nothing is queued: let the next order publish
-        raise
+    # A cache that is down answers `add` as if it stored the flag: every order publishes.
+    if cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
+        outbox_enqueue("catalog.tasks.admit_submitted", [[]])
 
 
 def orders_admit_submitted() -> int:
@@ -205,9 +202,12 @@ def order_admit(*, order_id: int) -> Order | None:
 def order_deploy_enqueue(*, order_id: int) -> None:
     """Queue the deployment once the approval commits; a broker that is down does not fail the
     decision (it is saved): beat's `orders_deploy_overdue` starts the order later."""
-    from catalog.tasks import deploy_order  # tasks import this module; import at call time
-
-    transaction.on_commit(lambda: deploy_order.delay(order_id), robust=True)
+    # Published directly rather than through the outbox, whose row and relay would cost the
+    # approve request three statements: the decision is in the database, and beat's sweep
+    # starts what a lost message left approved.
+    transaction.on_commit(
+        lambda: current_app.send_task("catalog.tasks.deploy_order", [order_id]), robust=True
+    )
 
 
 @transaction.atomic
