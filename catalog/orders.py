@@ -3,8 +3,8 @@
 Each transition is a named verb. Approvals and provisioning never move an order themselves:
 they announce what happened (`approvals.signals`, `provisioning.signals`) and
 `catalog.receivers` calls the verb here. Approving records the decision and returns; the
-deployment is planned by a worker (`order_deploy`, queued once the approval commits; beat's
-`orders_deploy_overdue` starts an approved order whose message was lost).
+deployment is planned by a worker (`order_deploy`, queued once the approval commits; every
+worker's sweep, `orders_deploy_overdue`, starts an approved order whose message was lost).
 """
 
 from collections.abc import Callable
@@ -21,13 +21,14 @@ from django.utils import timezone
 import approvals.services as approval_services
 import provisioning.services as provisioning_services
 from catalog.models import Order, OrderStatus
-from portal.outbox import outbox_enqueue
+from portal.outbox import PUBLISH_RETRY, outbox_enqueue
 from portal.services import audited_transition
 from provisioning.models import Deployment
 
 # An order approved this long ago without a deployment lost its deploy message (the broker was
-# down when the approval committed, or a worker died holding it): beat starts it.
-DEPLOY_OVERDUE = timedelta(minutes=2)
+# down when the approval committed, or a worker died holding it): the workers' sweep
+# (`portal.worker_sweeps`) starts it.
+DEPLOY_OVERDUE = timedelta(seconds=10)
 
 
 def _transition(
@@ -201,12 +202,16 @@ def order_admit(*, order_id: int) -> Order | None:
 
 def order_deploy_enqueue(*, order_id: int) -> None:
     """Queue the deployment once the approval commits; a broker that is down does not fail the
-    decision (it is saved): beat's `orders_deploy_overdue` starts the order later."""
-    # Published directly rather than through the outbox, whose row and relay would cost the
-    # approve request three statements: the decision is in the database, and beat's sweep
-    # starts what a lost message left approved.
+    decision (it is saved): the workers' sweep (`orders_deploy_overdue`) starts the order."""
+    # Published directly (one quick retry at most) rather than through the outbox, whose row
+    # and relay would cost the approve request five statements: the approved order is itself
+    # the record of the work, and every worker's sweep (`orders_deploy_overdue`) starts what a
+    # lost message left approved.
     transaction.on_commit(
-        lambda: current_app.send_task("catalog.tasks.deploy_order", [order_id]), robust=True
+        lambda: current_app.send_task(
+            "catalog.tasks.deploy_order", [order_id], retry_policy=PUBLISH_RETRY
+        ),
+        robust=True,
     )
 
 
@@ -215,7 +220,7 @@ def order_deploy(*, order_id: int) -> Deployment | None:
     """Start the approved order's deployment from its pinned plan (run by a worker).
 
     Idempotent: an order that is no longer approved, or already has a deployment, is left alone
-    (the order's row lock keeps a late message and beat's sweep from both starting it).
+    (the order's row lock keeps a late message and the workers' sweep from both starting it).
     """
     order = (
         Order.objects.select_for_update(of=("self",))

@@ -12,12 +12,6 @@ def deploy_order(order_id: int) -> None:
 
 
 @shared_task
-def deploy_overdue_orders() -> int:
-    """Beat runs this: approved orders whose deploy message was lost are started all the same."""
-    return orders.orders_deploy_overdue()
-
-
-@shared_task
 def admit_submitted() -> int:
     """Admission of every submitted order; one message per burst of submissions
     (`order_admission_enqueue`), and a re-delivery is harmless."""

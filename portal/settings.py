@@ -260,11 +260,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "catalog.tasks.admit_overdue_orders",
         "schedule": timedelta(seconds=60),
     },
-    # Approved orders whose deploy message was lost (broker down when they were approved).
-    "deploy-overdue-orders": {
-        "task": "catalog.tasks.deploy_overdue_orders",
-        "schedule": timedelta(seconds=60),
-    },
     "evaluate-autoscaling": {
         "task": "autoscaling.tasks.evaluate",
         "schedule": timedelta(seconds=60),

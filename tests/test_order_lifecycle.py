@@ -119,7 +119,7 @@ def test_approving_records_the_decision_and_a_worker_plans_the_deployment(demo, 
     assert order.deployments.count() == 1
 
 
-def test_beat_starts_an_approved_order_whose_deploy_message_was_lost(demo, api_as):
+def test_the_workers_sweep_starts_an_approved_order_whose_deploy_message_was_lost(demo, api_as):
     order = Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo).data["id"])
     _approve(api_as, demo, order)
     order.refresh_from_db()
