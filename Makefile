@@ -57,8 +57,10 @@ lint: venv
 	@# Production's settings (DEBUG off, a real key) pass Django's deployment checklist.
 	DEBUG=false ALLOWED_HOSTS=canopy.example SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		$(PY) manage.py check --deploy --fail-level WARNING
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/billing.py
 	$(PY) bench/provisioning.py
+	$(PY) bench/approve.py

@@ -11,7 +11,7 @@ from approvals.api.views import (
     QuotaViewSet,
 )
 from billing.api.views import BudgetListView, ChargebackView
-from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from catalog.api.views import CatalogItemViewSet, OrderDestroyView, OrderViewSet
 from identity.api.views import (
     ApiTokenViewSet,
     DirectoryRoleMappingViewSet,
@@ -21,7 +21,7 @@ from identity.api.views import (
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet
-from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
+from provisioning.api.views import CloudAccountViewSet, ResourceViewSet
 
 router = DefaultRouter()
 router.register("catalog/items", CatalogItemViewSet, basename="catalog-item")

@@ -263,7 +263,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Orders whose admission message was lost (broker down when they were submitted).
     "admit-overdue-orders": {
-        "task": "approvals.tasks.admit_overdue_orders",
+        "task": "catalog.tasks.admit_overdue_orders",
         "schedule": timedelta(seconds=60),
     },
     "evaluate-autoscaling": {

@@ -7,7 +7,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from catalog.selectors import order_list
 from provisioning.models import TRANSITIONAL_STATES, ResourceState
 from provisioning.providers.base import ACTIONS as PROVIDER_ACTIONS
 from provisioning.selectors import (
@@ -18,7 +17,7 @@ from provisioning.selectors import (
     resource_secret,
     unknown_objects,
 )
-from provisioning.services import DAY2_ACTIONS, order_destroy, resource_action_request
+from provisioning.services import DAY2_ACTIONS, resource_action_request
 
 # Display order and labels of the day-2 buttons; those a kind allows are shown.
 ACTION_LABELS = [
@@ -95,19 +94,6 @@ def resource_action(request, resource_id):
         label = action.replace("_", " ").capitalize()
         messages.success(request, f"{label} requested for {resource.name}.")
     return redirect("provisioning:resource_detail", resource_id=resource.pk)
-
-
-@login_required
-@require_POST
-def order_destroy_view(request, order_id):
-    order = get_object_or_404(order_list(user=request.user), pk=order_id)
-    try:
-        order_destroy(user=request.user, order_id=order.pk)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Deleting the resources of order #{order.pk}.")
-    return redirect("catalog:order_detail", order_id=order.pk)
 
 
 @login_required

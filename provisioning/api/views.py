@@ -1,20 +1,16 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from catalog.api.serializers import ResourceSummarySerializer, StepSerializer
-from catalog.selectors import order_list
 from portal.models import Organization, Project
-from provisioning.models import CloudAccount, Deployment, Step
+from provisioning.api.serializers import ResourceSummarySerializer, StepSerializer
+from provisioning.models import CloudAccount, Step
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
 from provisioning.services import (
     cloud_account_create,
     cloud_account_test,
     cloud_account_update,
-    order_destroy,
     resource_action_request,
 )
 
@@ -84,22 +80,6 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
         if not secret:
             return Response({"detail": "No secret you may see."}, status=status.HTTP_404_NOT_FOUND)
         return Response(secret)
-
-
-class DeploymentSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Deployment
-        fields = ["id", "order", "direction", "state", "message", "created_at", "finished_at"]
-
-
-class OrderDestroyView(APIView):
-    """Delete every resource of an order: the provisioning saga in reverse."""
-
-    @extend_schema(request=None, responses={202: DeploymentSerializer})
-    def post(self, request, pk: int):
-        order = get_object_or_404(order_list(user=request.user), pk=pk)
-        deployment = order_destroy(user=request.user, order_id=order.pk)
-        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CloudAccountSerializer(serializers.ModelSerializer):
