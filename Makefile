@@ -16,6 +16,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 ## run: the portal at http://127.0.0.1:$(PORT) with a Celery worker and beat (Ctrl-C stops all)
+# Plain http on this machine: no https redirect, HSTS or Secure-only cookies, even with DEBUG off.
+run: export HTTPS_ONLY ?= false
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
@@ -57,8 +59,13 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	@# Production's settings (DEBUG off, a real key) pass Django's deployment checklist.
+	DEBUG=false ALLOWED_HOSTS=canopy.example SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		$(PY) manage.py check --deploy --fail-level WARNING
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	$(PY) bench/run.py
 	$(PY) bench/billing.py
 	$(PY) bench/provisioning.py
+	$(PY) bench/approve.py

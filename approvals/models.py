@@ -5,9 +5,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
+
+# Amounts of money in policies and quotas (a negative threshold would match nothing or all).
+NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="Must not be negative.")
 
 
 class ApproverRole(models.TextChoices):
@@ -56,8 +60,12 @@ class ApprovalPolicy(models.Model):
     resource_kinds = models.JSONField(
         default=list, blank=True, help_text="Matches orders containing any of these kinds."
     )
-    min_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    max_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    min_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
+    max_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
     only_over_quota = models.BooleanField(
         default=False, help_text="Matches only orders over a quota or a refusing budget."
     )
@@ -67,6 +75,7 @@ class ApprovalPolicy(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[NOT_NEGATIVE],
         help_text="Approve at once when the monthly estimate is below this and the quota fits.",
     )
     distinct_approvers = models.BooleanField(
@@ -112,6 +121,7 @@ class PolicyStage(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[NOT_NEGATIVE],
         help_text="Skip this stage when the monthly estimate is at or below this amount.",
     )
     sla_hours = models.PositiveIntegerField(null=True, blank=True)
@@ -306,9 +316,13 @@ class Quota(models.Model):
     )
     max_servers = models.PositiveIntegerField(null=True, blank=True)
     max_vcpus = models.PositiveIntegerField(null=True, blank=True)
-    max_ram_gb = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    max_ram_gb = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
     max_storage_gb = models.PositiveIntegerField(null=True, blank=True)
-    max_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    max_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
 
     class Meta:
         constraints = [

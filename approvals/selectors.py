@@ -1,10 +1,13 @@
 """Reads for admission: who may decide what, which policy applies, quota demand and usage."""
 
+from __future__ import annotations
+
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -32,11 +35,13 @@ from approvals.models import (
 from billing.models import Budget
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
-from catalog.models import Order
 from portal.db import fetch_all
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, project_list
 from provisioning.models import CloudAccount
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 # Email links stay valid this long; following one still needs a login and the permission.
 APPROVAL_LINK_MAX_AGE = 7 * 24 * 3600
@@ -115,21 +120,19 @@ def stage_acting_for(
     if user.pk == requester_id or stage.status != StageStatus.PENDING:
         return False, None
     decided = ApprovalDecision.objects.filter(stage__request=request, user__isnull=False)
-    if request.distinct_approvers:
-        done = set(decided.values_list("user", flat=True)) | set(
-            decided.exclude(on_behalf_of=None).values_list("on_behalf_of", flat=True)
-        )
-    else:
-        done = set(decided.filter(stage=stage).values_list("user", flat=True)) | set(
-            decided.filter(stage=stage)
-            .exclude(on_behalf_of=None)
-            .values_list("on_behalf_of", flat=True)
-        )
-    if user.pk in done:
-        return False, None
-    approvers = stage.approvers.exclude(pk__in=done | {requester_id})
+    if not request.distinct_approvers:
+        decided = decided.filter(stage=stage)
+    # Who decided, and for whom they stood in: neither decides again. (Subqueries: an approver
+    # deciding for themselves costs one query.)
+    done = Q(pk__in=decided.values("user")) | Q(
+        pk__in=decided.exclude(on_behalf_of=None).values("on_behalf_of")
+    )
+    approvers = stage.approvers.exclude(done).exclude(pk=requester_id)
+    user_decided = decided.filter(Q(user=user) | Q(on_behalf_of=user))
     if approvers.filter(pk=user.pk).exists():
         return True, None
+    if user_decided.exists():
+        return False, None
     standing_in_for = approvers.filter(pk__in=delegators_of(user=user)).first()
     return standing_in_for is not None, standing_in_for
 
@@ -267,13 +270,27 @@ def _matched_criteria(policy: ApprovalPolicy, *, kinds: set[str], cost: Decimal)
 
 
 def policy_list(*, user: AbstractUser) -> QuerySet[ApprovalPolicy]:
-    """Policies that can apply to the user's organizations (staff see all of them)."""
+    """Policies on a need-to-know basis: staff see all; an organization's admins every policy
+    that can apply in it; anyone else those that can apply to their own projects (the
+    project's own, and those not tied to a project) and those that decided their own orders."""
     policies = ApprovalPolicy.objects.prefetch_related("stages")
     if user.is_staff:
         return policies
+    if not user.is_authenticated:
+        return policies.none()
+    administered = OrganizationMembership.objects.filter(
+        user=user, role=OrganizationRole.ADMIN
+    ).values("organization")
+    projects = project_list(user=user)
     return policies.filter(
-        Q(organization__isnull=True)
-        | Q(organization__in=project_list(user=user).values("organization"))
+        Q(organization__in=administered)
+        | Q(project__organization__in=administered)
+        | Q(project__in=projects.values("pk"))
+        | Q(
+            Q(project__isnull=True),
+            Q(organization__isnull=True) | Q(organization__in=projects.values("organization")),
+        )
+        | Q(pk__in=ApprovalRequest.objects.filter(order__requester=user).values("policy"))
     )
 
 
@@ -310,15 +327,15 @@ class Demand:
     storage_gb: int = 0
     monthly_cost: Decimal = Decimal("0")
 
-    def _combine(self, other: "Demand", op: Callable) -> "Demand":
+    def _combine(self, other: Demand, op: Callable) -> Demand:
         return Demand(
             **{f.name: op(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)}
         )
 
-    def __add__(self, other: "Demand") -> "Demand":
+    def __add__(self, other: Demand) -> Demand:
         return self._combine(other, operator.add)
 
-    def __sub__(self, other: "Demand") -> "Demand":
+    def __sub__(self, other: Demand) -> Demand:
         return self._combine(other, operator.sub)
 
 

@@ -1,21 +1,21 @@
 """Writes for admission: admit submitted orders (reserve quota, open the approval chain),
 decide, delegate, escalate."""
 
+from __future__ import annotations
+
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-import catalog.services as catalog_services
-import provisioning.services as provisioning_services
 from approvals.models import (
     ApprovalDecision,
     ApprovalPolicy,
@@ -36,6 +36,7 @@ from approvals.selectors import (
     Demand,
     PolicyMatch,
     admission_over,
+    approval_list,
     policy_for_order,
     policy_refuses,
     quota_problems,
@@ -43,13 +44,14 @@ from approvals.selectors import (
     role_members,
     stage_acting_for,
 )
-from catalog.models import Order, OrderStatus
-from catalog.selectors import resolve_resources
+from approvals.signals import approval_decided, order_admission_decided
 from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.outbox import outbox_enqueue
 from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource
 from provisioning.selectors import cloud_account_for_order
+
+if TYPE_CHECKING:  # the order's model is above: approvals is handed orders, never imports them
+    from catalog.models import Order
 
 # Who a stage goes to when it is pending past its SLA and the policy says "escalate".
 ESCALATION = {
@@ -74,8 +76,9 @@ def _lock_quotas(*, project: Project) -> list[Quota]:
 
 
 def _order_demand(order: Order) -> tuple[Demand, set[str]]:
+    """What the order's pinned plan takes, and its resource kinds."""
     account = cloud_account_for_order(order=order)
-    specs = resolve_resources(item=order.item, parameters=order.parameters)
+    specs = order.planned_resources
     demand = resource_demand(
         cloud_account=account, resources=specs, monthly_cost=order.estimated_monthly_cost
     )
@@ -188,86 +191,23 @@ def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, pa
 # --- opening a request --------------------------------------------------------------------------
 
 
-# An order still `submitted` this long after it was saved has lost its admission (its process
-# died between the commit and the outbox, or a worker died holding the message): beat admits
-# it (`orders_admit_overdue`). A broker down at commit time is the outbox's business.
-ADMISSION_OVERDUE = timedelta(minutes=2)
-# Set while an `admit_submitted` task is queued; orders submitted meanwhile publish nothing. The
-# TTL bounds how long a flag whose task was lost stops others from publishing.
-ADMISSION_FLAG = "approvals:admission-queued"
-ADMISSION_FLAG_TTL = 60  # seconds
-
-
-def order_admission_enqueue(*, order: Order) -> None:
-    """Queue the admission of an order just submitted, once the transaction commits, so the
-    worker always finds the row. A burst of orders shares one message: see `orders_admit_submitted`.
-    The message goes through the outbox: a broker that is down delays the admission until it
-    answers again (seconds), and never fails the submission; a cache that is down only stops
-    the sharing (every order then sends its own message)."""
-    transaction.on_commit(_admission_publish, robust=True)
-
-
-def _admission_publish() -> None:
-    # A cache that is down answers `add` as if it stored the flag: every order publishes.
-    if cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
-        outbox_enqueue("approvals.tasks.admit_submitted", [[]])
-
-
-def orders_admit_submitted() -> int:
-    """Admit every order still submitted, oldest first, one transaction each (`order_admit`);
-    returns how many this call admitted. Run by `approvals.tasks.admit_submitted`.
-
-    Why no order is left waiting: an order commits before its `_admission_publish` adds the
-    flag, and this function deletes the flag before it scans. If the add finds no flag, the
-    order publishes a task whose scan comes after its commit. If it finds the flag, the task
-    that set it has not deleted it yet, so that task's scan starts after the add, hence after
-    the commit. A flag whose task was lost expires after ADMISSION_FLAG_TTL, and beat's
-    `orders_admit_overdue` admits what it held back. The file cache of the embedded mode does
-    not add atomically across processes: two orders may then both publish; the second task
-    finds nothing left to do (`order_admit` is idempotent and locks the order row).
+def order_admission(*, order: Order) -> None:
+    """Admission of a submitted order (locked by its owner, `catalog.orders.order_admit`):
+    reserve its quota under the quota rows' lock, check the refusing budgets, find its policy,
+    then auto-approve it or open its first stage. An order over a limit that its policy does not
+    route to an extra stage is refused with the reason, and the requester is told (the
+    submission's pre-check refuses most such orders at once; this is the authority when two
+    orders race for the last of a quota). The outcome is announced
+    (`approvals.signals.order_admission_decided`, then `approval_decided` when a policy
+    approves it at once): the owner moves the order.
     """
-    cache.delete(ADMISSION_FLAG)
-    pending = Order.objects.filter(status=OrderStatus.SUBMITTED).order_by("id")
-    return sum(order_admit(order_id=pk) is not None for pk in pending.values_list("pk", flat=True))
-
-
-def orders_admit_overdue(*, now=None) -> int:
-    """Admit the orders still submitted past ADMISSION_OVERDUE, one transaction each; returns
-    how many this call admitted (a queued message for one of them then finds nothing to do)."""
-    now = now or timezone.now()
-    overdue = Order.objects.filter(
-        status=OrderStatus.SUBMITTED, created_at__lt=now - ADMISSION_OVERDUE
-    ).order_by("id")
-    return sum(order_admit(order_id=pk) is not None for pk in overdue.values_list("pk", flat=True))
-
-
-@transaction.atomic
-def order_admit(*, order_id: int) -> Order | None:
-    """Admission of a submitted order, run by the worker (`approvals.tasks.admit_submitted`) once
-    `order_submit` committed: reserve its quota under the quota rows' lock, check the refusing
-    budgets, find its policy, then auto-approve it or open its first stage. An order over a
-    limit that its policy does not route to an extra stage is rejected with the reason, and the
-    requester is told (the submission's pre-check refuses most such orders at once; this is the
-    authority when two orders race for the last of a quota).
-
-    Idempotent: an order that is no longer submitted (admitted by an earlier delivery of the
-    task, cancelled meanwhile) is left alone and None is returned.
-    """
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("item", "project", "requester", "cloud_account")
-        .filter(pk=order_id, status=OrderStatus.SUBMITTED)
-        .first()
-    )
-    if order is None:
-        return None
     demand, kinds = _order_demand(order)
     over = admission_over(order=order, demand=demand, quotas=_lock_quotas(project=order.project))
     match = policy_for_order(order=order, kinds=kinds, over_quota=bool(over))
     if over and policy_refuses(match):
         _order_refuse(order, over)
-        return order
-    catalog_services.order_transition(order=order, transition=order.await_approval)
+        return
+    order_admission_decided.send(sender=ApprovalRequest, order=order, refusal="")
     _entry(status=LedgerStatus.RESERVED, demand=demand, project=order.project, order=order)
     approval = ApprovalRequest.objects.create(
         order=order,
@@ -294,15 +234,14 @@ def order_admit(*, order_id: int) -> Order | None:
             f"{order.estimated_monthly_cost}/month is below {threshold} and the quota fits.",
         )
     else:
-        _advance(approval)
-    return order
+        _advance(approval, _next_stage(approval))
 
 
 def _order_refuse(order: Order, over: dict[str, list[str]]) -> None:
     """Admission refuses the order: it ends `rejected` with the reason, which the requester
     sees on the order page and in a notification."""
     message = " ".join(message for messages in over.values() for message in messages)
-    catalog_services.order_transition(order=order, transition=order.reject, message=message)
+    order_admission_decided.send(sender=ApprovalRequest, order=order, refusal=message)
     _notify_requester(order, "refused", message)
 
 
@@ -351,18 +290,28 @@ def _stages_create(
         )
 
 
-def _advance(approval: ApprovalRequest) -> None:
-    """Open the next waiting stage, or approve the request when none is left."""
-    stage = approval.stages.filter(status=StageStatus.WAITING).order_by("position").first()
-    if stage is None:
+def _waiting_stages(request: ApprovalRequest | OuterRef) -> QuerySet[ApprovalStage]:
+    return ApprovalStage.objects.filter(request=request, status=StageStatus.WAITING)
+
+
+def _next_stage(approval: ApprovalRequest) -> ApprovalStage | None:
+    return _waiting_stages(approval).order_by("position").first()
+
+
+def _advance(approval: ApprovalRequest, following: ApprovalStage | None) -> None:
+    """Open the `following` stage (`_next_stage`), or approve the request when none is left
+    (every stage is approved then: none is left open to cancel)."""
+    if following is None:
         _request_finish(
             approval,
             approve=True,
             actor=approval.decided_by,
             message=approval.comment,
+            stages_open=False,
         )
         return
-    _stage_open(stage)
+    following.request = approval  # so the request in hand shows the stage it opens
+    _stage_open(following)
 
 
 def _stage_open(stage: ApprovalStage, *, now=None) -> None:
@@ -443,9 +392,15 @@ def _notify_requester(order: Order, subject: str, body: str) -> None:
 
 
 def _request_finish(
-    approval: ApprovalRequest, *, approve: bool, actor: AbstractUser | None, message: str
+    approval: ApprovalRequest,
+    *,
+    approve: bool,
+    actor: AbstractUser | None,
+    message: str,
+    stages_open: bool = True,
 ) -> None:
-    """End the chain: approve (and start provisioning) or reject the order."""
+    """End the chain and announce the decision (`catalog.orders` approves or rejects the order;
+    a worker then plans the deployment of an approved one)."""
     order = approval.order
     with audited_transition(
         approval,
@@ -460,14 +415,12 @@ def _request_finish(
         approval.decided_at = timezone.now()
         approval.comment = message
         approval.save()
-    for stage in approval.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]):
-        stage.cancel()
-        stage.save()
-    catalog_services.order_transition(
-        order=order,
-        transition=order.approve if approve else order.reject,
-        actor=actor,
-        message=message,
+    if stages_open:
+        for stage in approval.stages.filter(status__in=[StageStatus.WAITING, StageStatus.PENDING]):
+            stage.cancel()
+            stage.save()
+    approval_decided.send(
+        sender=ApprovalRequest, order=order, approved=approve, actor=actor, message=message
     )
     _notify_requester(
         order,
@@ -475,8 +428,6 @@ def _request_finish(
         f"{'Approved' if approve else 'Rejected'} by {actor or approval.policy_name + ' policy'}"
         + (f": {message}" if message else "."),
     )
-    if approve:
-        provisioning_services.deployment_start(order=order)
 
 
 # --- deciding -----------------------------------------------------------------------------------
@@ -497,15 +448,22 @@ def approval_decide(
     *, user: AbstractUser, approval_id: int, approve: bool, comment: str = ""
 ) -> ApprovalRequest:
     """One approver's decision on the open stage. A rejection ends the order; an approval
-    completes the stage (mode "any", or the last of "all") and opens the next one."""
+    completes the stage (mode "any", or the last of "all") and opens the next one. The last
+    approval announces the decision and returns: a worker plans the deployment.
+
+    Raises ApprovalRequest.DoesNotExist for a request the user does not see (`approval_list`).
+    """
     approval = (
-        ApprovalRequest.objects.select_for_update(of=("self",))
-        .select_related("order__project", "order__item", "order__requester", "current_stage")
+        approval_list(user=user)
+        .select_for_update(of=("self",))
+        .select_related("order__cloud_account")
+        .annotate(stages_waiting=Exists(_waiting_stages(OuterRef("pk"))))
         .get(pk=approval_id)
     )
     if approval.status != ApprovalStatus.PENDING:
         raise ValidationError(f"This order was already {approval.status}.")
     stage = approval.current_stage
+    stage.request = approval  # the request and its order are loaded already
     allowed, on_behalf_of = stage_acting_for(user=user, stage=stage)
     if not allowed:
         raise PermissionDenied("You may not decide on this order.")
@@ -545,14 +503,15 @@ def _stage_conclude(
     stage.approve()
     stage.save()
     approval.decided_by, approval.comment = actor, comment
-    if approval.stages.filter(status=StageStatus.WAITING).exists():
+    following = _next_stage(approval) if getattr(approval, "stages_waiting", True) else None
+    if following is not None:
         _notify_requester(
             approval.order,
             f"{stage.name} approved",
             f"{stage.name} approved by {actor or approval.policy_name + ' policy'}; "
             "the next stage is open.",
         )
-    _advance(approval)
+    _advance(approval, following)
 
 
 def _all_approved(stage: ApprovalStage) -> bool:
@@ -641,7 +600,7 @@ def stage_escalate(*, stage_id: int, now=None) -> bool:
             stage.approve()
             stage.save()
             approval.decided_by, approval.comment = None, message
-            _advance(approval)
+            _advance(approval, _next_stage(approval))
         else:
             stage.reject()
             stage.save()

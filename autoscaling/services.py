@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.services import approval_decide, order_admit
+from approvals.services import approval_decide
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule, group_bounds
 from autoscaling.selectors import (
     GROUP_KIND,
@@ -42,6 +42,7 @@ from autoscaling.selectors import (
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
 from catalog.models import OrderStatus
+from catalog.orders import order_admit, order_deploy
 from catalog.selectors import catalog_item_list
 from catalog.services import order_submit
 from portal.models import Project
@@ -413,6 +414,8 @@ def demo_seed() -> None:
         order.refresh_from_db()
         if order.status == OrderStatus.PENDING_APPROVAL:
             approval_decide(user=bob, approval_id=order.approval.pk, approve=True, comment="demo")
+        # Planned now rather than by the worker, so the seed can give the group its policy.
+        order_deploy(order_id=order.pk)
         group = order.resources.filter(kind=GROUP_KIND).first()
         if group is None:
             return  # refused (quota, budget): the order page says why

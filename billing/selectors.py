@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from billing.models import BillingProfile, Budget, Statement, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
-from catalog.models import CatalogItem
 from portal.models import Organization, Project
 from portal.selectors import project_ids
 from provisioning.models import Resource, ResourceEvent
@@ -147,9 +146,14 @@ def _labels(group_by: str, keys: list) -> dict:
         "organization": (Organization, "name"),
         "project": (Project, "name"),
         "user": (get_user_model(), "username"),
-        "catalog_item": (CatalogItem, "name"),
         "resource": (Resource, "name"),
     }
+    if group_by == "catalog_item":  # items are catalog's, above billing: named through orders
+        return dict(
+            Resource.objects.filter(order__item__in=[k for k in keys if k is not None])
+            .values_list("order__item", "order__item__name")
+            .distinct()
+        )
     if group_by not in models:
         return {key: key for key in keys}
     model, name = models[group_by]

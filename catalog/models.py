@@ -1,5 +1,7 @@
 """The service menu (categories, items) and orders: what a person asked for."""
 
+import hashlib
+import json
 from decimal import Decimal
 
 from django.conf import settings
@@ -115,6 +117,14 @@ class OrderStatus(models.TextChoices):
 
 
 S = OrderStatus
+# Pinned properties not shown to people: scripts and keys are long, and what they are is known.
+PLAN_HIDDEN_PROPERTIES = {"user_data", "ssh_key"}
+
+
+def plan_digest(plan: dict) -> str:
+    """The sha256 of the plan's canonical JSON: the same plan always gives the same digest."""
+    canonical = json.dumps(plan, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Order(FSMModelMixin, models.Model):
@@ -137,6 +147,11 @@ class Order(FSMModelMixin, models.Model):
     estimated_monthly_cost = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0")
     )
+    # What was quoted and approved, pinned at submit: `{"cloud_account": id, "resources":
+    # [resolved specs with concrete properties], "monthly_cost": "29.20"}`. Admission, the
+    # approver and the deployment read this, never the live catalog item again.
+    plan = models.JSONField(default=dict, blank=True)
+    plan_digest = models.CharField(max_length=64, blank=True)
     status = FSMField(default=S.SUBMITTED, choices=S.choices, protected=True, db_index=True)
     status_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -147,6 +162,40 @@ class Order(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"Order #{self.pk} {self.item}"
+
+    def pin_plan(self, *, resources: list[dict]) -> None:
+        """Pin the resolved resources on this order's account at its estimated price."""
+        self.plan = {
+            "cloud_account": self.cloud_account_id,
+            "resources": resources,
+            "monthly_cost": str(self.estimated_monthly_cost),
+        }
+        self.plan_digest = plan_digest(self.plan)
+
+    @property
+    def planned_resources(self) -> list[dict]:
+        """The pinned resource specs (empty for an order that has no pinned plan)."""
+        return self.plan.get("resources", [])
+
+    @property
+    def plan_rows(self) -> list[dict]:
+        """The pinned resources as people read them: name, kind, how many and what they are
+        (references to other resources and generated scripts left out)."""
+        return [
+            {
+                "name": spec["name"],
+                "kind": spec["kind"].replace("_", " "),
+                "count": spec.get("count", 1),
+                "details": ", ".join(
+                    f"{name.replace('_', ' ')} {value}"
+                    for name, value in spec.get("properties", {}).items()
+                    if value not in (None, "", [], {})
+                    and not isinstance(value, (list, dict))
+                    and name not in PLAN_HIDDEN_PROPERTIES
+                ),
+            }
+            for spec in self.planned_resources
+        ]
 
     @property
     def is_final(self) -> bool:

@@ -1,23 +1,23 @@
-"""Writes for the catalog and orders: submit (check, quote, queue admission), cancel, load the
-catalog."""
+"""Writes for the catalog and orders: submit (check, quote, pin the plan, queue admission),
+load the catalog. Every later move of an order is `catalog.orders`'."""
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 import approvals.selectors as approval_selectors
-import approvals.services as approval_services
 from catalog import templating
 from catalog.models import CatalogItem, Category, Order, OrderStatus, lease_days_errors
+from catalog.orders import order_admission_enqueue
 from catalog.selectors import order_plan
 from portal.models import Organization, Project
-from portal.services import audit_record, audited_transition
+from portal.services import audit_record
+from provisioning.models import Resource
 
 
 def order_submit(
@@ -25,7 +25,7 @@ def order_submit(
 ) -> Order:
     """Check that the user may order the item for the project, quote it and submit it.
 
-    The order is saved `submitted` and admitted by a worker (`approvals.services.order_admit`:
+    The order is saved `submitted` and admitted by a worker (`catalog.orders.order_admit`:
     quota reservation, budget, policy, approval stages), so a request does not wait for it.
     An order that would not fit a quota or a refusing budget now is refused at once with the
     reason (ValidationError), as admission would refuse it.
@@ -41,6 +41,7 @@ def order_submit(
         parameters=plan.parameters,
         estimated_monthly_cost=plan.estimated_monthly_cost,
     )
+    order.pin_plan(resources=plan.resources)  # what is quoted and approved is what runs
     refusal = approval_selectors.admission_refusal(
         order=order, resources=plan.resources, sizes=plan.options["sizes"]
     )
@@ -56,48 +57,8 @@ def order_submit(
             message=f"{item.name} for {project.name} on {plan.cloud_account.name}",
             order_id=order.pk,
         )
-        approval_services.order_admission_enqueue(order=order)
+        order_admission_enqueue(order=order)
     return order
-
-
-def order_transition(
-    *,
-    order: Order,
-    transition: Callable[[], None],
-    actor: AbstractUser | None = None,
-    message: str = "",
-) -> Order:
-    """Apply one lifecycle transition to the order and write it to the audit trail."""
-    with audited_transition(
-        order,
-        field="status",
-        action="order.status",
-        actor=actor,
-        message=message,
-        order_id=order.pk,
-    ):
-        transition()
-        if message:
-            order.status_message = message
-        order.save(update_fields=["status", "status_message", "updated_at"])
-    return order
-
-
-@transaction.atomic
-def order_cancel(*, user: AbstractUser, order_id: int) -> Order:
-    """The requester withdraws an order that has not started provisioning.
-
-    Approvals react to the change (close the request, release the quota) through
-    `portal.signals.lifecycle_changed`.
-    """
-    order = Order.objects.select_for_update().get(pk=order_id)
-    if order.requester_id != user.pk:
-        raise PermissionDenied("Only the requester may cancel this order.")
-    if not order.can_cancel:
-        raise ValidationError({"status": [f"An order that is {order.status} cannot be cancelled."]})
-    return order_transition(
-        order=order, transition=order.cancel, actor=user, message="cancelled by the requester"
-    )
 
 
 DEFAULT_CATALOG = Path(__file__).with_name("default_catalog.yaml")
@@ -245,7 +206,8 @@ def order_adopted(
 ) -> Order:
     """The order standing for servers adopted from a provider (launched outside Canopy): not
     orderable from the catalog; saved provisioning, completed by the caller once its resources
-    are recorded (`order_transition`), so leases and reactions follow as for any order."""
+    are recorded (`catalog.orders.order_completed`), so leases and reactions follow as for any
+    order."""
     category, _ = Category.objects.get_or_create(slug="adopted", defaults={"name": "Adopted"})
     item, _ = CatalogItem.objects.get_or_create(
         slug=ADOPTED_ITEM,
@@ -274,3 +236,25 @@ def order_adopted(
         order_id=order.pk,
     )
     return order
+
+
+def order_from_snapshot(
+    *, user: AbstractUser, resource: Resource, snapshot: str, name: str
+) -> Order:
+    """A new server from one of a server's snapshots, ordered like any server: its item, its
+    parameters with the snapshot as the image and a new name, on the same cloud account, through
+    the ordinary submission (quota, budget, approval)."""
+    if snapshot not in resource.attributes.get("snapshots", []):
+        raise ValidationError({"snapshot": [f"{resource.name} has no snapshot {snapshot!r}."]})
+    item = resource.order.item
+    if resource.kind != "server" or len(item.resources) != 1:
+        raise ValidationError(
+            {"snapshot": [f"Only a server ordered alone is restored; {item.name} orders more."]}
+        )
+    parameters = {
+        **resource.order.parameters,
+        "name": name,
+        "image": snapshot,
+        "cloud_account": resource.cloud_account_id,  # where the snapshot is
+    }
+    return order_submit(user=user, item=item, project=resource.project, parameters=parameters)

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
+from catalog.orders import order_cancel, order_destroy
 from catalog.selectors import (
     catalog_item_list,
     item_price_from,
@@ -16,7 +17,7 @@ from catalog.selectors import (
     pricing_accounts,
     resolve_resources,
 )
-from catalog.services import order_cancel, order_submit
+from catalog.services import order_from_snapshot, order_submit
 from portal.forms import form_add_service_errors
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
@@ -138,4 +139,38 @@ def order_cancel_view(request, order_id):
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"Order #{order.pk} cancelled.")
+    return redirect("catalog:order_detail", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def order_destroy_view(request, order_id):
+    order = get_object_or_404(order_list(user=request.user), pk=order_id)
+    try:
+        order_destroy(user=request.user, order_id=order.pk)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Deleting the resources of order #{order.pk}.")
+    return redirect("catalog:order_detail", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def snapshot_restore_view(request, resource_id: int):
+    """Order a new server from one of a server's snapshots (the resource page's form)."""
+    resource = get_object_or_404(
+        provisioning_selectors.resource_list(user=request.user), pk=resource_id
+    )
+    try:
+        order = order_from_snapshot(
+            user=request.user,
+            resource=resource,
+            snapshot=request.POST.get("snapshot", ""),
+            name=request.POST.get("name", "").strip(),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("provisioning:resource_detail", resource_id=resource.pk)
+    messages.success(request, f"Order #{order.pk} submitted: a new server from the snapshot.")
     return redirect("catalog:order_detail", order_id=order.pk)

@@ -21,12 +21,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 import approvals.services as approval_services
-import catalog.services as catalog_services
 import provisioning.selectors as provisioning_selectors
 import provisioning.services as provisioning_services
 from approvals.selectors import role_members
 from billing.pricing import PriceBook, monthly_quote
 from catalog.models import Order, OrderStatus
+from catalog.orders import order_admit, order_completed, order_deploy, order_destroy
+from catalog.selectors import catalog_item_list
+from catalog.services import order_adopted, order_submit
 from lifecycle.models import (
     ExtensionStatus,
     Grade,
@@ -414,7 +416,7 @@ def _lease_delete(lease_id: int, now: datetime) -> str:
     if resources:
         try:
             with transaction.atomic():
-                provisioning_services.order_destroy(user=None, order_id=lease.order_id)
+                order_destroy(user=None, order_id=lease.order_id)
         except ValidationError as error:  # still changing: the next run tries again
             logger.info("lease %s: deletion waits: %s", lease.pk, " ".join(error.messages))
             return "waiting"
@@ -807,7 +809,7 @@ def unknown_servers_adopt(
                 {"kind": "server", "count": 1, "properties": {"size": u.size}} for u in servers
             ],
         )
-        order = catalog_services.order_adopted(
+        order = order_adopted(
             user=user,
             project=project,
             cloud_account=account,
@@ -820,9 +822,7 @@ def unknown_servers_adopt(
             )
             for unknown in servers
         ]
-        catalog_services.order_transition(
-            order=order, transition=order.complete, actor=user, message="adopted"
-        )
+        order_completed(order_id=order.pk)
         approval_services.quota_commit_adopted(order=order)
     return adopted
 
@@ -847,10 +847,6 @@ DEMO_POLICY_WAITS = {
 def _demo_order(user: AbstractUser, project: Project, name: str) -> Order | None:
     """A new linux-vm order admitted at once (data-lab approves small orders itself); None
     while an earlier demo order of that name is in flight or still has resources."""
-    from approvals.services import order_admit
-    from catalog.selectors import catalog_item_list
-    from catalog.services import order_submit
-
     earlier = Order.objects.filter(project=project, parameters__name=name)
     in_flight = earlier.exclude(
         status__in=[OrderStatus.REJECTED, OrderStatus.FAILED, OrderStatus.CANCELLED]
@@ -864,7 +860,9 @@ def _demo_order(user: AbstractUser, project: Project, name: str) -> Order | None
     order = order_submit(
         user=user, item=item, project=project, parameters={"name": name, "size": "small"}
     )
-    order_admit(order_id=order.pk)  # plans its resources now; workers build them after commit
+    order_admit(order_id=order.pk)  # data-lab's policy approves it at once
+    # Planned now rather than by the worker, so the seed can mark its servers idle.
+    order_deploy(order_id=order.pk)
     order.refresh_from_db()
     return order
 

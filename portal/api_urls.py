@@ -11,7 +11,12 @@ from approvals.api.views import (
     QuotaViewSet,
 )
 from billing.api.views import BudgetListView, ChargebackView
-from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from catalog.api.views import (
+    CatalogItemViewSet,
+    OrderDestroyView,
+    OrderViewSet,
+    SnapshotRestoreView,
+)
 from identity.api.views import (
     ApiTokenViewSet,
     DirectoryRoleMappingViewSet,
@@ -21,7 +26,7 @@ from identity.api.views import (
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet
-from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
+from provisioning.api.views import CloudAccountViewSet, ResourceViewSet
 
 router = DefaultRouter()
 router.register("catalog/items", CatalogItemViewSet, basename="catalog-item")
@@ -43,6 +48,7 @@ router.register(
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
+    path("resources/<int:pk>/restore/", SnapshotRestoreView.as_view(), name="snapshot-restore"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),

@@ -1,4 +1,5 @@
-"""Request-scoped state that the ground layer reads, and the answer when the database is down.
+"""Request-scoped state that the ground layer reads, and the API's answers when Django answers
+first (the database down, no URL matched).
 
 The database down answers 503 with Retry-After, not a 500: the API in JSON, pages in plain HTML
 (rendering the portal's templates would ask the database again)."""
@@ -63,3 +64,21 @@ def _note_database_error(*, request: HttpRequest | None = None, **kwargs: Any) -
 
 
 got_request_exception.connect(_note_database_error, dispatch_uid="canopy-database-down")
+
+
+class ApiNotFoundAsJsonMiddleware:
+    """The API answers in JSON also when no URL matched (an id that is not a number): Django
+    answers that 404 before DRF sees the request, with an HTML page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return JsonResponse({"detail": "Not found."}, status=404)
+        return response

@@ -3,7 +3,8 @@ messages from beat: they must work when the broker has just come back, and beat'
 the broker too.
 
 - every RELAY_SECONDS: publish what the outbox holds (`portal.outbox.outbox_relay`);
-- every STEP_SWEEP_SECONDS: re-queue the steps whose worker died (`steps_resume`).
+- every STEP_SWEEP_SECONDS: re-queue the steps whose worker died (`steps_resume`), and start
+  the approved orders whose deploy message was lost (`catalog.orders.orders_deploy_overdue`).
 
 Both lock what they take (`SKIP LOCKED`), so any number of workers may run them. A sweep that
 fails (the database is down) is logged and tried again at the next tick.
@@ -35,11 +36,13 @@ class WorkerSweeps(bootsteps.StartStopStep):
 
     def start(self, worker) -> None:
         # Imported now: the apps are loaded once the worker starts, not when Celery loads this.
+        from catalog import orders
         from portal import outbox
         from provisioning import services as provisioning_services
 
         self.outbox_relay = outbox.outbox_relay
         self.steps_resume = provisioning_services.steps_resume
+        self.orders_deploy_overdue = orders.orders_deploy_overdue
         self.tref = worker.timer.call_repeatedly(outbox.RELAY_SECONDS, self.sweep, ())
 
     def stop(self, worker) -> None:
@@ -53,6 +56,8 @@ class WorkerSweeps(bootsteps.StartStopStep):
                 self.steps_swept_at = time.monotonic()
                 if resumed := self.steps_resume():
                     logger.warning("re-queued %d step(s) whose worker went silent", resumed)
+                if started := self.orders_deploy_overdue():
+                    logger.warning("started %d approved order(s) whose message was lost", started)
             if relayed := self.outbox_relay():
                 logger.info("outbox: published %d message(s) left behind", relayed)
         except UNAVAILABLE_ERRORS as error:  # the database is down: said once per tick, briefly

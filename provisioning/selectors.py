@@ -1,11 +1,13 @@
 """Reads for provisioning; visibility follows the resource's project."""
 
+from __future__ import annotations
+
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
@@ -13,7 +15,6 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from catalog.models import Order
 from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import (
@@ -29,6 +30,9 @@ from provisioning.providers.base import ACTIONS, KINDS, MetricPoint
 from provisioning.providers.metrics import metrics_source
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 # Catalog kinds the saga builds from provider-level kinds.
 COMPOSITE_KINDS: dict[str, set[str]] = {
@@ -54,6 +58,36 @@ def cloud_accounts_for_project(*, project: Project) -> QuerySet[CloudAccount]:
 def cloud_account_for_order(*, order: Order) -> CloudAccount | None:
     """The order's chosen account, else the project's first one."""
     return order.cloud_account or cloud_account_for_project(project=order.project)
+
+
+# The pinned properties a deployment needs the account to still offer, by the option list
+# that offers them.
+PLANNED_OPTIONS = {"size": "sizes", "image": "images", "location": "locations"}
+SIZED_KINDS = {"server", "database", "autoscaling_group"}
+
+
+def plan_unavailable(*, account: CloudAccount | None, resources: list[dict]) -> str:
+    """Why the account cannot deploy the pinned resources ("" when it can): no account, no
+    plan, or a size, image or location it no longer offers. An option list not known yet (a
+    cloud whose options are still being fetched) is not held against the plan."""
+    if account is None:
+        return "No cloud account serves this project."
+    if not resources:
+        return "The order has no pinned plan to deploy."
+    options = cloud_account_options(account=account)
+    problems = []
+    for spec in resources:
+        if spec["kind"] not in SIZED_KINDS:
+            continue
+        for name, source in PLANNED_OPTIONS.items():
+            value = spec["properties"].get(name)
+            offered = {option.id for option in options[source]}
+            if value not in (None, "") and offered and value not in offered:
+                problems.append(
+                    f"The cloud account {account.name} no longer offers the {name} {value} "
+                    f"planned for {spec['name']}."
+                )
+    return " ".join(problems)
 
 
 def _administered_organizations(user: AbstractUser) -> QuerySet:

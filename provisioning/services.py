@@ -12,6 +12,8 @@ what has not started, waits for what is running, then deletes everything the ord
 reverse dependency order.
 """
 
+from __future__ import annotations
+
 import logging
 import secrets
 import threading
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -31,9 +33,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
 
-import catalog.services as catalog_services
-from catalog.models import Order, OrderStatus
-from catalog.selectors import resolve_resources
 from portal.db import UNAVAILABLE_ERRORS
 from portal.models import Organization
 from portal.outbox import outbox_enqueue
@@ -62,8 +61,18 @@ from provisioning.selectors import (
     cloud_account_for_order,
     options_cache_key,
     organization_administered,
+    plan_unavailable,
     size_info,
 )
+from provisioning.signals import (
+    capacity_requested,
+    deployment_failed,
+    deployment_started,
+    deployment_succeeded,
+)
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +107,7 @@ STARTS: dict[str, Callable[[Resource], Callable[[], None]]] = {
     A.SNAPSHOT: lambda r: r.begin_update,
     A.EXTEND: lambda r: r.begin_update,
 }
-# Actions that add capacity: admitted against quotas first (approvals.services.day2_admit).
+# Actions that add capacity: admitted first (`provisioning.signals.capacity_requested`).
 CAPACITY_ACTIONS = {A.RESIZE, A.EXTEND, A.SET_DESIRED}
 
 
@@ -431,19 +440,22 @@ def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
 
 @transaction.atomic
 def deployment_start(*, order: Order) -> Deployment | None:
-    """Plan the approved order's resources as a graph and queue the steps that can start."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
+    """Plan the approved order's pinned resources as a graph and queue the steps that can start.
+
+    The plan is the one pinned at submit, never the catalog item as it is now. When the account
+    no longer offers what the plan names (a size, an image, a location), nothing is created and
+    the failure is announced with the reason (`provisioning.signals.deployment_failed`).
+    """
     account = cloud_account_for_order(order=order)
-    if account is None:
-        catalog_services.order_transition(
-            order=order, transition=order.fail, message="No cloud account serves this project."
-        )
+    problem = plan_unavailable(account=account, resources=order.planned_resources)
+    if problem:
+        deployment_failed.send(sender=Deployment, order_id=order.pk, message=problem)
         return None
     deployment = Deployment.objects.create(
         order=order, cloud_account=account, direction=Deployment.Direction.CREATE
     )
-    _plan_create(deployment, resolve_resources(item=order.item, parameters=order.parameters))
-    catalog_services.order_transition(order=order, transition=order.start_provisioning)
+    _plan_create(deployment, order.planned_resources)
+    deployment_started.send(sender=Deployment, order=order)
     _advance(deployment.pk)
     return deployment
 
@@ -467,9 +479,9 @@ def _destroy_deployment(order: Order, resources: list[Resource], **fields: Any) 
 
 
 @transaction.atomic
-def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
-    """Delete every resource of the order: the create saga in reverse (`user` None: a policy)."""
-    order = Order.objects.select_for_update().get(pk=order_id)
+def order_resources_destroy(*, user: AbstractUser | None, order: Order) -> Deployment:
+    """Delete every resource of the order (locked by its owner, `catalog.orders.order_destroy`):
+    the create saga in reverse (`user` None: a policy)."""
     _check_perm(user, order)
     if _running_deployment(order):
         raise ValidationError({"order": ["The order's resources are still being changed."]})
@@ -521,9 +533,7 @@ def _advance(deployment_id: int, finished: list[Step] | None = None) -> None:
 def _deployment_succeeded(deployment: Deployment) -> None:
     _deployment_transition(deployment, deployment.succeed)
     if deployment.direction == Deployment.Direction.CREATE:
-        order = Order.objects.select_for_update().get(pk=deployment.order_id)
-        if order.status == OrderStatus.PROVISIONING:
-            catalog_services.order_transition(order=order, transition=order.complete)
+        deployment_succeeded.send(sender=Deployment, order_id=deployment.order_id)
     elif deployment.compensates_id:
         failed = Deployment.objects.select_for_update().get(pk=deployment.compensates_id)
         _deployment_transition(failed, failed.fail, message=failed.message)
@@ -542,9 +552,7 @@ def _deployment_failed(deployment_id: int, message: str) -> None:
             _deployment_transition(failed, failed.fail, message=f"{failed.message}; {message}")
         return
     _deployment_transition(deployment, deployment.compensate, message=message)
-    order = Order.objects.select_for_update().get(pk=deployment.order_id)
-    if order.status in (OrderStatus.PROVISIONING, OrderStatus.APPROVED):
-        catalog_services.order_transition(order=order, transition=order.fail, message=message)
+    deployment_failed.send(sender=Deployment, order_id=deployment.order_id, message=message)
     _maybe_compensate(deployment)
 
 
@@ -955,11 +963,11 @@ def _day2_params(resource: Resource, action: str, params: dict) -> dict:
 
 
 def _admit(user: AbstractUser | None, resource: Resource, action: str, params: dict) -> None:
-    import approvals.services as approval_services
-
-    admit = getattr(approval_services, "day2_admit", None)  # APPR's admission, when installed
-    if admit is not None and action in CAPACITY_ACTIONS:
-        admit(user=user, resource=resource, action=action, params=params)
+    """Ask whoever admits capacity (approvals' quota) before adding any; a refusal raises."""
+    if action in CAPACITY_ACTIONS:
+        capacity_requested.send(
+            sender=Resource, user=user, resource=resource, action=action, params=params
+        )
 
 
 def _scale(
@@ -1076,30 +1084,6 @@ def resource_action_request(
     step = Step.objects.create(resource=resource, action=action, params=params)
     _enqueue([step])
     return step
-
-
-def snapshot_restore(*, user: AbstractUser, resource_id: int, snapshot: str, name: str) -> Order:
-    """A new server from one of the server's snapshots, ordered like any server: its item, its
-    parameters with the snapshot as the image and a new name, through the ordinary order
-    submission (quota, budget, approval)."""
-    resource = Resource.objects.select_related("order__item", "project").get(pk=resource_id)
-    _check_perm(user, resource)
-    if snapshot not in resource.attributes.get("snapshots", []):
-        raise ValidationError({"snapshot": [f"{resource.name} has no snapshot {snapshot!r}."]})
-    item = resource.order.item
-    if resource.kind != "server" or len(item.resources) != 1:
-        raise ValidationError(
-            {"snapshot": [f"Only a server ordered alone is restored; {item.name} orders more."]}
-        )
-    parameters = {
-        **resource.order.parameters,
-        "name": name,
-        "image": snapshot,
-        "cloud_account": resource.cloud_account_id,  # where the snapshot is
-    }
-    return catalog_services.order_submit(
-        user=user, item=item, project=resource.project, parameters=parameters
-    )
 
 
 # --- cloud accounts -----------------------------------------------------------------------

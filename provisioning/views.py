@@ -7,7 +7,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from catalog.selectors import order_list
 from provisioning.models import TRANSITIONAL_STATES, ResourceState
 from provisioning.providers.base import ACTIONS as PROVIDER_ACTIONS
 from provisioning.selectors import (
@@ -19,12 +18,7 @@ from provisioning.selectors import (
     resource_secret,
     unknown_objects,
 )
-from provisioning.services import (
-    DAY2_ACTIONS,
-    order_destroy,
-    resource_action_request,
-    snapshot_restore,
-)
+from provisioning.services import DAY2_ACTIONS, resource_action_request
 
 # Display order and labels of the day-2 buttons; those a kind allows are shown.
 ACTION_LABELS = [
@@ -105,19 +99,6 @@ def resource_action(request, resource_id):
 
 
 @login_required
-@require_POST
-def order_destroy_view(request, order_id):
-    order = get_object_or_404(order_list(user=request.user), pk=order_id)
-    try:
-        order_destroy(user=request.user, order_id=order.pk)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Deleting the resources of order #{order.pk}.")
-    return redirect("catalog:order_detail", order_id=order.pk)
-
-
-@login_required
 def capabilities(request):
     """Provider by kind by action, and tagged objects the reconciler could not match."""
     accounts = cloud_accounts_administered(user=request.user)
@@ -132,22 +113,3 @@ def capabilities(request):
             "unknown": unknown_objects().filter(account__in=accounts),
         },
     )
-
-
-@login_required
-@require_POST
-def resource_restore(request, resource_id):
-    """Order a new server from one of the server's snapshots."""
-    resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
-    try:
-        order = snapshot_restore(
-            user=request.user,
-            resource_id=resource.pk,
-            snapshot=request.POST.get("snapshot", ""),
-            name=request.POST.get("name", "").strip(),
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("provisioning:resource_detail", resource_id=resource.pk)
-    messages.success(request, f"Order #{order.pk} submitted: a new server from the snapshot.")
-    return redirect("catalog:order_detail", order_id=order.pk)

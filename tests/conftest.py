@@ -51,7 +51,7 @@ def order_via_api(client: APIClient, demo: dict, *, admit: bool = True, **parame
 
     The API answers with the order `submitted`; with `admit` the test then runs its admission
     task here, as a worker would (a worker delivering it again later changes nothing)."""
-    from approvals.tasks import admit_order
+    from catalog.tasks import admit_order
 
     answer = client.post(
         "/api/v1/orders/",
@@ -93,7 +93,7 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subproce
             conn.default_channel.queue_purge(queue)
     from django.core.cache import cache
 
-    from approvals.services import ADMISSION_FLAG
+    from catalog.orders import ADMISSION_FLAG
 
     cache.delete(ADMISSION_FLAG)  # its admission message was just purged
     env = {

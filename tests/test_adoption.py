@@ -14,12 +14,13 @@ from approvals.models import QuotaEntry
 from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services import meter_hour
+from catalog.orders import order_destroy
 from lifecycle import services as lifecycle_services
 from lifecycle.selectors import adoptable_servers, reclaim_candidates
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
 from provisioning.models import Resource, UnknownObject
-from provisioning.services import order_destroy, reconcile_accounts, resource_action_request
+from provisioning.services import reconcile_accounts, resource_action_request
 from tests.moto_server import boto
 from tests.test_ec2 import IMAGE
 from tests.test_lifecycle import idle_policy

@@ -4,12 +4,13 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from approvals.tasks import admit_order
 from catalog.models import Order
+from catalog.tasks import admit_order
 from provisioning.models import Step
 from provisioning.services import step_execute
 
 from .conftest import order_via_api
+from .test_saga import deploy_approved
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +101,7 @@ def test_approved_order_provisions_and_resource_actions_run(demo, api_as):
     alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
     order_id = order_via_api(alice, demo).data["id"]
     bob.post(f"/api/v1/approvals/{Order.objects.get(pk=order_id).approval.pk}/approve/", {})
+    deploy_approved()  # the worker plans the deployment
     for step in Step.objects.all():
         step_execute(step_id=step.pk)
     order = alice.get(f"/api/v1/orders/{order_id}/").json()
@@ -135,6 +137,7 @@ def test_order_page_shows_the_deployment_graph(demo, api_as):
     order_id = answer.data["id"]
     admit_order(order_id)  # as the worker would
     bob.post(f"/api/v1/approvals/{Order.objects.get(pk=order_id).approval.pk}/approve/", {})
+    deploy_approved()  # the worker plans the deployment
     order = alice.get(f"/api/v1/orders/{order_id}/").json()
     assert order["status"] == "provisioning"
     kinds = sorted(r["kind"] for r in order["resources"])

@@ -26,8 +26,8 @@ from approvals.models import (
 )
 from approvals.selectors import APPROVAL_LINK_MAX_AGE, APPROVAL_LINK_SALT, approval_summary
 from approvals.services import approval_escalate_overdue, approval_link, policy_save
-from approvals.tasks import admit_order
 from catalog.models import Order
+from catalog.tasks import admit_order
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
 from tests.conftest import order_via_api

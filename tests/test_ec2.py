@@ -387,15 +387,18 @@ def _canopy_objects(url: str) -> dict[str, set]:
 @pytest.mark.worker
 def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
     from catalog.models import CatalogItem, Order
+    from catalog.orders import order_destroy
+    from catalog.selectors import resolve_resources
     from provisioning.models import Resource
-    from provisioning.services import deployment_start, order_destroy
+    from provisioning.services import deployment_start
     from tests.conftest import wait_until
 
     boto(moto, "route53").create_hosted_zone(Name="shop.test", CallerReference="e2e")
     account = ec2_account(demo["web_shop"].organization, moto)
     account.projects.add(demo["web_shop"])
-    order = Order.objects.create(  # approved: admission is the approvals app's concern
-        item=CatalogItem.objects.get(slug="web-tier"),
+    item = CatalogItem.objects.get(slug="web-tier")
+    order = Order(  # approved, its plan pinned: admission is the approvals app's concern
+        item=item,
         project=demo["web_shop"],
         requester=demo["alice"],
         cloud_account=account,
@@ -410,6 +413,8 @@ def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
             "zone": "shop.test",
         },
     )
+    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
+    order.save()
     deployment_start(order=order)
     wait_until(
         lambda: Order.objects.get(pk=order.pk).status in ("completed", "failed"),

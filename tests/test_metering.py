@@ -215,8 +215,9 @@ def test_meter_command_backfills_a_range(demo):
 def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     """Order → approve → provision → stop: the real lifecycle events are metered, and a full
     running hour costs the order's quote / 730."""
-    from approvals.services import approval_decide, order_admit
+    from approvals.services import approval_decide
     from billing.selectors import chargeback_report, month_period
+    from catalog.orders import order_admit, order_deploy
     from catalog.services import order_submit
     from provisioning.models import Step
     from provisioning.services import resource_action_request, step_execute
@@ -233,6 +234,7 @@ def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     )
     order_admit(order_id=order.pk)
     approval_decide(user=demo["bob"], approval_id=order.approval.pk, approve=True)
+    order_deploy(order_id=order.pk)  # as the worker would
     run_steps()
     server = Resource.objects.get(order=order, kind="server")
     resource_action_request(user=demo["alice"], resource_id=server.pk, action="stop")

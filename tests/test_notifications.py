@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from approvals.services import approval_escalate_overdue
 from catalog.models import Order
+from catalog.orders import order_deploy
 from portal.models import Notification, OrganizationRole
 from portal.services import notify, organization_membership_add
 from provisioning.models import Step
@@ -33,6 +34,7 @@ def test_approvers_and_requester_hear_of_each_step(
     assert sorted(m.to[0] for m in mail.outbox[1:]) == ["alice@acme.example", "carol@acme.example"]
     with django_capture_on_commit_callbacks(execute=True):
         carol.post(f"/api/v1/approvals/{approval.pk}/approve/", {})
+        order_deploy(order_id=order_id)  # as the worker would
         for step in Step.objects.all():
             step_execute(step_id=step.pk)
     subjects = list(

@@ -1,5 +1,5 @@
 """Asynchronous admission: a request saves the order `submitted` and a worker admits it
-(`approvals.tasks.admit_submitted`, one message per burst of orders): quota reservation,
+(`catalog.tasks.admit_submitted`, one message per burst of orders): quota reservation,
 budget, policy, stages, notifications."""
 
 from datetime import timedelta
@@ -10,17 +10,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-import approvals.services as approval_services
+import catalog.orders as order_lifecycle
 from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
-from approvals.services import (
+from catalog.models import Order
+from catalog.orders import (
     ADMISSION_FLAG,
     ADMISSION_OVERDUE,
     order_admit,
     orders_admit_overdue,
     orders_admit_submitted,
 )
-from approvals.tasks import admit_order, admit_submitted
-from catalog.models import Order
+from catalog.tasks import admit_order, admit_submitted
 from portal.celery import app as celery_app
 from portal.models import AuditEvent, Notification, OutboxMessage
 
@@ -168,7 +168,7 @@ def test_a_burst_of_orders_sends_one_admission_message_and_it_admits_them_all(
 def test_a_flag_whose_task_was_lost_expires_and_beat_admits_what_it_held_back(
     demo, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(approval_services, "ADMISSION_FLAG_TTL", 1)
+    monkeypatch.setattr(order_lifecycle, "ADMISSION_FLAG_TTL", 1)
     alice = api_as(demo["alice"])
     with django_capture_on_commit_callbacks(execute=True):
         held = order_via_api(alice, demo, admit=False, name="web-1").data["id"]

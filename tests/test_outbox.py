@@ -51,7 +51,7 @@ def test_a_message_the_broker_refused_is_kept_and_the_relay_sends_it_when_it_is_
 ):
     broker["up"] = False
     with django_capture_on_commit_callbacks(execute=True):
-        outbox_enqueue("approvals.tasks.admit_submitted", [[]])  # raises nothing
+        outbox_enqueue("catalog.tasks.admit_submitted", [[]])  # raises nothing
     assert "the relay retries" in caplog.text
     assert OutboxMessage.objects.count() == 1
 
@@ -60,7 +60,7 @@ def test_a_message_the_broker_refused_is_kept_and_the_relay_sends_it_when_it_is_
     assert outbox_relay(now=later) == 0  # still down: kept
     broker["up"] = True
     assert outbox_relay(now=later) == 1
-    assert broker["sent"] == [("approvals.tasks.admit_submitted", [], None)]
+    assert broker["sent"] == [("catalog.tasks.admit_submitted", [], None)]
     assert not OutboxMessage.objects.exists()
 
 

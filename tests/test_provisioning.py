@@ -2,7 +2,8 @@
 
 import pytest
 
-from approvals.services import approval_decide, order_admit
+from approvals.services import approval_decide
+from catalog.orders import order_admit, order_deploy
 from catalog.services import order_submit
 from provisioning.models import CloudAccount, SandboxObject, Step
 from provisioning.services import reconcile_stuck, step_execute
@@ -19,6 +20,7 @@ def _approved_order(demo):
     )
     order_admit(order_id=order.pk)
     approval_decide(user=demo["bob"], approval_id=order.approval.pk, approve=True)
+    order_deploy(order_id=order.pk)  # as the worker would
     return order
 
 

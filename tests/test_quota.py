@@ -11,9 +11,10 @@ from django.db.models import Sum
 
 from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quota, QuotaEntry
 from approvals.selectors import quota_effect
-from approvals.services import day2_admit, order_admit
+from approvals.services import day2_admit
 from billing.pricing import monthly_quote
 from catalog.models import Order
+from catalog.orders import order_admit
 from catalog.selectors import resolve_resources
 from catalog.services import order_submit
 from portal.models import Notification
@@ -21,6 +22,7 @@ from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
 from provisioning.services import step_execute
 from tests.conftest import order_via_api
+from tests.test_saga import deploy_approved
 
 
 def _limit(project, **limits) -> Quota:
@@ -86,6 +88,7 @@ def test_ledger_reserves_commits_and_releases(demo, api_as):
     assert _taken(LedgerStatus.RESERVED) == 1
 
     bob.post(f"/api/v1/approvals/{kept.approval.pk}/approve/", {})
+    deploy_approved()
     for step in Step.objects.all():
         step_execute(step_id=step.pk)
     kept.refresh_from_db()
@@ -151,6 +154,7 @@ def test_day2_resize_is_admitted_against_the_quota(demo, api_as):
     _limit(demo["web_shop"], max_servers=20, max_vcpus=3)
     order = Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo).data["id"])
     api_as(demo["bob"]).post(f"/api/v1/approvals/{order.approval.pk}/approve/", {})
+    deploy_approved()  # the worker plans the deployment
     for step in Step.objects.all():
         step_execute(step_id=step.pk)
     resource = Resource.objects.get(order=order)

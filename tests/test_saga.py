@@ -8,6 +8,8 @@ import pytest
 from django.db.models import Q
 
 from catalog.models import CatalogItem, Order
+from catalog.orders import order_deploy, order_destroy
+from catalog.selectors import resolve_resources
 from portal.models import AuditEvent
 from provisioning.models import (
     CloudAccount,
@@ -19,7 +21,6 @@ from provisioning.models import (
 from provisioning.services import (
     TransientProviderError,
     deployment_start,
-    order_destroy,
     resource_action_request,
     step_execute,
 )
@@ -30,15 +31,26 @@ PARAMS = {"size": "small", "image": "ubuntu-24.04", "location": "sandbox-1a"}
 
 
 def approved_order(demo, slug: str, **parameters) -> Order:
-    """An approved order of a default-catalog item (admission is the approvals app's concern)."""
-    return Order.objects.create(
-        item=CatalogItem.objects.get(slug=slug),
+    """An approved order of a default-catalog item with its plan pinned (admission is the
+    approvals app's concern)."""
+    item = CatalogItem.objects.get(slug=slug)
+    order = Order(
+        item=item,
         project=demo["web_shop"],
         requester=demo["alice"],
         parameters={**PARAMS, **parameters},
         cloud_account=CloudAccount.objects.get(name="sandbox"),
         status="approved",
     )
+    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
+    order.save()
+    return order
+
+
+def deploy_approved() -> None:
+    """Play the worker's `catalog.tasks.deploy_order` for every approved order not started."""
+    for order in Order.objects.filter(status="approved", deployments=None):
+        order_deploy(order_id=order.pk)
 
 
 def queued() -> list[Step]:
@@ -49,6 +61,7 @@ def run_queued(max_rounds: int = 200) -> list[list[Step]]:
     """Play the worker: run every queued step, round after round; returns the rounds."""
     rounds = []
     for _ in range(max_rounds):
+        deploy_approved()
         ready = queued() + list(Step.objects.filter(state="running"))
         if not ready:
             return rounds
@@ -299,7 +312,7 @@ def test_pages_show_the_steps_and_reveal_the_password_to_the_owner_only(demo, cl
     assert database.secret["password"] in revealed
     client.force_login(demo["bob"])
     assert client.get(f"/resources/{database.pk}/secret/").status_code == 403
-    answer = client.post(f"/resources/orders/{order.pk}/destroy/")
+    answer = client.post(f"/orders/{order.pk}/destroy/")
     assert answer.status_code == 302
     run_queued()
     assert not SandboxObject.objects.exists()

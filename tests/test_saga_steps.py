@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from catalog.models import CatalogItem, Category, Order
 from portal.models import AuditEvent
 from provisioning import services
-from provisioning.models import Resource, SandboxObject, Step
+from provisioning.models import CloudAccount, Resource, SandboxObject, Step
+from provisioning.selectors import cloud_account_options
 from provisioning.services import TransientProviderError, deployment_start, step_execute
 from tests.test_saga import approved_order, queued, run_queued
 
@@ -52,6 +53,8 @@ def step_queries(steps: list[Step]) -> list[int]:
 
 def test_a_step_costs_the_same_queries_whatever_the_size_of_the_fleet(demo):
     costs = {}
+    # Planning checks the pinned plan against the account's options: read once, then cached.
+    cloud_account_options(account=CloudAccount.objects.get(name="sandbox"))
     for count in (2, 8):
         order = fleet_order(demo, count)
         planning = queries_of(lambda order=order: deployment_start(order=order))

@@ -4,8 +4,9 @@ resource page, and a restore into a new server through the ordinary order submis
 import pytest
 
 from catalog.models import Order
+from catalog.services import order_from_snapshot
 from provisioning.models import SandboxObject
-from provisioning.services import deployment_start, resource_action_request, snapshot_restore
+from provisioning.services import deployment_start, resource_action_request
 from tests.moto_server import boto
 from tests.test_metrics_sources import ec2_fixture, ec2_order  # noqa: F401  (ec2: fixture)
 from tests.test_saga import approved_order, run_queued
@@ -76,9 +77,7 @@ def test_an_ec2_server_snapshot_is_an_ami_and_restores_into_a_new_instance(demo,
         "canopy-snapshot-of": server.canopy_tag
     }
 
-    restored = snapshot_restore(
-        user=demo["alice"], resource_id=server.pk, snapshot=ami, name="copy"
-    )
+    restored = order_from_snapshot(user=demo["alice"], resource=server, snapshot=ami, name="copy")
     built = _approved_and_built(restored).resources.get(kind="server")
     [reservation] = boto(moto, "ec2").describe_instances(InstanceIds=[built.external_id])[
         "Reservations"

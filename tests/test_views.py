@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from approvals.models import ApprovalRequest
-from approvals.tasks import admit_order
 from catalog.models import Order
+from catalog.orders import order_deploy
+from catalog.tasks import admit_order
 from portal.models import Project
 
 
@@ -103,7 +104,10 @@ def test_bob_sees_the_count_and_approves(users):
     )
     assert response.status_code == 302
     order.refresh_from_db()
-    assert order.status == "provisioning"  # no worker runs in these tests
+    assert order.status == "approved"  # the decision is recorded; a worker deploys it
+    order_deploy(order_id=order.pk)  # as the worker would
+    order.refresh_from_db()
+    assert order.status == "provisioning"  # no worker runs the steps in these tests
     assert b'data-testid="pending-approvals">0<' in bob.get("/").content
     page = client_for(users["alice"]).get(f"/orders/{order.pk}/")
     assert b'data-testid="order-status">provisioning<' in page.content
@@ -140,6 +144,7 @@ def test_resource_pages_and_actions(users):
     order = order_as_alice(users)
     approval = ApprovalRequest.objects.get(order=order)
     client_for(users["bob"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
+    order_deploy(order_id=approval.order_id)  # as the worker would
     resource = order.resources.get()
     alice = client_for(users["alice"])
     assert b"web-01" in alice.get("/resources/").content

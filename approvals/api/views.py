@@ -1,4 +1,5 @@
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, viewsets
@@ -13,7 +14,7 @@ from approvals.api.serializers import (
     PolicySerializer,
     QuotaSerializer,
 )
-from approvals.models import ApprovalDecision, ApprovalStage, Quota
+from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStage, Quota
 from approvals.selectors import (
     approval_inbox,
     approval_list,
@@ -43,31 +44,41 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
         return self._with_stages(approval_list(user=self.request.user))
 
     @staticmethod
-    def _with_stages(approvals):
+    def _stages() -> Prefetch:
         stages = ApprovalStage.objects.prefetch_related(
             "approvers",
             Prefetch("decisions", ApprovalDecision.objects.select_related("user", "on_behalf_of")),
         )
-        return approvals.prefetch_related(Prefetch("stages", stages))
+        return Prefetch("stages", stages)
+
+    @classmethod
+    def _with_stages(cls, approvals):
+        return approvals.prefetch_related(cls._stages())
 
     @extend_schema(responses={200: ApprovalSerializer(many=True)})
     @action(detail=False)
     def inbox(self, request):
         """Pending requests whose open stage the caller can decide now."""
-        page = self.paginate_queryset(self._with_stages(approval_inbox(user=request.user)))
+        inbox = self.filter_queryset(approval_inbox(user=request.user))
+        page = self.paginate_queryset(self._with_stages(inbox))
         return self.get_paginated_response(ApprovalSerializer(page, many=True).data)
 
     def _decide(self, request, approve: bool) -> Response:
-        approval = self.get_object()
+        """The decision is recorded and answered at once (a worker deploys an approved order);
+        the request is looked up by the service, under its lock, among those the user sees."""
         decision = DecisionSerializer(data=request.data)
         decision.is_valid(raise_exception=True)
-        approval_decide(
-            user=request.user,
-            approval_id=approval.pk,
-            approve=approve,
-            comment=decision.validated_data["comment"],
-        )
-        return Response(ApprovalSerializer(self.get_object()).data)
+        try:
+            approval = approval_decide(
+                user=request.user,
+                approval_id=self.kwargs["pk"],
+                approve=approve,
+                comment=decision.validated_data["comment"],
+            )
+        except ApprovalRequest.DoesNotExist:
+            raise Http404 from None
+        prefetch_related_objects([approval], self._stages())
+        return Response(ApprovalSerializer(approval).data)
 
     @extend_schema(request=DecisionSerializer, responses={200: ApprovalSerializer})
     @action(detail=True, methods=["post"])

@@ -1,7 +1,13 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django import template
 
 from approvals.selectors import approval_summary as summary_for
-from catalog.models import Order
+
+if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
+    from catalog.models import Order
 
 register = template.Library()
 

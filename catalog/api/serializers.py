@@ -4,7 +4,7 @@ from rest_framework import serializers
 from catalog.models import CatalogItem, Order, OrderStatus
 from catalog.selectors import item_price_from
 from portal.models import AuditEvent
-from provisioning.models import Resource, Step
+from provisioning.api.serializers import ResourceSummarySerializer
 
 
 class CatalogItemSerializer(serializers.ModelSerializer):
@@ -31,39 +31,6 @@ class CatalogItemSerializer(serializers.ModelSerializer):
         return str(item_price_from(item=item, accounts=self.context.get("pricing_accounts")))
 
 
-class ResourceSummarySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Resource
-        fields = [
-            "id",
-            "key",
-            "kind",
-            "name",
-            "parent",
-            "state",
-            "external_id",
-            "public_ips",
-            "private_ips",
-        ]
-
-
-class StepSerializer(serializers.ModelSerializer):
-    resource = serializers.CharField(source="resource.name")
-
-    class Meta:
-        model = Step
-        fields = [
-            "id",
-            "resource",
-            "action",
-            "state",
-            "attempts",
-            "last_error",
-            "created_at",
-            "finished_at",
-        ]
-
-
 class DeploymentStepSerializer(serializers.Serializer):
     """One step of the order's deployment graph (provisioning.selectors.deployment_steps)."""
 
@@ -83,7 +50,7 @@ class DeploymentStepSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
 
     class Meta:
         model = AuditEvent
@@ -107,9 +74,17 @@ class OrderSerializer(serializers.ModelSerializer):
             "status",
             "status_message",
             "estimated_monthly_cost",
+            "plan",
+            "plan_digest",
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "plan": {
+                "help_text": "Pinned at submit: the account, the resolved resources and the "
+                "monthly price. What is approved is what is deployed."
+            }
+        }
 
 
 class OrderDetailSerializer(OrderSerializer):

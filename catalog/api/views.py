@@ -1,9 +1,11 @@
 from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 import provisioning.selectors as provisioning_selectors
 from catalog.api.serializers import (
@@ -14,6 +16,7 @@ from catalog.api.serializers import (
     OrderSerializer,
     QuoteSerializer,
 )
+from catalog.orders import order_cancel, order_destroy
 from catalog.selectors import (
     catalog_item_list,
     chosen_or_first,
@@ -27,8 +30,9 @@ from catalog.selectors import (
     pricing_accounts,
     projects_for_item,
 )
-from catalog.services import order_cancel, order_submit
+from catalog.services import order_from_snapshot, order_submit
 from portal.models import AuditEvent
+from provisioning.api.serializers import DeploymentSerializer
 
 
 class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
@@ -161,3 +165,32 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         """The requester withdraws an order that has not started provisioning."""
         order = order_cancel(user=request.user, order_id=super().get_object().pk)
         return Response(OrderSerializer(order).data)
+
+
+class OrderDestroyView(APIView):
+    """Delete every resource of an order: the provisioning saga in reverse."""
+
+    @extend_schema(request=None, responses={202: DeploymentSerializer})
+    def post(self, request, pk: int):
+        order = get_object_or_404(order_list(user=request.user), pk=pk)
+        deployment = order_destroy(user=request.user, order_id=order.pk)
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RestoreSerializer(serializers.Serializer):
+    snapshot = serializers.CharField(help_text="One of the server's attributes.snapshots.")
+    name = serializers.RegexField(
+        r"^[a-z][a-z0-9-]{1,40}$", help_text="The new server's name (lower case, digits, -)."
+    )
+
+
+class SnapshotRestoreView(APIView):
+    """Order a new server from one of a server's snapshots (an ordinary order of its item)."""
+
+    @extend_schema(request=RestoreSerializer, responses={201: OrderSerializer})
+    def post(self, request, pk: int):
+        resource = get_object_or_404(provisioning_selectors.resource_list(user=request.user), pk=pk)
+        incoming = RestoreSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        order = order_from_snapshot(user=request.user, resource=resource, **incoming.validated_data)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)

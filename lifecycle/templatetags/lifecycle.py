@@ -1,9 +1,10 @@
-"""The lease panel of the resource page and the lease column of resource lists."""
+"""The lease panel of the resource page, the lease column of resource lists, and the savings
+panel lifecycle adds to billing's Costs page (billing, below lifecycle, does not import it)."""
 
 from django import template
 
 from lifecycle.models import Lease
-from lifecycle.selectors import leases_for_orders, resource_lifecycle
+from lifecycle.selectors import leases_for_orders, resource_lifecycle, savings
 
 register = template.Library()
 
@@ -28,3 +29,13 @@ def leases_by_order(resources) -> dict[int, Lease]:
 @register.filter
 def lease_for(leases: dict[int, Lease], order_id: int) -> Lease | None:
     return leases.get(order_id)
+
+
+@register.inclusion_tag("lifecycle/_savings.html", takes_context=True)
+def cost_savings(context, period) -> dict:
+    """`{% cost_savings period %}`: what leases and idle reclaim stopped from accruing in the
+    period, by cost center (the Costs page)."""
+    return {
+        **context.flatten(),
+        "savings": savings(user=context["request"].user, period=period, group_by="cost_center"),
+    }

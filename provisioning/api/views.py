@@ -1,30 +1,25 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from catalog.api.serializers import ResourceSummarySerializer, StepSerializer
-from catalog.selectors import order_list
 from portal.models import Organization, Project
-from provisioning.models import CloudAccount, Deployment, Step
+from provisioning.api.serializers import ResourceSummarySerializer, StepSerializer
+from provisioning.models import CloudAccount, Step
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
 from provisioning.services import (
     cloud_account_create,
     cloud_account_test,
     cloud_account_update,
-    order_destroy,
     resource_action_request,
-    snapshot_restore,
 )
 
 
 class ResourceSerializer(ResourceSummarySerializer):
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     # The order's lease (lifecycle): every resource of an order shares it; null without one.
     lease_expires_at = serializers.DateTimeField(
-        source="order.lease.expires_at", read_only=True, default=None
+        source="order.lease.expires_at", read_only=True, default=None, allow_null=True
     )
 
     class Meta(ResourceSummarySerializer.Meta):
@@ -51,13 +46,6 @@ class ActionSerializer(serializers.Serializer):
     )
 
 
-class RestoreSerializer(serializers.Serializer):
-    snapshot = serializers.CharField(help_text="One of the server's attributes.snapshots.")
-    name = serializers.RegexField(
-        r"^[a-z][a-z0-9-]{1,40}$", help_text="The new server's name (lower case, digits, -)."
-    )
-
-
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
     """Resources of the caller's projects, with day-2 actions."""
 
@@ -80,20 +68,6 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(StepSerializer(step).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        request=RestoreSerializer,
-        responses={201: inline_serializer("RestoreOrder", {"order": serializers.IntegerField()})},
-    )
-    @action(detail=True, methods=["post"])
-    def restore(self, request, pk=None):
-        """Order a new server from one of this server's snapshots (an ordinary order)."""
-        incoming = RestoreSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        order = snapshot_restore(
-            user=request.user, resource_id=self.get_object().pk, **incoming.validated_data
-        )
-        return Response({"order": order.pk}, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
         responses=inline_serializer(
             "ResourceSecret",
             {"user": serializers.CharField(), "password": serializers.CharField()},
@@ -106,22 +80,6 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
         if not secret:
             return Response({"detail": "No secret you may see."}, status=status.HTTP_404_NOT_FOUND)
         return Response(secret)
-
-
-class DeploymentSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Deployment
-        fields = ["id", "order", "direction", "state", "message", "created_at", "finished_at"]
-
-
-class OrderDestroyView(APIView):
-    """Delete every resource of an order: the provisioning saga in reverse."""
-
-    @extend_schema(request=None, responses={202: DeploymentSerializer})
-    def post(self, request, pk: int):
-        order = get_object_or_404(order_list(user=request.user), pk=pk)
-        deployment = order_destroy(user=request.user, order_id=order.pk)
-        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CloudAccountSerializer(serializers.ModelSerializer):
@@ -171,6 +129,7 @@ class CloudAccountViewSet(
     """Cloud accounts of the organizations the caller administers. Credentials are write-only."""
 
     serializer_class = CloudAccountSerializer
+    queryset = CloudAccount.objects.none()  # tells the schema the id's type; see get_queryset
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
