@@ -56,7 +56,7 @@ def test_a_sandbox_server_snapshot_is_listed_and_restored_as_an_order(demo, api_
         f"/api/v1/resources/{server.pk}/restore/", {"snapshot": snapshot, "name": "copy"}
     )
     assert answer.status_code == 201, answer.content
-    restored = Order.objects.get(pk=answer.json()["order"])
+    restored = Order.objects.get(pk=answer.json()["id"])
     assert (restored.status, restored.item, restored.parameters["image"]) == (
         "submitted",
         order.item,
