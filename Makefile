@@ -3,6 +3,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+# `make run` is a demo anybody may open: friendly error pages, not Django's debug pages. A
+# developer turns them back on with `DEBUG=true make run`.
+DEBUG ?= false
 
 .PHONY: run test lint bench demo venv browser
 
@@ -15,7 +18,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 ## run: the portal at http://127.0.0.1:$(PORT) with a Celery worker and beat (Ctrl-C stops all)
+# Every process gets PORT, so the links in emails and notifications (CANOPY_BASE_URL, derived
+# from it unless set) point at this portal; the local key only serves this local demo.
+run: export DEBUG := $(DEBUG)
+run: export SECRET_KEY ?= canopy-insecure-development-key
 run: venv
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo

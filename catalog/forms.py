@@ -42,7 +42,7 @@ def _parameter_field(name: str, spec: dict, required: bool, offered: list | None
         return forms.BooleanField(**{**options, "required": False})  # unchecked means false
     validators = []
     if "pattern" in spec:
-        validators.append(RegexValidator(spec["pattern"], "Enter a valid value."))
+        validators.append(RegexValidator(spec["pattern"], templating.pattern_message(spec)))
     return forms.CharField(validators=validators, **options)
 
 
@@ -54,6 +54,7 @@ class OrderForm(forms.Form):
     def __init__(self, *args, item: CatalogItem, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.item = item
+        self.user = user
         refresh = {
             "hx-post": reverse("catalog:item_fields", args=[item.slug]),
             "hx-target": "#order-fields",

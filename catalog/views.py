@@ -9,12 +9,12 @@ from django.views.decorators.http import require_POST
 import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
 from catalog.selectors import (
+    Estimate,
     catalog_item_list,
     item_price_from,
+    order_estimate,
     order_list,
-    order_quote,
     pricing_accounts,
-    resolve_resources,
 )
 from catalog.services import order_cancel, order_submit
 from portal.forms import form_add_service_errors
@@ -61,20 +61,28 @@ def item_order(request, slug):
 
 
 def _estimate(form: OrderForm) -> dict:
-    """The quote from the valid fields of a bound form (a bad name still gets a price)."""
+    """The live estimate of a bound form: what is invalid (and no price), or the price, the
+    quota effect and why the order would be refused as it stands."""
     if not form.is_bound or form.account is None:
-        return {"quote": None}
-    form.is_valid()
-    if "project" not in form.cleaned_data:
-        return {"quote": None}
-    parameters = form.parameters()
-    parameters.pop("cloud_account", None)
-    quote = order_quote(
-        project=form.cleaned_data["project"],
-        cloud_account=form.account,
-        resources=resolve_resources(item=form.item, parameters=parameters),
-    )
-    return {"quote": quote}
+        return {"estimate": None}
+    if not form.is_valid():
+        return {
+            "estimate": Estimate(
+                errors=[
+                    f"{form.fields[name].label if name in form.fields else 'Order'}: {message}"
+                    for name, messages in form.errors.items()
+                    for message in messages
+                ]
+            )
+        }
+    return {
+        "estimate": order_estimate(
+            user=form.user,
+            item=form.item,
+            project=form.cleaned_data["project"],
+            parameters=form.parameters(),
+        )
+    }
 
 
 @login_required

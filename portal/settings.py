@@ -251,8 +251,12 @@ CELERY_BEAT_SCHEDULE = {
 CANOPY_DEMO_PASSWORD = env("CANOPY_DEMO_PASSWORD", default="canopy")
 # seed_demo also starts demo workloads (orders whose lease runs out, an idle server, …).
 CANOPY_DEMO_WORKLOAD = env.bool("CANOPY_DEMO_WORKLOAD", default=True)
-# Where the portal is reached, for the absolute links in emails (approve/reject, order pages).
-CANOPY_BASE_URL = env("CANOPY_BASE_URL", default="http://127.0.0.1:8000")
+# Where the portal is reached, for the absolute links in emails (approve/reject, order pages) and
+# notifications. Without it, the local server's address: `make run` passes PORT to every process
+# (web, worker, beat), so the links a worker prints point at the port the portal listens on.
+CANOPY_BASE_URL = env(
+    "CANOPY_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+).rstrip("/")
 # How long a row may stay in a transitional state before the reconciler calls it stuck.
 CANOPY_TRANSITION_TIMEOUT = timedelta(seconds=env.int("CANOPY_TRANSITION_TIMEOUT", default=900))
 # Days a retired order (lease expired, servers stopped) waits before its resources are deleted.
@@ -272,7 +276,12 @@ CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_refusals": {"()": "portal.logging.ExpectedRefusalsFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A 403 or 404 is an answer, not a fault: one line, no traceback (500s keep theirs).
+        "django.request": {"filters": ["expected_refusals"]},
+    },
 }

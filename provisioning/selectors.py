@@ -155,6 +155,23 @@ def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:
     ).select_related("cloud_account", "project", "order__item", "parent")
 
 
+def resource_names_in_use(*, project: Project, names: Sequence[tuple[str, str]]) -> list[str]:
+    """Which of these (kind, name) pairs a resource of the project already has (one not
+    deleted): a name is unique per project and kind, so people can tell their servers apart."""
+    wanted = Q()
+    for kind, name in names:
+        wanted |= Q(kind=kind, name=name)
+    if not wanted:
+        return []
+    return list(
+        Resource.objects.filter(wanted, project=project, parent__isnull=True)
+        .exclude(state=ResourceState.DELETED)
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()
+    )
+
+
 def resource_secret(*, user: AbstractUser, resource: Resource) -> dict[str, Any]:
     """A generated secret (a database's password): only the order's requester sees it."""
     if resource.order.requester_id != user.pk or not user_has_project_perm(

@@ -31,6 +31,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 import catalog.services as catalog_services
+from catalog import templating
 from catalog.models import Order, OrderStatus
 from catalog.selectors import resolve_resources
 from portal.models import Organization
@@ -361,15 +362,13 @@ def _plan_create(deployment: Deployment, specs: list[dict]) -> None:
     plan = _Plan(deployment)
     planned: dict[str, list[Step]] = {}  # spec key → the step of each copy
     for spec in _in_dependency_order(specs):
-        count = max(int(spec.get("count", 1)), 1)
         indexed = spec["properties"].get(INDEXED_REFERENCES.get(spec["kind"], ""))
         steps = []
-        for index in range(count):
+        for index, name in enumerate(templating.copy_names(spec)):
             deps: list[Step] = []
             for key in spec.get("depends_on", []):
                 copies = planned[key]
                 deps += [copies[index % len(copies)]] if key == indexed else copies
-            name = spec["name"] if count == 1 else f"{spec['name']}-{index + 1}"
             steps.append(_plan_spec_copy(plan, spec, name, deps))
         planned[spec["key"]] = steps
     plan.save()
