@@ -575,3 +575,34 @@ def quota_list(*, user: AbstractUser) -> QuerySet[Quota]:
         .select_related("project", "organization")
         .order_by("organization__name", "project__name", "id")
     )
+
+
+def decision_outcome(*, approval_id: int, stage_position: int) -> str:
+    """What one decision did, in words, for the person who made it: the order approved or
+    rejected, "approved stage 1 of 2, waiting for Finance", or an "all" stage still waiting
+    for its other approvers."""
+    approval = ApprovalRequest.objects.select_related("current_stage").get(pk=approval_id)
+    order = f"Order #{approval.order_id}"
+    if approval.status == ApprovalStatus.REJECTED:
+        return f"{order} rejected."
+    if approval.status == ApprovalStatus.APPROVED:
+        return f"{order} approved."
+    total = approval.stages.count()
+    stage = approval.current_stage
+    if stage is not None and stage.position == stage_position:
+        return (
+            f"{order}: your approval is recorded; stage {stage_position} of {total} "
+            f"({stage.name}) waits for its other approvers."
+        )
+    waiting = f", waiting for {stage.name}" if stage is not None else ""
+    return f"{order}: approved stage {stage_position} of {total}{waiting}."
+
+
+def orders_awaiting_from(*, approver: AbstractUser, requester: AbstractUser) -> QuerySet[Order]:
+    """The requester's orders whose open stage waits for the approver: a delegation to the
+    requester leaves them with the approver (nobody approves their own order)."""
+    return Order.objects.filter(
+        requester=requester,
+        approval__status=ApprovalStatus.PENDING,
+        approval__current_stage__approvers=approver,
+    ).order_by("pk")

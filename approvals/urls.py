@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.approval_list_view, name="approval_list"),
     path("<int:approval_id>/", views.approval_detail, name="approval_detail"),
     path("<int:approval_id>/decide/", views.approval_decide_view, name="approval_decide"),
+    path("decide/", views.approval_decide_many_view, name="approval_decide_many"),
     path("link/<str:token>/", views.approval_link, name="approval_link"),
     path("delegations/", views.delegation_list_view, name="delegation_list"),
     path(

@@ -18,7 +18,9 @@ from approvals.selectors import (
     approval_link_resolve,
     approval_list,
     approval_summary,
+    decision_outcome,
     delegation_list,
+    orders_awaiting_from,
 )
 from approvals.services import (
     approval_can_decide,
@@ -96,27 +98,58 @@ def approval_link(request, token):
     return _detail(request, approval, suggested=decision)
 
 
-@login_required
-@require_POST
-def approval_decide_view(request, approval_id):
-    approval = get_object_or_404(approval_list(user=request.user), pk=approval_id)
-    decision = request.POST.get("decision")
-    if decision not in ("approve", "reject"):
-        messages.error(request, "Choose Approve or Reject.")
-        return redirect("approvals:approval_detail", approval_id=approval.pk)
+def _decide(request, approval: ApprovalRequest, *, approve: bool, comment: str) -> bool:
+    """Decide one approval and say what it did (or why not) as a message; True when decided."""
+    stage_position = approval.current_stage.position if approval.current_stage else 0
     try:
         approval_decide(
-            user=request.user,
-            approval_id=approval.pk,
-            approve=decision == "approve",
-            comment=request.POST.get("comment", "").strip(),
+            user=request.user, approval_id=approval.pk, approve=approve, comment=comment.strip()
         )
     except (ValidationError, PermissionDenied) as error:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-        messages.error(request, text)
+        messages.error(request, f"Order #{approval.order_id}: {text}")
+        return False
+    messages.success(
+        request, decision_outcome(approval_id=approval.pk, stage_position=stage_position)
+    )
+    return True
+
+
+def _decision(request) -> bool | None:
+    """The posted decision: True to approve, False to reject, None when neither was chosen."""
+    return {"approve": True, "reject": False}.get(request.POST.get("decision", ""))
+
+
+@login_required
+@require_POST
+def approval_decide_view(request, approval_id):
+    approval = get_object_or_404(
+        approval_list(user=request.user).select_related("current_stage"), pk=approval_id
+    )
+    approve = _decision(request)
+    if approve is None:
+        messages.error(request, "Choose Approve or Reject.")
         return redirect("approvals:approval_detail", approval_id=approval.pk)
-    verb = "approved" if decision == "approve" else "rejected"
-    messages.success(request, f"Order #{approval.order_id} {verb}.")
+    if not _decide(request, approval, approve=approve, comment=request.POST.get("comment", "")):
+        return redirect("approvals:approval_detail", approval_id=approval.pk)
+    return redirect("approvals:approval_list")
+
+
+@login_required
+@require_POST
+def approval_decide_many_view(request):
+    """The inbox's inline and bulk decision: the ticked approvals (or the one whose row button
+    was pressed), one decision and one comment for all; each is decided on its own, so one
+    refused (a stage that moved on, a reason the policy asks for) does not stop the others."""
+    approve = _decision(request)
+    chosen = request.POST.getlist("approval")
+    if approve is None or not chosen:
+        messages.error(request, "Tick at least one approval, then choose Approve or Reject.")
+        return redirect("approvals:approval_list")
+    approvals = approval_list(user=request.user).select_related("current_stage")
+    comment = request.POST.get("comment", "")
+    for approval in approvals.filter(pk__in=[pk for pk in chosen if pk.isdigit()]):
+        _decide(request, approval, approve=approve, comment=comment)
     return redirect("approvals:approval_list")
 
 
@@ -124,12 +157,23 @@ def approval_decide_view(request, approval_id):
 def delegation_list_view(request):
     form = DelegationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        delegate = form.cleaned_data["delegate"]
         try:
             delegation_create(delegator=request.user, **form.cleaned_data)
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
-            messages.success(request, f"Delegated to {form.cleaned_data['delegate']}.")
+            messages.success(request, f"Delegated to {delegate}.")
+            own = [
+                f"#{order.pk}"
+                for order in orders_awaiting_from(approver=request.user, requester=delegate)
+            ]
+            if own:
+                messages.warning(
+                    request,
+                    f"{delegate} requested {', '.join(own)}, which wait for you: these stay "
+                    "with you, as nobody approves their own order.",
+                )
             return redirect("approvals:delegation_list")
     return render(
         request,

@@ -15,6 +15,7 @@ import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, monthly_quote
 from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order
+from portal.labels import field_label
 from portal.models import Project
 from portal.selectors import project_ids, project_list, user_has_project_perm
 from provisioning.models import CloudAccount
@@ -362,20 +363,7 @@ def field_title(properties: dict, name: str) -> str:
     spec = properties.get(name)
     if isinstance(spec, dict) and spec.get("title"):
         return spec["title"]
-    return FIELD_TITLES.get(name, name.replace("_", " ").capitalize())
-
-
-# Fields that are not parameters of an item's schema, or have no title there.
-FIELD_TITLES = {
-    "project": "Project",
-    "cloud_account": "Cloud account",
-    "parameters": "Parameters",
-    "ssh_key": "SSH key",
-    "network": "Network",
-    "cidr": "Address range (CIDR)",
-    "db_name": "Database name",
-    "size_gb": "Disk size (GB)",
-}
+    return field_label(name)
 
 
 def order_list(*, user: AbstractUser) -> QuerySet[Order]:

@@ -115,19 +115,20 @@ def _live_context(request, order) -> dict:
     live = not order.is_final or any(r.state in TRANSITIONAL_STATES for r in resources)
     return {
         "order": order,
+        "condition": provisioning_selectors.order_condition(resources=resources),
         "resources": resources,
         "steps": steps,
         "live": live,
         "can_cancel": order.requester_id == request.user.pk and order.can_cancel,
+        # The approval block and the audit trail are part of the live fragment too.
+        "events": audit_events_for_order(order_id=order.pk),
     }
 
 
 @login_required
 def order_detail(request, order_id):
     order = get_object_or_404(order_list(user=request.user), pk=order_id)
-    context = _live_context(request, order)
-    context["events"] = audit_events_for_order(order_id=order.pk)
-    return render(request, "catalog/order_detail.html", context)
+    return render(request, "catalog/order_detail.html", _live_context(request, order))
 
 
 @login_required

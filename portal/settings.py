@@ -75,6 +75,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
             ],
+            # `human` and `field_label` in every template (see portal.labels).
+            "builtins": ["portal.templatetags.labels"],
         },
     },
 ]

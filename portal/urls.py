@@ -7,6 +7,8 @@ from portal.notifications_views import notification_list_view, notifications_rea
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Pages that do not link the icon (admin, API docs) still get it, not a 404 per visit.
+    path("favicon.ico", dashboard_views.favicon_view),
     path("accounts/", include("django.contrib.auth.urls")),
     path("approvals/", include("approvals.urls")),
     path("dashboard/", dashboard_views.dashboard_view, name="dashboard"),
