@@ -62,7 +62,7 @@ def test_order_approve_and_watch_it_complete(demo, live_server, celery_worker_pr
     expect(alice).to_have_url(re.compile(r"/orders/\d+/$"))
     status = alice.get_by_test_id("order-status")
     # Submitted, then admitted by the worker: the page follows it without a reload.
-    expect(status).to_have_text("pending_approval", timeout=30_000)
+    expect(status).to_have_text("pending approval", timeout=30_000)
 
     bob = _login(browser, live_server.url, "bob")
     expect(bob.get_by_test_id("pending-approvals")).to_have_text("1")
@@ -116,7 +116,7 @@ def test_web_tier_with_dependent_choices_and_live_graph(
     expect(alice).to_have_url(re.compile(r"/orders/\d+/$"))
     status = alice.get_by_test_id("order-status")
     # Submitted, then admitted by the worker: the page follows it without a reload.
-    expect(status).to_have_text("pending_approval", timeout=30_000)
+    expect(status).to_have_text("pending approval", timeout=30_000)
 
     bob = _login(browser, live_server.url, "bob")
     bob.goto("/approvals/")
