@@ -48,6 +48,24 @@ def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:
     )
 
 
+def catalog_search(
+    *, user: AbstractUser, text: str = "", category: str = ""
+) -> QuerySet[CatalogItem]:
+    """The user's catalog items whose name or description contains every word of `text`, in
+    the category with slug `category` (any when empty)."""
+    items = catalog_item_list(user=user)
+    for word in text.split():
+        items = items.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    if category:
+        items = items.filter(category__slug=category)
+    return items
+
+
+def catalog_categories(*, user: AbstractUser) -> QuerySet[Category]:
+    """The categories that hold at least one item the user may order (the menu's filter)."""
+    return Category.objects.filter(items__in=catalog_item_list(user=user)).distinct()
+
+
 def orderable_item(*, slug: str) -> CatalogItem | None:
     """The active item with this slug (from the order configuration cache)."""
     config = order_config.item_config(slug=slug)

@@ -42,8 +42,11 @@ KINDS: dict[str, KindSpec] = {
         references={"members": frozenset({"server", "autoscaling_group"})},
         choices={"protocol": frozenset({"http", "https", "tcp"})},
     ),
+    # The record's type follows its target's address (A for an IP, CNAME for a host name);
+    # an older template's `type` is accepted and overridden.
     "dns_record": KindSpec(
-        required=frozenset({"zone", "record", "type", "target"}),
+        required=frozenset({"zone", "record", "target"}),
+        optional=frozenset({"type"}),
         references={"target": frozenset({"load_balancer", "server"})},
         choices={"type": frozenset({"A", "CNAME"})},
     ),

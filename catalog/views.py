@@ -10,7 +10,9 @@ import provisioning.selectors as provisioning_selectors
 from catalog.forms import OrderForm
 from catalog.selectors import (
     Estimate,
+    catalog_categories,
     catalog_item_list,
+    catalog_search,
     item_price_from,
     order_estimate,
     order_list,
@@ -24,12 +26,25 @@ from provisioning.models import TRANSITIONAL_STATES
 
 @login_required
 def menu(request):
+    """The menu by category; `?q=` searches names and descriptions, `?category=` narrows."""
+    text = request.GET.get("q", "").strip()
+    category = request.GET.get("category", "")
     categories: dict = {}
     accounts = pricing_accounts()
-    for item in catalog_item_list(user=request.user).order_by("category__name", "name"):
+    items = catalog_search(user=request.user, text=text, category=category)
+    for item in items.order_by("category__name", "name"):
         item.price_from = item_price_from(item=item, accounts=accounts)
         categories.setdefault(item.category, []).append(item)
-    return render(request, "catalog/menu.html", {"categories": categories.items()})
+    return render(
+        request,
+        "catalog/menu.html",
+        {
+            "categories": categories.items(),
+            "all_categories": catalog_categories(user=request.user),
+            "text": text,
+            "category": category,
+        },
+    )
 
 
 def _item(request, slug):

@@ -12,6 +12,7 @@ what has not started, waits for what is running, then deletes everything the ord
 reverse dependency order.
 """
 
+import ipaddress
 import logging
 import secrets
 import time
@@ -633,17 +634,26 @@ def _concrete(step: Step) -> dict[str, Any]:
                 "members": [{"id": s.external_id, "ip": _first_ip(s)} for s in servers],
             }
         case "dns_record":
-            # A load balancer's address (often a host name: the adapter picks A or CNAME),
-            # else the server's IP.
+            # A load balancer's address (often a host name), else the server's IP; the record's
+            # type follows what it points at, whatever the template said.
             target = deps[0]
             address = target.attributes.get("address") or _first_ip(target)
             return {
                 "zone": props.get("zone"),
                 "record": props.get("record"),
-                "type": props.get("type", "A"),
+                "type": dns_record_type(address),
                 "address": address,
             }
     raise ValueError(resource.kind)
+
+
+def dns_record_type(address: str | None) -> str:
+    """A for an IP address, CNAME for a host name (a CNAME may not name an IP, nor A a host)."""
+    try:
+        ipaddress.ip_address(address or "")
+    except ValueError:
+        return "CNAME" if address else "A"
+    return "A"
 
 
 def _composite_object(step: Step) -> CloudObject | None:

@@ -272,3 +272,23 @@ def test_cost_is_priced_from_what_was_entered(demo, api_as):
         for n in (1, 2)
     ]
     assert Decimal(quotes[1]) > Decimal(quotes[0])
+
+
+def test_catalog_search_and_category_filter(demo):
+    alice = _client(demo["alice"])
+    found = alice.get("/", {"q": "postgresql"}).content.decode()
+    assert "PostgreSQL database" in found and "Linux VM" not in found
+    networking = alice.get("/", {"category": "networking"}).content.decode()
+    assert "Private network" in networking and "Windows VM" not in networking
+    assert "Nothing on the menu matches" in alice.get("/", {"q": "mainframe"}).content.decode()
+
+
+def test_dns_records_take_the_type_of_what_they_name(demo):
+    """A for a server's IP, CNAME for a load balancer's host name."""
+    tier = _provisioned(demo, "web-tier", name="shop", instances=1, zone="apps.example.com")
+    host = _provisioned(demo, "dns-record", name="named-1", record="www", zone="apps.example.com")
+    types = {
+        order.item.slug: Resource.objects.get(order=order, kind="dns_record").attributes["type"]
+        for order in (tier, host)
+    }
+    assert types == {"web-tier": "CNAME", "dns-record": "A"}
