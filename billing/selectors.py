@@ -19,7 +19,7 @@ from django.utils import timezone
 from billing.models import BillingProfile, Budget, Statement, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
 from catalog.models import CatalogItem
-from portal.models import Organization, Project
+from portal.models import Organization, OrganizationRole, Project
 from portal.selectors import project_ids
 from provisioning.models import Resource, ResourceEvent
 
@@ -404,6 +404,23 @@ def budget_list(*, user: AbstractUser, month: date) -> list[BudgetStatus]:
         | Q(project__isnull=True, organization__in=finance_orgs)
     )
     return budget_statuses(month=month, budgets=visible.order_by("organization_id", "cost_center"))
+
+
+def budget_organizations(*, user: AbstractUser) -> QuerySet[Organization]:
+    """Organizations whose budgets the user sets: finance and admins (staff: all)."""
+    if user.is_staff:
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        memberships__user=user,
+        memberships__role__in=[OrganizationRole.FINANCE, OrganizationRole.ADMIN],
+    ).distinct()
+
+
+def budget_editable(*, user: AbstractUser) -> QuerySet[Budget]:
+    """The budgets the user may change (see `budget_organizations`)."""
+    return Budget.objects.filter(organization__in=budget_organizations(user=user)).select_related(
+        "project", "organization"
+    )
 
 
 def budget_check(*, project: Project, monthly_cost: Decimal) -> str | None:

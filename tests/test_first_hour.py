@@ -292,3 +292,31 @@ def test_dns_records_take_the_type_of_what_they_name(demo):
         for order in (tier, host)
     }
     assert types == {"web-tier": "CNAME", "dns-record": "A"}
+
+
+def test_finance_changes_a_budget_without_the_admin(demo):
+    from billing.models import Budget
+
+    carol = _client(demo["carol"])
+    assert carol.get("/costs/budgets/new/").status_code == 200
+    twice = carol.post(
+        "/costs/budgets/new/", {"project": demo["web_shop"].pk, "monthly_amount": "1"}
+    ).content.decode()
+    assert "web-shop has a budget already: change that one." in twice.replace("&#x27;", "'")
+    saved = carol.post("/costs/budgets/new/", {"cost_center": "CC-900", "monthly_amount": "9.5"})
+    assert saved.status_code == 302
+    assert Budget.objects.get(cost_center="CC-900").monthly_amount == Decimal("9.5")
+    budget = Budget.objects.get(project=demo["web_shop"])
+    carol.post(
+        f"/costs/budgets/{budget.pk}/",
+        {
+            "project": demo["web_shop"].pk,
+            "monthly_amount": "200",
+            "refuse_orders_over_budget": "on",
+        },
+    )
+    budget.refresh_from_db()
+    assert budget.monthly_amount == Decimal("200") and budget.refuse_orders_over_budget
+    # A member of the project reads it but may not change it.
+    assert _client(demo["alice"]).get(f"/costs/budgets/{budget.pk}/").status_code == 404
+    assert _client(demo["alice"]).get("/costs/budgets/new/").status_code == 403
