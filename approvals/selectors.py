@@ -565,6 +565,35 @@ def admission_refusal(
     return over if policy_refuses(match) else {}
 
 
+@dataclass(frozen=True)
+class QuotaRow:
+    """One quota as its page shows it: per dimension, the limit and what is taken."""
+
+    quota: Quota
+    lines: list[tuple[str, object, object]]  # (label, limit or None, used + reserved)
+
+
+def quota_rows(*, user: AbstractUser) -> list[QuotaRow]:
+    """The quotas the user can see, with what is used or reserved under each limit."""
+    rows = []
+    for quota in quota_list(user=user):
+        usage = quota_usage(quota=quota)
+        rows.append(
+            QuotaRow(
+                quota=quota,
+                lines=[
+                    (
+                        label,
+                        getattr(quota, limit),
+                        getattr(usage["used"], name) + getattr(usage["reserved"], name),
+                    )
+                    for name, (limit, label) in DIMENSIONS.items()
+                ],
+            )
+        )
+    return rows
+
+
 def quota_list(*, user: AbstractUser) -> QuerySet[Quota]:
     """Quotas of the projects (and their organizations) the user can see."""
     visible = project_list(user=user)

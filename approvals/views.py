@@ -8,11 +8,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_filters.filterset import filterset_factory
 
-from approvals.forms import DelegationForm
-from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.forms import DelegationForm, QuotaForm
+from approvals.models import ApprovalRequest, ApprovalStatus, Quota
 from approvals.selectors import (
     approval_inbox,
     approval_link_resolve,
@@ -21,14 +22,18 @@ from approvals.selectors import (
     decision_outcome,
     delegation_list,
     orders_awaiting_from,
+    quota_rows,
 )
 from approvals.services import (
     approval_can_decide,
     approval_decide,
     delegation_create,
     delegation_delete,
+    quota_can_change,
+    quota_set,
 )
 from portal.forms import form_add_service_errors
+from portal.selectors import project_list
 
 # The API's approval list filter (its `filterset_fields`), so `?status=` means the same on both.
 ApprovalFilterSet = filterset_factory(ApprovalRequest, fields=["status"])
@@ -151,6 +156,47 @@ def approval_decide_many_view(request):
     for approval in approvals.filter(pk__in=[pk for pk in chosen if pk.isdigit()]):
         _decide(request, approval, approve=approve, comment=comment)
     return redirect("approvals:approval_list")
+
+
+@login_required
+def quota_list_view(request):
+    rows = quota_rows(user=request.user)
+    changeable = {
+        row.quota.pk
+        for row in rows
+        if row.quota.project and quota_can_change(user=request.user, project=row.quota.project)
+    }
+    return render(request, "approvals/quota_list.html", {"rows": rows, "changeable": changeable})
+
+
+@login_required
+def quota_edit(request, project_id):
+    """Organization admins (and staff) set a project's limits."""
+    project = get_object_or_404(project_list(user=request.user), pk=project_id)
+    if not quota_can_change(user=request.user, project=project):
+        raise PermissionDenied("Only staff and organization admins set quotas.")
+    quota = Quota.objects.filter(project=project).first()
+    form = QuotaForm(request.POST or None, instance=quota)
+    if request.method == "POST" and form.is_valid():
+        try:
+            quota_set(user=request.user, project=project, limits=form.cleaned_data)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Quota of {project.name} saved.")
+            return redirect("approvals:quota_list")
+    return render(
+        request,
+        "portal/settings_form.html",
+        {
+            "form": form,
+            "title": f"Quota of {project.name}",
+            "intro": "Orders that do not fit are refused (or get an extra stage, as the policy "
+            "says). Lowering a limit below what is taken refuses new orders; it does not touch "
+            "running resources.",
+            "back": reverse("approvals:quota_list"),
+        },
+    )
 
 
 @login_required

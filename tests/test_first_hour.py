@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -320,3 +321,43 @@ def test_finance_changes_a_budget_without_the_admin(demo):
     # A member of the project reads it but may not change it.
     assert _client(demo["alice"]).get(f"/costs/budgets/{budget.pk}/").status_code == 404
     assert _client(demo["alice"]).get("/costs/budgets/new/").status_code == 403
+
+
+def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
+    from lifecycle.models import IdlePolicy
+    from portal.models import OrganizationMembership
+
+    OrganizationMembership.objects.create(
+        user=demo["carol"], organization=demo["web_shop"].organization, role="admin"
+    )
+    carol = _client(demo["carol"])
+    assert "project web-shop" in carol.get("/approvals/quotas/").content.decode()
+    carol.post(f"/approvals/quotas/{demo['web_shop'].pk}/", {"max_servers": "7"})
+    quota = Quota.objects.get(project=demo["web_shop"])
+    assert quota.max_servers == 7 and quota.max_vcpus is None  # an empty box: no limit
+    assert _client(demo["bob"]).get(f"/approvals/quotas/{demo['web_shop'].pk}/").status_code == 403
+
+    policy = IdlePolicy.objects.filter(organization=demo["web_shop"].organization).first()
+    if policy is None:
+        policy = IdlePolicy.objects.create(
+            organization=demo["web_shop"].organization, name="acme idle", window="1 00:00:00"
+        )
+    form = carol.get(f"/lifecycle/idle-policies/{policy.pk}/").content.decode()
+    assert "1 day" in form and "0:00:00" not in form
+    carol.post(
+        f"/lifecycle/idle-policies/{policy.pk}/",
+        {
+            "name": policy.name,
+            "enabled": "on",
+            "cpu_below_percent": "3",
+            "network_below_kbps": "20",
+            "window": "2 hours",
+            "notify_after": "30 minutes",
+        },
+    )
+    policy.refresh_from_db()
+    assert (policy.window, policy.notify_after, policy.stop_after) == (
+        timedelta(hours=2),
+        timedelta(minutes=30),
+        None,
+    )
