@@ -227,8 +227,6 @@ def test_pages_show_labels_not_field_names(demo, api_as):
 
 
 def test_human_labels():
-    from datetime import timedelta
-
     assert human(timedelta(days=1)) == "1 day"
     assert human(timedelta(hours=26, minutes=5)) == "1 day 2 hours 5 minutes"
     assert human(["snap-1", "snap-2"]) == "snap-1, snap-2"
@@ -361,3 +359,20 @@ def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
         timedelta(minutes=30),
         None,
     )
+
+
+def test_desired_zero_is_told_the_group_bounds(demo, api_as):
+    order = _provisioned(demo, "autoscaling-web-tier", name="tier", instances=2)
+    group = Resource.objects.get(order=order, kind="autoscaling_group")
+    answer = api_as(demo["alice"]).post(
+        f"/api/v1/resources/{group.pk}/actions/",
+        {"action": "set_desired", "desired": 0},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert "between 1 and 6" in str(answer.json()), answer.json()
+    page = _client(demo["alice"]).post(
+        f"/resources/{group.pk}/action/", {"action": "set_desired", "desired": "0"}, follow=True
+    )
+    assert "between 1 and 6" in page.content.decode()
+    assert "already has" not in page.content.decode()
