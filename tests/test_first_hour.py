@@ -246,6 +246,10 @@ def test_friendly_error_pages_and_quiet_logs(demo, caplog):
     client = _client(demo["dave"])
     with caplog.at_level(logging.WARNING, logger="django.request"):
         missing = client.get("/orders/999999/")
+        refused = client.get("/costs/budgets/new/")  # dave is no finance person
+    assert refused.status_code == 403
+    assert "Only finance people and organization admins set budgets." in refused.content.decode()
+    assert len(caplog.records) == 2
     assert missing.status_code == 404
     assert 'data-testid="error-page"' in missing.content.decode()
     assert "URLconf" not in missing.content.decode()
@@ -376,3 +380,11 @@ def test_desired_zero_is_told_the_group_bounds(demo, api_as):
     )
     assert "between 1 and 6" in page.content.decode()
     assert "already has" not in page.content.decode()
+
+
+def test_an_order_with_a_broken_resource_reads_degraded(demo):
+    order = _provisioned(demo, "web-tier", name="tier", instances=2)
+    web = Resource.objects.filter(order=order, kind="server").first()
+    Resource.objects.filter(pk=web.pk).update(state="error")  # as a failed day-2 step leaves it
+    page = _client(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
+    assert 'data-testid="order-status">degraded</span>' in page
