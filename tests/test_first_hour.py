@@ -388,3 +388,13 @@ def test_an_order_with_a_broken_resource_reads_degraded(demo):
     Resource.objects.filter(pk=web.pk).update(state="error")  # as a failed day-2 step leaves it
     page = _client(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
     assert 'data-testid="order-status">degraded</span>' in page
+
+
+def test_the_admin_in_words(demo):
+    admin = _client(demo["admin"])
+    assert "Scaling policies" in admin.get("/admin/").content.decode()
+    events = admin.get("/admin/portal/auditevent/").content.decode()
+    assert "/admin/portal/auditevent/add/" not in events
+    form = admin.get("/admin/provisioning/cloudaccount/add/").content.decode()
+    credentials = re.search(r'<textarea name="new_credentials"[^>]*>([^<]*)</textarea>', form)
+    assert credentials is not None and credentials.group(1).strip() == ""
