@@ -455,6 +455,10 @@ def quota_problems(*, quotas: list[Quota], demand: Demand) -> list[str]:
     ]
 
 
+# How a quota effect line starts when the order would not fit (the estimate warns on it).
+QUOTA_EXCEEDED = "this order exceeds"
+
+
 def quota_effect(
     *,
     project: Project,
@@ -471,7 +475,7 @@ def quota_effect(
         )
     demand = resource_demand(cloud_account=cloud_account, resources=resources, monthly_cost=cost)
     return [
-        f"this order exceeds {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
+        f"{QUOTA_EXCEEDED} {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
         if line.exceeded
         else f"this order puts {line.owner} at "
         f"{round(Decimal(line.after) * 100 / Decimal(line.limit)) if line.limit else 100} % "

@@ -19,9 +19,11 @@ from catalog.selectors import (
 
 
 def _parameter_field(name: str, spec: dict, required: bool, offered: list | None) -> forms.Field:
+    rule = spec.get("x-rule", "")
     options = {
         "label": spec.get("title", name),
-        "help_text": spec.get("description", ""),
+        # What the field is for, else the rule a value must follow ("Lower-case letters, …").
+        "help_text": spec.get("description") or rule[:1].upper() + rule[1:],
         "required": required,
         "initial": spec.get("default"),
     }

@@ -338,7 +338,9 @@ class Estimate:
 
     @property
     def over_limits(self) -> bool:
-        return any(message.startswith("this order exceeds") for message in self.quote.quota)
+        return any(
+            message.startswith(approval_selectors.QUOTA_EXCEEDED) for message in self.quote.quota
+        )
 
 
 def order_estimate(
