@@ -332,9 +332,9 @@ class Estimate:
     """What the order form shows while it is filled: the price and quota effect of a valid form,
     or what is invalid (no price then); `refusal` says why it would be refused as it stands."""
 
-    errors: list[str]
+    errors: tuple[str, ...] = ()
     quote: Quote | None = None
-    refusal: list[str] = ()
+    refusal: tuple[str, ...] = ()
 
     @property
     def over_limits(self) -> bool:
@@ -350,7 +350,7 @@ def order_estimate(
     try:
         plan = order_plan(user=user, item=item, project=project, parameters=parameters)
     except (ValidationError, PermissionDenied) as error:
-        return Estimate(errors=_labelled(item, error))
+        return Estimate(errors=tuple(_labelled(item, error)))
     order = unsaved_order(user=user, item=item, plan=plan)
     refusal = order_refusal(order=order, plan=plan)
     quote = order_quote(
@@ -360,9 +360,7 @@ def order_estimate(
         monthly_cost=plan.estimated_monthly_cost,
     )
     return Estimate(
-        errors=[],
-        quote=quote,
-        refusal=[message for messages in refusal.values() for message in messages],
+        quote=quote, refusal=tuple(message for messages in refusal.values() for message in messages)
     )
 
 

@@ -83,11 +83,11 @@ def _estimate(form: OrderForm) -> dict:
     if not form.is_valid():
         return {
             "estimate": Estimate(
-                errors=[
+                errors=tuple(
                     f"{form.fields[name].label if name in form.fields else 'Order'}: {message}"
                     for name, messages in form.errors.items()
                     for message in messages
-                ]
+                )
             )
         }
     return {
