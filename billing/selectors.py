@@ -423,15 +423,19 @@ def budget_editable(*, user: AbstractUser) -> QuerySet[Budget]:
     )
 
 
-def budget_check(*, project: Project, monthly_cost: Decimal) -> str | None:
+def budget_check(
+    *, project: Project, monthly_cost: Decimal, refusing_only: bool = True
+) -> str | None:
     """For admission: why a new order costing `monthly_cost` a month must be refused, or None.
 
     Refuses only under a budget marked `refuse_orders_over_budget` (the project's or its cost
     center's) when the month's spend so far plus the order's cost for the rest of the month
-    exceeds it.
+    exceeds it. With `refusing_only` false, any such budget answers (the order form warns).
     """
     now = timezone.now()
-    budgets = Budget.objects.filter(refuse_orders_over_budget=True).filter(
+    budgets = Budget.objects.filter(
+        **({"refuse_orders_over_budget": True} if refusing_only else {})
+    ).filter(
         Q(project=project)
         | Q(organization_id=project.organization_id, cost_center=project.cost_center)
     )

@@ -13,6 +13,7 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, monthly_quote
+from billing.selectors import budget_check
 from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order
 from portal.labels import field_label
@@ -335,6 +336,8 @@ class Estimate:
     errors: tuple[str, ...] = ()
     quote: Quote | None = None
     refusal: tuple[str, ...] = ()
+    # A budget the order would exceed that does not refuse orders (its people get alerts).
+    over_budget: str | None = None
 
     @property
     def over_limits(self) -> bool:
@@ -360,7 +363,13 @@ def order_estimate(
         monthly_cost=plan.estimated_monthly_cost,
     )
     return Estimate(
-        quote=quote, refusal=tuple(message for messages in refusal.values() for message in messages)
+        quote=quote,
+        refusal=tuple(message for messages in refusal.values() for message in messages),
+        over_budget=None
+        if refusal
+        else budget_check(
+            project=project, monthly_cost=plan.estimated_monthly_cost, refusing_only=False
+        ),
     )
 
 

@@ -398,3 +398,16 @@ def test_the_admin_in_words(demo):
     form = admin.get("/admin/provisioning/cloudaccount/add/").content.decode()
     credentials = re.search(r'<textarea name="new_credentials"[^>]*>([^<]*)</textarea>', form)
     assert credentials is not None and credentials.group(1).strip() == ""
+
+
+def test_an_order_over_a_budget_that_only_alerts_is_warned_not_refused(demo):
+    from billing.models import Budget
+
+    Budget.objects.filter(project=demo["web_shop"]).update(monthly_amount=Decimal("0.01"))
+    body = {"project": demo["web_shop"].pk, "name": "big-1", "size": "large"}
+    text = _client(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
+    assert 'data-testid="estimate-over-budget"' in text and "over its budget of 0.01" in text
+    assert "disabled" not in text
+    Budget.objects.filter(project=demo["web_shop"]).update(refuse_orders_over_budget=True)
+    text = _client(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
+    assert 'data-testid="estimate-refused"' in text and "disabled" in text
