@@ -42,8 +42,9 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _login(browser: Browser, base_url: str, username: str):
-    page = browser.new_context(base_url=base_url).new_page()
+def _login(browser: Browser, base_url: str, username: str, **context_options):
+    """A new browser context (`context_options`: a viewport…) signed in as `username`."""
+    page = browser.new_context(base_url=base_url, **context_options).new_page()
     page.goto("/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "canopy")

@@ -163,10 +163,6 @@ def test_every_persona_first_hour(demo, live_server, printing_worker, browser, t
 
 
 def _phone(browser: Browser, base: str, username: str, path: str) -> Page:  # noqa: F811
-    page = browser.new_context(base_url=base, viewport=PHONE).new_page()
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "canopy")
-    page.click("button:has-text('Log in')")
+    page = _login(browser, base, username, viewport=PHONE)
     page.goto(path)
     return page
