@@ -3,6 +3,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+# Where the links in emails and notifications point. Set here, not left to each process: honcho
+# gives the worker PORT+100 and beat PORT+200, so only the web process sees the portal's port.
+CANOPY_BASE_URL ?= http://127.0.0.1:$(PORT)
+export CANOPY_BASE_URL
 # `make run` is a demo anybody may open: friendly error pages, not Django's debug pages. A
 # developer turns them back on with `DEBUG=true make run`.
 DEBUG ?= false

@@ -267,8 +267,8 @@ CANOPY_DEMO_PASSWORD = env("CANOPY_DEMO_PASSWORD", default="canopy")
 # seed_demo also starts demo workloads (orders whose lease runs out, an idle server, …).
 CANOPY_DEMO_WORKLOAD = env.bool("CANOPY_DEMO_WORKLOAD", default=True)
 # Where the portal is reached, for the absolute links in emails (approve/reject, order pages) and
-# notifications. Without it, the local server's address: `make run` passes PORT to every process
-# (web, worker, beat), so the links a worker prints point at the port the portal listens on.
+# notifications. Without it, the local server's address on PORT (`make run` sets it from its
+# PORT for every process: honcho hands the worker and beat ports of their own).
 CANOPY_BASE_URL = env(
     "CANOPY_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 ).rstrip("/")
