@@ -11,7 +11,7 @@ export CANOPY_BASE_URL
 # developer turns them back on with `DEBUG=true make run`.
 DEBUG ?= false
 
-.PHONY: run test lint bench demo venv browser directory ldap-headers
+.PHONY: run test lint bench demo venv browser directory ldap-headers fault-services
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory ldap-headers
@@ -51,8 +51,13 @@ ldap-headers:
 directory:
 	@command -v slapd >/dev/null && command -v ldapadd >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null)
 
+# PostgreSQL and Redis server binaries for the fault tests' private servers (tests/fault_stack.py).
+fault-services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
+
 ## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
-test: venv browser directory
+test: venv browser directory fault-services
 	$(VENV)/bin/pytest
 
 lint: venv

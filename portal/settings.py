@@ -16,6 +16,8 @@ from django_auth_ldap.config import (
     NestedActiveDirectoryGroupType,
     NestedGroupOfNamesType,
 )
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,6 +107,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database host that does not answer fails a request (a 503) or a worker's sweep in
+    # seconds instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -185,6 +191,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker whose broker went away keeps trying to reconnect (every 2 s growing to 30 s), never
+# giving up, and comes back on its own; its sweeps then publish what the outbox kept.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Celery closes the database connection around every task unless told to reuse it, and a new
 # PostgreSQL connection costs more than a provisioning step: reuse it (recycled every 1000
 # tasks); portal.celery applies CONN_MAX_AGE and the health check around tasks instead.
@@ -211,7 +220,13 @@ CACHES = {
     }
 }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, not per call
+    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, fails soft
+    # A cache that is down must cost little: redis-py's default retries back off for seconds.
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+        "retry": Retry(NoBackoff(), 1),  # once: a pooled connection may predate a restart
+    }
 CELERY_TASK_DEFAULT_QUEUE = CANOPY_DEFAULT_QUEUE
 # Provider calls get their own queue so a slow cloud cannot starve approvals or bookkeeping.
 CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": CANOPY_PROVIDER_QUEUE}}
@@ -228,10 +243,6 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-stuck-rows": {
         "task": "provisioning.tasks.reconcile_stuck",
-        "schedule": timedelta(seconds=60),
-    },
-    "resume-lost-steps": {
-        "task": "provisioning.tasks.steps_resume",
         "schedule": timedelta(seconds=60),
     },
     "reconcile-cloud-accounts": {
