@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from billing.models import BillingProfile, Budget, Statement, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
-from portal.models import Organization, Project
+from portal.models import Organization, OrganizationRole, Project
 from portal.selectors import project_ids
 from provisioning.models import Resource, ResourceEvent
 
@@ -410,15 +410,36 @@ def budget_list(*, user: AbstractUser, month: date) -> list[BudgetStatus]:
     return budget_statuses(month=month, budgets=visible.order_by("organization_id", "cost_center"))
 
 
-def budget_check(*, project: Project, monthly_cost: Decimal) -> str | None:
+def budget_organizations(*, user: AbstractUser) -> QuerySet[Organization]:
+    """Organizations whose budgets the user sets: finance and admins (staff: all)."""
+    if user.is_staff:
+        return Organization.objects.all()
+    return Organization.objects.filter(
+        memberships__user=user,
+        memberships__role__in=[OrganizationRole.FINANCE, OrganizationRole.ADMIN],
+    ).distinct()
+
+
+def budget_editable(*, user: AbstractUser) -> QuerySet[Budget]:
+    """The budgets the user may change (see `budget_organizations`)."""
+    return Budget.objects.filter(organization__in=budget_organizations(user=user)).select_related(
+        "project", "organization"
+    )
+
+
+def budget_check(
+    *, project: Project, monthly_cost: Decimal, refusing_only: bool = True
+) -> str | None:
     """For admission: why a new order costing `monthly_cost` a month must be refused, or None.
 
     Refuses only under a budget marked `refuse_orders_over_budget` (the project's or its cost
     center's) when the month's spend so far plus the order's cost for the rest of the month
-    exceeds it.
+    exceeds it. With `refusing_only` false, any such budget answers (the order form warns).
     """
     now = timezone.now()
-    budgets = Budget.objects.filter(refuse_orders_over_budget=True).filter(
+    budgets = Budget.objects.filter(
+        **({"refuse_orders_over_budget": True} if refusing_only else {})
+    ).filter(
         Q(project=project)
         | Q(organization_id=project.organization_id, cost_center=project.cost_center)
     )

@@ -5,7 +5,8 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncMonth
@@ -16,7 +17,7 @@ from billing import selectors
 from billing.models import Budget, BudgetAlert, Statement, StatementLine, Usage
 from billing.pricing import CENT, MICRO, ZERO, PriceBook, billed_kind
 from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
-from portal.services import notify
+from portal.services import audit_record, notify
 from provisioning.models import Resource, ResourceEvent
 
 HOUR = timedelta(hours=1)
@@ -247,6 +248,52 @@ def meter_last_hour(*, now: datetime | None = None) -> int:
 
 
 # --- Budgets ----------------------------------------------------------------------------------
+
+
+BUDGET_FIELDS = {"project", "cost_center", "monthly_amount", "refuse_orders_over_budget"}
+
+
+def budget_can_change(*, user: AbstractUser, organization_id: int) -> bool:
+    """Finance and admins of the organization (and staff) set its budgets."""
+    return (
+        user.is_staff
+        or OrganizationMembership.objects.filter(
+            user=user,
+            organization_id=organization_id,
+            role__in=[OrganizationRole.FINANCE, OrganizationRole.ADMIN],
+        ).exists()
+    )
+
+
+@transaction.atomic
+def budget_save(
+    *, user: AbstractUser, budget: Budget | None = None, organization_id: int, data: dict
+) -> Budget:
+    """Create or change a budget of a project or a cost center of the organization."""
+    if not budget_can_change(user=user, organization_id=organization_id):
+        raise PermissionDenied("Only the organization's finance people and admins set budgets.")
+    unknown = set(data) - BUDGET_FIELDS
+    if unknown:
+        raise ValidationError({name: ["Not a budget field."] for name in unknown})
+    budget = budget or Budget(organization_id=organization_id)
+    before = str(budget) if budget.pk else ""
+    for name, value in data.items():
+        setattr(budget, name, value)
+    if budget.project is not None:
+        if budget.project.organization_id != organization_id:
+            raise ValidationError({"project": ["Choose a project of this organization."]})
+        budget.cost_center = ""
+    elif not budget.cost_center:
+        raise ValidationError({"project": ["Choose a project, or give a cost center."]})
+    budget.full_clean()
+    budget.save()
+    audit_record(
+        action="budget.changed" if before else "budget.created",
+        target=budget,
+        actor=user,
+        message=f"{before} → {budget}" if before else str(budget),
+    )
+    return budget
 
 
 def _budget_recipients(budget: Budget) -> list:

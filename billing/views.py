@@ -5,16 +5,20 @@ import csv
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import urlencode
 
-from billing import selectors
+from billing import selectors, services
 from billing.api.serializers import ChargebackQuerySerializer
+from billing.forms import BudgetForm
 from billing.models import Statement
 from billing.statements import statement_csv_rows, statement_pdf
+from portal.forms import form_add_service_errors
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 160
@@ -136,7 +140,64 @@ def budget_list_view(request: HttpRequest) -> HttpResponse:
     except ValidationError:
         period = selectors.period_parse()
     statuses = selectors.budget_list(user=request.user, month=period.start.date())
-    return render(request, "billing/budget_list.html", {"statuses": statuses, "period": period})
+    editable = set(selectors.budget_editable(user=request.user).values_list("pk", flat=True))
+    return render(
+        request,
+        "billing/budget_list.html",
+        {
+            "statuses": statuses,
+            "period": period,
+            "editable": editable,
+            "organizations": selectors.budget_organizations(user=request.user),
+        },
+    )
+
+
+@login_required
+def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpResponse:
+    """Create (no `budget_id`; `?organization=` when the user sets several organizations'
+    budgets) or change a budget."""
+    budget = (
+        get_object_or_404(selectors.budget_editable(user=request.user), pk=budget_id)
+        if budget_id
+        else None
+    )
+    organizations = selectors.budget_organizations(user=request.user)
+    if budget is not None:
+        organization = budget.organization
+    else:
+        chosen = request.GET.get("organization", "")
+        organization = (
+            organizations.filter(pk=chosen).first() if chosen.isdigit() else organizations.first()
+        )
+        if organization is None:
+            raise PermissionDenied("Only finance people and organization admins set budgets.")
+    form = BudgetForm(request.POST or None, instance=budget, organization_id=organization.pk)
+    if request.method == "POST" and form.is_valid():
+        data = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            saved = services.budget_save(
+                user=request.user,
+                budget=budget,
+                organization_id=organization.pk,
+                data={**data, "cost_center": data["cost_center"] or ""},
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Budget of {saved.label} saved: {saved.monthly_amount}.")
+            return redirect("billing:budget_list")
+    return render(
+        request,
+        "portal/settings_form.html",
+        {
+            "form": form,
+            "title": f"Budget of {budget.label}" if budget else f"New budget for {organization}",
+            "intro": "A monthly spending limit. Alerts go at 50, 80 and 100 %; a refusing "
+            "budget also refuses new orders that would take the month over it.",
+            "back": reverse("billing:budget_list"),
+        },
+    )
 
 
 @login_required

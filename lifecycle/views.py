@@ -10,11 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from lifecycle import selectors, services
+from lifecycle.forms import IdlePolicyForm
 from lifecycle.models import LeaseExtension
+from portal.forms import form_add_service_errors
 from provisioning.selectors import resource_list
 
 
@@ -55,6 +58,33 @@ def index(request: HttpRequest) -> HttpResponse:
             "closed_cases": cases.filter(closed_at__isnull=False)[:20],
             "keeps": selectors.resource_keep_list(user=user),
             "policies": selectors.idle_policy_list(user=user),
+        },
+    )
+
+
+@login_required
+def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
+    """Organization admins change an idle policy of their organization or its projects."""
+    policy = get_object_or_404(selectors.idle_policy_list(user=request.user), pk=policy_id)
+    form = IdlePolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.idle_policy_save(user=request.user, policy=policy, fields=form.cleaned_data)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Idle policy {policy.name} saved.")
+            return redirect("lifecycle:index")
+    return render(
+        request,
+        "portal/settings_form.html",
+        {
+            "form": form,
+            "title": f"Idle policy {policy.name}",
+            "intro": "A top-level server is idle when its average CPU and network stay below "
+            "both thresholds over the window; its owner is then notified, and the server "
+            "stopped, retired and deleted after each wait, unless it is busy again or kept.",
+            "back": reverse("lifecycle:index"),
         },
     )
 
