@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from catalog.api.serializers import ResourceSummarySerializer, StepSerializer
 from catalog.selectors import order_list
 from portal.models import Organization, Project
+from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import CloudAccount, Deployment, Step
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
 from provisioning.services import (
@@ -54,7 +55,7 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
     """Resources of the caller's projects, with day-2 actions."""
 
     serializer_class = ResourceSerializer
-    filterset_fields = ["order", "project", "state", "kind"]
+    filterset_class = ResourceFilterSet
 
     def get_queryset(self):
         return resource_list(user=self.request.user).select_related("order__lease")
