@@ -134,7 +134,7 @@ def seed(*, resources: int, usage_rows: int, now: datetime) -> dict:
     project_ids = list(Project.objects.order_by("id").values_list("id", flat=True))
     start = now - timedelta(days=90)
     orders = resources // RESOURCES_PER_ORDER
-    spread = "%(start)s + make_interval(mins => n * 129600 / %(count)s)"  # over 90 days
+    spread = "%(start)s + make_interval(mins => (n::bigint * 129600 / %(count)s)::int)"  # over 90 days
 
     # Orders: alice requests them, spread over the projects and the three months.
     insert_select(
