@@ -1,17 +1,15 @@
 """Browser pages for approvers. Only approvals in the user's selector queryset are reachable."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_filters.filterset import filterset_factory
 
+from approvals.filtersets import ApprovalFilterSet
 from approvals.forms import DelegationForm, QuotaForm
 from approvals.models import ApprovalRequest, ApprovalStatus, Quota
 from approvals.selectors import (
@@ -33,10 +31,8 @@ from approvals.services import (
     quota_set,
 )
 from portal.forms import form_add_service_errors
+from portal.pagination import paginate
 from portal.selectors import project_list
-
-# The API's approval list filter (its `filterset_fields`), so `?status=` means the same on both.
-ApprovalFilterSet = filterset_factory(ApprovalRequest, fields=["status"])
 
 
 @login_required
@@ -53,9 +49,7 @@ def approval_list_view(request):
         "-id",
     )
     filters = ApprovalFilterSet(request.GET, queryset=approvals)
-    page = Paginator(filters.qs, settings.REST_FRAMEWORK["PAGE_SIZE"]).get_page(
-        request.GET.get("page")
-    )
+    page = paginate(request, filters.qs)
     actionable = set(
         approval_inbox(user=request.user)
         .filter(pk__in=[approval.pk for approval in page])

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 import provisioning.selectors as provisioning_selectors
+from catalog.filtersets import OrderFilterSet
 from catalog.forms import OrderForm
 from catalog.orders import order_cancel, order_destroy
 from catalog.selectors import (
@@ -21,6 +22,7 @@ from catalog.selectors import (
 )
 from catalog.services import order_submit
 from portal.forms import form_add_service_errors
+from portal.pagination import paginate
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
 
@@ -121,8 +123,15 @@ def item_fields(request, slug):
 
 @login_required
 def order_list_view(request):
-    orders = order_list(user=request.user)
-    return render(request, "catalog/order_list.html", {"orders": orders})
+    """The caller's orders, newest first, one page at a time, filtered as the API filters."""
+    filters = OrderFilterSet(request.GET, queryset=order_list(user=request.user), request=request)
+    page = paginate(request, filters.qs)
+    return render(
+        request,
+        "catalog/order_list.html",
+        {"page": page, "orders": page.object_list, "filters": filters},
+        status=200 if filters.is_valid() else 400,
+    )
 
 
 def _live_context(request, order) -> dict:

@@ -15,9 +15,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from lifecycle import selectors, services
+from lifecycle.filtersets import LeaseFilterSet
 from lifecycle.forms import IdlePolicyForm
-from lifecycle.models import LeaseExtension
+from lifecycle.models import LeaseExtension, LeaseState
 from portal.forms import form_add_service_errors
+from portal.pagination import paginate
 from provisioning.selectors import resource_list
 
 
@@ -46,12 +48,19 @@ def _run(
 def index(request: HttpRequest) -> HttpResponse:
     user = request.user
     cases = selectors.reclaim_case_list(user=user)
+    leases = selectors.lease_list(user=user).order_by("expires_at", "id")
+    if not request.GET.get("state"):  # deleted leases are history: shown when asked for
+        leases = leases.exclude(state=LeaseState.DELETED)
+    filters = LeaseFilterSet(request.GET, queryset=leases, request=request)
+    page = paginate(request, filters.qs)
     return render(
         request,
         "lifecycle/index.html",
         {
             "summary": selectors.dashboard_summary(user=user),
-            "leases": selectors.lease_list(user=user).exclude(state="deleted")[:200],
+            "filters": filters,
+            "page": page,
+            "leases": page.object_list,
             "to_decide": selectors.lease_extensions_to_decide(user=user),
             "extensions": selectors.lease_extension_list(user=user)[:50],
             "cases": cases.filter(closed_at__isnull=True),
