@@ -11,7 +11,7 @@ export CANOPY_BASE_URL
 # developer turns them back on with `DEBUG=true make run`.
 DEBUG ?= false
 
-.PHONY: run test lint bench demo venv browser directory ldap-headers fault-services
+.PHONY: bench-scale run test lint bench demo venv browser directory ldap-headers fault-services
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory ldap-headers
@@ -76,3 +76,8 @@ bench: venv
 	$(PY) bench/billing.py
 	$(PY) bench/provisioning.py
 	$(PY) bench/approve.py
+
+
+# The estate-wide pages and jobs at 100,000 resources and 10 M usage rows (takes a while).
+bench-scale: venv
+	$(PY) bench/scale.py
