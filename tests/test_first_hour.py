@@ -16,9 +16,9 @@ from django.test import Client, override_settings
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
 from catalog.models import Order
+from catalog.orders import order_deploy, order_destroy
 from portal.labels import human
 from provisioning.models import Resource
-from provisioning.services import deployment_start, order_destroy
 from tests.conftest import order_via_api
 from tests.test_saga import approved_order, run_queued
 
@@ -35,7 +35,7 @@ def _client(user) -> Client:
 
 def _provisioned(demo, slug: str = "linux-vm", **parameters) -> Order:
     order = approved_order(demo, slug, **parameters)
-    deployment_start(order=order)
+    order_deploy(order_id=order.pk)
     run_queued()
     order.refresh_from_db()
     assert order.status == "completed", order.status_message
