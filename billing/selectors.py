@@ -12,10 +12,12 @@ from functools import reduce
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from billing import accrual
+from billing.accrual import RunningCost
 from billing.models import BillingProfile, Budget, Statement, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
 from catalog.models import CatalogItem
@@ -107,25 +109,54 @@ def organization_currency(*, organization_id: int | None) -> str:
 # --- Chargeback -------------------------------------------------------------------------------
 
 
-def usage_visible(*, user: AbstractUser) -> QuerySet[Usage]:
-    """Usage rows the user may see: finance its organization's projects (the permission is
-    granted on every project), managers their projects, everyone their own orders' usage."""
-    if not user.is_authenticated:
-        return Usage.objects.none()
-    return Usage.objects.filter(
+def _cost_readers(*, user: AbstractUser, requester: str, showback: bool = False) -> Q:
+    """Whose costs the user may read: finance its organization's projects (the permission is
+    granted on every project), managers their projects, everyone their own orders' (the
+    `requester` field); with `showback`, also every project the user is a member of."""
+    readable = (
         Q(project__in=project_ids(user=user, perm="view_project_costs"))
         | Q(project__in=project_ids(user=user, perm="approve_for_project"))
-        | Q(user=user)
+        | Q(**{requester: user})
+    )
+    if showback:
+        readable |= Q(project__in=project_ids(user=user, perm="view_project"))
+    return readable
+
+
+def usage_visible(*, user: AbstractUser, showback: bool = False) -> QuerySet[Usage]:
+    """Usage rows the user may see (`_cost_readers`)."""
+    if not user.is_authenticated:
+        return Usage.objects.none()
+    return Usage.objects.filter(_cost_readers(user=user, requester="user", showback=showback))
+
+
+def resources_visible(*, user: AbstractUser, showback: bool = False) -> QuerySet[Resource]:
+    """Resources whose costs the user may see: the same people as their usage rows."""
+    if not user.is_authenticated:
+        return Resource.objects.none()
+    return Resource.objects.filter(
+        _cost_readers(user=user, requester="order__requester", showback=showback)
     )
 
 
 @dataclass
 class ReportRow:
+    """One group's costs: `cost` metered, `accrued` estimated since the last metered hour (for
+    the current period), `run_rate` what it runs now costs a month; `unpriced` counts usage rows
+    and live resources no rate card prices (charged 0)."""
+
     key: str
     label: str
     cost: Decimal
     quantity: Decimal
     running_hours: Decimal
+    accrued: Decimal = ZERO
+    run_rate: Decimal = ZERO
+    unpriced: int = 0
+
+    @property
+    def cost_with_accrued(self) -> Decimal:
+        return self.cost + self.accrued
 
 
 @dataclass
@@ -135,10 +166,23 @@ class ChargebackReport:
     currency: str
     total: Decimal
     rows: list[ReportRow] = field(default_factory=list)
+    accrued: Decimal = ZERO
+    run_rate: Decimal = ZERO
+    # True when the period includes now: `accrued` is then an estimate until metered.
+    includes_now: bool = False
+    showback: bool = False
 
     @property
     def drill_down(self) -> str | None:
         return DRILL_DOWN.get(self.group_by)
+
+    @property
+    def total_with_accrued(self) -> Decimal:
+        return self.total + self.accrued
+
+    @property
+    def unpriced(self) -> int:
+        return sum(row.unpriced for row in self.rows)
 
 
 def _labels(group_by: str, keys: list) -> dict:
@@ -167,49 +211,119 @@ def filter_labels(filters: dict) -> dict[str, str]:
     }
 
 
-def usage_filtered(*, user: AbstractUser, period: Period, filters: dict) -> QuerySet[Usage]:
+def usage_filtered(
+    *, user: AbstractUser, period: Period, filters: dict, showback: bool = False
+) -> QuerySet[Usage]:
     """The user's visible usage in the period, narrowed by drill-down filters (group → key)."""
-    rows = usage_visible(user=user).filter(hour__gte=period.start, hour__lt=period.end)
+    rows = usage_visible(user=user, showback=showback).filter(
+        hour__gte=period.start, hour__lt=period.end
+    )
     for group, value in filters.items():
         if value not in (None, ""):
             rows = rows.filter(**{GROUPS[group]: value})
     return rows
 
 
+def period_includes_now(period: Period, now: datetime) -> bool:
+    return period.start <= now < period.end
+
+
+def running_filtered(
+    *,
+    user: AbstractUser,
+    period: Period,
+    filters: dict,
+    now: datetime,
+    showback: bool = False,
+) -> list[RunningCost]:
+    """What runs now among the user's visible resources, with what it accrued in the period
+    since the last metered hour (empty unless the period includes now), narrowed by the
+    drill-down filters (compared in memory: one query whatever the filters)."""
+    if not period_includes_now(period, now):
+        return []
+    costs = accrual.running_costs(
+        resources=resources_visible(user=user, showback=showback),
+        start=period.start,
+        end=period.end,
+        now=now,
+    )
+    wanted = {
+        GROUPS[group]: str(value) for group, value in filters.items() if value not in (None, "")
+    }
+    return [
+        cost
+        for cost in costs
+        if all(str(getattr(cost, column)) == value for column, value in wanted.items())
+    ]
+
+
 def chargeback_report(
-    *, user: AbstractUser, period: Period, group_by: str, filters: dict | None = None
+    *,
+    user: AbstractUser,
+    period: Period,
+    group_by: str,
+    filters: dict | None = None,
+    showback: bool = False,
+    now: datetime | None = None,
 ) -> ChargebackReport:
-    """Costs of the period grouped by one dimension: one GROUP BY query plus one for labels."""
+    """Costs of the period grouped by one dimension: one GROUP BY query, one for labels, and
+    for the current period the accrual of what runs now (one query, and one for the rates).
+    `showback`: the same figures for every member of a project, who is shown costs without
+    being charged."""
     if group_by not in GROUPS:
         raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUPS)}."]})
+    now = now or timezone.now()
+    filters = filters or {}
     column = GROUPS[group_by]
-    grouped = list(
-        usage_filtered(user=user, period=period, filters=filters or {})
+    grouped = {
+        g[column]: g
+        for g in usage_filtered(user=user, period=period, filters=filters, showback=showback)
         .values(column)
-        .annotate(cost=Sum("cost"), quantity=Sum("hours"), running=Sum("running_hours"))
+        .annotate(
+            cost=Sum("cost"),
+            quantity=Sum("hours"),
+            running=Sum("running_hours"),
+            unpriced=Count("pk", filter=Q(unpriced=True)),
+        )
         .order_by()
-    )
-    labels = _labels(group_by, [g[column] for g in grouped])
-    rows = sorted(
-        (
+    }
+    running: dict = {}
+    for cost in running_filtered(
+        user=user, period=period, filters=filters, now=now, showback=showback
+    ):
+        running.setdefault(getattr(cost, column), []).append(cost)
+    labels = _labels(group_by, list(grouped.keys() | running.keys()))
+    rows = []
+    for key in grouped.keys() | running.keys():
+        metered = grouped.get(key, {})
+        accrued, hourly = accrual.total(running.get(key, []))
+        rows.append(
             ReportRow(
-                key=str(g[column]) if g[column] is not None else "",
-                label=str(labels.get(g[column], g[column] if g[column] is not None else "—")),
-                cost=g["cost"].quantize(CENT, ROUND_HALF_UP),
-                quantity=g["quantity"],
-                running_hours=g["running"],
+                key=str(key) if key is not None else "",
+                label=str(labels.get(key, key if key is not None else "—")),
+                cost=metered.get("cost", ZERO).quantize(CENT, ROUND_HALF_UP),
+                quantity=metered.get("quantity", ZERO),
+                running_hours=metered.get("running", ZERO),
+                accrued=accrued.quantize(CENT, ROUND_HALF_UP),
+                run_rate=(hourly * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_UP),
+                unpriced=metered.get("unpriced", 0)
+                + sum(1 for cost in running.get(key, []) if cost.unpriced),
             )
-            for g in grouped
-        ),
-        key=lambda row: (-row.cost, row.label),
-    )
-    total = sum((g["cost"] for g in grouped), ZERO).quantize(CENT, ROUND_HALF_UP)
+        )
+    rows.sort(key=lambda row: (-row.cost_with_accrued, row.label))
+    total = sum((g["cost"] for g in grouped.values()), ZERO).quantize(CENT, ROUND_HALF_UP)
+    all_running = [cost for costs in running.values() for cost in costs]
+    accrued_total, hourly_total = accrual.total(all_running)
     return ChargebackReport(
         period=period,
         group_by=group_by,
         currency=user_currency(user=user),
         total=total,
         rows=rows,
+        accrued=accrued_total.quantize(CENT, ROUND_HALF_UP),
+        run_rate=(hourly_total * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_UP),
+        includes_now=period_includes_now(period, now),
+        showback=showback,
     )
 
 
@@ -287,19 +401,36 @@ def resource_cost_detail(*, user: AbstractUser, resource_id: int, period: Period
 
 @dataclass
 class BudgetStatus:
-    """A budget's month so far: spent, share of the budget, and the month-end forecast."""
+    """A budget's month so far and where it is heading.
+
+    `spent` is metered, `accrued` the estimate since the last metered hour; `forecast` the
+    month end at the run rate: spent + accrued + what runs now (`run_rate`, per hour) for the
+    hours left."""
 
     budget: Budget
     month: date
     spent: Decimal
     forecast: Decimal
     currency: str
+    accrued: Decimal = ZERO
+    run_rate: Decimal = ZERO
+
+    @property
+    def spent_with_accrued(self) -> Decimal:
+        return self.spent + self.accrued
+
+    @property
+    def monthly_run_rate(self) -> Decimal:
+        return (self.run_rate * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_UP)
+
+    def _share(self, amount: Decimal) -> int:
+        if not self.budget.monthly_amount:
+            return 0
+        return int(amount * 100 / self.budget.monthly_amount)
 
     @property
     def percent(self) -> int:
-        if not self.budget.monthly_amount:
-            return 0
-        return int(self.spent * 100 / self.budget.monthly_amount)
+        return self._share(self.spent_with_accrued)
 
     @property
     def bar_percent(self) -> int:
@@ -307,9 +438,7 @@ class BudgetStatus:
 
     @property
     def forecast_percent(self) -> int:
-        if not self.budget.monthly_amount:
-            return 0
-        return int(self.forecast * 100 / self.budget.monthly_amount)
+        return self._share(self.forecast)
 
 
 def _month_elapsed_hours(month: date, now: datetime) -> tuple[Decimal, Decimal]:
@@ -319,10 +448,16 @@ def _month_elapsed_hours(month: date, now: datetime) -> tuple[Decimal, Decimal]:
     return Decimal(int(elapsed.total_seconds() // 3600)), Decimal(period.hours)
 
 
+def _hours_left(period: Period, now: datetime) -> Decimal:
+    left = period.end - min(max(now, period.start), period.end)
+    return Decimal(left.total_seconds()) / Decimal(3600)
+
+
 def budget_statuses(
     *, month: date, budgets: QuerySet[Budget] | None = None, now: datetime | None = None
 ) -> list[BudgetStatus]:
-    """Spent and forecast of each budget for the month: two GROUP BY queries for all budgets."""
+    """Spent, accrued and forecast of each budget for the month: two GROUP BY queries and the
+    accrual (one query, one for the rates) for all budgets."""
     budgets = list(
         (budgets if budgets is not None else Budget.objects.all()).select_related(
             "project", "organization"
@@ -330,6 +465,7 @@ def budget_statuses(
     )
     if not budgets:
         return []
+    now = now or timezone.now()
     period = month_period(month)
     in_month = Usage.objects.filter(hour__gte=period.start, hour__lt=period.end)
     # Only the usage of these budgets' projects and cost centers: admission asks for one project.
@@ -363,7 +499,8 @@ def budget_statuses(
         if centers
         else {}
     )
-    elapsed, total_hours = _month_elapsed_hours(month, now or timezone.now())
+    running = _running_by_budget_scope(projects, centers, period, now)
+    hours_left = _hours_left(period, now)
     currencies = dict(
         BillingProfile.objects.filter(
             organization_id__in={budget.organization_id for budget in budgets}
@@ -371,23 +508,48 @@ def budget_statuses(
     )
     statuses = []
     for budget in budgets:
-        spent = (
-            by_project.get(budget.project_id)
-            if budget.project_id
-            else by_center.get((budget.organization_id, budget.cost_center))
-        ) or ZERO
-        # Burn rate so far, carried to the end of the month.
-        forecast = spent * total_hours / elapsed if elapsed else spent
+        if budget.project_id:
+            spent = by_project.get(budget.project_id) or ZERO
+            accrued, hourly = running.get(("project", budget.project_id), (ZERO, ZERO))
+        else:
+            scope = (budget.organization_id, budget.cost_center)
+            spent = by_center.get(scope) or ZERO
+            accrued, hourly = running.get(("center", scope), (ZERO, ZERO))
+        # The run rate carried to the month's end, after what is metered and accrued.
+        forecast = spent + accrued + hourly * hours_left
         statuses.append(
             BudgetStatus(
                 budget=budget,
                 month=month_start(month),
                 spent=spent.quantize(CENT, ROUND_HALF_UP),
+                accrued=accrued.quantize(CENT, ROUND_HALF_UP),
+                run_rate=hourly,
                 forecast=forecast.quantize(CENT, ROUND_HALF_UP),
                 currency=currencies.get(budget.organization_id, DEFAULT_CURRENCY),
             )
         )
     return statuses
+
+
+def _running_by_budget_scope(
+    projects: set[int], centers: set[tuple[int, str]], period: Period, now: datetime
+) -> dict[tuple, tuple[Decimal, Decimal]]:
+    """(accrued, per hour) of what runs now, by ("project", id) and ("center", (org, center))."""
+    if not period_includes_now(period, now) or not (projects or centers):
+        return {}
+    scope = Q(project_id__in=projects) | reduce(
+        operator.or_,
+        (Q(project__organization_id=org, project__cost_center=c) for org, c in centers),
+        Q(pk__in=[]),
+    )
+    costs = accrual.running_costs(
+        resources=Resource.objects.filter(scope), start=period.start, end=period.end, now=now
+    )
+    grouped: dict[tuple, list[RunningCost]] = {}
+    for cost in costs:
+        grouped.setdefault(("project", cost.project_id), []).append(cost)
+        grouped.setdefault(("center", (cost.organization_id, cost.cost_center)), []).append(cost)
+    return {key: accrual.total(group) for key, group in grouped.items()}
 
 
 def budget_list(*, user: AbstractUser, month: date) -> list[BudgetStatus]:

@@ -1,32 +1,35 @@
 """Writes for billing: meter hours into usage rows, alert on budgets, close monthly statements."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import selectors
+from billing.accrual import (
+    HOUR,
+    RUNNING_AFTER,
+    SIZE_EVENTS,
+    STATE_EVENTS,
+    E,
+    last_event,
+)
 from billing.models import Budget, BudgetAlert, Statement, StatementLine, Usage
 from billing.pricing import CENT, MICRO, ZERO, PriceBook, billed_kind
 from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
 from portal.services import notify
 from provisioning.models import Resource, ResourceEvent
 
-HOUR = timedelta(hours=1)
 BUDGET_THRESHOLDS = (50, 80, 100)
-
-E = ResourceEvent.Kind
-# The events that say whether a resource runs; `resized` changes its size, not its state.
-STATE_EVENTS = [E.CREATED, E.STARTED, E.STOPPED, E.DELETED]
-SIZE_EVENTS = [E.CREATED, E.RESIZED]
-RUNNING_AFTER = {E.CREATED: True, E.STARTED: True, E.STOPPED: False}
+# The forecast alerts earlier than the spend: at 80 % and when it will overrun.
+FORECAST_THRESHOLDS = (80, 100)
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -41,14 +44,6 @@ class _Segment:
     running: bool
     size: str
     quantity: Decimal
-
-
-def _last_event(field: str, kinds: list[str], before: datetime) -> Subquery:
-    return Subquery(
-        ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind__in=kinds, at__lt=before)
-        .order_by("-at", "-id")
-        .values(field)[:1]
-    )
 
 
 def _hour_candidates(start: datetime, end: datetime):
@@ -69,9 +64,9 @@ def _hour_candidates(start: datetime, end: datetime):
         )
         .exclude(Exists(Usage.objects.filter(resource_id=OuterRef("pk"), hour=start)))
         .annotate(
-            prior_state=_last_event("kind", STATE_EVENTS, start),
-            prior_size=_last_event("size", SIZE_EVENTS, start),
-            prior_quantity=_last_event("quantity", SIZE_EVENTS, start),
+            prior_state=last_event("kind", STATE_EVENTS, start),
+            prior_size=last_event("size", SIZE_EVENTS, start),
+            prior_quantity=last_event("quantity", SIZE_EVENTS, start),
         )
         .values(
             "pk",
@@ -131,6 +126,7 @@ def _usage_row(
     kind = billed_kind(kind=resource["kind"], parent_kind=resource["parent__kind"])
     hours = running_hours = cost = ZERO
     price = None
+    unpriced = False
     for index, segment in enumerate(segments):
         until = segments[index + 1].start if index + 1 < len(segments) else end
         share = Decimal((until - segment.start).total_seconds()) / Decimal(3600)
@@ -143,6 +139,7 @@ def _usage_row(
             on=start.date(),
         )
         hours += share
+        unpriced = unpriced or not price.priced
         if segment.running:
             running_hours += share
             cost += share * price.running
@@ -153,8 +150,8 @@ def _usage_row(
     created_now = any(event.kind == E.CREATED for event in events)
     one_time = price.one_time if created_now else ZERO
     cost = (cost + one_time).quantize(MICRO, rounding=ROUND_HALF_UP)
-    if cost == ZERO:
-        return None  # a network or another free kind: no charge, no row
+    if cost == ZERO and not unpriced:
+        return None  # a kind priced at 0 (a network): no charge, no row
     last = segments[-1]
     return Usage(
         resource_id=resource["pk"],
@@ -176,6 +173,7 @@ def _usage_row(
         catalog_item_id=resource["order__item_id"],
         cloud_account_id=resource["cloud_account_id"],
         provider=resource["cloud_account__provider"],
+        unpriced=unpriced,
     )
 
 
@@ -198,7 +196,42 @@ def meter_hour(*, hour: datetime) -> int:
         if (row := _usage_row(resource, events.get(resource["pk"], []), start, book)) is not None
     ]
     _usage_insert(rows)
+    _unpriced_announce([row for row in rows if row.unpriced], before=start)
     return Usage.objects.filter(hour=start).count()
+
+
+def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
+    """Tell the organization's admins, once per account, kind and size, that something runs
+    that no rate card prices (it is metered at 0 until a rate is added)."""
+    if not rows:
+        return
+    known = set(
+        Usage.objects.filter(unpriced=True, hour__lt=before)
+        .values_list("cloud_account_id", "kind", "size")
+        .distinct()
+        .order_by()
+    )
+    new: dict[tuple, Usage] = {}
+    for row in rows:
+        new.setdefault((row.cloud_account_id, row.kind, row.size), row)
+    User = get_user_model()
+    for (account_id, kind, size), row in new.items():
+        if (account_id, kind, size) in known:
+            continue
+        what = f"{kind.replace('_', ' ')} size {size}" if size else kind.replace("_", " ")
+        admins = User.objects.filter(
+            pk__in=OrganizationMembership.objects.filter(
+                organization_id=row.organization_id, role=OrganizationRole.ADMIN
+            ).values("user_id")
+        ).order_by("pk")
+        for admin in admins:
+            notify(
+                user=admin,
+                subject=f"No price for {what}",
+                body=f"A {what} runs on a cloud account whose rate card has no price for it; "
+                "it is metered at 0 and flagged on the cost reports until a rate is added.",
+                url=reverse("billing:chargeback") + "?group_by=resource&unpriced=1",
+            )
 
 
 def _usage_insert(rows: list[Usage]) -> None:
@@ -267,32 +300,56 @@ def _budget_recipients(budget: Budget) -> list:
     )
 
 
+def _alert_text(status: selectors.BudgetStatus, basis: str, threshold: int) -> tuple[str, str]:
+    budget, currency, month = status.budget, status.currency, status.month
+    if basis == BudgetAlert.Basis.FORECAST:
+        subject = f"Budget of {budget.label} forecast at {threshold} % for {month:%B %Y}"
+    else:
+        subject = f"Budget of {budget.label} at {threshold} % for {month:%B %Y}"
+    body = (
+        f"{budget.label} has spent {status.spent_with_accrued} {currency} of its "
+        f"{budget.monthly_amount} {currency} budget for {month:%B %Y} "
+        f"({status.accrued} {currency} of it estimated until metered); what runs now costs "
+        f"{status.monthly_run_rate} {currency} a month, so the month is forecast to end at "
+        f"{status.forecast} {currency} ({status.forecast_percent} % of the budget)."
+    )
+    return subject, body
+
+
 @transaction.atomic
-def budget_alerts_send(*, month: date) -> list[BudgetAlert]:
-    """Alert once per budget, month and threshold crossed (the BudgetAlert row is the 'once')."""
+def budget_alerts_send(*, month: date, now: datetime | None = None) -> list[BudgetAlert]:
+    """Alert once per budget, month, basis and threshold crossed: the spend (metered plus
+    accrued) at 50/80/100 %, the month-end forecast at 80/100 % (the BudgetAlert row is the
+    'once'). In-app and by email, to the project's managers and the organization's finance."""
     sent = []
     # Alerts already sent this month, read once: the loop then only writes the new ones.
-    already = set(BudgetAlert.objects.filter(month=month).values_list("budget_id", "threshold"))
-    for status in selectors.budget_statuses(month=month):
-        for threshold in BUDGET_THRESHOLDS:
-            if status.percent < threshold:
-                break
-            if (status.budget.pk, threshold) in already:
+    already = set(
+        BudgetAlert.objects.filter(month=month).values_list("budget_id", "basis", "threshold")
+    )
+    now = now or timezone.now()
+    # A forecast is about a month still running; an ended month has only its spend.
+    running_month = selectors.period_includes_now(selectors.month_period(month), now)
+    for status in selectors.budget_statuses(month=month, now=now):
+        crossed = [
+            (BudgetAlert.Basis.SPENT, t) for t in BUDGET_THRESHOLDS if status.percent >= t
+        ] + [
+            (BudgetAlert.Basis.FORECAST, t)
+            for t in FORECAST_THRESHOLDS
+            if running_month and status.forecast_percent >= t
+        ]
+        for basis, threshold in crossed:
+            if (status.budget.pk, basis, threshold) in already:
                 continue
             alert, created = BudgetAlert.objects.get_or_create(
                 budget=status.budget,
                 month=month,
                 threshold=threshold,
-                defaults={"spent": status.spent},
+                basis=basis,
+                defaults={"spent": status.spent_with_accrued, "forecast": status.forecast},
             )
             if not created:
                 continue
-            subject = f"Budget of {status.budget.label} at {threshold} % for {month:%B %Y}"
-            body = (
-                f"{status.budget.label} has spent {status.spent} {status.currency} of its "
-                f"{status.budget.monthly_amount} {status.currency} budget for {month:%B %Y}; "
-                f"month-end forecast at the current rate: {status.forecast} {status.currency}."
-            )
+            subject, body = _alert_text(status, basis, threshold)
             url = f"{reverse('billing:budget_list')}?period={month:%Y-%m}"
             for user in _budget_recipients(status.budget):
                 notify(user=user, subject=subject, body=body, url=url)

@@ -28,6 +28,7 @@ HOURLY_PRICES = {
 # (kind, size or "" for any, unit, price): the other kinds a catalog item can order. A
 # database's server is charged at the database rate, its data volume at the volume rate.
 OTHER_RATES = [
+    ("network", "", Unit.HOUR, Decimal("0")),  # free, and priced: a missing price is refused
     ("volume", "", Unit.GB_MONTH, Decimal("0.10")),
     ("load_balancer", "", Unit.HOUR, Decimal("0.025")),
     ("dns_record", "", Unit.MONTH, Decimal("0.50")),
@@ -79,8 +80,16 @@ class Command(BaseCommand):
             name="sandbox", defaults={"organization": acme, "provider": "sandbox"}
         )
         account.projects.set([web_shop, data_lab])
+        # Acme's default card: the sandbox and every account added later price with it until
+        # they get a card of their own. (Earlier demos gave the sandbox its own card.)
+        RateCard.objects.filter(cloud_account=account, name="Sandbox list prices").update(
+            cloud_account=None, organization=acme
+        )
         card, _ = RateCard.objects.update_or_create(
-            cloud_account=account, defaults={"name": "Sandbox list prices", "currency": "USD"}
+            organization=acme,
+            cloud_account=None,
+            is_draft=False,
+            defaults={"name": "Acme list prices", "currency": "USD"},
         )
         rates = [("server", size, Unit.HOUR, price) for size, price in HOURLY_PRICES.items()]
         for kind, size, unit, price in rates + OTHER_RATES:
