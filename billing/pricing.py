@@ -162,6 +162,14 @@ class PriceBook:
         applied = self._applied(rates, unit, size, on)
         return applied.price if applied else ZERO
 
+    def card_rates_for(self, *, cloud_account_id: int | None, kind: str) -> list[Rate]:
+        """Every version of the rates that price the kind on the account (its card, else its
+        organization's default card, else the default), newest first per size and unit."""
+        return sorted(
+            self._card_rates(cloud_account_id, kind),
+            key=lambda r: (r.size, r.unit, -r.effective_from.toordinal()),
+        )
+
     def applied_rates(
         self, *, cloud_account_id: int | None, kind: str, size: str = "", on: date
     ) -> list[Rate]:

@@ -13,13 +13,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing import accrual
 from billing.accrual import RunningCost
 from billing.models import BillingProfile, Budget, Statement, Usage
-from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
+from billing.pricing import CENT, HOURS_PER_MONTH, ZERO, PriceBook, billed_kind
 from catalog.models import CatalogItem
 from portal.models import Organization, Project
 from portal.selectors import project_ids
@@ -37,6 +36,17 @@ GROUPS: dict[str, str] = {
     "provider": "provider",
     "kind": "kind",
     "resource": "resource_id",
+}
+# What people read for each grouping (page headings, CSV headers, the group-by menu).
+GROUP_LABELS: dict[str, str] = {
+    "organization": "Organization",
+    "project": "Project",
+    "cost_center": "Cost center",
+    "user": "User",
+    "catalog_item": "Catalog item",
+    "provider": "Provider",
+    "kind": "Kind",
+    "resource": "Resource",
 }
 # Where a click on a row of one grouping leads next (resource rows lead to the events).
 DRILL_DOWN: dict[str, str] = {
@@ -171,6 +181,8 @@ class ChargebackReport:
     # True when the period includes now: `accrued` is then an estimate until metered.
     includes_now: bool = False
     showback: bool = False
+    # What runs now, priced (the accrual's rows), for the charts drawn with the report.
+    running: list[RunningCost] = field(default_factory=list)
 
     @property
     def drill_down(self) -> str | None:
@@ -202,6 +214,10 @@ def _labels(group_by: str, keys: list) -> dict:
     )
 
 
+def project_names(ids: set[int]) -> dict[int, str]:
+    return _labels("project", list(ids))
+
+
 def filter_labels(filters: dict) -> dict[str, str]:
     """What the drill-down filters name ({"project": "web-shop"}), for the page's heading."""
     return {
@@ -222,6 +238,11 @@ def usage_filtered(
         if value not in (None, ""):
             rows = rows.filter(**{GROUPS[group]: value})
     return rows
+
+
+def usage_in(*, period: Period) -> QuerySet[Usage]:
+    """Every usage row of the period, unscoped: for budgets, whose readers `budget_list` chose."""
+    return Usage.objects.filter(hour__gte=period.start, hour__lt=period.end)
 
 
 def period_includes_now(period: Period, now: datetime) -> bool:
@@ -324,6 +345,7 @@ def chargeback_report(
         run_rate=(hourly_total * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_UP),
         includes_now=period_includes_now(period, now),
         showback=showback,
+        running=all_running,
     )
 
 
@@ -337,62 +359,101 @@ def user_currency(*, user: AbstractUser) -> str:
     return organization_currency(organization_id=project.organization_id if project else None)
 
 
-def cost_per_day(*, user: AbstractUser, period: Period, filters: dict) -> list[dict]:
-    """[{"day", "cost"}] for the cost-over-time chart."""
-    return list(
-        usage_filtered(user=user, period=period, filters=filters)
-        .annotate(day=TruncDate("hour"))
-        .values("day")
-        .annotate(cost=Sum("cost"))
-        .order_by("day")
-    )
-
-
-EXPORT_COLUMNS = [
-    "hour",
-    "resource_id",
-    "resource__name",
-    "kind",
-    "size",
-    "quantity",
-    "unit",
-    "hours",
-    "running_hours",
-    "rate",
-    "idle_rate",
-    "one_time",
-    "cost",
-    "organization__name",
-    "project__name",
-    "cost_center",
-    "user__username",
-    "catalog_item__name",
-    "provider",
+# The CSV's columns: (usage field, the header people read).
+EXPORT_COLUMNS: list[tuple[str, str]] = [
+    ("hour", "Hour (UTC)"),
+    ("resource_id", "Resource id"),
+    ("resource__name", "Resource"),
+    ("kind", "Kind"),
+    ("size", "Size"),
+    ("quantity", "Quantity"),
+    ("unit", "Unit"),
+    ("hours", "Hours"),
+    ("running_hours", "Running hours"),
+    ("rate", "Rate per running hour"),
+    ("idle_rate", "Rate per stopped hour"),
+    ("one_time", "One-time fee"),
+    ("cost", "Cost"),
+    ("organization__name", "Organization"),
+    ("project__name", "Project"),
+    ("cost_center", "Cost center"),
+    ("user__username", "User"),
+    ("catalog_item__name", "Catalog item"),
+    ("provider", "Provider"),
+    ("unpriced", "Unpriced (no rate)"),
 ]
+EXPORT_HEADER = [header for _, header in EXPORT_COLUMNS]
 
 
-def usage_export(*, user: AbstractUser, period: Period, filters: dict) -> Iterator[tuple]:
-    """Every visible usage row of the period, streamed from a server-side cursor."""
-    return (
-        usage_filtered(user=user, period=period, filters=filters)
+def usage_export(
+    *, user: AbstractUser, period: Period, filters: dict, showback: bool = False
+) -> Iterator[tuple]:
+    """Every visible usage row of the period, streamed from a server-side cursor; `unpriced`
+    reads "yes" or is empty."""
+    rows = (
+        usage_filtered(user=user, period=period, filters=filters, showback=showback)
         .order_by("hour", "resource_id")
-        .values_list(*EXPORT_COLUMNS)
+        .values_list(*(name for name, _ in EXPORT_COLUMNS))
         .iterator(chunk_size=5000)
     )
+    return ((*row[:-1], "yes" if row[-1] else "") for row in rows)
 
 
-def resource_cost_detail(*, user: AbstractUser, resource_id: int, period: Period) -> dict | None:
-    """Why a resource cost what it did: its lifecycle events and its usage rows in the period."""
-    usage = usage_visible(user=user).filter(resource_id=resource_id)
-    if not usage.exists():
+def resource_cost_detail(
+    *, user: AbstractUser, resource_id: int, period: Period, now: datetime | None = None
+) -> dict | None:
+    """Why a resource cost what it did: its lifecycle events, its usage rows in the period,
+    what it accrued since the last metered hour, and its card's rates for its kind (every
+    version, the ones that apply today marked)."""
+    now = now or timezone.now()
+    resource = (
+        resources_visible(user=user)
+        .select_related("project", "cloud_account", "parent")
+        .filter(pk=resource_id)
+        .first()
+    )
+    if resource is None:
         return None
-    resource = Resource.objects.select_related("project", "cloud_account").get(pk=resource_id)
-    rows = usage.filter(hour__gte=period.start, hour__lt=period.end).order_by("hour")
+    rows = usage_visible(user=user).filter(
+        resource_id=resource_id, hour__gte=period.start, hour__lt=period.end
+    )
+    running = (
+        accrual.running_costs(
+            resources=Resource.objects.filter(pk=resource_id),
+            start=period.start,
+            end=period.end,
+            now=now,
+        )
+        if period_includes_now(period, now)
+        else []
+    )
+    kind = billed_kind(
+        kind=resource.kind, parent_kind=resource.parent.kind if resource.parent else None
+    )
+    size = running[0].size if running else str(resource.properties.get("size", ""))
+    book = PriceBook([resource.cloud_account_id], accounts=[resource.cloud_account])
+    applied = {
+        rate.pk
+        for rate in book.applied_rates(
+            cloud_account_id=resource.cloud_account_id, kind=kind, size=size, on=now.date()
+        )
+    }
+    metered = (rows.aggregate(total=Sum("cost"))["total"] or ZERO).quantize(CENT)
+    accrued = sum((cost.accrued for cost in running), ZERO).quantize(CENT, ROUND_HALF_UP)
     return {
         "resource": resource,
         "events": ResourceEvent.objects.filter(resource_id=resource_id).order_by("at", "id"),
-        "usage": rows,
-        "total": (rows.aggregate(total=Sum("cost"))["total"] or ZERO).quantize(CENT),
+        "usage": rows.order_by("hour"),
+        "total": metered,
+        "accrued": accrued,
+        "total_with_accrued": metered + accrued,
+        "running": running[0] if running else None,
+        "billed_kind": kind,
+        "rates": [
+            {"rate": rate, "applies": rate.pk in applied}
+            for rate in book.card_rates_for(cloud_account_id=resource.cloud_account_id, kind=kind)
+            if rate.size in (size, "")
+        ],
     }
 
 
@@ -552,7 +613,9 @@ def _running_by_budget_scope(
     return {key: accrual.total(group) for key, group in grouped.items()}
 
 
-def budget_list(*, user: AbstractUser, month: date) -> list[BudgetStatus]:
+def budget_list(
+    *, user: AbstractUser, month: date, now: datetime | None = None
+) -> list[BudgetStatus]:
     """Budgets the user may read: of projects whose costs they see or that they manage, and of
     cost centers when they are finance for the organization."""
     if not user.is_authenticated:
@@ -565,7 +628,9 @@ def budget_list(*, user: AbstractUser, month: date) -> list[BudgetStatus]:
         | Q(project__in=managed)
         | Q(project__isnull=True, organization__in=finance_orgs)
     )
-    return budget_statuses(month=month, budgets=visible.order_by("organization_id", "cost_center"))
+    return budget_statuses(
+        month=month, budgets=visible.order_by("organization_id", "cost_center"), now=now
+    )
 
 
 def budget_check(*, project: Project, monthly_cost: Decimal) -> str | None:

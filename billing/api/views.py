@@ -20,12 +20,23 @@ class ChargebackView(APIView):
     provider, kind or resource; finance sees its organization, managers their projects,
     members their own usage. Narrow with the drill-down parameters (e.g. `project=3`)."""
 
+    showback = False
+
     @extend_schema(parameters=[ChargebackQuerySerializer], responses=ChargebackSerializer)
     def get(self, request: Request) -> Response:
         query = ChargebackQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = chargeback_report(user=request.user, **query.validated_data)
+        report = chargeback_report(
+            user=request.user, showback=self.showback, **query.validated_data
+        )
         return Response(ChargebackSerializer(report).data)
+
+
+class ShowbackView(ChargebackView):
+    """The chargeback figures for every member of a project (`group_by=user` or `project`):
+    teams are shown their costs without being charged."""
+
+    showback = True
 
 
 class BudgetListView(ListAPIView):
