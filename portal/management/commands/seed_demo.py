@@ -16,6 +16,7 @@ from autoscaling import services as autoscaling_services
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
 from lifecycle import services as lifecycle_services
+from portal import demo_history
 from portal.models import Organization, OrganizationRole, Project, ProjectRole
 from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
@@ -137,6 +138,9 @@ class Command(BaseCommand):
             )
         lifecycle_services.demo_seed()  # a lease running out and an idle server, in data-lab
         autoscaling_services.demo_seed()  # web-shop's autoscaling group under a wave load
+        if settings.CANOPY_DEMO_WORKLOAD:
+            # Three months of costs: trends, closed statements, a budget alert from the start.
+            demo_history.seed()
 
     def _user(self, username: str, password: str):
         user, created = get_user_model().objects.get_or_create(
