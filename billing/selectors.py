@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing import accrual
 from billing.accrual import RunningCost
-from billing.models import BillingProfile, Budget, Statement, Usage
+from billing.models import BillingProfile, Budget, RateCard, Statement, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO, PriceBook, billed_kind
 from catalog.models import CatalogItem
 from portal.models import Organization, Project
@@ -163,6 +163,7 @@ class ReportRow:
     accrued: Decimal = ZERO
     run_rate: Decimal = ZERO
     unpriced: int = 0
+    whatif_cost: Decimal | None = None
 
     @property
     def cost_with_accrued(self) -> Decimal:
@@ -183,6 +184,9 @@ class ChargebackReport:
     showback: bool = False
     # What runs now, priced (the accrual's rows), for the charts drawn with the report.
     running: list[RunningCost] = field(default_factory=list)
+    # The metered usage re-priced under a draft card (what-if), when one was asked for.
+    whatif_card: RateCard | None = None
+    whatif_total: Decimal | None = None
 
     @property
     def drill_down(self) -> str | None:
@@ -286,11 +290,12 @@ def chargeback_report(
     filters: dict | None = None,
     showback: bool = False,
     now: datetime | None = None,
+    whatif: RateCard | None = None,
 ) -> ChargebackReport:
     """Costs of the period grouped by one dimension: one GROUP BY query, one for labels, and
     for the current period the accrual of what runs now (one query, and one for the rates).
     `showback`: the same figures for every member of a project, who is shown costs without
-    being charged."""
+    being charged. `whatif`: a draft card to re-price the metered usage with (one query)."""
     if group_by not in GROUPS:
         raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUPS)}."]})
     now = now or timezone.now()
@@ -331,6 +336,19 @@ def chargeback_report(
                 + sum(1 for cost in running.get(key, []) if cost.unpriced),
             )
         )
+    whatif_total = None
+    if whatif is not None:
+        repriced = whatif_costs(
+            user=user,
+            period=period,
+            group_by=group_by,
+            filters=filters,
+            card=whatif,
+            showback=showback,
+        )
+        for row in rows:
+            row.whatif_cost = repriced.get(row.key, ZERO)
+        whatif_total = sum(repriced.values(), ZERO)
     rows.sort(key=lambda row: (-row.cost_with_accrued, row.label))
     total = sum((g["cost"] for g in grouped.values()), ZERO).quantize(CENT, ROUND_HALF_UP)
     all_running = [cost for costs in running.values() for cost in costs]
@@ -346,7 +364,79 @@ def chargeback_report(
         includes_now=period_includes_now(period, now),
         showback=showback,
         running=all_running,
+        whatif_card=whatif,
+        whatif_total=whatif_total,
     )
+
+
+# --- What-if: a month re-priced under a draft card, nothing written ---------------------------
+
+
+def draft_cards(*, user: AbstractUser) -> QuerySet[RateCard]:
+    """Draft cards the user may re-price reports with: finance's organizations' and the
+    installation's (no organization)."""
+    if not user.is_authenticated:
+        return RateCard.objects.none()
+    finance_orgs = Project.objects.filter(
+        pk__in=project_ids(user=user, perm="view_project_costs")
+    ).values("organization_id")
+    return RateCard.objects.filter(is_draft=True).filter(
+        Q(organization__in=finance_orgs) | Q(organization__isnull=True, cloud_account__isnull=True)
+    )
+
+
+def draft_card_get(*, user: AbstractUser, card_id: int) -> RateCard:
+    card = draft_cards(user=user).filter(pk=card_id).first()
+    if card is None:
+        raise ValidationError({"whatif": ["Choose a draft rate card you may read."]})
+    return card
+
+
+def whatif_costs(
+    *,
+    user: AbstractUser,
+    period: Period,
+    group_by: str,
+    filters: dict,
+    card: RateCard,
+    showback: bool = False,
+) -> dict[str, Decimal]:
+    """What each group's metered usage would have cost under a draft card (group key → cost):
+    the usage summed per kind, size and quantity in one query and priced in memory with the
+    draft's rates, for every account. A kind the draft does not price keeps its metered cost."""
+    column = GROUPS[group_by]
+    usage = (
+        usage_filtered(user=user, period=period, filters=filters, showback=showback)
+        .values(column, "cloud_account_id", "kind", "size", "quantity")
+        .annotate(
+            running=Sum("running_hours"),
+            hours=Sum("hours"),
+            created=Count("pk", filter=Q(one_time__gt=0)),
+            cost=Sum("cost"),
+        )
+        .order_by()
+    )
+    book = PriceBook([], rates=list(card.rates.select_related("rate_card")))
+    on = (period.end - timedelta(seconds=1)).date()
+    costs: dict[str, Decimal] = {}
+    for row in usage:
+        price = book.hourly(
+            cloud_account_id=row["cloud_account_id"],
+            kind=row["kind"],
+            size=row["size"],
+            quantity=row["quantity"],
+            on=on,
+        )
+        cost = (
+            row["running"] * price.running
+            + (row["hours"] - row["running"]) * price.idle
+            + row["created"] * price.one_time
+            if price.priced
+            else row["cost"]
+        )
+        key = str(row[column]) if row[column] is not None else ""
+        costs[key] = costs.get(key, ZERO) + cost
+    return {key: cost.quantize(CENT, ROUND_HALF_UP) for key, cost in costs.items()}
 
 
 def user_currency(*, user: AbstractUser) -> str:

@@ -47,7 +47,16 @@ def _report_page(request: HttpRequest, *, showback: bool) -> HttpResponse:
     """The chargeback report (or its showback twin) with its charts."""
     query, errors = _query(request)
     now = timezone.now()
-    report = selectors.chargeback_report(user=request.user, showback=showback, now=now, **query)
+    card_id = query.pop("whatif", None)
+    whatif = None
+    if card_id:
+        try:
+            whatif = selectors.draft_card_get(user=request.user, card_id=card_id)
+        except ValidationError as error:
+            errors = {**errors, **error.message_dict}
+    report = selectors.chargeback_report(
+        user=request.user, showback=showback, now=now, whatif=whatif, **query
+    )
     period, filters = query["period"], query["filters"]
     params = {k: v for k, v in request.GET.items() if k not in ("group_by",)}
     peak = max((row.cost_with_accrued for row in report.rows), default=Decimal("0"))
@@ -81,6 +90,7 @@ def _report_page(request: HttpRequest, *, showback: bool) -> HttpResponse:
                 "by_month": charts.cost_by_month(**chart_args),
             },
             "groups": selectors.GROUP_LABELS.items(),
+            "draft_cards": selectors.draft_cards(user=request.user),
             "group_label": selectors.GROUP_LABELS[report.group_by],
             "filters": filters,
             "filter_labels": {

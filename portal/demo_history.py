@@ -28,6 +28,12 @@ HISTORY_MONTHS = 3
 # A price cut for large servers from the first day of last month: a second version of the
 # rate, so the report of two months ago keeps the old price.
 LARGE_SERVER_PRICE_CUT = Decimal("0.0750")
+# A draft card (prices nothing) to re-price months with: "what if servers cost this?"
+DRAFT_SERVER_PRICES = {
+    "small": Decimal("0.0180"),
+    "medium": Decimal("0.0360"),
+    "large": Decimal("0.0700"),
+}
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,8 @@ def _event(
 
 
 def _price_versions(organization: Organization, since: date) -> None:
-    """A second version of the large server's price, effective from `since` (last month)."""
+    """A second version of the large server's price, effective from `since` (last month), and a
+    draft card of next year's server prices for what-if reports."""
     card = RateCard.objects.get(organization=organization, cloud_account=None, is_draft=False)
     Rate.objects.update_or_create(
         rate_card=card,
@@ -205,3 +212,17 @@ def _price_versions(organization: Organization, since: date) -> None:
         effective_from=since,
         defaults={"price": LARGE_SERVER_PRICE_CUT},
     )
+    draft, _ = RateCard.objects.get_or_create(
+        organization=organization,
+        is_draft=True,
+        name="Acme server prices next year",
+        defaults={"currency": card.currency},
+    )
+    for size, price in DRAFT_SERVER_PRICES.items():
+        Rate.objects.update_or_create(
+            rate_card=draft,
+            resource_kind="server",
+            size=size,
+            unit=Unit.HOUR,
+            defaults={"price": price},
+        )

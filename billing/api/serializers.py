@@ -33,6 +33,13 @@ class ChargebackQuerySerializer(serializers.Serializer):
     provider = serializers.CharField(required=False, max_length=16)
     kind = serializers.CharField(required=False, max_length=32)
     resource = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    whatif = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A draft rate card's id: also re-price the period's usage under it (what-if; "
+        "nothing is written).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         try:
@@ -55,6 +62,12 @@ class ChargebackRowSerializer(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
     cost = _money("metered")
+    whatif_cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        help_text="the metered usage re-priced under the `whatif` draft card (null without one)",
+    )
     accrued = _money(
         "accrued since the last metered hour by what runs now: an estimate until metered "
         "(0 unless the period includes now)"
@@ -84,6 +97,8 @@ class ChargebackSerializer(serializers.Serializer):
         help_text="the period includes now: `accrued` figures are estimates until metered"
     )
     unpriced = serializers.IntegerField()
+    whatif_card = serializers.CharField(source="whatif_card.name", allow_null=True, default=None)
+    whatif_total = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
     rows = ChargebackRowSerializer(many=True)
     drill_down = serializers.CharField(
         allow_null=True,
