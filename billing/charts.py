@@ -94,6 +94,7 @@ def cost_by_month(
     period: Period,
     filters: dict,
     running: list[RunningCost],
+    now: datetime,
     showback: bool = False,
 ) -> dict:
     """Month over month by cost center: the twelve months up to the period's last month, the
@@ -116,7 +117,7 @@ def cost_by_month(
     by_center: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * len(months))
     for row in rows:
         by_center[row["cost_center"]][index[_as_date(row["month"])]] += row["cost"]
-    current = index.get(selectors.month_start(period.start.date()))
+    current = index.get(selectors.month_start(now.date()))
     for cost in running if current is not None else ():
         by_center[cost.cost_center][current] += cost.accrued
     # Drop the leading months without any cost: a young organization's chart starts with it.

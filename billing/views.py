@@ -87,7 +87,7 @@ def _report_page(request: HttpRequest, *, showback: bool) -> HttpResponse:
             "rows": rows,
             "charts": {
                 "over_time": charts.cost_over_time(**chart_args, now=now),
-                "by_month": charts.cost_by_month(**chart_args),
+                "by_month": charts.cost_by_month(**chart_args, now=now),
             },
             "groups": selectors.GROUP_LABELS.items(),
             "draft_cards": selectors.draft_cards(user=request.user),

@@ -77,7 +77,6 @@
       var source = document.getElementById(canvas.dataset.source);
       if (!source) { return; }
       var data = JSON.parse(source.textContent);
-      canvas.parentElement.style.height = "300px";
       var kind = canvas.dataset.chart;
       var chart = kind === "burn-down" ? burnDown(canvas, data) :
         bars(canvas, data, kind === "stacked-bars");
