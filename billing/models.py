@@ -142,8 +142,9 @@ class Usage(models.Model):
     )
     provider = models.CharField(max_length=16)
     # No rate applied (none on the account's card nor on a default one): metered at 0, flagged
-    # on reports and to the organization's admins until someone prices it.
-    unpriced = models.BooleanField(default=False)
+    # on reports and to the organization's admins until someone prices it. A database default
+    # too, so that set-based INSERTs which do not name it stay valid.
+    unpriced = models.BooleanField(default=False, db_default=False)
     # Set when the row's cost center statement is closed; a row metered later goes to the next one.
     statement = models.ForeignKey(
         "Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="usage"
