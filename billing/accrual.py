@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
 
 from billing.models import Usage
-from billing.pricing import HOURS_PER_MONTH, ZERO, PriceBook, billed_kind
+from billing.pricing import HOURS_PER_MONTH, ZERO, HourlyPrice, PriceBook, billed_kind
 from provisioning.models import Resource, ResourceEvent
 
 E = ResourceEvent.Kind
@@ -78,6 +79,8 @@ def running_costs(
             ),
         )
         .annotate(
+            # The one property pricing reads (a root disk's GB), not the whole JSON document.
+            disk_gb=KeyTextTransform("disk_gb", "properties"),
             state_event=last_event("kind", STATE_EVENTS, now),
             current_size=last_event("size", SIZE_EVENTS, now),
             current_quantity=last_event("quantity", SIZE_EVENTS, now),
@@ -94,7 +97,7 @@ def running_costs(
             "pk",
             "kind",
             "parent__kind",
-            "properties",
+            "disk_gb",
             "project_id",
             "project__organization_id",
             "project__cost_center",
@@ -117,22 +120,31 @@ def running_costs(
         },
     )
     window_end = min(end, now)
-    return [_running_cost(row, book, start, window_end, now) for row in rows]
+    prices: dict[tuple, HourlyPrice] = {}  # most resources share a few prices
+    return [_running_cost(row, book, prices, start, window_end, now) for row in rows]
 
 
 def _running_cost(
-    row: dict, book: PriceBook, start: datetime, window_end: datetime, now: datetime
+    row: dict,
+    book: PriceBook,
+    prices: dict[tuple, HourlyPrice],
+    start: datetime,
+    window_end: datetime,
+    now: datetime,
 ) -> RunningCost:
     kind = billed_kind(kind=row["kind"], parent_kind=row["parent__kind"])
     size = row["current_size"] or ""
-    price = book.hourly(
-        cloud_account_id=row["cloud_account_id"],
-        kind=kind,
-        size=size,
-        quantity=row["current_quantity"] or Decimal("1"),
-        properties=row["properties"],
-        on=now.date(),
-    )
+    key = (row["cloud_account_id"], kind, size, row["current_quantity"], row["disk_gb"])
+    price = prices.get(key)
+    if price is None:
+        price = prices[key] = book.hourly(
+            cloud_account_id=row["cloud_account_id"],
+            kind=kind,
+            size=size,
+            quantity=row["current_quantity"] or Decimal("1"),
+            properties={"disk_gb": row["disk_gb"]} if row["disk_gb"] else {},
+            on=now.date(),
+        )
     running = RUNNING_AFTER.get(row["state_event"], False)
     hourly = price.running if running else price.idle
     created = row["created"] or start
