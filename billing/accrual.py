@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 
 from billing.models import Usage
 from billing.pricing import HOURS_PER_MONTH, ZERO, HourlyPrice, PriceBook, billed_kind
-from provisioning.models import Resource, ResourceEvent
+from provisioning.models import Resource, ResourceEvent, ResourceState
 
 E = ResourceEvent.Kind
 # The events that say whether a resource runs; `resized` changes its size, not its state.
@@ -24,6 +24,8 @@ STATE_EVENTS = [E.CREATED, E.STARTED, E.STOPPED, E.DELETED]
 SIZE_EVENTS = [E.CREATED, E.RESIZED]
 RUNNING_AFTER = {E.CREATED: True, E.STARTED: True, E.STOPPED: False}
 HOUR = timedelta(hours=1)
+# Resources that no longer exist; their rows are skipped before any event is read.
+GONE = [ResourceState.DELETED, ResourceState.MISSING]
 SECONDS_PER_HOUR = Decimal(3600)
 
 
@@ -36,7 +38,7 @@ def last_event(field: str, kinds: list[str], before: datetime) -> Subquery:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunningCost:
     """One live resource: its price per hour as it is now and what it accrued in the window.
     Attribute names are the usage columns reports group by (`selectors.GROUPS`)."""
@@ -66,18 +68,14 @@ def running_costs(
     *, resources: QuerySet[Resource], start: datetime, end: datetime, now: datetime
 ) -> list[RunningCost]:
     """The live resources among `resources` (created before `now`, not deleted) with their price
-    per hour and what they accrued in [start, end) after the last metered hour and before `now`.
+    per hour and what they accrued in [start, end) after the last metered hour and before `now`
+    (the present: gone resources are left out by their state, not only by their events).
 
     One query: the state, size and creation come from correlated subqueries on the events, the
     last metered hour from one scalar subquery on usage (every resource of an hour is metered
     together, so the latest metered hour holds for all)."""
     rows = list(
-        resources.filter(
-            Exists(ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__lt=now)),
-            ~Exists(
-                ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind=E.DELETED, at__lt=now)
-            ),
-        )
+        resources.exclude(state__in=GONE)
         .annotate(
             # The one property pricing reads (a root disk's GB), not the whole JSON document.
             disk_gb=KeyTextTransform("disk_gb", "properties"),
@@ -85,7 +83,7 @@ def running_costs(
             current_size=last_event("size", SIZE_EVENTS, now),
             current_quantity=last_event("quantity", SIZE_EVENTS, now),
             created=Subquery(
-                ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind=E.CREATED)
+                ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind=E.CREATED, at__lt=now)
                 .order_by("at")
                 .values("at")[:1]
             ),
@@ -121,7 +119,12 @@ def running_costs(
     )
     window_end = min(end, now)
     prices: dict[tuple, HourlyPrice] = {}  # most resources share a few prices
-    return [_running_cost(row, book, prices, start, window_end, now) for row in rows]
+    return [
+        _running_cost(row, book, prices, start, window_end, now)
+        for row in rows
+        # Not created yet (planned, provisioning), or deleted by `now`: nothing runs.
+        if row["created"] is not None and row["state_event"] != E.DELETED
+    ]
 
 
 def _running_cost(
@@ -147,7 +150,7 @@ def _running_cost(
         )
     running = RUNNING_AFTER.get(row["state_event"], False)
     hourly = price.running if running else price.idle
-    created = row["created"] or start
+    created = row["created"]
     metered_until = row["metered_hour"] + HOUR if row["metered_hour"] else created
     since = max(metered_until, created, start)
     accrued = ZERO
