@@ -12,9 +12,15 @@ from approvals.api.views import (
 )
 from billing.api.views import BudgetListView, ChargebackView, ShowbackView
 from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from identity.api.views import (
+    ApiTokenViewSet,
+    DirectoryRoleMappingViewSet,
+    ServiceAccountViewSet,
+    TokenView,
+)
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
-from portal.api.views import ProjectViewSet, TokenView
+from portal.api.views import ProjectViewSet
 from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
 
 router = DefaultRouter()
@@ -28,6 +34,11 @@ router.register("quotas", QuotaViewSet, basename="quota")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("resources", ResourceViewSet, basename="resource")
 router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")
+router.register("tokens", ApiTokenViewSet, basename="api-token-manage")
+router.register("service-accounts", ServiceAccountViewSet, basename="service-account")
+router.register(
+    "directory-role-mappings", DirectoryRoleMappingViewSet, basename="directory-role-mapping"
+)
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
