@@ -164,6 +164,7 @@ class Usage(models.Model):
                 name="usage_unbilled",
                 condition=Q(statement__isnull=True),
             ),
+            models.Index(fields=["hour"], name="usage_unpriced", condition=Q(unpriced=True)),
         ]
 
     def __str__(self) -> str:

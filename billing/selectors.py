@@ -301,18 +301,21 @@ def chargeback_report(
     now = now or timezone.now()
     filters = filters or {}
     column = GROUPS[group_by]
+    usage = usage_filtered(user=user, period=period, filters=filters, showback=showback)
     grouped = {
         g[column]: g
-        for g in usage_filtered(user=user, period=period, filters=filters, showback=showback)
-        .values(column)
-        .annotate(
-            cost=Sum("cost"),
-            quantity=Sum("hours"),
-            running=Sum("running_hours"),
-            unpriced=Count("pk", filter=Q(unpriced=True)),
-        )
+        for g in usage.values(column)
+        .annotate(cost=Sum("cost"), quantity=Sum("hours"), running=Sum("running_hours"))
         .order_by()
     }
+    # Apart from the sums: a partial index holds the few unpriced rows, the sums stay plain.
+    unpriced = dict(
+        usage.filter(unpriced=True)
+        .values(column)
+        .annotate(count=Count("pk"))
+        .values_list(column, "count")
+        .order_by()
+    )
     running: dict = {}
     for cost in running_filtered(
         user=user, period=period, filters=filters, now=now, showback=showback
@@ -332,7 +335,7 @@ def chargeback_report(
                 running_hours=metered.get("running", ZERO),
                 accrued=accrued.quantize(CENT, ROUND_HALF_UP),
                 run_rate=(hourly * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_UP),
-                unpriced=metered.get("unpriced", 0)
+                unpriced=unpriced.get(key, 0)
                 + sum(1 for cost in running.get(key, []) if cost.unpriced),
             )
         )
