@@ -6,6 +6,7 @@ app_name = "billing"
 
 urlpatterns = [
     path("", views.chargeback_view, name="chargeback"),
+    path("showback/", views.showback_view, name="showback"),
     path("export.csv", views.chargeback_csv, name="chargeback_csv"),
     path("resources/<int:resource_id>/", views.resource_costs, name="resource_costs"),
     path("budgets/", views.budget_list_view, name="budget_list"),

@@ -253,8 +253,9 @@ def order_plan(
         cloud_account=account,
         parameters=parameters,
         resources=resources,
+        # Strict: an item the account's rate card has no price for is refused, not quoted at 0.
         estimated_monthly_cost=monthly_quote(
-            cloud_account_id=account.pk, resources=resources, book=book
+            cloud_account_id=account.pk, resources=resources, book=book, strict=True
         ),
         options=options,
     )

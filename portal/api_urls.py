@@ -10,7 +10,7 @@ from approvals.api.views import (
     ProjectQuotaView,
     QuotaViewSet,
 )
-from billing.api.views import BudgetListView, ChargebackView
+from billing.api.views import BudgetListView, ChargebackView, ShowbackView
 from catalog.api.views import CatalogItemViewSet, OrderDestroyView, OrderViewSet
 from identity.api.views import (
     ApiTokenViewSet,
@@ -44,6 +44,7 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
+    path("showback/", ShowbackView.as_view(), name="showback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
     path(

@@ -243,6 +243,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.meter_last_hour",
         "schedule": crontab(minute=5),
     },
+    # Forecasts move with what runs (an order completes, a group scales): check them often.
+    "check-budgets": {
+        "task": "billing.tasks.budgets_check",
+        "schedule": timedelta(minutes=5),
+    },
     "close-last-month": {
         "task": "billing.tasks.close_last_month",
         "schedule": crontab(minute=30, hour=0),
