@@ -648,11 +648,15 @@ def decision_outcome(*, approval_id: int, stage_position: int) -> str:
     return f"{order}: approved stage {stage_position} of {total}{waiting}."
 
 
-def orders_awaiting_from(*, approver: AbstractUser, requester: AbstractUser) -> QuerySet[Order]:
-    """The requester's orders whose open stage waits for the approver: a delegation to the
-    requester leaves them with the approver (nobody approves their own order)."""
-    return Order.objects.filter(
-        requester=requester,
-        approval__status=ApprovalStatus.PENDING,
-        approval__current_stage__approvers=approver,
-    ).order_by("pk")
+def orders_awaiting_from(*, approver: AbstractUser, requester: AbstractUser) -> list[int]:
+    """The ids of the requester's orders whose open stage waits for the approver: a delegation
+    to the requester leaves them with the approver (nobody approves their own order)."""
+    return list(
+        ApprovalRequest.objects.filter(
+            order__requester=requester,
+            status=ApprovalStatus.PENDING,
+            current_stage__approvers=approver,
+        )
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+    )

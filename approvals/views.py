@@ -205,8 +205,8 @@ def delegation_list_view(request):
         else:
             messages.success(request, f"Delegated to {delegate}.")
             own = [
-                f"#{order.pk}"
-                for order in orders_awaiting_from(approver=request.user, requester=delegate)
+                f"#{order_id}"
+                for order_id in orders_awaiting_from(approver=request.user, requester=delegate)
             ]
             if own:
                 messages.warning(
