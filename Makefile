@@ -3,8 +3,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
+# Where the links in emails and notifications point. Set here, not left to each process: honcho
+# gives the worker PORT+100 and beat PORT+200, so only the web process sees the portal's port.
+CANOPY_BASE_URL ?= http://127.0.0.1:$(PORT)
+export CANOPY_BASE_URL
+# `make run` is a demo anybody may open: friendly error pages, not Django's debug pages. A
+# developer turns them back on with `DEBUG=true make run`.
+DEBUG ?= false
 
-.PHONY: run test lint bench demo venv browser directory ldap-headers fault-services prometheus
+.PHONY: bench-scale run test lint bench demo venv browser directory ldap-headers fault-services prometheus
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory ldap-headers
@@ -18,7 +25,12 @@ venv: $(VENV)/.installed
 ## run: the portal at http://127.0.0.1:$(PORT) with a Celery worker and beat (Ctrl-C stops all)
 # Plain http on this machine: no https redirect, HSTS or Secure-only cookies, even with DEBUG off.
 run: export HTTPS_ONLY ?= false
+# Every process gets PORT, so the links in emails and notifications (CANOPY_BASE_URL, derived
+# from it unless set) point at this portal; the local key only serves this local demo.
+run: export DEBUG := $(DEBUG)
+run: export SECRET_KEY ?= canopy-insecure-development-key
 run: venv
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo
@@ -69,3 +81,8 @@ bench: venv
 	$(PY) bench/billing.py
 	$(PY) bench/provisioning.py
 	$(PY) bench/approve.py
+
+
+# The estate-wide pages and jobs at 100,000 resources and 10 M usage rows (takes a while).
+bench-scale: venv
+	$(PY) bench/scale.py

@@ -81,6 +81,9 @@ class ApprovalPolicy(models.Model):
     distinct_approvers = models.BooleanField(
         default=False, help_text="Each stage must be decided by a different person."
     )
+    reject_needs_reason = models.BooleanField(
+        default=False, help_text="A rejection must say why (a comment), for the requester."
+    )
     over_quota_action = models.CharField(
         max_length=16, choices=OverQuotaAction.choices, default=OverQuotaAction.REFUSE
     )
@@ -165,6 +168,7 @@ class ApprovalRequest(FSMModelMixin, models.Model):
         "ApprovalStage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     distinct_approvers = models.BooleanField(default=False)
+    reject_needs_reason = models.BooleanField(default=False)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -472,6 +472,10 @@ def quota_problems(*, quotas: list[Quota], demand: Demand) -> list[str]:
     ]
 
 
+# How a quota effect line starts when the order would not fit (the estimate warns on it).
+QUOTA_EXCEEDED = "this order exceeds"
+
+
 def quota_effect(
     *,
     project: Project,
@@ -488,7 +492,7 @@ def quota_effect(
         )
     demand = resource_demand(cloud_account=cloud_account, resources=resources, monthly_cost=cost)
     return [
-        f"this order exceeds {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
+        f"{QUOTA_EXCEEDED} {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
         if line.exceeded
         else f"this order puts {line.owner} at "
         f"{round(Decimal(line.after) * 100 / Decimal(line.limit)) if line.limit else 100} % "
@@ -582,6 +586,35 @@ def admission_refusal(
     return over if policy_refuses(match) else {}
 
 
+@dataclass(frozen=True)
+class QuotaRow:
+    """One quota as its page shows it: per dimension, the limit and what is taken."""
+
+    quota: Quota
+    lines: list[tuple[str, object, object]]  # (label, limit or None, used + reserved)
+
+
+def quota_rows(*, user: AbstractUser) -> list[QuotaRow]:
+    """The quotas the user can see, with what is used or reserved under each limit."""
+    rows = []
+    for quota in quota_list(user=user):
+        usage = quota_usage(quota=quota)
+        rows.append(
+            QuotaRow(
+                quota=quota,
+                lines=[
+                    (
+                        label,
+                        getattr(quota, limit),
+                        getattr(usage["used"], name) + getattr(usage["reserved"], name),
+                    )
+                    for name, (limit, label) in DIMENSIONS.items()
+                ],
+            )
+        )
+    return rows
+
+
 def quota_list(*, user: AbstractUser) -> QuerySet[Quota]:
     """Quotas of the projects (and their organizations) the user can see."""
     visible = project_list(user=user)
@@ -591,4 +624,39 @@ def quota_list(*, user: AbstractUser) -> QuerySet[Quota]:
         )
         .select_related("project", "organization")
         .order_by("organization__name", "project__name", "id")
+    )
+
+
+def decision_outcome(*, approval_id: int, stage_position: int) -> str:
+    """What one decision did, in words, for the person who made it: the order approved or
+    rejected, "approved stage 1 of 2, waiting for Finance", or an "all" stage still waiting
+    for its other approvers."""
+    approval = ApprovalRequest.objects.select_related("current_stage").get(pk=approval_id)
+    order = f"Order #{approval.order_id}"
+    if approval.status == ApprovalStatus.REJECTED:
+        return f"{order} rejected."
+    if approval.status == ApprovalStatus.APPROVED:
+        return f"{order} approved."
+    total = approval.stages.count()
+    stage = approval.current_stage
+    if stage is not None and stage.position == stage_position:
+        return (
+            f"{order}: your approval is recorded; stage {stage_position} of {total} "
+            f"({stage.name}) waits for its other approvers."
+        )
+    waiting = f", waiting for {stage.name}" if stage is not None else ""
+    return f"{order}: approved stage {stage_position} of {total}{waiting}."
+
+
+def orders_awaiting_from(*, approver: AbstractUser, requester: AbstractUser) -> list[int]:
+    """The ids of the requester's orders whose open stage waits for the approver: a delegation
+    to the requester leaves them with the approver (nobody approves their own order)."""
+    return list(
+        ApprovalRequest.objects.filter(
+            order__requester=requester,
+            status=ApprovalStatus.PENDING,
+            current_stage__approvers=approver,
+        )
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
     )

@@ -215,6 +215,7 @@ def order_admission(*, order: Order) -> None:
         policy_name=match.name,
         reason=match.reason,
         distinct_approvers=bool(match.policy and match.policy.distinct_approvers),
+        reject_needs_reason=bool(match.policy and match.policy.reject_needs_reason),
     )
     _stages_create(approval, match, over=over)
     audit_record(
@@ -462,6 +463,10 @@ def approval_decide(
     )
     if approval.status != ApprovalStatus.PENDING:
         raise ValidationError(f"This order was already {approval.status}.")
+    if not approve and approval.reject_needs_reason and not comment.strip():
+        raise ValidationError(
+            {"comment": [f"Policy {approval.policy_name} asks for a reason to reject: say why."]}
+        )
     stage = approval.current_stage
     stage.request = approval  # the request and its order are loaded already
     allowed, on_behalf_of = stage_acting_for(user=user, stage=stage)

@@ -57,6 +57,7 @@ class ScalingPolicy(models.Model):
 
     class Meta:
         ordering = ["group_id", "id"]
+        verbose_name_plural = "scaling policies"
         constraints = [
             models.UniqueConstraint(fields=["group", "metric"], name="one_policy_per_metric")
         ]

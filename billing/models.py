@@ -24,13 +24,48 @@ class BillingProfile(models.Model):
 
 
 class RateCard(models.Model):
-    """Prices for one cloud account (or the default card when `cloud_account` is empty)."""
+    """Prices for one cloud account; with no account, an organization's default card (used by
+    every account of the organization that has no card of its own, or no price for a kind), and
+    with neither, the installation's default. A draft card prices nothing: it is for what-if
+    reports ("what would last month have cost under these prices?").
+
+    Its rates are versioned: a price change is a new rate from a date, never an edit, so months
+    already metered keep their prices."""
 
     name = models.CharField(max_length=80)
-    cloud_account = models.OneToOneField(
-        "provisioning.CloudAccount", null=True, blank=True, on_delete=models.CASCADE
+    cloud_account = models.ForeignKey(
+        "provisioning.CloudAccount",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rate_cards",
+    )
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rate_cards",
+        help_text="with no cloud account: the organization's default card",
     )
     currency = models.CharField(max_length=3, default="USD")
+    is_draft = models.BooleanField(
+        default=False, help_text="a draft prices nothing; what-if reports compare with it"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cloud_account"],
+                condition=Q(cloud_account__isnull=False, is_draft=False),
+                name="one_live_card_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(cloud_account__isnull=True, organization__isnull=False, is_draft=False),
+                name="one_default_card_per_organization",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -107,6 +142,10 @@ class Usage(models.Model):
         "provisioning.CloudAccount", null=True, on_delete=models.SET_NULL, related_name="+"
     )
     provider = models.CharField(max_length=16)
+    # No rate applied (none on the account's card nor on a default one): metered at 0, flagged
+    # on reports and to the organization's admins until someone prices it. A database default
+    # too, so that set-based INSERTs which do not name it stay valid.
+    unpriced = models.BooleanField(default=False, db_default=False)
     # Set when the row's cost center statement is closed; a row metered later goes to the next one.
     statement = models.ForeignKey(
         "Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="usage"
@@ -126,6 +165,7 @@ class Usage(models.Model):
                 name="usage_unbilled",
                 condition=Q(statement__isnull=True),
             ),
+            models.Index(fields=["hour"], name="usage_unpriced", condition=Q(unpriced=True)),
         ]
 
     def __str__(self) -> str:
@@ -176,24 +216,32 @@ class Budget(models.Model):
 
 
 class BudgetAlert(models.Model):
-    """A threshold (50/80/100 %) a budget crossed in a month; the row makes the alert go once."""
+    """A threshold a budget's spend (50/80/100 %) or month-end forecast (80/100 %) crossed in a
+    month; the row makes the alert go once."""
+
+    class Basis(models.TextChoices):
+        SPENT = "spent", "spent"
+        FORECAST = "forecast", "forecast"
 
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
     month = models.DateField()
     threshold = models.PositiveSmallIntegerField()
+    basis = models.CharField(max_length=8, choices=Basis.choices, default=Basis.SPENT)
     spent = models.DecimalField(max_digits=16, decimal_places=2)
+    forecast = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     sent_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-month", "threshold"]
         constraints = [
             models.UniqueConstraint(
-                fields=["budget", "month", "threshold"], name="one_alert_per_threshold_month"
+                fields=["budget", "month", "threshold", "basis"],
+                name="one_alert_per_threshold_basis_month",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.budget} {self.month:%Y-%m} {self.threshold} %"
+        return f"{self.budget} {self.month:%Y-%m} {self.get_basis_display()} {self.threshold} %"
 
 
 class Statement(models.Model):

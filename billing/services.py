@@ -1,32 +1,38 @@
 """Writes for billing: meter hours into usage rows, alert on budgets, close monthly statements."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import selectors
-from billing.models import Budget, BudgetAlert, Statement, StatementLine, Usage
-from billing.pricing import CENT, MICRO, ZERO, PriceBook, billed_kind
+from billing.accrual import (
+    HOUR,
+    RUNNING_AFTER,
+    SIZE_EVENTS,
+    STATE_EVENTS,
+    E,
+    last_event,
+)
+from billing.models import Budget, BudgetAlert, RateCard, Statement, StatementLine, Usage
+from billing.pricing import BILLABLE_KINDS, CENT, MICRO, ZERO, PriceBook, billed_kind
 from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
-from portal.services import notify
-from provisioning.models import Resource, ResourceEvent
+from portal.services import audit_record, notify
+from provisioning.models import CloudAccount, Resource, ResourceEvent
+from provisioning.selectors import cloud_account_options
 
-HOUR = timedelta(hours=1)
 BUDGET_THRESHOLDS = (50, 80, 100)
-
-E = ResourceEvent.Kind
-# The events that say whether a resource runs; `resized` changes its size, not its state.
-STATE_EVENTS = [E.CREATED, E.STARTED, E.STOPPED, E.DELETED]
-SIZE_EVENTS = [E.CREATED, E.RESIZED]
-RUNNING_AFTER = {E.CREATED: True, E.STARTED: True, E.STOPPED: False}
+# The forecast alerts earlier than the spend: at 80 % and when it will overrun.
+FORECAST_THRESHOLDS = (80, 100)
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -43,12 +49,20 @@ class _Segment:
     quantity: Decimal
 
 
-def _last_event(field: str, kinds: list[str], before: datetime) -> Subquery:
-    return Subquery(
-        ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind__in=kinds, at__lt=before)
-        .order_by("-at", "-id")
-        .values(field)[:1]
-    )
+# What metering reads of a resource (with its state before the hour) to write its usage row.
+CANDIDATE_FIELDS = (
+    "pk",
+    "kind",
+    "parent__kind",
+    "properties",
+    "project_id",
+    "project__cost_center",
+    "project__organization_id",
+    "order__requester_id",
+    "order__item_id",
+    "cloud_account_id",
+    "cloud_account__provider",
+)
 
 
 def _hour_candidates(start: datetime, end: datetime):
@@ -69,26 +83,11 @@ def _hour_candidates(start: datetime, end: datetime):
         )
         .exclude(Exists(Usage.objects.filter(resource_id=OuterRef("pk"), hour=start)))
         .annotate(
-            prior_state=_last_event("kind", STATE_EVENTS, start),
-            prior_size=_last_event("size", SIZE_EVENTS, start),
-            prior_quantity=_last_event("quantity", SIZE_EVENTS, start),
+            prior_state=last_event("kind", STATE_EVENTS, start),
+            prior_size=last_event("size", SIZE_EVENTS, start),
+            prior_quantity=last_event("quantity", SIZE_EVENTS, start),
         )
-        .values(
-            "pk",
-            "kind",
-            "parent__kind",
-            "properties",
-            "project_id",
-            "project__cost_center",
-            "project__organization_id",
-            "order__requester_id",
-            "order__item_id",
-            "cloud_account_id",
-            "cloud_account__provider",
-            "prior_state",
-            "prior_size",
-            "prior_quantity",
-        )
+        .values(*CANDIDATE_FIELDS, "prior_state", "prior_size", "prior_quantity")
     )
 
 
@@ -131,6 +130,7 @@ def _usage_row(
     kind = billed_kind(kind=resource["kind"], parent_kind=resource["parent__kind"])
     hours = running_hours = cost = ZERO
     price = None
+    unpriced = False
     for index, segment in enumerate(segments):
         until = segments[index + 1].start if index + 1 < len(segments) else end
         share = Decimal((until - segment.start).total_seconds()) / Decimal(3600)
@@ -143,6 +143,7 @@ def _usage_row(
             on=start.date(),
         )
         hours += share
+        unpriced = unpriced or not price.priced
         if segment.running:
             running_hours += share
             cost += share * price.running
@@ -153,8 +154,8 @@ def _usage_row(
     created_now = any(event.kind == E.CREATED for event in events)
     one_time = price.one_time if created_now else ZERO
     cost = (cost + one_time).quantize(MICRO, rounding=ROUND_HALF_UP)
-    if cost == ZERO:
-        return None  # a network or another free kind: no charge, no row
+    if cost == ZERO and not unpriced:
+        return None  # a kind priced at 0 (a network): no charge, no row
     last = segments[-1]
     return Usage(
         resource_id=resource["pk"],
@@ -176,6 +177,7 @@ def _usage_row(
         catalog_item_id=resource["order__item_id"],
         cloud_account_id=resource["cloud_account_id"],
         provider=resource["cloud_account__provider"],
+        unpriced=unpriced,
     )
 
 
@@ -198,27 +200,84 @@ def meter_hour(*, hour: datetime) -> int:
         if (row := _usage_row(resource, events.get(resource["pk"], []), start, book)) is not None
     ]
     _usage_insert(rows)
+    _unpriced_announce([row for row in rows if row.unpriced], before=start)
     return Usage.objects.filter(hour=start).count()
+
+
+def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
+    """Tell the organization's admins, once per account, kind and size, that something runs
+    that no rate card prices (it is metered at 0 until a rate is added)."""
+    if not rows:
+        return
+    known = set(
+        Usage.objects.filter(unpriced=True, hour__lt=before)
+        .values_list("cloud_account_id", "kind", "size")
+        .distinct()
+        .order_by()
+    )
+    new: dict[tuple, Usage] = {}
+    for row in rows:
+        new.setdefault((row.cloud_account_id, row.kind, row.size), row)
+    User = get_user_model()
+    for (account_id, kind, size), row in new.items():
+        if (account_id, kind, size) in known:
+            continue
+        what = f"{kind.replace('_', ' ')} size {size}" if size else kind.replace("_", " ")
+        admins = User.objects.filter(
+            pk__in=OrganizationMembership.objects.filter(
+                organization_id=row.organization_id, role=OrganizationRole.ADMIN
+            ).values("user_id")
+        ).order_by("pk")
+        for admin in admins:
+            notify(
+                user=admin,
+                subject=f"No price for {what}",
+                body=f"A {what} runs on a cloud account whose rate card has no price for it; "
+                "it is metered at 0 and flagged on the cost reports until a rate is added.",
+                url=reverse("billing:chargeback") + "?group_by=resource&unpriced=1",
+            )
 
 
 def _usage_insert(rows: list[Usage]) -> None:
     """INSERT … ON CONFLICT DO NOTHING: a row metered meanwhile by another run is kept as is.
 
     On PostgreSQL one INSERT … SELECT FROM unnest(column arrays) writes the hour: 10,000 rows
-    in a fraction of a second, where the ORM's per-value preparation takes seconds.
+    in a fraction of a second, where the ORM's per-value preparation takes seconds. SQLite gets
+    one executemany of INSERT OR IGNORE (only its datetimes need adapting), for the same reason.
     """
-    if connection.vendor != "postgresql":
-        Usage.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-        return
     if not rows:
+        return
+    if connection.vendor not in ("postgresql", "sqlite"):
+        Usage.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
         return
     now = timezone.now()
     for row in rows:
         row.metered_at = now
     fields = [f for f in Usage._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
     with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            adapt = [
+                connection.ops.adapt_datetimefield_value
+                if f.get_internal_type() == "DateTimeField"
+                else None
+                for f in fields
+            ]
+            cursor.executemany(
+                f"INSERT OR IGNORE INTO {Usage._meta.db_table} ({columns}) "
+                f"VALUES ({', '.join(['%s'] * len(fields))})",
+                [
+                    [
+                        convert(value) if convert else value
+                        for convert, value in zip(
+                            adapt, (getattr(row, f.attname) for f in fields), strict=True
+                        )
+                    ]
+                    for row in rows
+                ],
+            )
+            return
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         cursor.execute(
             f"INSERT INTO {Usage._meta.db_table} ({columns}) SELECT * FROM unnest({arrays}) "
             "ON CONFLICT (resource_id, hour) DO NOTHING",
@@ -238,6 +297,64 @@ def meter_range(*, start: datetime, end: datetime) -> int:
     return rows
 
 
+@transaction.atomic
+def meter_backfill(*, start: datetime, end: datetime) -> int:
+    """Meter a long range at once (months of history): the same rows as `meter_range`, from
+    two queries (the resources, all their events) and one bulk insert, instead of queries per
+    hour. Each resource's hours are walked in memory from its own events; hours already
+    metered are kept as they are. Returns the number of rows written (or kept)."""
+    if end <= start:
+        raise ValidationError({"to": ["Must be after the start."]})
+    start, end = hour_floor(start), min(end, hour_floor(timezone.now()))
+    resources = list(
+        Resource.objects.filter(
+            Exists(ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__lt=end)),
+            ~Exists(
+                ResourceEvent.objects.filter(
+                    resource_id=OuterRef("pk"), kind=E.DELETED, at__lt=start
+                )
+            ),
+        ).values(*CANDIDATE_FIELDS)
+    )
+    events: dict[int, list[ResourceEvent]] = {}
+    for event in ResourceEvent.objects.filter(
+        resource_id__in=[r["pk"] for r in resources], at__lt=end
+    ).order_by("at", "id"):
+        events.setdefault(event.resource_id, []).append(event)
+    book = PriceBook({r["cloud_account_id"] for r in resources})
+    rows: list[Usage] = []
+    for resource in resources:
+        rows.extend(_resource_hours(resource, events.get(resource["pk"], []), start, end, book))
+    _usage_insert(rows)
+    return len(rows)
+
+
+def _resource_hours(
+    resource: dict, events: list[ResourceEvent], start: datetime, end: datetime, book: PriceBook
+) -> Iterator[Usage]:
+    """One resource's usage rows for the hours of [start, end), walking its events once."""
+    prior = {"prior_state": None, "prior_size": None, "prior_quantity": None}
+    index = 0
+    hour = max(start, hour_floor(events[0].at)) if events else end
+    while hour < end:
+        while index < len(events) and events[index].at < hour:
+            event = events[index]
+            if event.kind in STATE_EVENTS:
+                prior["prior_state"] = event.kind
+            if event.kind in SIZE_EVENTS:
+                prior["prior_size"], prior["prior_quantity"] = event.size, event.quantity
+            index += 1
+        if prior["prior_state"] == E.DELETED:
+            return
+        in_hour = []
+        while index + len(in_hour) < len(events) and events[index + len(in_hour)].at < hour + HOUR:
+            in_hour.append(events[index + len(in_hour)])
+        row = _usage_row({**resource, **prior}, in_hour, hour, book)
+        if row is not None:
+            yield row
+        hour += HOUR
+
+
 def meter_last_hour(*, now: datetime | None = None) -> int:
     """The periodic job: meter the hour that just ended, then check the budgets."""
     end = hour_floor(now or timezone.now())
@@ -247,6 +364,52 @@ def meter_last_hour(*, now: datetime | None = None) -> int:
 
 
 # --- Budgets ----------------------------------------------------------------------------------
+
+
+BUDGET_FIELDS = {"project", "cost_center", "monthly_amount", "refuse_orders_over_budget"}
+
+
+def budget_can_change(*, user: AbstractUser, organization_id: int) -> bool:
+    """Finance and admins of the organization (and staff) set its budgets."""
+    return (
+        user.is_staff
+        or OrganizationMembership.objects.filter(
+            user=user,
+            organization_id=organization_id,
+            role__in=[OrganizationRole.FINANCE, OrganizationRole.ADMIN],
+        ).exists()
+    )
+
+
+@transaction.atomic
+def budget_save(
+    *, user: AbstractUser, budget: Budget | None = None, organization_id: int, data: dict
+) -> Budget:
+    """Create or change a budget of a project or a cost center of the organization."""
+    if not budget_can_change(user=user, organization_id=organization_id):
+        raise PermissionDenied("Only the organization's finance people and admins set budgets.")
+    unknown = set(data) - BUDGET_FIELDS
+    if unknown:
+        raise ValidationError({name: ["Not a budget field."] for name in unknown})
+    budget = budget or Budget(organization_id=organization_id)
+    before = str(budget) if budget.pk else ""
+    for name, value in data.items():
+        setattr(budget, name, value)
+    if budget.project is not None:
+        if budget.project.organization_id != organization_id:
+            raise ValidationError({"project": ["Choose a project of this organization."]})
+        budget.cost_center = ""
+    elif not budget.cost_center:
+        raise ValidationError({"project": ["Choose a project, or give a cost center."]})
+    budget.full_clean()
+    budget.save()
+    audit_record(
+        action="budget.changed" if before else "budget.created",
+        target=budget,
+        actor=user,
+        message=f"{before} → {budget}" if before else str(budget),
+    )
+    return budget
 
 
 def _budget_recipients(budget: Budget) -> list:
@@ -267,37 +430,104 @@ def _budget_recipients(budget: Budget) -> list:
     )
 
 
+def _alert_text(status: selectors.BudgetStatus, basis: str, threshold: int) -> tuple[str, str]:
+    budget, currency, month = status.budget, status.currency, status.month
+    if basis == BudgetAlert.Basis.FORECAST:
+        subject = f"Budget of {budget.label} forecast at {threshold} % for {month:%B %Y}"
+    else:
+        subject = f"Budget of {budget.label} at {threshold} % for {month:%B %Y}"
+    body = (
+        f"{budget.label} has spent {status.spent_with_accrued} {currency} of its "
+        f"{budget.monthly_amount} {currency} budget for {month:%B %Y} "
+        f"({status.accrued} {currency} of it estimated until metered); what runs now costs "
+        f"{status.monthly_run_rate} {currency} a month, so the month is forecast to end at "
+        f"{status.forecast} {currency} ({status.forecast_percent} % of the budget)."
+    )
+    return subject, body
+
+
 @transaction.atomic
-def budget_alerts_send(*, month: date) -> list[BudgetAlert]:
-    """Alert once per budget, month and threshold crossed (the BudgetAlert row is the 'once')."""
+def budget_alerts_send(*, month: date, now: datetime | None = None) -> list[BudgetAlert]:
+    """Alert once per budget, month, basis and threshold crossed: the spend (metered plus
+    accrued) at 50/80/100 %, the month-end forecast at 80/100 % (the BudgetAlert row is the
+    'once'). In-app and by email, to the project's managers and the organization's finance."""
     sent = []
     # Alerts already sent this month, read once: the loop then only writes the new ones.
-    already = set(BudgetAlert.objects.filter(month=month).values_list("budget_id", "threshold"))
-    for status in selectors.budget_statuses(month=month):
-        for threshold in BUDGET_THRESHOLDS:
-            if status.percent < threshold:
-                break
-            if (status.budget.pk, threshold) in already:
+    already = set(
+        BudgetAlert.objects.filter(month=month).values_list("budget_id", "basis", "threshold")
+    )
+    now = now or timezone.now()
+    # A forecast is about a month still running; an ended month has only its spend.
+    running_month = selectors.period_includes_now(selectors.month_period(month), now)
+    for status in selectors.budget_statuses(month=month, now=now):
+        crossed = [
+            (BudgetAlert.Basis.SPENT, t) for t in BUDGET_THRESHOLDS if status.percent >= t
+        ] + [
+            (BudgetAlert.Basis.FORECAST, t)
+            for t in FORECAST_THRESHOLDS
+            if running_month and status.forecast_percent >= t
+        ]
+        for basis, threshold in crossed:
+            if (status.budget.pk, basis, threshold) in already:
                 continue
             alert, created = BudgetAlert.objects.get_or_create(
                 budget=status.budget,
                 month=month,
                 threshold=threshold,
-                defaults={"spent": status.spent},
+                basis=basis,
+                defaults={"spent": status.spent_with_accrued, "forecast": status.forecast},
             )
             if not created:
                 continue
-            subject = f"Budget of {status.budget.label} at {threshold} % for {month:%B %Y}"
-            body = (
-                f"{status.budget.label} has spent {status.spent} {status.currency} of its "
-                f"{status.budget.monthly_amount} {status.currency} budget for {month:%B %Y}; "
-                f"month-end forecast at the current rate: {status.forecast} {status.currency}."
-            )
+            subject, body = _alert_text(status, basis, threshold)
             url = f"{reverse('billing:budget_list')}?period={month:%Y-%m}"
             for user in _budget_recipients(status.budget):
                 notify(user=user, subject=subject, body=body, url=url)
             sent.append(alert)
     return sent
+
+
+# --- Rates -------------------------------------------------------------------------------------
+
+
+def _offered_sizes(card: RateCard) -> set[str] | None:
+    """The sizes the card's accounts offer (an organization's card: all its accounts'; the
+    installation's default: every account's); None when no account has listed its sizes yet."""
+    accounts = CloudAccount.objects.all()
+    if card.cloud_account_id:
+        accounts = accounts.filter(pk=card.cloud_account_id)
+    elif card.organization_id:
+        accounts = accounts.filter(organization_id=card.organization_id)
+    sizes = {
+        size.id for account in accounts for size in cloud_account_options(account=account)["sizes"]
+    }
+    return sizes or None
+
+
+def rate_problems(
+    *, rate_card: RateCard | None, resource_kind: str, size: str, effective_from: date
+) -> dict[str, list[str]]:
+    """Why a new rate may not be added, by field (empty: it may). The kind must be one Canopy
+    bills, a size one the card's accounts offer, and the date not before this month: months
+    before are metered (maybe closed), and keep their prices. A draft card (what-if) may price
+    any date. `rate_card` None: a card being created, checked as an organization-wide one."""
+    problems: dict[str, list[str]] = {}
+    if resource_kind not in BILLABLE_KINDS:
+        problems["resource_kind"] = [f"Choose one of: {', '.join(BILLABLE_KINDS)}."]
+    if size and resource_kind not in ("server", "database"):
+        problems["size"] = ["Only servers and databases have sizes; leave it empty."]
+    elif size and rate_card is not None:
+        offered = _offered_sizes(rate_card)
+        if offered is not None and size not in offered:
+            problems["size"] = [
+                f"No account of this card offers {size!r}: {', '.join(sorted(offered))}."
+            ]
+    first_day = selectors.month_start(timezone.now().date())
+    if effective_from < first_day and not (rate_card and rate_card.is_draft):
+        problems["effective_from"] = [
+            f"A new price starts on {first_day} or later: earlier months keep their prices."
+        ]
+    return problems
 
 
 # --- Statements -------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ def meter_last_hour() -> int:
 
 
 @shared_task
+def budgets_check() -> int:
+    """Beat, every few minutes: alert budgets whose spend or forecast crossed a threshold."""
+    return len(services.budget_alerts_send(month=month_start(timezone.now().date())))
+
+
+@shared_task
 def close_last_month() -> int:
     """Beat, daily: close the month that ended (a no-op once its statements exist)."""
     last_month = month_start(month_start(timezone.now().date()) - timedelta(days=1))

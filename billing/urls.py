@@ -6,9 +6,12 @@ app_name = "billing"
 
 urlpatterns = [
     path("", views.chargeback_view, name="chargeback"),
+    path("showback/", views.showback_view, name="showback"),
     path("export.csv", views.chargeback_csv, name="chargeback_csv"),
     path("resources/<int:resource_id>/", views.resource_costs, name="resource_costs"),
     path("budgets/", views.budget_list_view, name="budget_list"),
+    path("budgets/new/", views.budget_edit, name="budget_new"),
+    path("budgets/<int:budget_id>/", views.budget_edit, name="budget_edit"),
     path("statements/", views.statement_list_view, name="statement_list"),
     path("statements/<int:statement_id>/", views.statement_detail, name="statement_detail"),
     path(

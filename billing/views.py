@@ -5,19 +5,21 @@ import csv
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
-from billing import selectors
+from billing import charts, selectors, services
 from billing.api.serializers import ChargebackQuerySerializer
+from billing.forms import BudgetForm
 from billing.models import Statement
 from billing.statements import statement_csv_rows, statement_pdf
-
-CHART_WIDTH = 640
-CHART_HEIGHT = 160
+from portal.forms import form_add_service_errors
 
 
 class _Echo:
@@ -44,36 +46,27 @@ def _query(request: HttpRequest) -> tuple[dict, dict]:
     return fallback.validated_data, query.errors
 
 
-def _daily_bars(days: list[dict]) -> list[dict]:
-    """Bar geometry for the cost-over-time chart (server-rendered SVG, no JavaScript)."""
-    peak = max((day["cost"] for day in days), default=Decimal("0")) or Decimal("1")
-    width = CHART_WIDTH / max(len(days), 1)
-    return [
-        {
-            "x": round(index * width, 1),
-            "width": round(max(width - 2, 1), 1),
-            "height": round(float(day["cost"] / peak) * (CHART_HEIGHT - 20), 1),
-            "y": round(CHART_HEIGHT - float(day["cost"] / peak) * (CHART_HEIGHT - 20), 1),
-            "day": day["day"],
-            "cost": day["cost"],
-        }
-        for index, day in enumerate(days)
-    ]
-
-
-@login_required
-def chargeback_view(request: HttpRequest) -> HttpResponse:
+def _report_page(request: HttpRequest, *, showback: bool) -> HttpResponse:
+    """The chargeback report (or its showback twin) with its charts."""
     query, errors = _query(request)
-    report = selectors.chargeback_report(user=request.user, **query)
-    days = selectors.cost_per_day(
-        user=request.user, period=query["period"], filters=query["filters"]
+    now = timezone.now()
+    card_id = query.pop("whatif", None)
+    whatif = None
+    if card_id:
+        try:
+            whatif = selectors.draft_card_get(user=request.user, card_id=card_id)
+        except ValidationError as error:
+            errors = {**errors, **error.message_dict}
+    report = selectors.chargeback_report(
+        user=request.user, showback=showback, now=now, whatif=whatif, **query
     )
+    period, filters = query["period"], query["filters"]
     params = {k: v for k, v in request.GET.items() if k not in ("group_by",)}
-    peak = report.rows[0].cost if report.rows and report.rows[0].cost > 0 else Decimal("1")
+    peak = max((row.cost_with_accrued for row in report.rows), default=Decimal("0"))
     rows = [
         {
             "row": row,
-            "share": round(float(row.cost / peak) * 100, 1),
+            "share": round(float(row.cost_with_accrued / peak) * 100, 1) if peak > 0 else 0,
             "drill": (
                 "?" + urlencode({**params, report.group_by: row.key, "group_by": report.drill_down})
                 if report.drill_down
@@ -82,35 +75,61 @@ def chargeback_view(request: HttpRequest) -> HttpResponse:
         }
         for row in report.rows
     ]
+    chart_args = {
+        "user": request.user,
+        "period": period,
+        "filters": filters,
+        "running": report.running,
+        "showback": showback,
+    }
     return render(
         request,
         "billing/chargeback.html",
         {
             "report": report,
             "rows": rows,
-            "bars": _daily_bars(days),
-            "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT},
-            "groups": list(selectors.GROUPS),
-            "filters": query["filters"],
-            "filter_labels": selectors.filter_labels(query["filters"]),
+            "charts": {
+                "over_time": charts.cost_over_time(**chart_args, now=now),
+                "by_month": charts.cost_by_month(**chart_args, now=now),
+            },
+            "groups": selectors.GROUP_LABELS.items(),
+            "draft_cards": selectors.draft_cards(user=request.user),
+            "group_label": selectors.GROUP_LABELS[report.group_by],
+            "filters": filters,
+            "filter_labels": {
+                selectors.GROUP_LABELS[group]: label
+                for group, label in selectors.filter_labels(filters).items()
+            },
             "errors": errors,
             "query_string": request.GET.urlencode(),
-            "period_value": request.GET.get("period", query["period"].label),
+            "period_value": request.GET.get("period", period.label),
             # Lifecycle's savings panel reads the same period (`{% cost_savings period %}`).
-            "period": query["period"],
+            "period": period,
         },
     )
+
+
+@login_required
+def chargeback_view(request: HttpRequest) -> HttpResponse:
+    return _report_page(request, showback=False)
+
+
+@login_required
+def showback_view(request: HttpRequest) -> HttpResponse:
+    """The same figures for every member of a project: costs shown, not charged."""
+    return _report_page(request, showback=True)
 
 
 @login_required
 def chargeback_csv(request: HttpRequest) -> StreamingHttpResponse:
     """Every usage row of the report's scope, streamed: fine for a year of a large organization."""
     query, _ = _query(request)
+    showback = request.GET.get("showback") == "1"
     rows = selectors.usage_export(
-        user=request.user, period=query["period"], filters=query["filters"]
+        user=request.user, period=query["period"], filters=query["filters"], showback=showback
     )
     response = StreamingHttpResponse(
-        _csv_stream(selectors.EXPORT_COLUMNS, rows), content_type="text/csv"
+        _csv_stream(selectors.EXPORT_HEADER, rows), content_type="text/csv"
     )
     name = f"canopy-usage-{query['period'].label.replace('..', '_')}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -135,8 +154,75 @@ def budget_list_view(request: HttpRequest) -> HttpResponse:
         period = selectors.period_parse(period=request.GET.get("period"))
     except ValidationError:
         period = selectors.period_parse()
-    statuses = selectors.budget_list(user=request.user, month=period.start.date())
-    return render(request, "billing/budget_list.html", {"statuses": statuses, "period": period})
+    now = timezone.now()
+    statuses = selectors.budget_list(user=request.user, month=period.start.date(), now=now)
+    burn_downs = [
+        {
+            "status": status,
+            "chart": charts.budget_burn_down(status=status, now=now),
+            "element_id": f"burn-down-{status.budget.pk}",
+        }
+        for status in statuses
+    ]
+    editable = set(selectors.budget_editable(user=request.user).values_list("pk", flat=True))
+    return render(
+        request,
+        "billing/budget_list.html",
+        {
+            "statuses": statuses,
+            "burn_downs": burn_downs,
+            "period": period,
+            "editable": editable,
+            "organizations": selectors.budget_organizations(user=request.user),
+        },
+    )
+
+
+@login_required
+def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpResponse:
+    """Create (no `budget_id`; `?organization=` when the user sets several organizations'
+    budgets) or change a budget."""
+    budget = (
+        get_object_or_404(selectors.budget_editable(user=request.user), pk=budget_id)
+        if budget_id
+        else None
+    )
+    organizations = selectors.budget_organizations(user=request.user)
+    if budget is not None:
+        organization = budget.organization
+    else:
+        chosen = request.GET.get("organization", "")
+        organization = (
+            organizations.filter(pk=chosen).first() if chosen.isdigit() else organizations.first()
+        )
+        if organization is None:
+            raise PermissionDenied("Only finance people and organization admins set budgets.")
+    form = BudgetForm(request.POST or None, instance=budget, organization_id=organization.pk)
+    if request.method == "POST" and form.is_valid():
+        data = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        try:
+            saved = services.budget_save(
+                user=request.user,
+                budget=budget,
+                organization_id=organization.pk,
+                data={**data, "cost_center": data["cost_center"] or ""},
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Budget of {saved.label} saved: {saved.monthly_amount}.")
+            return redirect("billing:budget_list")
+    return render(
+        request,
+        "portal/settings_form.html",
+        {
+            "form": form,
+            "title": f"Budget of {budget.label}" if budget else f"New budget for {organization}",
+            "intro": "A monthly spending limit. Alerts go at 50, 80 and 100 %; a refusing "
+            "budget also refuses new orders that would take the month over it.",
+            "back": reverse("billing:budget_list"),
+        },
+    )
 
 
 @login_required

@@ -19,9 +19,11 @@ from catalog.selectors import (
 
 
 def _parameter_field(name: str, spec: dict, required: bool, offered: list | None) -> forms.Field:
+    rule = spec.get("x-rule", "")
     options = {
         "label": spec.get("title", name),
-        "help_text": spec.get("description", ""),
+        # What the field is for, else the rule a value must follow ("Lower-case letters, …").
+        "help_text": spec.get("description") or rule[:1].upper() + rule[1:],
         "required": required,
         "initial": spec.get("default"),
     }
@@ -42,7 +44,7 @@ def _parameter_field(name: str, spec: dict, required: bool, offered: list | None
         return forms.BooleanField(**{**options, "required": False})  # unchecked means false
     validators = []
     if "pattern" in spec:
-        validators.append(RegexValidator(spec["pattern"], "Enter a valid value."))
+        validators.append(RegexValidator(spec["pattern"], templating.pattern_message(spec)))
     return forms.CharField(validators=validators, **options)
 
 
@@ -54,6 +56,7 @@ class OrderForm(forms.Form):
     def __init__(self, *args, item: CatalogItem, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.item = item
+        self.user = user
         refresh = {
             "hx-post": reverse("catalog:item_fields", args=[item.slug]),
             "hx-target": "#order-fields",

@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, can_proceed, transition
 
+from portal.labels import field_label
 from portal.models import Organization, Project
 
 
@@ -195,6 +196,15 @@ class Order(FSMModelMixin, models.Model):
                 ),
             }
             for spec in self.planned_resources
+        ]
+
+    @property
+    def labelled_parameters(self) -> list[tuple[str, object]]:
+        """(title, value) of each parameter, titled as the item's order form titles it."""
+        properties = self.item.parameters.get("properties", {})
+        return [
+            ((properties.get(name) or {}).get("title") or field_label(name), value)
+            for name, value in self.parameters.items()
         ]
 
     @property

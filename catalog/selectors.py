@@ -13,8 +13,10 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, monthly_quote
+from billing.selectors import budget_check
 from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order
+from portal.labels import field_label
 from portal.models import Project
 from portal.selectors import project_ids, project_list, user_has_project_perm
 from provisioning.models import CloudAccount
@@ -45,6 +47,24 @@ def catalog_item_list(*, user: AbstractUser) -> QuerySet[CatalogItem]:
         .filter(_entitled(orderable))
         .select_related("category")
     )
+
+
+def catalog_search(
+    *, user: AbstractUser, text: str = "", category: str = ""
+) -> QuerySet[CatalogItem]:
+    """The user's catalog items whose name or description contains every word of `text`, in
+    the category with slug `category` (any when empty)."""
+    items = catalog_item_list(user=user)
+    for word in text.split():
+        items = items.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    if category:
+        items = items.filter(category__slug=category)
+    return items
+
+
+def catalog_categories(*, user: AbstractUser) -> QuerySet[Category]:
+    """The categories that hold at least one item the user may order (the menu's filter)."""
+    return Category.objects.filter(items__in=catalog_item_list(user=user)).distinct()
 
 
 def orderable_item(*, slug: str) -> CatalogItem | None:
@@ -99,8 +119,9 @@ def parameter_choices(
 ) -> dict[str, list[tuple]]:
     """(id, label) choices of the parameters whose options come from the account ("x-options").
 
-    `"x-match": "windows"` keeps the options whose id or label contains that text. `options`:
-    the account's `cloud_account_options`, when the caller has them.
+    `"x-match": "windows"` keeps the options whose id or label contains that text, and
+    `"x-os": "linux"` the images of that operating system family. `options`: the account's
+    `cloud_account_options`, when the caller has them.
     """
     if options is None:
         options = provisioning_selectors.cloud_account_options(account=account)
@@ -109,10 +130,12 @@ def parameter_choices(
         if "x-options" not in spec:
             continue
         match = spec.get("x-match", "").lower()
+        family = spec.get("x-os")
         choices[name] = [
             (option.id, option.label)
             for option in options[spec["x-options"]]
             if match in f"{option.id} {option.label}".lower()
+            and family in (None, templating.os_family(option.id, option.label))
         ]
     return choices
 
@@ -150,7 +173,10 @@ def parameter_errors(*, item: CatalogItem, parameters: dict, choices: dict) -> d
 
 
 def _readable(error: jsonschema.ValidationError) -> str:
-    """jsonschema's message, except for a choice list, where it names the valid choices."""
+    """jsonschema's message, except for a choice list, where it names the valid choices, and a
+    pattern, where it gives the parameter's rule in words."""
+    if error.validator == "pattern":
+        return templating.pattern_message(error.schema)
     choices = (
         [option.get("const") for option in error.validator_value or []]
         if (error.validator == "oneOf")
@@ -159,6 +185,22 @@ def _readable(error: jsonschema.ValidationError) -> str:
     if choices and None not in choices:
         return f"Choose one of: {', '.join(map(str, choices))}."
     return error.message
+
+
+def name_conflicts(*, item: CatalogItem, project: Project, resources: list[dict]) -> dict:
+    """The names the order would give that the project already uses for the same kind, keyed by
+    the item's `name` parameter (where names come from), or empty."""
+    names = [(spec["kind"], name) for spec in resources for name in templating.copy_names(spec)]
+    taken = provisioning_selectors.resource_names_in_use(project=project, names=names)
+    if not taken:
+        return {}
+    field = "name" if "name" in item.parameters.get("properties", {}) else "parameters"
+    listed = ", ".join(taken)
+    return {
+        field: [
+            f"{project.name} already has {listed}: choose a name no resource of the project uses."
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -200,6 +242,9 @@ def order_plan(
     if errors:
         raise ValidationError(errors)
     resources = resolve_resources(item=item, parameters=parameters)
+    taken = name_conflicts(item=item, project=project, resources=resources)
+    if taken:
+        raise ValidationError(taken)
     book = PriceBook(
         [account.pk], rates=order_config.rates(cloud_account_id=account.pk), accounts=[account]
     )
@@ -208,8 +253,9 @@ def order_plan(
         cloud_account=account,
         parameters=parameters,
         resources=resources,
+        # Strict: an item the account's rate card has no price for is refused, not quoted at 0.
         estimated_monthly_cost=monthly_quote(
-            cloud_account_id=account.pk, resources=resources, book=book
+            cloud_account_id=account.pk, resources=resources, book=book, strict=True
         ),
         options=options,
     )
@@ -262,6 +308,90 @@ def order_quote(
             project=project, cloud_account=cloud_account, resources=resources, monthly_cost=cost
         ),
     )
+
+
+def unsaved_order(*, user: AbstractUser, item: CatalogItem, plan: OrderPlan) -> Order:
+    """The order a checked plan becomes, not saved yet (submit saves it; the estimate does not)."""
+    return Order(
+        item=item,
+        project=plan.project,
+        requester=user,
+        cloud_account=plan.cloud_account,
+        parameters=plan.parameters,
+        estimated_monthly_cost=plan.estimated_monthly_cost,
+    )
+
+
+def order_refusal(*, order: Order, plan: OrderPlan) -> dict[str, list[str]]:
+    """Why admission would refuse the order now, by kind ("quota", "budget"); empty: it fits."""
+    return approval_selectors.admission_refusal(
+        order=order, resources=plan.resources, sizes=plan.options["sizes"]
+    )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the order form shows while it is filled: the price and quota effect of a valid form,
+    or what is invalid (no price then); `refusal` says why it would be refused as it stands."""
+
+    errors: tuple[str, ...] = ()
+    quote: Quote | None = None
+    refusal: tuple[str, ...] = ()
+    # A budget the order would exceed that does not refuse orders (its people get alerts).
+    over_budget: str | None = None
+
+    @property
+    def over_limits(self) -> bool:
+        return any(
+            message.startswith(approval_selectors.QUOTA_EXCEEDED) for message in self.quote.quota
+        )
+
+
+def order_estimate(
+    *, user: AbstractUser, item: CatalogItem, project: Project, parameters: dict
+) -> Estimate:
+    """The order form's live estimate: the same checks as a submit, without saving anything."""
+    try:
+        plan = order_plan(user=user, item=item, project=project, parameters=parameters)
+    except (ValidationError, PermissionDenied) as error:
+        return Estimate(errors=tuple(_labelled(item, error)))
+    order = unsaved_order(user=user, item=item, plan=plan)
+    refusal = order_refusal(order=order, plan=plan)
+    quote = order_quote(
+        project=project,
+        cloud_account=plan.cloud_account,
+        resources=plan.resources,
+        monthly_cost=plan.estimated_monthly_cost,
+    )
+    return Estimate(
+        quote=quote,
+        refusal=tuple(message for messages in refusal.values() for message in messages),
+        over_budget=None
+        if refusal
+        else budget_check(
+            project=project, monthly_cost=plan.estimated_monthly_cost, refusing_only=False
+        ),
+    )
+
+
+def _labelled(item: CatalogItem, error: ValidationError | PermissionDenied) -> list[str]:
+    """Each message with the title of the field it is about ("Server name: …")."""
+    if isinstance(error, PermissionDenied) or not hasattr(error, "error_dict"):
+        return [str(message) for message in getattr(error, "messages", [str(error)])]
+    properties = item.parameters.get("properties", {})
+    return [
+        f"{field_title(properties, field)}: {message}"
+        for field, messages in error.message_dict.items()
+        for message in messages
+    ]
+
+
+def field_title(properties: dict, name: str) -> str:
+    """A parameter's title from the item's schema, else its name in words ("SSH key")."""
+    spec = properties.get(name)
+    if isinstance(spec, dict) and spec.get("title"):
+        return spec["title"]
+    return field_label(name)
 
 
 def order_list(*, user: AbstractUser) -> QuerySet[Order]:

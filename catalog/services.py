@@ -10,11 +10,10 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-import approvals.selectors as approval_selectors
 from catalog import templating
 from catalog.models import CatalogItem, Category, Order, OrderStatus, lease_days_errors
 from catalog.orders import order_admission_enqueue
-from catalog.selectors import order_plan
+from catalog.selectors import order_plan, order_refusal, unsaved_order
 from portal.models import Organization, Project
 from portal.services import audit_record
 from provisioning.models import Resource
@@ -33,18 +32,9 @@ def order_submit(
     # Checked and priced before the transaction: reading the account's options may call its
     # provider (the sandbox is read in place), which must not hold a transaction open.
     plan = order_plan(user=user, item=item, project=project, parameters=parameters)
-    order = Order(
-        item=item,
-        project=project,
-        requester=user,
-        cloud_account=plan.cloud_account,
-        parameters=plan.parameters,
-        estimated_monthly_cost=plan.estimated_monthly_cost,
-    )
+    order = unsaved_order(user=user, item=item, plan=plan)
     order.pin_plan(resources=plan.resources)  # what is quoted and approved is what runs
-    refusal = approval_selectors.admission_refusal(
-        order=order, resources=plan.resources, sizes=plan.options["sizes"]
-    )
+    refusal = order_refusal(order=order, plan=plan)
     if refusal:
         raise ValidationError(refusal)
     with transaction.atomic():

@@ -42,8 +42,11 @@ KINDS: dict[str, KindSpec] = {
         references={"members": frozenset({"server", "autoscaling_group"})},
         choices={"protocol": frozenset({"http", "https", "tcp"})},
     ),
+    # The record's type follows its target's address (A for an IP, CNAME for a host name);
+    # an older template's `type` is accepted and overridden.
     "dns_record": KindSpec(
-        required=frozenset({"zone", "record", "type", "target"}),
+        required=frozenset({"zone", "record", "target"}),
+        optional=frozenset({"type"}),
         references={"target": frozenset({"load_balancer", "server"})},
         choices={"type": frozenset({"A", "CNAME"})},
     ),
@@ -63,6 +66,24 @@ KINDS: dict[str, KindSpec] = {
 # Parameters whose choices come from the chosen cloud account, not from the schema:
 # `"x-options": "sizes"` in a parameter's JSON Schema (see provisioning's cloud_account_options).
 OPTION_SOURCES = ("locations", "sizes", "images")
+# `"x-os": "linux"` on an image parameter keeps the images of that operating system family.
+OS_FAMILIES = ("linux", "windows")
+
+
+def os_family(image_id: str, image_label: str) -> str:
+    """The operating system family of a provider's image, from its id and name (providers do
+    not report it: "windows-2022", "Windows Server 2022", an AMI named "Windows_Server-…")."""
+    return "windows" if "windows" in f"{image_id} {image_label}".lower() else "linux"
+
+
+def pattern_message(spec: dict) -> str:
+    """What a value that does not match a parameter's `pattern` is told: the rule in words
+    (`x-rule`), else the pattern itself, never a bare "Enter a valid value"."""
+    rule = spec.get("x-rule")
+    if rule:
+        return f"Use {rule}."
+    return f"Must match the pattern {spec.get('pattern')}."
+
 
 _WHOLE = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -131,6 +152,12 @@ def resolve(template: list[dict], parameters: dict) -> list[dict]:
     return specs
 
 
+def copy_names(spec: dict) -> list[str]:
+    """The names of a resolved spec's copies: its name, or name-1, name-2… when it has several."""
+    count = max(int(spec.get("count", 1)), 1)
+    return [spec["name"]] if count == 1 else [f"{spec['name']}-{i + 1}" for i in range(count)]
+
+
 def _count(value: Any) -> int:
     try:
         return max(int(value), 1)
@@ -147,15 +174,23 @@ def template_errors(template: Any, schema: Any) -> list[str]:
     if not isinstance(schema, dict) or schema.get("type") != "object":
         return ['parameters: the schema must be {"type": "object", "properties": …}']
     declared = schema.get("properties", {})
-    errors = [
-        f"parameters.{name}: must be a mapping with a type"
-        for name, spec in declared.items()
-        if not isinstance(spec, dict)
-    ] + [
-        f"parameters.{name}: x-options must be one of {', '.join(OPTION_SOURCES)}"
-        for name, spec in declared.items()
-        if isinstance(spec, dict) and spec.get("x-options", "sizes") not in OPTION_SOURCES
-    ]
+    errors = (
+        [
+            f"parameters.{name}: must be a mapping with a type"
+            for name, spec in declared.items()
+            if not isinstance(spec, dict)
+        ]
+        + [
+            f"parameters.{name}: x-options must be one of {', '.join(OPTION_SOURCES)}"
+            for name, spec in declared.items()
+            if isinstance(spec, dict) and spec.get("x-options", "sizes") not in OPTION_SOURCES
+        ]
+        + [
+            f"parameters.{name}: x-os must be one of {', '.join(OS_FAMILIES)}"
+            for name, spec in declared.items()
+            if isinstance(spec, dict) and spec.get("x-os", "linux") not in OS_FAMILIES
+        ]
+    )
     if not isinstance(template, list) or not template:
         return [*errors, "resources: a non-empty list of resource specs is required"]
     kinds_by_key: dict[str, str] = {}

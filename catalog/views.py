@@ -7,30 +7,47 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 import provisioning.selectors as provisioning_selectors
+from catalog.filtersets import OrderFilterSet
 from catalog.forms import OrderForm
 from catalog.orders import order_cancel, order_destroy
 from catalog.selectors import (
+    Estimate,
+    catalog_categories,
     catalog_item_list,
+    catalog_search,
     item_price_from,
+    order_estimate,
     order_list,
-    order_quote,
     pricing_accounts,
-    resolve_resources,
 )
 from catalog.services import order_from_snapshot, order_submit
 from portal.forms import form_add_service_errors
+from portal.pagination import paginate
 from portal.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
 
 
 @login_required
 def menu(request):
+    """The menu by category; `?q=` searches names and descriptions, `?category=` narrows."""
+    text = request.GET.get("q", "").strip()
+    category = request.GET.get("category", "")
     categories: dict = {}
     accounts = pricing_accounts()
-    for item in catalog_item_list(user=request.user).order_by("category__name", "name"):
+    items = catalog_search(user=request.user, text=text, category=category)
+    for item in items.order_by("category__name", "name"):
         item.price_from = item_price_from(item=item, accounts=accounts)
         categories.setdefault(item.category, []).append(item)
-    return render(request, "catalog/menu.html", {"categories": categories.items()})
+    return render(
+        request,
+        "catalog/menu.html",
+        {
+            "categories": categories.items(),
+            "all_categories": catalog_categories(user=request.user),
+            "text": text,
+            "category": category,
+        },
+    )
 
 
 def _item(request, slug):
@@ -62,20 +79,28 @@ def item_order(request, slug):
 
 
 def _estimate(form: OrderForm) -> dict:
-    """The quote from the valid fields of a bound form (a bad name still gets a price)."""
+    """The live estimate of a bound form: what is invalid (and no price), or the price, the
+    quota effect and why the order would be refused as it stands."""
     if not form.is_bound or form.account is None:
-        return {"quote": None}
-    form.is_valid()
-    if "project" not in form.cleaned_data:
-        return {"quote": None}
-    parameters = form.parameters()
-    parameters.pop("cloud_account", None)
-    quote = order_quote(
-        project=form.cleaned_data["project"],
-        cloud_account=form.account,
-        resources=resolve_resources(item=form.item, parameters=parameters),
-    )
-    return {"quote": quote}
+        return {"estimate": None}
+    if not form.is_valid():
+        return {
+            "estimate": Estimate(
+                errors=tuple(
+                    f"{form.fields[name].label if name in form.fields else 'Order'}: {message}"
+                    for name, messages in form.errors.items()
+                    for message in messages
+                )
+            )
+        }
+    return {
+        "estimate": order_estimate(
+            user=form.user,
+            item=form.item,
+            project=form.cleaned_data["project"],
+            parameters=form.parameters(),
+        )
+    }
 
 
 @login_required
@@ -98,8 +123,15 @@ def item_fields(request, slug):
 
 @login_required
 def order_list_view(request):
-    orders = order_list(user=request.user)
-    return render(request, "catalog/order_list.html", {"orders": orders})
+    """The caller's orders, newest first, one page at a time, filtered as the API filters."""
+    filters = OrderFilterSet(request.GET, queryset=order_list(user=request.user), request=request)
+    page = paginate(request, filters.qs)
+    return render(
+        request,
+        "catalog/order_list.html",
+        {"page": page, "orders": page.object_list, "filters": filters},
+        status=200 if filters.is_valid() else 400,
+    )
 
 
 def _live_context(request, order) -> dict:
@@ -108,19 +140,20 @@ def _live_context(request, order) -> dict:
     live = not order.is_final or any(r.state in TRANSITIONAL_STATES for r in resources)
     return {
         "order": order,
+        "condition": provisioning_selectors.order_condition(resources=resources),
         "resources": resources,
         "steps": steps,
         "live": live,
         "can_cancel": order.requester_id == request.user.pk and order.can_cancel,
+        # The approval block and the audit trail are part of the live fragment too.
+        "events": audit_events_for_order(order_id=order.pk),
     }
 
 
 @login_required
 def order_detail(request, order_id):
     order = get_object_or_404(order_list(user=request.user), pk=order_id)
-    context = _live_context(request, order)
-    context["events"] = audit_events_for_order(order_id=order.pk)
-    return render(request, "catalog/order_detail.html", context)
+    return render(request, "catalog/order_detail.html", _live_context(request, order))
 
 
 @login_required

@@ -6,6 +6,7 @@ app_name = "lifecycle"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("idle-policies/<int:policy_id>/", views.idle_policy_edit, name="idle_policy_edit"),
     path("leases/<int:lease_id>/extend/", views.lease_extend_view, name="lease_extend"),
     path("leases/<int:lease_id>/unretire/", views.lease_unretire_view, name="lease_unretire"),
     path(

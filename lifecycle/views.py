@@ -10,11 +10,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from lifecycle import selectors, services
-from lifecycle.models import LeaseExtension
+from lifecycle.filtersets import LeaseFilterSet
+from lifecycle.forms import IdlePolicyForm
+from lifecycle.models import LeaseExtension, LeaseState
+from portal.forms import form_add_service_errors
+from portal.pagination import paginate
 from provisioning.selectors import resource_list
 
 
@@ -43,18 +48,52 @@ def _run(
 def index(request: HttpRequest) -> HttpResponse:
     user = request.user
     cases = selectors.reclaim_case_list(user=user)
+    leases = selectors.lease_list(user=user).order_by("expires_at", "id")
+    if not request.GET.get("state"):  # deleted leases are history: shown when asked for
+        leases = leases.exclude(state=LeaseState.DELETED)
+    filters = LeaseFilterSet(request.GET, queryset=leases, request=request)
+    page = paginate(request, filters.qs)
     return render(
         request,
         "lifecycle/index.html",
         {
             "summary": selectors.dashboard_summary(user=user),
-            "leases": selectors.lease_list(user=user).exclude(state="deleted")[:200],
+            "filters": filters,
+            "page": page,
+            "leases": page.object_list,
             "to_decide": selectors.lease_extensions_to_decide(user=user),
             "extensions": selectors.lease_extension_list(user=user)[:50],
             "cases": cases.filter(closed_at__isnull=True),
             "closed_cases": cases.filter(closed_at__isnull=False)[:20],
             "keeps": selectors.resource_keep_list(user=user),
             "policies": selectors.idle_policy_list(user=user),
+        },
+    )
+
+
+@login_required
+def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
+    """Organization admins change an idle policy of their organization or its projects."""
+    policy = get_object_or_404(selectors.idle_policy_list(user=request.user), pk=policy_id)
+    form = IdlePolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.idle_policy_save(user=request.user, policy=policy, fields=form.cleaned_data)
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Idle policy {policy.name} saved.")
+            return redirect("lifecycle:index")
+    return render(
+        request,
+        "portal/settings_form.html",
+        {
+            "form": form,
+            "title": f"Idle policy {policy.name}",
+            "intro": "A top-level server is idle when its average CPU and network stay below "
+            "both thresholds over the window; its owner is then notified, and the server "
+            "stopped, retired and deleted after each wait, unless it is busy again or kept.",
+            "back": reverse("lifecycle:index"),
         },
     )
 

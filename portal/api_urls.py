@@ -10,7 +10,7 @@ from approvals.api.views import (
     ProjectQuotaView,
     QuotaViewSet,
 )
-from billing.api.views import BudgetListView, ChargebackView
+from billing.api.views import BudgetListView, ChargebackView, ShowbackView
 from catalog.api.views import (
     CatalogItemViewSet,
     OrderDestroyView,
@@ -50,6 +50,7 @@ urlpatterns = [
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
     path("resources/<int:pk>/restore/", SnapshotRestoreView.as_view(), name="snapshot-restore"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
+    path("showback/", ShowbackView.as_view(), name="showback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
     path(

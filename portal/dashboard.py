@@ -79,7 +79,8 @@ def _spend(user: AbstractUser, today: datetime) -> dict[str, Any]:
     return {
         "month": report.period.label,
         "currency": report.currency,
-        "total": report.total,
+        # Metered plus what runs since the last metered hour, as on Costs.
+        "total": report.total_with_accrued,
         "by_project": report.rows[:LIST_LIMIT],
         "budgets": budget_list(user=user, month=today.date()),
     }

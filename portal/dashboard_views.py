@@ -6,7 +6,8 @@ import hmac
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -20,6 +21,12 @@ from portal.dashboard import (
 )
 from portal.monitoring import health_report, metrics_registry
 from provisioning.selectors import METRIC_KINDS, METRIC_STATES, resource_list, resource_metrics
+
+
+@require_safe
+def favicon_view(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages that do not link the icon (admin, API docs)."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def _dashboard_context(request: HttpRequest) -> dict:

@@ -89,6 +89,8 @@ TEMPLATES = [
                 "portal.context_processors.navigation",
                 "identity.context_processors.sign_in",
             ],
+            # `human` and `field_label` in every template (see portal.labels).
+            "builtins": ["portal.templatetags.labels"],
         },
     },
 ]
@@ -241,6 +243,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.meter_last_hour",
         "schedule": crontab(minute=5),
     },
+    # Forecasts move with what runs (an order completes, a group scales): check them often.
+    "check-budgets": {
+        "task": "billing.tasks.budgets_check",
+        "schedule": timedelta(minutes=5),
+    },
     "close-last-month": {
         "task": "billing.tasks.close_last_month",
         "schedule": crontab(minute=30, hour=0),
@@ -281,8 +288,12 @@ CELERY_BEAT_SCHEDULE = {
 CANOPY_DEMO_PASSWORD = env("CANOPY_DEMO_PASSWORD", default="canopy")
 # seed_demo also starts demo workloads (orders whose lease runs out, an idle server, …).
 CANOPY_DEMO_WORKLOAD = env.bool("CANOPY_DEMO_WORKLOAD", default=True)
-# Where the portal is reached, for the absolute links in emails (approve/reject, order pages).
-CANOPY_BASE_URL = env("CANOPY_BASE_URL", default="http://127.0.0.1:8000")
+# Where the portal is reached, for the absolute links in emails (approve/reject, order pages) and
+# notifications. Without it, the local server's address on PORT (`make run` sets it from its
+# PORT for every process: honcho hands the worker and beat ports of their own).
+CANOPY_BASE_URL = env(
+    "CANOPY_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+).rstrip("/")
 # How long a row may stay in a transitional state before the reconciler calls it stuck.
 CANOPY_TRANSITION_TIMEOUT = timedelta(seconds=env.int("CANOPY_TRANSITION_TIMEOUT", default=900))
 # Days a retired order (lease expired, servers stopped) waits before its resources are deleted.
@@ -477,7 +488,12 @@ if AUTH_LDAP_SERVER_URI:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_refusals": {"()": "portal.logging.ExpectedRefusalsFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # A 403 or 404 is an answer, not a fault: one line, no traceback (500s keep theirs).
+        "django.request": {"filters": ["expected_refusals"]},
+    },
 }

@@ -37,7 +37,11 @@ from portal.settings import *
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 CANOPY_DEMO_WORKLOAD = False  # the `demo` fixture's organization starts with no orders
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Kept in memory for the test to read; a worker started by a browser test prints its emails
+# instead (the console backend, as `make run`), so the test follows the printed links.
+EMAIL_BACKEND = os.environ.get(
+    "CANOPY_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend"
+)
 STATIC_ROOT = VAR_DIR / "static"  # whitenoise wants it to exist
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -8,6 +8,8 @@ from portal.notifications_views import notification_list_view, notifications_rea
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Pages that do not link the icon (admin, API docs) still get it, not a 404 per visit.
+    path("favicon.ico", dashboard_views.favicon_view),
     # Ends the portal session, and the OIDC provider's when the person signed in through it.
     path("accounts/logout/", OIDCLogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),

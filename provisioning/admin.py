@@ -22,9 +22,16 @@ from provisioning.services import (
 )
 
 
+class WriteOnlyJSONField(forms.JSONField):
+    """A JSON box that starts empty: no value is shown as nothing, not as `null`."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class CloudAccountForm(forms.ModelForm):
     # Write-only: the stored credentials are never shown; leave empty to keep them.
-    new_credentials = forms.JSONField(
+    new_credentials = WriteOnlyJSONField(
         required=False,
         label="Credentials",
         help_text='A JSON object, e.g. {"access_key": "…", "secret_key": "…"}. '

@@ -201,6 +201,38 @@ def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:
     ).select_related("cloud_account", "project", "order__item", "parent")
 
 
+def order_condition(*, resources: Sequence[Resource]) -> str:
+    """What an order's resources say beyond its status, for people: "deleted" when none of its
+    resources is left, "partly deleted" when some are gone, "degraded" when one is in error or
+    missing at the provider, else "" (the order's status tells it all)."""
+    top = [resource for resource in resources if resource.parent_id is None]
+    deleted = sum(resource.state == ResourceState.DELETED for resource in top)
+    if top and deleted == len(top):
+        return "deleted"
+    if deleted:
+        return "partly deleted"
+    if any(r.state in (ResourceState.ERROR, ResourceState.MISSING) for r in resources):
+        return "degraded"
+    return ""
+
+
+def resource_names_in_use(*, project: Project, names: Sequence[tuple[str, str]]) -> list[str]:
+    """Which of these (kind, name) pairs a resource of the project already has (one not
+    deleted): a name is unique per project and kind, so people can tell their servers apart."""
+    wanted = Q()
+    for kind, name in names:
+        wanted |= Q(kind=kind, name=name)
+    if not wanted:
+        return []
+    return list(
+        Resource.objects.filter(wanted, project=project, parent__isnull=True)
+        .exclude(state=ResourceState.DELETED)
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()
+    )
+
+
 def resource_secret(*, user: AbstractUser, resource: Resource) -> dict[str, Any]:
     """A generated secret (a database's password): only the order's requester sees it."""
     if resource.order.requester_id != user.pk or not user_has_project_perm(

@@ -14,6 +14,7 @@ reverse dependency order.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 import threading
@@ -396,11 +397,12 @@ def _plan_create(deployment: Deployment, specs: list[dict]) -> None:
         indexed = spec["properties"].get(INDEXED_REFERENCES.get(spec["kind"], ""))
         steps = []
         for index in range(count):
+            # as catalog.templating.copy_names names them (the order form checks those names)
+            name = spec["name"] if count == 1 else f"{spec['name']}-{index + 1}"
             deps: list[Step] = []
             for key in spec.get("depends_on", []):
                 copies = planned[key]
                 deps += [copies[index % len(copies)]] if key == indexed else copies
-            name = spec["name"] if count == 1 else f"{spec['name']}-{index + 1}"
             steps.append(_plan_spec_copy(plan, spec, name, deps))
         planned[spec["key"]] = steps
     plan.save()
@@ -669,17 +671,26 @@ def _concrete(step: Step) -> dict[str, Any]:
                 "members": [{"id": s.external_id, "ip": _first_ip(s)} for s in servers],
             }
         case "dns_record":
-            # A load balancer's address (often a host name: the adapter picks A or CNAME),
-            # else the server's IP.
+            # A load balancer's address (often a host name), else the server's IP; the record's
+            # type follows what it points at, whatever the template said.
             target = deps[0]
             address = target.attributes.get("address") or _first_ip(target)
             return {
                 "zone": props.get("zone"),
                 "record": props.get("record"),
-                "type": props.get("type", "A"),
+                "type": dns_record_type(address),
                 "address": address,
             }
     raise ValueError(resource.kind)
+
+
+def dns_record_type(address: str | None) -> str:
+    """A for an IP address, CNAME for a host name (a CNAME may not name an IP, nor A a host)."""
+    try:
+        ipaddress.ip_address(address or "")
+    except ValueError:
+        return "CNAME" if address else "A"
+    return "A"
 
 
 def _composite_object(step: Step) -> CloudObject | None:

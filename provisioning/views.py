@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from portal.pagination import paginate
+from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import TRANSITIONAL_STATES, ResourceState
 from provisioning.providers.base import ACTIONS as PROVIDER_ACTIONS
 from provisioning.selectors import (
@@ -51,8 +53,20 @@ def _live_context(request, resource) -> dict:
 
 @login_required
 def resource_list_view(request):
-    resources = resource_list(user=request.user).filter(parent=None)
-    return render(request, "provisioning/resource_list.html", {"resources": resources})
+    """Top-level resources (a group's servers are on the group's page), one page at a time,
+    filtered as `/api/v1/resources/` filters."""
+    filters = ResourceFilterSet(
+        request.GET,
+        queryset=resource_list(user=request.user).filter(parent=None).order_by("-id"),
+        request=request,
+    )
+    page = paginate(request, filters.qs)
+    return render(
+        request,
+        "provisioning/resource_list.html",
+        {"page": page, "resources": page.object_list, "filters": filters},
+        status=200 if filters.is_valid() else 400,
+    )
 
 
 @login_required

@@ -86,6 +86,12 @@ def _database_url_for_subprocess() -> str:
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subprocess.Popen]:
     """A real `celery worker` on the real broker, sharing the test database."""
+    yield from worker_process(tmp_path)
+
+
+def worker_process(tmp_path: Path, **extra_env: str) -> Iterator[subprocess.Popen]:
+    """Start a worker (its environment plus `extra_env`) after purging the test queues; its
+    log is `tmp_path / "worker.log"`, printed at the end (pytest shows it when a test failed)."""
     queues = [settings.CANOPY_DEFAULT_QUEUE, settings.CANOPY_PROVIDER_QUEUE]
     with celery_app.connection_for_write() as conn:
         for queue in queues:  # messages left by earlier tests point at flushed rows
@@ -100,6 +106,7 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subproce
         **os.environ,
         "DATABASE_URL": _database_url_for_subprocess(),
         "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        **extra_env,
     }
     log_path = tmp_path / "worker.log"
     with open(log_path, "w") as log:

@@ -52,19 +52,20 @@ def test_a_budget_alert_is_sent_once_per_threshold_and_month(demo, pricey):
     assert Notification.objects.filter(user=demo["bob"]).count() == 3
 
 
-def test_forecast_carries_the_burn_rate_to_month_end(demo, pricey):
+def test_forecast_carries_the_run_rate_to_month_end(demo, pricey):
+    """Metered + accrued since the last metered hour + what runs now for the hours left: the
+    server at 5.00/h runs all September (720 hours), whatever was metered so far."""
     meter_range(start=SEPTEMBER, end=SEPTEMBER + timedelta(hours=2))
-    now = SEPTEMBER + timedelta(hours=72)  # 3 days of 30 gone, 10.00 spent
+    now = SEPTEMBER + timedelta(hours=72)  # 3 days of 30 gone, 2 hours (10.00) metered
     (status,) = [
         s
         for s in budget_statuses(month=SEPTEMBER.date(), now=now)
         if s.budget.project == demo["web_shop"]
     ]
-    assert (status.spent, status.percent, status.forecast) == (
-        Decimal("10.00"),
-        20,
-        Decimal("100.00"),
-    )
+    hourly = Decimal("5")
+    assert (status.spent, status.accrued) == (2 * hourly, 70 * hourly)
+    assert status.percent == int(72 * hourly * 100 / 50)
+    assert status.forecast == 720 * hourly
 
 
 def test_budget_list_follows_permissions(demo):

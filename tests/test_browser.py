@@ -42,8 +42,9 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _login(browser: Browser, base_url: str, username: str):
-    page = browser.new_context(base_url=base_url).new_page()
+def _login(browser: Browser, base_url: str, username: str, **context_options):
+    """A new browser context (`context_options`: a viewport…) signed in as `username`."""
+    page = browser.new_context(base_url=base_url, **context_options).new_page()
     page.goto("/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "canopy")
@@ -62,7 +63,7 @@ def test_order_approve_and_watch_it_complete(demo, live_server, celery_worker_pr
     expect(alice).to_have_url(re.compile(r"/orders/\d+/$"))
     status = alice.get_by_test_id("order-status")
     # Submitted, then admitted by the worker: the page follows it without a reload.
-    expect(status).to_have_text("pending_approval", timeout=30_000)
+    expect(status).to_have_text("pending approval", timeout=30_000)
 
     bob = _login(browser, live_server.url, "bob")
     expect(bob.get_by_test_id("pending-approvals")).to_have_text("1")
@@ -116,7 +117,7 @@ def test_web_tier_with_dependent_choices_and_live_graph(
     expect(alice).to_have_url(re.compile(r"/orders/\d+/$"))
     status = alice.get_by_test_id("order-status")
     # Submitted, then admitted by the worker: the page follows it without a reload.
-    expect(status).to_have_text("pending_approval", timeout=30_000)
+    expect(status).to_have_text("pending approval", timeout=30_000)
 
     bob = _login(browser, live_server.url, "bob")
     bob.goto("/approvals/")

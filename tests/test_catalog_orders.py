@@ -1,6 +1,8 @@
 """Ordering from the catalog: dependent options (cloud account → sizes, images, locations) and
 their server-side re-check, entitlements, the quote, cancelling."""
 
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -8,6 +10,7 @@ from django.utils.html import escape
 from rest_framework.test import APIClient
 
 import provisioning.selectors as provisioning_selectors
+from billing.models import Rate, RateCard
 from catalog.forms import OrderForm
 from catalog.models import CatalogItem, Order
 from catalog.selectors import chosen_or_first, cloud_accounts_for_item
@@ -32,6 +35,9 @@ def other_account(demo, monkeypatch) -> CloudAccount:
         name="other", organization=demo["web_shop"].organization, provider="sandbox"
     )
     account.projects.set([demo["web_shop"]])
+    # Its own card prices its own size (an unpriced size is refused, not quoted 0).
+    card = RateCard.objects.create(name="other prices", cloud_account=account)
+    Rate.objects.create(rate_card=card, resource_kind="server", size="xlarge", price=Decimal("1"))
     real = provisioning_selectors.cloud_account_options
 
     def options(*, account: CloudAccount, **kwargs) -> dict:

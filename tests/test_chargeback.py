@@ -143,7 +143,7 @@ def test_csv_export_streams_every_visible_row(demo, usage, client):
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     web_shop = Usage.objects.filter(project=demo["web_shop"])
     assert len(rows) == web_shop.count()
-    assert sum(Decimal(row["cost"]) for row in rows) == web_shop.aggregate(t=Sum("cost"))["t"]
+    assert sum(Decimal(row["Cost"]) for row in rows) == web_shop.aggregate(t=Sum("cost"))["t"]
 
 
 def test_chargeback_is_in_the_openapi_schema(client):

@@ -267,7 +267,8 @@ def test_per_vcpu_and_ram_rates_use_the_provider_sizes(demo):
     )
     spec = {"key": "vm", "kind": "server", "name": "vm", "count": 1, "depends_on": [],
             "properties": {"size": "medium"}}  # fmt: skip
-    quote = monthly_quote(cloud_account_id=card.cloud_account_id, resources=[spec])
+    sandbox = CloudAccount.objects.get(name="sandbox")  # priced by Acme's default card
+    quote = monthly_quote(cloud_account_id=sandbox.pk, resources=[spec])
     server = make_resource(demo, size="medium")
     event(server, "created", at(0), size="medium")
     meter_hour(hour=at(0))
@@ -287,8 +288,9 @@ def test_a_quote_looks_the_account_up_once_however_many_servers(demo):
          "properties": {"size": "medium", "disk_gb": gb}}
         for gb in (10, 20, 30)
     ]  # fmt: skip
-    cloud_account_options(account=card.cloud_account)  # the provider's size list, cached
+    sandbox = CloudAccount.objects.get(name="sandbox")  # priced by Acme's default card
+    cloud_account_options(account=sandbox)  # the provider's size list, cached
     with CaptureQueriesContext(connection) as queries:
-        monthly_quote(cloud_account_id=card.cloud_account_id, resources=specs)
+        monthly_quote(cloud_account_id=sandbox.pk, resources=specs)
     table = CloudAccount._meta.db_table
     assert sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries) == 1

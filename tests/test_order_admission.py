@@ -27,12 +27,13 @@ from portal.models import AuditEvent, Notification, OutboxMessage
 from .conftest import order_via_api, wait_until
 
 # The SQL of one order request once the caller is authenticated (a token lookup adds one):
-# the permission and the lock-free pre-check (quotas with their ledger sums and whether a
-# budget refuses orders, one statement), then the order and its audit row in one transaction
+# the permission, whether the project already uses the order's names (one statement), and the
+# lock-free pre-check (quotas with their ledger sums and whether a budget refuses orders, one
+# statement), then the order and its audit row in one transaction
 # (here a savepoint: two statements more). The item, the project, its accounts and the rate
 # card come from catalog.order_config once warm. None depends on the order's size or on how
 # many orders exist.
-ORDER_REQUEST_QUERIES = 4 + 2
+ORDER_REQUEST_QUERIES = 5 + 2
 
 
 @pytest.mark.django_db
@@ -219,7 +220,7 @@ def test_the_html_form_submits_and_the_page_polls_until_admitted(demo, client):
     assert b'data-testid="order-status">submitted<' in live and b"every 2s" in live
     admit_order(order.pk)
     live = client.get(f"/orders/{order.pk}/live/").content
-    assert b'data-testid="order-status">pending_approval<' in live
+    assert b'data-testid="order-status">pending approval<' in live
 
 
 @pytest.mark.worker

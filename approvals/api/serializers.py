@@ -130,6 +130,7 @@ class PolicySerializer(serializers.ModelSerializer):
             "only_over_quota",
             "auto_approve_below",
             "distinct_approvers",
+            "reject_needs_reason",
             "over_quota_action",
             "over_quota_role",
             "stages",

@@ -14,6 +14,7 @@ from approvals.api.serializers import (
     PolicySerializer,
     QuotaSerializer,
 )
+from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStage, Quota
 from approvals.selectors import (
     approval_inbox,
@@ -37,7 +38,7 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     that applied, why, and every stage's approvers and decisions."""
 
     serializer_class = ApprovalSerializer
-    filterset_fields = ["status"]
+    filterset_class = ApprovalFilterSet
     lookup_value_regex = r"\d+"  # leaves approvals/delegations/ to its own viewset
 
     def get_queryset(self):

@@ -33,6 +33,13 @@ class ChargebackQuerySerializer(serializers.Serializer):
     provider = serializers.CharField(required=False, max_length=16)
     kind = serializers.CharField(required=False, max_length=32)
     resource = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    whatif = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A draft rate card's id: also re-price the period's usage under it (what-if; "
+        "nothing is written).",
+    )
 
     def validate(self, attrs: dict) -> dict:
         try:
@@ -47,10 +54,29 @@ class ChargebackQuerySerializer(serializers.Serializer):
         return attrs
 
 
+def _money(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=16, decimal_places=2, help_text=help_text)
+
+
 class ChargebackRowSerializer(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
-    cost = serializers.DecimalField(max_digits=16, decimal_places=2)
+    cost = _money("metered")
+    whatif_cost = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        help_text="the metered usage re-priced under the `whatif` draft card (null without one)",
+    )
+    accrued = _money(
+        "accrued since the last metered hour by what runs now: an estimate until metered "
+        "(0 unless the period includes now)"
+    )
+    cost_with_accrued = _money("cost + accrued: the period to date")
+    run_rate = _money("what the group runs now costs a month (730 hours)")
+    unpriced = serializers.IntegerField(
+        help_text="usage rows and live resources no rate card prices (counted at 0)"
+    )
     quantity = serializers.DecimalField(
         max_digits=16, decimal_places=6, help_text="resource-hours billed"
     )
@@ -63,7 +89,16 @@ class ChargebackSerializer(serializers.Serializer):
     end = serializers.DateTimeField(source="period.end", help_text="exclusive")
     group_by = serializers.CharField()
     currency = serializers.CharField()
-    total = serializers.DecimalField(max_digits=16, decimal_places=2)
+    total = _money("metered")
+    accrued = _money("accrued since the last metered hour: an estimate until metered")
+    total_with_accrued = _money("total + accrued: the period to date")
+    run_rate = _money("what runs now costs a month")
+    includes_now = serializers.BooleanField(
+        help_text="the period includes now: `accrued` figures are estimates until metered"
+    )
+    unpriced = serializers.IntegerField()
+    whatif_card = serializers.CharField(source="whatif_card.name", allow_null=True, default=None)
+    whatif_total = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
     rows = ChargebackRowSerializer(many=True)
     drill_down = serializers.CharField(
         allow_null=True,
@@ -88,10 +123,12 @@ class BudgetStatusSerializer(serializers.Serializer):
     monthly_amount = serializers.DecimalField(
         source="budget.monthly_amount", max_digits=14, decimal_places=2
     )
-    spent = serializers.DecimalField(max_digits=16, decimal_places=2)
-    percent = serializers.IntegerField()
-    forecast = serializers.DecimalField(
-        max_digits=16, decimal_places=2, help_text="month-end spend at the burn rate so far"
-    )
+    spent = _money("metered")
+    accrued = _money("accrued since the last metered hour: an estimate until metered")
+    spent_with_accrued = _money("spent + accrued")
+    percent = serializers.IntegerField(help_text="spent + accrued, in % of the budget")
+    monthly_run_rate = _money("what runs now in the budget's scope costs a month")
+    forecast = _money("month end: spent + accrued + what runs now for the hours left")
+    forecast_percent = serializers.IntegerField()
     currency = serializers.CharField()
     refuse_orders_over_budget = serializers.BooleanField(source="budget.refuse_orders_over_budget")

@@ -1,6 +1,8 @@
 """Chargeback and budgets over the API: the same selectors as the HTML pages."""
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +14,7 @@ from billing.api.serializers import (
     ChargebackQuerySerializer,
     ChargebackSerializer,
 )
-from billing.selectors import budget_list, chargeback_report
+from billing.selectors import budget_list, chargeback_report, draft_card_get
 
 
 class ChargebackView(APIView):
@@ -20,12 +22,29 @@ class ChargebackView(APIView):
     provider, kind or resource; finance sees its organization, managers their projects,
     members their own usage. Narrow with the drill-down parameters (e.g. `project=3`)."""
 
+    showback = False
+
     @extend_schema(parameters=[ChargebackQuerySerializer], responses=ChargebackSerializer)
     def get(self, request: Request) -> Response:
         query = ChargebackQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = chargeback_report(user=request.user, **query.validated_data)
+        params = dict(query.validated_data)
+        card_id = params.pop("whatif", None)
+        try:
+            whatif = draft_card_get(user=request.user, card_id=card_id) if card_id else None
+        except ValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from error
+        report = chargeback_report(
+            user=request.user, showback=self.showback, whatif=whatif, **params
+        )
         return Response(ChargebackSerializer(report).data)
+
+
+class ShowbackView(ChargebackView):
+    """The chargeback figures for every member of a project (`group_by=user` or `project`):
+    teams are shown their costs without being charged."""
+
+    showback = True
 
 
 class BudgetListView(ListAPIView):

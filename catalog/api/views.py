@@ -16,6 +16,7 @@ from catalog.api.serializers import (
     OrderSerializer,
     QuoteSerializer,
 )
+from catalog.filtersets import OrderFilterSet
 from catalog.orders import order_cancel, order_destroy
 from catalog.selectors import (
     catalog_item_list,
@@ -98,7 +99,7 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     (or 400 with the reason when it does not fit a quota or a refusing budget), and a worker
     then admits it to `pending_approval` (or `approved`, or `rejected` with the reason)."""
 
-    filterset_fields = ["status", "project", "cloud_account"]
+    filterset_class = OrderFilterSet
 
     def get_queryset(self):
         queryset = order_list(user=self.request.user)

@@ -25,6 +25,7 @@ from lifecycle.api.serializers import (
     SavingsQuerySerializer,
     SavingsSerializer,
 )
+from lifecycle.filtersets import LeaseFilterSet
 from lifecycle.models import LeaseExtension
 from provisioning.selectors import resource_list
 
@@ -33,7 +34,7 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
     """Leases of the orders in the caller's projects: one per order, shared by its resources."""
 
     serializer_class = LeaseSerializer
-    filterset_fields = ["state", "order"]
+    filterset_class = LeaseFilterSet
 
     def get_queryset(self):
         return selectors.lease_list(user=self.request.user).order_by("expires_at", "id")

@@ -1,12 +1,16 @@
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+from portal.pagination import MAX_PAGE_SIZE
+
 
 class StrictPageNumberPagination(PageNumberPagination):
     """A page that is not a number, or past the last one, is a 400 naming `page` (DRF says 404,
     which reads as "this list does not exist")."""
 
     invalid_page_message = "Page {page_number} is not valid: {message}."
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
 
     def paginate_queryset(self, queryset, request, view=None):
         try:

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from portal.models import Organization, Project
 from provisioning.api.serializers import ResourceSummarySerializer, StepSerializer
+from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import CloudAccount, Step
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
 from provisioning.services import (
@@ -50,7 +51,7 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
     """Resources of the caller's projects, with day-2 actions."""
 
     serializer_class = ResourceSerializer
-    filterset_fields = ["order", "project", "state", "kind"]
+    filterset_class = ResourceFilterSet
 
     def get_queryset(self):
         return resource_list(user=self.request.user).select_related("order__lease")

@@ -16,6 +16,7 @@ from autoscaling import services as autoscaling_services
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
 from lifecycle import services as lifecycle_services
+from portal import demo_history
 from portal.models import Organization, OrganizationRole, Project, ProjectRole
 from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
@@ -28,6 +29,7 @@ HOURLY_PRICES = {
 # (kind, size or "" for any, unit, price): the other kinds a catalog item can order. A
 # database's server is charged at the database rate, its data volume at the volume rate.
 OTHER_RATES = [
+    ("network", "", Unit.HOUR, Decimal("0")),  # free, and priced: a missing price is refused
     ("volume", "", Unit.GB_MONTH, Decimal("0.10")),
     ("load_balancer", "", Unit.HOUR, Decimal("0.025")),
     ("dns_record", "", Unit.MONTH, Decimal("0.50")),
@@ -79,8 +81,16 @@ class Command(BaseCommand):
             name="sandbox", defaults={"organization": acme, "provider": "sandbox"}
         )
         account.projects.set([web_shop, data_lab])
+        # Acme's default card: the sandbox and every account added later price with it until
+        # they get a card of their own. (Earlier demos gave the sandbox its own card.)
+        RateCard.objects.filter(cloud_account=account, name="Sandbox list prices").update(
+            cloud_account=None, organization=acme
+        )
         card, _ = RateCard.objects.update_or_create(
-            cloud_account=account, defaults={"name": "Sandbox list prices", "currency": "USD"}
+            organization=acme,
+            cloud_account=None,
+            is_draft=False,
+            defaults={"name": "Acme list prices", "currency": "USD"},
         )
         rates = [("server", size, Unit.HOUR, price) for size, price in HOURLY_PRICES.items()]
         for kind, size, unit, price in rates + OTHER_RATES:
@@ -128,6 +138,9 @@ class Command(BaseCommand):
             )
         lifecycle_services.demo_seed()  # a lease running out and an idle server, in data-lab
         autoscaling_services.demo_seed()  # web-shop's autoscaling group under a wave load
+        if settings.CANOPY_DEMO_WORKLOAD:
+            # Three months of costs: trends, closed statements, a budget alert from the start.
+            demo_history.seed()
 
     def _user(self, username: str, password: str):
         user, created = get_user_model().objects.get_or_create(

@@ -1,0 +1,16 @@
+"""The lease list's filters, for the Leases page and `/api/v1/leases/` alike."""
+
+import django_filters
+
+from lifecycle.models import Lease, LeaseState
+from portal.filtersets import ProjectFilter
+
+
+class LeaseFilterSet(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=LeaseState.choices, empty_label="All states")
+    project = ProjectFilter(field_name="order__project")
+    order = django_filters.NumberFilter(field_name="order", label="Order #")
+
+    class Meta:
+        model = Lease
+        fields = ["state", "project", "order"]
