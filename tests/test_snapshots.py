@@ -1,8 +1,11 @@
 """Server snapshots where the provider has them (the sandbox; EC2: an AMI, at moto), listed on the
 resource page, and a restore into a new server through the ordinary order submission."""
 
+from decimal import Decimal
+
 import pytest
 
+from billing.models import RateCard, Unit
 from catalog.models import Order
 from catalog.services import order_from_snapshot
 from provisioning.models import SandboxObject
@@ -67,6 +70,10 @@ def test_a_sandbox_server_snapshot_is_listed_and_restored_as_an_order(demo, api_
 
 
 def test_an_ec2_server_snapshot_is_an_ami_and_restores_into_a_new_instance(demo, ec2, moto):
+    # Orders are priced: the account's card prices the size the restore orders.
+    RateCard.objects.create(cloud_account=ec2, name="EC2").rates.create(
+        resource_kind="server", size="t3.micro", unit=Unit.HOUR, price=Decimal("0.0104")
+    )
     server = ec2_order(demo, ec2, "linux-vm", name="origin").resources.get(kind="server")
     resource_action_request(user=demo["alice"], resource_id=server.pk, action="snapshot")
     run_queued()
