@@ -11,7 +11,7 @@ export CANOPY_BASE_URL
 # developer turns them back on with `DEBUG=true make run`.
 DEBUG ?= false
 
-.PHONY: bench-scale run test lint bench demo venv browser directory ldap-headers fault-services
+.PHONY: bench-scale run test lint bench demo venv browser directory ldap-headers fault-services prometheus
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory ldap-headers
@@ -58,8 +58,13 @@ fault-services:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
 	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
 
+# A real Prometheus server for the metrics-source tests (the suite starts its own), from Debian's
+# packages.
+prometheus:
+	@command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+
 ## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
-test: venv browser directory fault-services
+test: venv browser directory fault-services prometheus
 	$(VENV)/bin/pytest
 
 lint: venv

@@ -133,6 +133,22 @@ def quota_commit_order(*, order: Order) -> None:
         )
 
 
+@transaction.atomic
+def quota_commit_adopted(*, order: Order) -> None:
+    """Servers adopted from a provider take quota from their adoption on: one committed line
+    each, as a provisioned order's (no reservation came first; they exist already)."""
+    resources = list(Resource.objects.filter(order=order).select_related("cloud_account"))
+    share = order.estimated_monthly_cost / len(resources) if resources else 0
+    for resource in resources:
+        _entry(
+            status=LedgerStatus.COMMITTED,
+            demand=_resource_demand(resource) + Demand(monthly_cost=round(share, 2)),
+            project=order.project,
+            order=order,
+            resource=resource,
+        )
+
+
 def quota_release(*, order: Order | None = None, resource: Resource | None = None) -> int:
     """Stop counting an order's reservation (rejected, cancelled, failed) or a deleted
     resource's lines."""

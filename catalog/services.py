@@ -11,11 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from catalog import templating
-from catalog.models import CatalogItem, Category, Order, lease_days_errors
+from catalog.models import CatalogItem, Category, Order, OrderStatus, lease_days_errors
 from catalog.orders import order_admission_enqueue
 from catalog.selectors import order_plan, order_refusal, unsaved_order
 from portal.models import Organization, Project
 from portal.services import audit_record
+from provisioning.models import Resource
 
 
 def order_submit(
@@ -185,3 +186,65 @@ def _entitlements(spec: Any) -> tuple[tuple[list, list], list[str]]:
             errors.append(f"entitlements: unknown project {path!r} (write organization/project)")
         projects.append(project)
     return (organizations, projects), errors
+
+
+ADOPTED_ITEM = "adopted-server"
+
+
+def order_adopted(
+    *, user: AbstractUser, project: Project, cloud_account: Any, monthly_cost: Any, name: str
+) -> Order:
+    """The order standing for servers adopted from a provider (launched outside Canopy): not
+    orderable from the catalog; saved provisioning, completed by the caller once its resources
+    are recorded (`catalog.orders.order_completed`), so leases and reactions follow as for any
+    order."""
+    category, _ = Category.objects.get_or_create(slug="adopted", defaults={"name": "Adopted"})
+    item, _ = CatalogItem.objects.get_or_create(
+        slug=ADOPTED_ITEM,
+        defaults={
+            "name": "Adopted server",
+            "category": category,
+            "is_active": False,
+            "description": "Servers launched outside Canopy and adopted into a project.",
+        },
+    )
+    order = Order.objects.create(
+        item=item,
+        project=project,
+        requester=user,
+        cloud_account=cloud_account,
+        parameters={"name": name},
+        estimated_monthly_cost=monthly_cost,
+        status=OrderStatus.PROVISIONING,
+    )
+    audit_record(
+        action="order.adopted",
+        target=order,
+        actor=user,
+        to_state=order.status,
+        message=f"{name} adopted into {project.name} from {cloud_account.name}",
+        order_id=order.pk,
+    )
+    return order
+
+
+def order_from_snapshot(
+    *, user: AbstractUser, resource: Resource, snapshot: str, name: str
+) -> Order:
+    """A new server from one of a server's snapshots, ordered like any server: its item, its
+    parameters with the snapshot as the image and a new name, on the same cloud account, through
+    the ordinary submission (quota, budget, approval)."""
+    if snapshot not in resource.attributes.get("snapshots", []):
+        raise ValidationError({"snapshot": [f"{resource.name} has no snapshot {snapshot!r}."]})
+    item = resource.order.item
+    if resource.kind != "server" or len(item.resources) != 1:
+        raise ValidationError(
+            {"snapshot": [f"Only a server ordered alone is restored; {item.name} orders more."]}
+        )
+    parameters = {
+        **resource.order.parameters,
+        "name": name,
+        "image": snapshot,
+        "cloud_account": resource.cloud_account_id,  # where the snapshot is
+    }
+    return order_submit(user=user, item=item, project=resource.project, parameters=parameters)

@@ -14,4 +14,7 @@ urlpatterns = [
     path("orders/<int:order_id>/live/", views.order_live, name="order_live"),
     path("orders/<int:order_id>/cancel/", views.order_cancel_view, name="order_cancel"),
     path("orders/<int:order_id>/destroy/", views.order_destroy_view, name="order_destroy"),
+    path(
+        "resources/<int:resource_id>/restore/", views.snapshot_restore_view, name="snapshot_restore"
+    ),
 ]

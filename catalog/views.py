@@ -20,7 +20,7 @@ from catalog.selectors import (
     order_list,
     pricing_accounts,
 )
-from catalog.services import order_submit
+from catalog.services import order_from_snapshot, order_submit
 from portal.forms import form_add_service_errors
 from portal.pagination import paginate
 from portal.selectors import audit_events_for_order
@@ -185,4 +185,25 @@ def order_destroy_view(request, order_id):
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, f"Deleting the resources of order #{order.pk}.")
+    return redirect("catalog:order_detail", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def snapshot_restore_view(request, resource_id: int):
+    """Order a new server from one of a server's snapshots (the resource page's form)."""
+    resource = get_object_or_404(
+        provisioning_selectors.resource_list(user=request.user), pk=resource_id
+    )
+    try:
+        order = order_from_snapshot(
+            user=request.user,
+            resource=resource,
+            snapshot=request.POST.get("snapshot", ""),
+            name=request.POST.get("name", "").strip(),
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("provisioning:resource_detail", resource_id=resource.pk)
+    messages.success(request, f"Order #{order.pk} submitted: a new server from the snapshot.")
     return redirect("catalog:order_detail", order_id=order.pk)

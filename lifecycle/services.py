@@ -12,7 +12,6 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -21,14 +20,15 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+import approvals.services as approval_services
 import provisioning.selectors as provisioning_selectors
 import provisioning.services as provisioning_services
 from approvals.selectors import role_members
-from billing.pricing import PriceBook, billed_kind
+from billing.pricing import PriceBook, monthly_quote
 from catalog.models import Order, OrderStatus
-from catalog.orders import order_admit, order_deploy, order_destroy
+from catalog.orders import order_admit, order_completed, order_deploy, order_destroy
 from catalog.selectors import catalog_item_list
-from catalog.services import order_submit
+from catalog.services import order_adopted, order_submit
 from lifecycle.models import (
     ExtensionStatus,
     Grade,
@@ -40,17 +40,25 @@ from lifecycle.models import (
     ResourceKeep,
     Saving,
 )
-from lifecycle.selectors import idle_policy_for, lease_limit, policy_can_change
+from lifecycle.selectors import (
+    LADDER,
+    WARNING_DAYS,
+    hourly_saving,
+    idle_evidence_batch,
+    idle_policy_for,
+    lease_limit,
+    policy_can_change,
+    reclaim_candidates,
+)
 from portal.models import Organization, Project
 from portal.selectors import user_has_project_perm
 from portal.services import audit_record, audited_transition, notify
-from provisioning.models import Resource, ResourceState
+from provisioning.models import Resource, ResourceState, UnknownObject
 from provisioning.providers.base import KINDS
 
 logger = logging.getLogger(__name__)
 R = ResourceState
 # Warnings before a lease expires, in days; each is sent once per expiry.
-WARNING_DAYS = (7, 1)
 MAX_EXTENSION_DAYS = 3650
 # A resource in one of these states is gone: nothing to retire, reclaim or delete.
 GONE = (R.DELETED, R.MISSING)
@@ -68,6 +76,11 @@ def _order_url(order_id: int) -> str:
     return reverse("catalog:order_detail", args=[order_id])
 
 
+def _act_url(resource_id: int) -> str:
+    """The resource page's lease and keep panel: Extend (one click) and Keep (with a reason)."""
+    return reverse("provisioning:resource_detail", args=[resource_id]) + "#resource-lease"
+
+
 # --- savings ------------------------------------------------------------------------------
 def _savings_start(*, resources: list[Resource], source: str, action: str, now: datetime) -> None:
     """Record what `resources` stop costing per hour from now, priced by billing's engine (one
@@ -80,22 +93,7 @@ def _savings_start(*, resources: list[Resource], source: str, action: str, now: 
     book = PriceBook({resource.cloud_account_id for resource in resources})
     savings = []
     for resource in resources:
-        props = resource.properties
-        is_volume = resource.kind == "volume"
-        price = book.hourly(
-            cloud_account_id=resource.cloud_account_id,
-            kind=billed_kind(
-                kind=resource.kind, parent_kind=resource.parent and resource.parent.kind
-            ),
-            size=str(props.get("size", "")) if resource.kind == "server" else "",
-            quantity=Decimal(str(props.get("size_gb", 0))) if is_volume else Decimal(1),
-            properties=props,
-            on=now.date(),
-        )
-        if action == Saving.Action.STOP:
-            hourly = price.running - price.idle
-        else:
-            hourly = price.running if resource.state == R.ACTIVE else price.idle
+        hourly = hourly_saving(book=book, resource=resource, action=action, on=now.date())
         if hourly > 0:
             savings.append(
                 Saving(
@@ -349,9 +347,15 @@ def _lease_warn(lease: Lease, now: datetime) -> bool:
             f"after {grace_period().days} day(s), everything is deleted. Extend it from a "
             f"resource page of the order or from Leases."
         ),
-        url=_order_url(order.pk),
+        url=_act_url(top.pk) if (top := _top_resource(order.pk)) else _order_url(order.pk),
     )
     return True
+
+
+def _top_resource(order_id: int) -> Resource | None:
+    """The order's first live top-level resource, where its lease panel is."""
+    live = Resource.objects.filter(order_id=order_id, parent__isnull=True).exclude(state__in=GONE)
+    return live.order_by("pk").first()
 
 
 def _lease_retire(lease: Lease, now: datetime) -> str:
@@ -570,28 +574,6 @@ def _case_close(
     )
 
 
-def _metric_step(window: timedelta) -> timedelta:
-    """About six points per window, between 30 seconds (minute-long demo windows) and 5 minutes."""
-    return max(min(window / 6, timedelta(minutes=5)), timedelta(seconds=30))
-
-
-def _evidence(resource: Resource, policy: IdlePolicy, now: datetime) -> dict | None:
-    """The averages over the policy's window, or None when the provider reports nothing."""
-    points = provisioning_selectors.resource_metrics(
-        resource=resource, since=now - policy.window, until=now, step=_metric_step(policy.window)
-    )
-    average = provisioning_selectors.metric_average(points)
-    if average is None:
-        return None
-    cpu, network = average
-    return {
-        "cpu_percent": round(cpu, 2),
-        "network_kbps": round(network, 2),
-        "points": len(points),
-        "idle": cpu < policy.cpu_below_percent and network < policy.network_below_kbps,
-    }
-
-
 def _describe(evidence: dict, policy: IdlePolicy) -> str:
     return (
         f"average CPU {evidence['cpu_percent']} % (below {policy.cpu_below_percent:g} %), "
@@ -600,13 +582,6 @@ def _describe(evidence: dict, policy: IdlePolicy) -> str:
     )
 
 
-# grade → (next grade, the policy's wait before it)
-LADDER: dict[str, tuple[str, str]] = {
-    Grade.IDLE: (Grade.NOTIFIED, "notify_after"),
-    Grade.NOTIFIED: (Grade.STOPPED, "stop_after"),
-    Grade.STOPPED: (Grade.RETIRED, "retire_after"),
-    Grade.RETIRED: (Grade.DELETED, "delete_after"),
-}
 # What the owner is told when a case reaches a grade.
 GRADE_NOTICES = {
     Grade.NOTIFIED: "idle",
@@ -638,7 +613,7 @@ def _owner_notice(case: ReclaimCase, subject: str, body: str) -> None:
         user=resource.order.requester,
         subject=f"{resource.name}: {subject}",
         body=body,
-        url=reverse("provisioning:resource_detail", args=[resource.pk]),
+        url=_act_url(resource.pk),
     )
 
 
@@ -759,24 +734,6 @@ def _close_reason(case: ReclaimCase, resource: Resource, evidence: dict | None) 
     return ""
 
 
-def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | None]]:
-    """(server, applicable policy id) for the running top-level servers of projects under an
-    enabled policy, and every server with an open case. Autoscaling owns its groups' servers."""
-    covered = Resource.objects.filter(kind="server", parent__isnull=True, state=R.ACTIVE)
-    policies = IdlePolicy.objects.filter(enabled=True)
-    projects = {p.project_id: p.pk for p in policies if p.project_id}
-    organizations = {p.organization_id: p.pk for p in policies if p.organization_id}
-    servers = (
-        covered.filter(project__organization_id__in=organizations)
-        | covered.filter(project_id__in=projects)
-        | Resource.objects.filter(pk__in=open_cases)
-    ).select_related("cloud_account", "project")
-    return [
-        (server, projects.get(server.project_id, organizations.get(server.project.organization_id)))
-        for server in servers
-    ]
-
-
 def reclaim_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     """Judge every covered server by its policy's evidence at `now` and move its case along.
     A busy server without a case costs one metrics read and no transaction."""
@@ -786,26 +743,88 @@ def reclaim_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     open_cases = set(
         ReclaimCase.objects.filter(closed_at__isnull=True).values_list("resource_id", flat=True)
     )
+    steps: list[tuple[Resource, int | None]] = []
+    judged: list[tuple[Resource, IdlePolicy]] = []
     for resource, policy_id in reclaim_candidates(open_cases=open_cases):
         policy = policies.get(policy_id)
-        has_case = resource.pk in open_cases
-        evidence = None
         if policy and resource.state == R.ACTIVE:
             # Evidence counts only over a window the server ran through (the simulated history
             # goes back before it existed); a server with no metrics is never reclaimed.
-            if not has_case and resource.state_changed_at > now - policy.window:
+            if resource.pk not in open_cases and resource.state_changed_at > now - policy.window:
                 done["too recent"] += 1
                 continue
-            evidence = _evidence(resource, policy, now)
-            if not has_case and not (evidence and evidence["idle"]):
-                done["busy"] += 1
-                continue
+            judged.append((resource, policy))
+        steps.append((resource, policy_id))
+    evidence = idle_evidence_batch(judged, now)
+    for resource, policy_id in steps:
+        found = evidence.get(resource.pk)
+        if resource.pk not in open_cases and not (found and found["idle"]):
+            done["busy"] += 1
+            continue
         try:
-            done[_reclaim_step(resource.pk, policy_id, evidence, now)] += 1
+            done[_reclaim_step(resource.pk, policy_id, found, now)] += 1
         except ValidationError as error:  # a provider step refused; the next run tries again
             logger.warning("reclaim of resource %s: %s", resource.pk, " ".join(error.messages))
             done["refused"] += 1
     return dict(done)
+
+
+# --- brownfield adoption ------------------------------------------------------------------
+@transaction.atomic
+def unknown_servers_adopt(
+    *, user: AbstractUser, unknown_ids: list[int], project: Project, observe_only: bool = False
+) -> list[Resource]:
+    """An organization admin adopts servers launched outside Canopy into one of its projects:
+    one completed order per cloud account, its servers resources billed from now on, their
+    quota committed; leases, chargeback, idle reclaim and day-2 actions then apply as to any
+    server (none of the actions to `observe_only` ones: metered and reported only)."""
+    if not unknown_ids:
+        raise ValidationError({"objects": ["Choose at least one server."]})
+    if not provisioning_selectors.organization_administered(
+        user=user, organization=project.organization
+    ):
+        raise PermissionDenied("Only the organization's admins adopt servers into its projects.")
+    unknowns = list(
+        UnknownObject.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .filter(pk__in=unknown_ids)
+        .order_by("account_id", "pk")
+    )
+    if len(unknowns) != len(set(unknown_ids)):
+        raise ValidationError(
+            {"objects": ["Some of these servers were adopted or are gone meanwhile: reload."]}
+        )
+    foreign = [u.name for u in unknowns if u.account.organization_id != project.organization_id]
+    if foreign:
+        raise ValidationError(
+            {"project": [f"{project.name} is in another organization than {', '.join(foreign)}."]}
+        )
+    adopted = []
+    for account_id in dict.fromkeys(u.account_id for u in unknowns):
+        servers = [u for u in unknowns if u.account_id == account_id]
+        account = servers[0].account
+        cost = monthly_quote(
+            cloud_account_id=account.pk,
+            resources=[
+                {"kind": "server", "count": 1, "properties": {"size": u.size}} for u in servers
+            ],
+        )
+        order = order_adopted(
+            user=user,
+            project=project,
+            cloud_account=account,
+            monthly_cost=cost,
+            name=", ".join(u.name for u in servers),
+        )
+        adopted += [
+            provisioning_services.unknown_server_adopt(
+                unknown=unknown, order=order, observe_only=observe_only, user=user
+            )
+            for unknown in servers
+        ]
+        order_completed(order_id=order.pk)
+        approval_services.quota_commit_adopted(order=order)
+    return adopted
 
 
 # --- the periodic task and the demo ---------------------------------------------------------

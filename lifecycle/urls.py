@@ -15,4 +15,6 @@ urlpatterns = [
         name="extension_decide",
     ),
     path("resources/<int:resource_id>/keep/", views.resource_keep_view, name="resource_keep"),
+    path("adopt/", views.adoption_view, name="adoption"),
+    path("preview/", views.reclaim_preview_view, name="preview"),
 ]

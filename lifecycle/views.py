@@ -173,3 +173,54 @@ def resource_keep_view(request: HttpRequest, resource_id: int) -> HttpResponse:
             "Marked keep: idle reclaim leaves it alone.",
         )
     return _back(request)
+
+
+@login_required
+def adoption_view(request: HttpRequest) -> HttpResponse:
+    """Servers launched outside Canopy, to adopt into a project (organization admins)."""
+    projects = selectors.adoption_projects(user=request.user)
+    if request.method == "POST":
+        project = projects.filter(pk=request.POST.get("project") or 0).first()
+        if project is None:
+            messages.error(request, "Choose the project to adopt the servers into.")
+        else:
+            ids = [int(i) for i in request.POST.getlist("objects") if i.isdigit()]
+            _run(
+                request,
+                lambda: services.unknown_servers_adopt(
+                    user=request.user,
+                    unknown_ids=ids,
+                    project=project,
+                    observe_only=request.POST.get("observe_only") == "on",
+                ),
+                lambda adopted: f"Adopted {len(adopted)} server(s) into {project.name}.",
+            )
+        return redirect("lifecycle:adoption")
+    return render(
+        request,
+        "lifecycle/adoption.html",
+        {"servers": selectors.adoptable_servers(user=request.user), "projects": projects},
+    )
+
+
+PREVIEW_DAYS = 30
+
+
+@login_required
+def reclaim_preview_view(request: HttpRequest) -> HttpResponse:
+    """What the idle and lease policies will do in the next N days, per project (a dry run)."""
+    raw = request.GET.get("days") or str(PREVIEW_DAYS)
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= selectors.MAX_PREVIEW_DAYS else None
+    if days is None:
+        messages.error(
+            request, f"Days must be a whole number from 1 to {selectors.MAX_PREVIEW_DAYS}."
+        )
+        days = PREVIEW_DAYS
+    return render(
+        request,
+        "lifecycle/preview.html",
+        {
+            "days": days,
+            "projects": selectors.reclaim_preview_by_project(user=request.user, days=days),
+        },
+    )

@@ -23,7 +23,7 @@ from catalog.selectors import order_list
 from lifecycle.selectors import dashboard_summary as lifecycle_summary
 from provisioning.models import ResourceState
 from provisioning.providers.base import MetricPoint
-from provisioning.selectors import resource_list, step_error_list
+from provisioning.selectors import drift_summary, resource_list, step_error_list
 
 IN_FLIGHT = [
     OrderStatus.SUBMITTED,
@@ -149,6 +149,7 @@ def dashboard_summary(*, user: AbstractUser, now: datetime | None = None) -> dic
         "failures": _failures(user, now - FAILURE_WINDOW),
         "lifecycle": lifecycle_summary(user=user, now=now),
         "autoscaling": autoscaling_summary(user=user),
+        "drift": drift_summary(user=user),
     }
 
 

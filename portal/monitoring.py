@@ -29,7 +29,7 @@ from lifecycle.models import Lease, ReclaimCase
 from portal.cache import cache_ping
 from portal.celery import app as celery_app
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_read
-from provisioning.models import Resource, Step, StepState
+from provisioning.models import Drift, Resource, Step, StepState
 
 # Latency histograms cover the steps finished this recently: a window, so they are gauge
 # histograms (buckets may go down); histogram_quantile() reads them as they are.
@@ -63,6 +63,7 @@ class CanopyCollector(Collector):
         yield from self._steps()
         yield from self._step_latencies()
         yield from self._lifecycle()
+        yield from self._drift()
         yield from self._workers()
 
     def _resources(self) -> Iterator[Metric]:
@@ -78,6 +79,22 @@ class CanopyCollector(Collector):
         )
         for state, provider, kind, n in rows:
             gauge.add_metric([state, provider, kind], n)
+        yield gauge
+
+    def _drift(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "canopy_drift_open",
+            "Resources the provider reports differently from Canopy's records, not yet restored.",
+            labels=["provider", "field"],
+        )
+        rows = (
+            Drift.objects.filter(resolved_at__isnull=True)
+            .values_list("resource__cloud_account__provider", "field")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for provider, field, n in rows:
+            gauge.add_metric([provider, field], n)
         yield gauge
 
     def _orders(self) -> Iterator[Metric]:

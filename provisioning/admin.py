@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from provisioning.models import (
     CloudAccount,
     Deployment,
+    Drift,
+    DriftPolicy,
     Resource,
     ResourceEvent,
     Step,
@@ -76,7 +78,11 @@ class CloudAccountForm(forms.ModelForm):
         )
         if organization is not None and not self.errors:
             try:
-                cloud_account_validate(organization=organization, data=self.account_data())
+                cloud_account_validate(
+                    organization=organization,
+                    data=self.account_data(),
+                    account=self.instance if self.instance.pk else None,
+                )
             except ValidationError as error:
                 for name, errors in error.message_dict.items():
                     field = "new_credentials" if name == "credentials" else name
@@ -164,3 +170,31 @@ class ResourceEventAdmin(admin.ModelAdmin):
 class UnknownObjectAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "external_id", "account", "first_seen", "last_seen"]
     list_filter = ["account", "kind"]
+
+
+@admin.register(DriftPolicy)
+class DriftPolicyAdmin(admin.ModelAdmin):
+    list_display = ["organization", "cloud_account", "action"]
+    list_filter = ["action"]
+
+
+@admin.register(Drift)
+class DriftAdmin(admin.ModelAdmin):
+    """The reconciler's findings: read-only."""
+
+    list_display = [
+        "resource",
+        "field",
+        "recorded",
+        "reported",
+        "outcome",
+        "detected_at",
+        "resolved_at",
+    ]
+    list_filter = ["field", "outcome"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

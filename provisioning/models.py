@@ -94,6 +94,8 @@ class Resource(FSMModelMixin, models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     status_message = models.TextField(blank=True)
     external_id = models.CharField(max_length=128, blank=True)
+    # Adopted to be watched only: metered and reported, but Canopy takes no action on it.
+    observe_only = models.BooleanField(default=False)
     public_ips = models.JSONField(default=list, blank=True)
     private_ips = models.JSONField(default=list, blank=True)
     # What the provider reported last (address, fqdn, size_gb, members, snapshots, host…).
@@ -162,6 +164,13 @@ class Resource(FSMModelMixin, models.Model):
 
     @transition(field=state, source=[R.ACTIVE, R.STOPPED, R.UPDATING, R.ERROR], target=R.MISSING)
     def mark_missing(self) -> None: ...
+
+    # The reconciler found the server stopped (or running) at the provider behind Canopy's back.
+    @transition(field=state, source=R.ACTIVE, target=R.STOPPED)
+    def observe_stopped(self) -> None: ...
+
+    @transition(field=state, source=R.STOPPED, target=R.ACTIVE)
+    def observe_running(self) -> None: ...
 
 
 class DeploymentState(models.TextChoices):
@@ -304,13 +313,87 @@ class ResourceEvent(models.Model):
         return f"{self.kind} {self.resource} at {self.at:%Y-%m-%d %H:%M}"
 
 
+class DriftPolicy(models.Model):
+    """What the reconciler does when a provider reports a resource other than Canopy recorded
+    it: in an organization, or (winning over it) for one cloud account."""
+
+    class Action(models.TextChoices):
+        ADOPT = "adopt", "Adopt the provider's state"
+        RESTORE = "restore", "Restore what Canopy recorded"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    cloud_account = models.OneToOneField(
+        CloudAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="drift_policy"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices, default=Action.ADOPT)
+
+    class Meta:
+        verbose_name_plural = "drift policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(cloud_account__isnull=True),
+                name="drift_policy_one_per_organization",
+            )
+        ]
+
+    def __str__(self) -> str:
+        scope = self.cloud_account or self.organization
+        return f"{scope}: {self.get_action_display().lower()}"
+
+
+class Drift(models.Model):
+    """A difference between what Canopy recorded of a resource and what its provider reports,
+    found by the reconciler; open until the two agree again, or closed when adopted."""
+
+    class Field(models.TextChoices):
+        POWER = "power", "Power state"
+        SIZE = "size", "Size"
+        VOLUME_SIZE = "size_gb", "Volume size (GB)"
+        MEMBERS = "members", "Load balancer members"
+        ADDRESS = "address", "DNS address"
+
+    class Outcome(models.TextChoices):
+        REPORTED = "reported", "Reported"
+        RESTORING = "restoring", "Being restored"
+        RESTORED = "restored", "Restored"
+        ADOPTED = "adopted", "Adopted"
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="drifts")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    recorded = models.CharField(max_length=500, blank=True)
+    reported = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    detected_at = models.DateTimeField(db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource", "field"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="drift_one_open_per_field",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource}: {self.get_field_display()} {self.recorded} → {self.reported}"
+
+
 class UnknownObject(models.Model):
-    """A Canopy-tagged object at a provider that no resource accounts for (reconciler report)."""
+    """An object at a provider that no resource accounts for (reconciler report): a Canopy-named
+    leftover, or a server launched outside Canopy, which an organization admin may adopt."""
 
     account = models.ForeignKey(CloudAccount, on_delete=models.CASCADE)
     kind = models.CharField(max_length=32)
     external_id = models.CharField(max_length=255)
     name = models.CharField(max_length=255)
+    # What the provider says of it: power state, size, tags, when it was launched.
+    state = models.CharField(max_length=32, blank=True)
+    size = models.CharField(max_length=64, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField()
 

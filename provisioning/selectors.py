@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -11,14 +12,24 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
-from provisioning.models import CloudAccount, Resource, ResourceState, Step, UnknownObject
-from provisioning.providers import REGISTRY, SizeInfo, get_adapter
+from provisioning.models import (
+    CloudAccount,
+    Drift,
+    Resource,
+    ResourceState,
+    Step,
+    UnknownObject,
+)
+from provisioning.providers import REGISTRY, ProviderError, SizeInfo
 from provisioning.providers.base import ACTIONS, KINDS, MetricPoint
+from provisioning.providers.metrics import metrics_source
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
     from catalog.models import Order
@@ -260,6 +271,26 @@ def deployment_steps(*, order: Order) -> list[dict[str, Any]]:
     ]
 
 
+# --- drift --------------------------------------------------------------------------------
+DRIFT_SHOWN = 10
+
+
+def resource_drifts(*, resource: Resource) -> list[Drift]:
+    """The resource's latest drifts, open first (callers apply visibility)."""
+    return list(
+        resource.drifts.order_by(F("resolved_at").desc(nulls_first=True), "-id")[:DRIFT_SHOWN]
+    )
+
+
+def drift_summary(*, user: AbstractUser) -> dict[str, Any]:
+    """The dashboard's drift panel: open drifts of the user's resources and the latest few."""
+    drifts = Drift.objects.filter(resource__in=resource_list(user=user).values("pk"))
+    return {
+        "open": drifts.filter(resolved_at__isnull=True).count(),
+        "recent": list(drifts.select_related("resource").order_by("-detected_at", "-id")[:5]),
+    }
+
+
 def unknown_objects() -> QuerySet[UnknownObject]:
     return UnknownObject.objects.select_related("account").order_by("account__name", "kind")
 
@@ -287,36 +318,70 @@ def metric_average(points: Sequence[MetricPoint]) -> MetricAverage | None:
     )
 
 
+def servers_metrics(
+    *,
+    servers: Sequence[Resource],
+    since: datetime,
+    until: datetime,
+    step: timedelta = timedelta(minutes=5),
+) -> dict[int, list[MetricPoint]]:
+    """Each server's utilisation in [since, until) by resource id, from its account's metrics
+    source: one call per account, however many servers. Servers not running or stopped, and
+    those the source knows nothing about, are left out; a source that fails counts as having
+    nothing (logged), so no policy acts on it. Callers apply visibility."""
+    by_account: dict[int, list[Resource]] = defaultdict(list)
+    for server in servers:
+        if server.kind == "server" and server.state in METRIC_STATES and server.external_id:
+            by_account[server.cloud_account_id].append(server)
+    answer: dict[int, list[MetricPoint]] = {}
+    for group in by_account.values():
+        account = group[0].cloud_account
+        try:
+            series = metrics_source(account).series(
+                [s.external_id for s in group], since, until, step
+            )
+        except ProviderError as error:
+            logger.warning("metrics of account %s: %s", account.name, error.message)
+            continue
+        answer.update({s.pk: series[s.external_id] for s in group if s.external_id in series})
+    return answer
+
+
 def resource_metrics(
     *, resource: Resource, since: datetime, until: datetime, step: timedelta = timedelta(minutes=5)
 ) -> list[MetricPoint]:
     """The resource's utilisation in [since, until), one point per `step`, oldest first.
 
-    A server: its provider's series. An autoscaling group: per interval, the average over its
-    active servers (an interval none of them reports is left out). Other kinds, and resources
-    not running or stopped, have none. Callers apply visibility (see `resource_list`).
+    A server: its account's metrics source's series. An autoscaling group: per interval, the
+    average over its active servers (one call for all; an interval none of them reports is
+    left out). Other kinds, and resources not running or stopped, have none. Callers apply
+    visibility (see `resource_list`).
     """
     if resource.kind not in METRIC_KINDS or resource.state not in METRIC_STATES:
         return []
-    if resource.kind == "autoscaling_group":
-        servers = resource.children.filter(kind="server", state=ResourceState.ACTIVE)
-        by_interval: dict[datetime, list[MetricPoint]] = defaultdict(list)
-        for server in servers.exclude(external_id="").select_related("cloud_account"):
-            for point in resource_metrics(resource=server, since=since, until=until, step=step):
-                by_interval[point.at].append(point)
-        return [
-            MetricPoint(
-                at=at,
-                cpu_percent=round(average.cpu_percent, 1),
-                network_kbps=round(average.network_kbps, 1),
-            )
-            for at, points in sorted(by_interval.items())
-            if (average := metric_average(points))
-        ]
-    if not resource.external_id:
-        return []
-    adapter = get_adapter(resource.cloud_account)
-    return adapter.metrics(resource.kind, resource.external_id, since, until, step)
+    if resource.kind == "server":
+        series = servers_metrics(servers=[resource], since=since, until=until, step=step)
+        return series.get(resource.pk, [])
+    servers = resource.children.filter(kind="server", state=ResourceState.ACTIVE)
+    series = servers_metrics(
+        servers=list(servers.exclude(external_id="").select_related("cloud_account")),
+        since=since,
+        until=until,
+        step=step,
+    )
+    by_interval: dict[datetime, list[MetricPoint]] = defaultdict(list)
+    for points in series.values():
+        for point in points:
+            by_interval[point.at].append(point)
+    return [
+        MetricPoint(
+            at=at,
+            cpu_percent=round(average.cpu_percent, 1),
+            network_kbps=round(average.network_kbps, 1),
+        )
+        for at, points in sorted(by_interval.items())
+        if (average := metric_average(points))
+    ]
 
 
 def step_error_list(*, user: AbstractUser) -> QuerySet[Step]:

@@ -29,7 +29,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -44,6 +44,8 @@ from provisioning.models import (
     CloudAccount,
     Deployment,
     DeploymentState,
+    Drift,
+    DriftPolicy,
     Resource,
     ResourceEvent,
     ResourceState,
@@ -52,7 +54,8 @@ from provisioning.models import (
     UnknownObject,
 )
 from provisioning.providers import CloudObject, ProviderError, get_adapter
-from provisioning.providers.base import KINDS
+from provisioning.providers.base import KINDS, TAG_PREFIX
+from provisioning.providers.metrics import metrics_settings_problems
 from provisioning.providers.sandbox import load_profile
 from provisioning.selectors import (
     COMPOSITE_KINDS,
@@ -88,7 +91,7 @@ A = Step.Action
 INDEXED_REFERENCES = {"volume": "attach_to", "dns_record": "target"}
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306}
 DAY2_ACTIONS: dict[str, set[str]] = {
-    "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.DESTROY},
+    "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.SNAPSHOT, A.DESTROY},
     "volume": {A.SNAPSHOT, A.EXTEND, A.DESTROY},
     "autoscaling_group": {A.SET_DESIRED, A.DESTROY},
     "network": {A.DESTROY},
@@ -492,6 +495,11 @@ def order_resources_destroy(*, user: AbstractUser | None, order: Order) -> Deplo
     busy = [r.name for r in resources if r.state in TRANSITIONAL_STATES]
     if busy:
         raise ValidationError({"order": [f"Wait for {', '.join(busy)} to finish changing."]})
+    observed = [r.name for r in resources if r.observe_only]
+    if observed:
+        raise ValidationError(
+            {"order": [f"{', '.join(observed)}: adopted to be observed only, Canopy deletes none."]}
+        )
     return _destroy_deployment(order, resources)
 
 
@@ -735,15 +743,22 @@ def _call_provider(step: Step) -> CloudObject | None:
             if external_id:
                 adapter.delete(resource.kind, external_id)
             return None
-        case A.SET_MEMBERS:
+        case A.SET_MEMBERS if "members" not in step.params:
+            # Scaling: the group's servers active when the step runs.
             params = {"members": _members(resource)}
             return adapter.act(resource.kind, resource.external_id, step.action, params)
-    return adapter.act(resource.kind, resource.external_id, step.action, step.params)
+    obj = adapter.act(resource.kind, resource.external_id, step.action, step.params)
+    if step.action == A.SNAPSHOT and resource.kind == "server":
+        account_options_refresh(account_id=resource.cloud_account_id)  # offer it as an image
+    return obj
 
 
 def _apply(resource: Resource, obj: CloudObject) -> None:
     resource.external_id = obj.external_id or resource.external_id
-    attributes = dict(obj.attributes)
+    # Snapshots are listed when one is taken; other answers leave them as they were.
+    attributes = {"snapshots": resource.attributes.get("snapshots", []), **obj.attributes}
+    if not attributes["snapshots"]:
+        del attributes["snapshots"]
     resource.public_ips = attributes.pop("public_ips", resource.public_ips)
     resource.private_ips = attributes.pop("private_ips", resource.private_ips)
     resource.attributes = attributes
@@ -1053,6 +1068,10 @@ def resource_action_request(
     )
     resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
     _check_perm(user, resource)
+    if resource.observe_only:
+        raise ValidationError(
+            {"action": [f"{resource.name} is adopted to be observed only: Canopy takes no action."]}
+        )
     if action not in DAY2_ACTIONS.get(resource.kind, set()):
         raise ValidationError({"action": [f"A {resource.kind} cannot {action}."]})
     if action == A.DESTROY:
@@ -1082,8 +1101,11 @@ def resource_action_request(
 ACCOUNT_FIELDS = ("name", "provider", "region", "endpoint_url", "options")
 
 
-def cloud_account_validate(*, organization: Organization, data: dict) -> None:
-    """Check an account's fields as the create/update services take them (API and admin)."""
+def cloud_account_validate(
+    *, organization: Organization, data: dict, account: CloudAccount | None = None
+) -> None:
+    """Check an account's fields as the create/update services take them (API and admin);
+    `account`: the one being changed."""
     credentials = data.get("credentials")
     if credentials is not None and (
         not isinstance(credentials, dict)
@@ -1092,6 +1114,10 @@ def cloud_account_validate(*, organization: Organization, data: dict) -> None:
         raise ValidationError({"credentials": ["An object of text values is expected."]})
     if "options" in data and not isinstance(data["options"], dict):
         raise ValidationError({"options": ["An object of provider knobs is expected."]})
+    provider = data.get("provider") or (account.provider if account else "")
+    problems = metrics_settings_problems(data.get("options") or {}, provider)
+    if problems:
+        raise ValidationError({"options": problems})
     foreign = [p.name for p in data.get("projects", []) if p.organization_id != organization.pk]
     if foreign:
         raise ValidationError({"projects": [f"Not in {organization}: {', '.join(foreign)}."]})
@@ -1144,7 +1170,7 @@ def cloud_account_update(*, user: AbstractUser, account: CloudAccount, data: dic
     account = CloudAccount.objects.select_for_update().get(pk=account.pk)
     if not organization_administered(user=user, organization=account.organization):
         raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
-    cloud_account_validate(organization=account.organization, data=data)
+    cloud_account_validate(organization=account.organization, data=data, account=account)
     changed = _changed_fields(account, data)
     account = _save_account(account, data)
     # The audit names what changed, never the credentials' values.
@@ -1253,32 +1279,226 @@ def steps_resume(*, now: datetime | None = None) -> int:
     return len(lost)
 
 
+# The provider's power states Canopy compares (others, like "pending", are in passing).
+POWER_STATES = {"running": R.ACTIVE, "stopped": R.STOPPED}
+# Resources compared per read: a bounded batch, so one account's thousands of resources never
+# sit in one query or one transaction.
+RECONCILE_BATCH = 200
+DriftField = Drift.Field
+# The billable truth is recorded whatever the policy, so metering follows the provider.
+BILLED_FIELDS = (DriftField.POWER, DriftField.SIZE, DriftField.VOLUME_SIZE)
+
+
+def _member_ids(attributes: dict[str, Any]) -> str:
+    return ", ".join(sorted(m["id"] for m in attributes.get("members", [])))
+
+
+def _differences(resource: Resource, obj: CloudObject) -> dict[str, tuple[str, str]]:
+    """Field → (what Canopy recorded, what the provider reports), where they differ."""
+    found: dict[str, tuple[str, str]] = {}
+    reported = obj.attributes
+    if resource.kind == "server":
+        power = POWER_STATES.get(obj.state)
+        if power is not None and power != resource.state:
+            found[DriftField.POWER] = (resource.state, power)
+        size, recorded_size = str(reported.get("size") or ""), str(resource.properties.get("size"))
+        if size and size != recorded_size:
+            found[DriftField.SIZE] = (recorded_size, size)
+    elif resource.kind == "volume" and reported.get("size_gb"):
+        recorded_gb = int(resource.properties.get("size_gb") or 0)
+        if int(reported["size_gb"]) != recorded_gb:
+            found[DriftField.VOLUME_SIZE] = (str(recorded_gb), str(int(reported["size_gb"])))
+    elif resource.kind == "load_balancer" and "members" in reported:
+        recorded_members, members = _member_ids(resource.attributes), _member_ids(reported)
+        if members != recorded_members:
+            found[DriftField.MEMBERS] = (recorded_members, members)
+    elif resource.kind == "dns_record" and reported.get("address"):
+        recorded_address = str(resource.attributes.get("address") or "")
+        if reported["address"] != recorded_address:
+            found[DriftField.ADDRESS] = (recorded_address, str(reported["address"]))
+    return found
+
+
+def drift_policy_for(*, account: CloudAccount) -> str:
+    """The account's drift action, else its organization's, else adopt."""
+    policy = (
+        DriftPolicy.objects.filter(organization_id=account.organization_id)
+        .filter(Q(cloud_account=account) | Q(cloud_account__isnull=True))
+        .order_by(F("cloud_account_id").asc(nulls_last=True))
+        .first()
+    )
+    return policy.action if policy else DriftPolicy.Action.ADOPT
+
+
 def reconcile_account(*, account_id: int) -> dict[str, int]:
-    """Compare the provider's Canopy-tagged objects with the database."""
+    """Compare what Canopy recorded with what the provider reports (one listing), in bounded
+    batches read without locks; only a resource that differs is locked, re-read and handled in
+    its own short transaction."""
     account = CloudAccount.objects.get(pk=account_id)
     listed_at = timezone.now()
-    tagged = get_adapter(account).list_tagged()  # no transaction open during the call
-    return _reconcile_record(account, tagged, listed_at)
+    adapter = get_adapter(account)
+    # No transaction is open during the calls. Servers: also those never named by Canopy
+    # (adopted ones keep their own names).
+    tagged, servers = adapter.list_tagged(), adapter.list_servers()
+    reported = {(obj.kind, obj.external_id): obj for obj in [*tagged, *servers]}
+    action = drift_policy_for(account=account)
+    counts = {"missing": 0, "drift": 0}
+    compared = (
+        Resource.objects.filter(
+            cloud_account=account, kind__in=KINDS, state__in=[R.ACTIVE, R.STOPPED]
+        )
+        .filter(state_changed_at__lt=listed_at)  # changed since the listing: not comparable
+        .exclude(external_id="")
+        .order_by("pk")
+    )
+    after = 0
+    while batch := list(compared.filter(pk__gt=after)[:RECONCILE_BATCH]):
+        after = batch[-1].pk
+        differing = []
+        for resource in batch:
+            obj = reported.get((resource.kind, resource.external_id))
+            if obj is None or _differences(resource, obj):
+                differing.append((resource.pk, obj))
+        _drifts_close(batch, reported, listed_at)
+        for resource_id, obj in differing:
+            outcome = _reconcile_resource(resource_id, obj, listed_at, action)
+            if outcome:
+                counts[outcome] += 1
+    counts["unknown"] = _reconcile_record(account, list(reported.values()))
+    return counts
+
+
+def _drifts_close(batch: list[Resource], reported: dict, listed_at: datetime) -> None:
+    """Close the open drifts of fields that agree again (restored, or put right by hand)."""
+    by_pk = {resource.pk: resource for resource in batch}
+    agreeing = [
+        drift.pk
+        for drift in Drift.objects.filter(resource__in=batch, resolved_at__isnull=True)
+        if (
+            obj := reported.get(
+                (by_pk[drift.resource_id].kind, by_pk[drift.resource_id].external_id)
+            )
+        )
+        and drift.field not in _differences(by_pk[drift.resource_id], obj)
+    ]
+    if agreeing:
+        Drift.objects.filter(pk__in=agreeing, resolved_at__isnull=True).update(
+            resolved_at=listed_at, outcome=Drift.Outcome.RESTORED
+        )
+
+
+def _restore(resource: Resource, field: str) -> bool:
+    """Ask for the step that puts the field back; False when Canopy cannot (sizes: resizing
+    back needs the server stopped, a person decides; DNS: no update action)."""
+    if field == DriftField.POWER:
+        action = A.START if resource.state == R.STOPPED else A.STOP
+        resource_action_request(
+            user=None, resource_id=resource.pk, action=action, reason="restored after drift"
+        )
+        return True
+    if field == DriftField.MEMBERS:
+        _resource_transition(resource, resource.begin_update, message="restoring its members")
+        members = resource.attributes.get("members", [])  # as Canopy last set them
+        _enqueue(
+            [
+                Step.objects.create(
+                    resource=resource, action=A.SET_MEMBERS, params={"members": members}
+                )
+            ]
+        )
+        return True
+    return False
+
+
+def _adopt(resource: Resource, field: str, reported: str, obj: CloudObject, at: datetime) -> None:
+    """Record the provider's state as Canopy's; a billable change gets its event, so metering
+    follows the provider from the hour it was seen."""
+    if field == DriftField.POWER:
+        stopped = reported == R.STOPPED
+        transition = resource.observe_stopped if stopped else resource.observe_running
+        message = f"{'stopped' if stopped else 'started'} at the provider outside Canopy"
+        _resource_transition(resource, transition, message=message)
+        kind = ResourceEvent.Kind.STOPPED if stopped else ResourceEvent.Kind.STARTED
+    elif field in (DriftField.SIZE, DriftField.VOLUME_SIZE):
+        resource.properties[field] = int(reported) if field == DriftField.VOLUME_SIZE else reported
+        resource.save(update_fields=["properties"])
+        kind = ResourceEvent.Kind.RESIZED
+    else:  # members, address: what the provider reported last
+        resource.attributes[field] = obj.attributes[field]
+        resource.save(update_fields=["attributes"])
+        return
+    event = _event(resource, kind)
+    event.at = at
+    event.save()
 
 
 @transaction.atomic
-def _reconcile_record(
-    account: CloudAccount, tagged: list[CloudObject], listed_at: datetime
-) -> dict[str, int]:
-    seen = {(obj.kind, obj.external_id) for obj in tagged}
-    missing = 0
-    for resource in (
-        Resource.objects.select_for_update()
-        .filter(cloud_account=account, kind__in=KINDS, state__in=[R.ACTIVE, R.STOPPED])
-        .filter(state_changed_at__lt=listed_at)  # changed since the listing: not comparable
-        .exclude(external_id="")
-    ):
-        if (resource.kind, resource.external_id) not in seen:
-            _resource_transition(
-                resource, resource.mark_missing, message="deleted at the provider outside Canopy"
-            )
-            _event(resource, ResourceEvent.Kind.DELETED).save()  # gone: billing stops
-            missing += 1
+def _reconcile_resource(
+    resource_id: int, obj: CloudObject | None, listed_at: datetime, action: str
+) -> str:
+    """Handle one resource that differed: gone at the provider ("missing"), or drifted
+    ("drift"); "" when it changed since the listing (the next run compares it again)."""
+    resource = Resource.objects.select_for_update().get(pk=resource_id)
+    if resource.state not in (R.ACTIVE, R.STOPPED) or resource.state_changed_at >= listed_at:
+        return ""
+    if obj is None:
+        _resource_transition(
+            resource, resource.mark_missing, message="deleted at the provider outside Canopy"
+        )
+        _event(resource, ResourceEvent.Kind.DELETED).save()  # gone: billing stops
+        return "missing"
+    open_drifts = {
+        d.field: d for d in Drift.objects.filter(resource=resource, resolved_at__isnull=True)
+    }
+    found = 0
+    for field, (recorded, reported) in _differences(resource, obj).items():
+        previous = open_drifts.get(field)
+        if previous is not None:
+            if previous.reported == reported:
+                continue  # already reported, or being restored
+            previous.resolved_at = listed_at  # superseded by what the provider reports now
+            previous.save(update_fields=["resolved_at"])
+        adopting = action == DriftPolicy.Action.ADOPT or resource.observe_only
+        if adopting or field in BILLED_FIELDS:
+            _adopt(resource, field, reported, obj, listed_at)
+        if not adopting and _restore(resource, field):
+            outcome = Drift.Outcome.RESTORING
+        elif adopting or field in BILLED_FIELDS:
+            outcome = Drift.Outcome.ADOPTED
+        else:
+            outcome = Drift.Outcome.REPORTED
+        Drift.objects.create(
+            resource=resource,
+            field=field,
+            recorded=recorded,
+            reported=reported,
+            outcome=outcome,
+            detected_at=listed_at,
+            resolved_at=listed_at if outcome == Drift.Outcome.ADOPTED else None,
+        )
+        label = Drift.Field(field).label
+        audit_record(
+            action="resource.drift",
+            target=resource,
+            message=f"{label}: Canopy recorded {recorded or 'nothing'}, the provider reports "
+            f"{reported or 'nothing'} ({Drift.Outcome(outcome).label.lower()})",
+            order_id=resource.order_id,
+        )
+        found += 1
+    return "drift" if found else ""
+
+
+def _launched_at(obj: CloudObject) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(obj.attributes.get("launched_at") or ""))
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def _reconcile_record(account: CloudAccount, reported: list[CloudObject]) -> int:
+    """Report the objects no resource accounts for (Canopy-named leftovers, and servers launched
+    outside Canopy, which may be adopted); returns their number."""
     known = set(
         Resource.objects.filter(cloud_account=account)
         .exclude(state=R.DELETED)
@@ -1293,14 +1513,21 @@ def _reconcile_record(
     }
     now = timezone.now()
     unknown = [
-        o for o in tagged if (o.kind, o.external_id) not in known and o.name not in in_flight
+        o for o in reported if (o.kind, o.external_id) not in known and o.name not in in_flight
     ]
     for obj in unknown:
         _, created = UnknownObject.objects.update_or_create(
             account=account,
             kind=obj.kind,
             external_id=obj.external_id,
-            defaults={"name": obj.name, "last_seen": now},
+            defaults={
+                "name": obj.name,
+                "state": obj.state,
+                "size": str(obj.attributes.get("size") or ""),
+                "tags": obj.attributes.get("tags") or {},
+                "launched_at": _launched_at(obj),
+                "last_seen": now,
+            },
         )
         if created:
             audit_record(
@@ -1311,11 +1538,61 @@ def _reconcile_record(
     UnknownObject.objects.filter(account=account).exclude(
         external_id__in=[o.external_id for o in unknown]
     ).delete()
-    return {"missing": missing, "unknown": len(unknown)}
+    return len(unknown)
+
+
+def unknown_server_adopt(
+    *, unknown: UnknownObject, order: Order, observe_only: bool, user: AbstractUser
+) -> Resource:
+    """Make a server launched outside Canopy a resource of the order's project, as the provider
+    last reported it; billed from now on (a created event, and a stopped one if it is off).
+    Called inside the adopting transaction, with `unknown` locked."""
+    if unknown.kind != "server":
+        raise ValidationError(
+            {"objects": [f"Only servers are adopted; {unknown.name} is a {unknown.kind}."]}
+        )
+    if unknown.name.startswith(TAG_PREFIX):
+        raise ValidationError({"objects": [f"{unknown.name} is a leftover of Canopy: delete it."]})
+    state = POWER_STATES.get(unknown.state)
+    if state is None:
+        raise ValidationError(
+            {
+                "objects": [
+                    f"{unknown.name} is {unknown.state}: adopt it once it runs or is stopped."
+                ]
+            }
+        )
+    resource = Resource.objects.create(
+        order=order,
+        project=order.project,
+        cloud_account=unknown.account,
+        key="adopted",
+        kind="server",
+        name=unknown.name,
+        properties={"size": unknown.size, "tags": unknown.tags},
+        state=state,
+        external_id=unknown.external_id,
+        observe_only=observe_only,
+        status_message="adopted" + (" to be observed only" if observe_only else ""),
+    )
+    events = [_event(resource, ResourceEvent.Kind.CREATED)]
+    if state == R.STOPPED:
+        events.append(_event(resource, ResourceEvent.Kind.STOPPED))
+    ResourceEvent.objects.bulk_create(events)
+    audit_record(
+        action="resource.adopted",
+        target=resource,
+        actor=user,
+        message=f"{unknown.external_id} at {unknown.account.name} into {order.project.name}"
+        + (", observe only" if observe_only else ""),
+        order_id=order.pk,
+    )
+    unknown.delete()
+    return resource
 
 
 def reconcile_accounts() -> dict[str, int]:
-    totals = {"missing": 0, "unknown": 0, "unreachable": 0}
+    totals = {"missing": 0, "drift": 0, "unknown": 0, "unreachable": 0}
     for account_id in CloudAccount.objects.values_list("pk", flat=True):
         try:
             counts = reconcile_account(account_id=account_id)

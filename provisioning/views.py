@@ -15,6 +15,7 @@ from provisioning.selectors import (
     capability_matrix,
     cloud_account_options,
     cloud_accounts_administered,
+    resource_drifts,
     resource_list,
     resource_secret,
     unknown_objects,
@@ -73,6 +74,7 @@ def resource_detail(request, resource_id):
     resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
     context = _live_context(request, resource)
     context["children"] = resource.children.all()
+    context["drifts"] = resource_drifts(resource=resource)
     return render(request, "provisioning/resource_detail.html", context)
 
 

@@ -132,7 +132,7 @@ def test_reconciler_marks_missing_and_reports_unknown_objects(demo):
     account = server.cloud_account
     stray = get_adapter(account).create("network", "canopy-999999", {"cidr": "10.9.0.0/16"})
 
-    assert reconcile_accounts() == {"missing": 1, "unknown": 1, "unreachable": 0}
+    assert reconcile_accounts() == {"missing": 1, "drift": 0, "unknown": 1, "unreachable": 0}
     assert Resource.objects.get(pk=server.pk).state == "missing"
     # Gone at the provider means no longer charged: metering stops at a deleted event.
     assert server.events.order_by("at").last().kind == "deleted"

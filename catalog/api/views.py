@@ -1,7 +1,7 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -31,7 +31,7 @@ from catalog.selectors import (
     pricing_accounts,
     projects_for_item,
 )
-from catalog.services import order_submit
+from catalog.services import order_from_snapshot, order_submit
 from portal.models import AuditEvent
 from provisioning.api.serializers import DeploymentSerializer
 
@@ -176,3 +176,22 @@ class OrderDestroyView(APIView):
         order = get_object_or_404(order_list(user=request.user), pk=pk)
         deployment = order_destroy(user=request.user, order_id=order.pk)
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RestoreSerializer(serializers.Serializer):
+    snapshot = serializers.CharField(help_text="One of the server's attributes.snapshots.")
+    name = serializers.RegexField(
+        r"^[a-z][a-z0-9-]{1,40}$", help_text="The new server's name (lower case, digits, -)."
+    )
+
+
+class SnapshotRestoreView(APIView):
+    """Order a new server from one of a server's snapshots (an ordinary order of its item)."""
+
+    @extend_schema(request=RestoreSerializer, responses={201: OrderSerializer})
+    def post(self, request, pk: int):
+        resource = get_object_or_404(provisioning_selectors.resource_list(user=request.user), pk=pk)
+        incoming = RestoreSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        order = order_from_snapshot(user=request.user, resource=resource, **incoming.validated_data)
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from billing.selectors import period_parse
 from lifecycle.models import IdlePolicy, Lease, LeaseExtension, ReclaimCase, ResourceKeep
-from lifecycle.selectors import SAVINGS_GROUPS
+from lifecycle.selectors import MAX_PREVIEW_DAYS, SAVINGS_GROUPS
 from lifecycle.services import MAX_EXTENSION_DAYS
 from portal.models import Organization, Project
 
@@ -160,3 +160,56 @@ class SavingsSerializer(serializers.Serializer):
     currency = serializers.CharField()
     total = serializers.DecimalField(max_digits=16, decimal_places=2)
     rows = SavingsRowSerializer(many=True)
+
+
+class AdoptableServerSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="server.pk")
+    name = serializers.CharField(source="server.name")
+    cloud_account = serializers.IntegerField(source="server.account_id")
+    external_id = serializers.CharField(source="server.external_id")
+    state = serializers.CharField(source="server.state")
+    size = serializers.CharField(source="server.size")
+    tags = serializers.DictField(source="server.tags", child=serializers.CharField())
+    launched_at = serializers.DateTimeField(source="server.launched_at", allow_null=True)
+    first_seen = serializers.DateTimeField(source="server.first_seen")
+    suggested_project = serializers.IntegerField(
+        source="suggested.pk", allow_null=True, default=None, help_text="From its tags."
+    )
+
+
+class AdoptSerializer(serializers.Serializer):
+    objects = serializers.ListField(
+        child=serializers.IntegerField(), allow_empty=False, help_text="Adoptable server ids."
+    )
+    project = serializers.IntegerField()
+    observe_only = serializers.BooleanField(
+        default=False, help_text="Metered and reported; Canopy takes no action on them."
+    )
+
+
+class PreviewQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(default=30, min_value=1, max_value=MAX_PREVIEW_DAYS)
+
+
+class PreviewResourceSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class PlannedActionSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    source = serializers.CharField(help_text="idle or lease")
+    action = serializers.CharField(help_text="notify, stop, retire or delete")
+    order = serializers.IntegerField(source="order_id")
+    resources = PreviewResourceSerializer(many=True)
+    why = serializers.CharField()
+    hourly_saving = serializers.DecimalField(max_digits=14, decimal_places=6)
+    saving_in_horizon = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class ProjectPreviewSerializer(serializers.Serializer):
+    project = serializers.IntegerField(source="project.pk")
+    project_name = serializers.CharField(source="project.name")
+    saving_in_horizon = serializers.DecimalField(max_digits=14, decimal_places=2)
+    actions = PlannedActionSerializer(many=True)

@@ -9,8 +9,10 @@ router.register("lease-extensions", views.LeaseExtensionViewSet, basename="lease
 router.register("idle-policies", views.IdlePolicyViewSet, basename="idle-policy")
 router.register("reclaim-cases", views.ReclaimCaseViewSet, basename="reclaim-case")
 router.register("resource-keeps", views.ResourceKeepViewSet, basename="resource-keep")
+router.register("adoptable-servers", views.AdoptableServerViewSet, basename="adoptable-server")
 
 urlpatterns = [
     path("savings/", views.SavingsView.as_view(), name="savings"),
+    path("reclaim-preview/", views.ReclaimPreviewView.as_view(), name="reclaim-preview"),
     *router.urls,
 ]

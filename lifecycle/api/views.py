@@ -11,11 +11,15 @@ from rest_framework.views import APIView
 
 from lifecycle import selectors, services
 from lifecycle.api.serializers import (
+    AdoptableServerSerializer,
+    AdoptSerializer,
     ExtensionDecisionSerializer,
     IdlePolicySerializer,
     LeaseExtendSerializer,
     LeaseExtensionSerializer,
     LeaseSerializer,
+    PreviewQuerySerializer,
+    ProjectPreviewSerializer,
     ReclaimCaseSerializer,
     ResourceKeepSerializer,
     SavingsQuerySerializer,
@@ -174,3 +178,48 @@ class SavingsView(APIView):
         query.is_valid(raise_exception=True)
         report = selectors.savings(user=request.user, **query.validated_data)
         return Response(SavingsSerializer(report).data)
+
+
+class AdoptableServerViewSet(viewsets.ViewSet):
+    """Servers launched outside Canopy in the accounts of organizations the caller administers,
+    with the project their tags suggest; `adopt/` takes one or many into a project."""
+
+    @extend_schema(responses=AdoptableServerSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        servers = selectors.adoptable_servers(user=request.user)
+        return Response(AdoptableServerSerializer(servers, many=True).data)
+
+    @extend_schema(
+        request=AdoptSerializer,
+        responses={201: OpenApiResponse(description="the adopted resources' ids"), 400: None},
+    )
+    @action(detail=False, methods=["post"])
+    def adopt(self, request: Request) -> Response:
+        data = AdoptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = get_object_or_404(
+            selectors.adoption_projects(user=request.user), pk=data.validated_data["project"]
+        )
+        adopted = services.unknown_servers_adopt(
+            user=request.user,
+            unknown_ids=data.validated_data["objects"],
+            project=project,
+            observe_only=data.validated_data["observe_only"],
+        )
+        return Response({"resources": [r.pk for r in adopted]}, status=status.HTTP_201_CREATED)
+
+
+class ReclaimPreviewView(APIView):
+    """A dry run: what the idle and lease policies will notify, stop, retire or delete in the
+    next `days` (default 30) in the caller's projects, and what it saves."""
+
+    @extend_schema(
+        parameters=[PreviewQuerySerializer], responses=ProjectPreviewSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        query = PreviewQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        previews = selectors.reclaim_preview_by_project(
+            user=request.user, days=query.validated_data["days"]
+        )
+        return Response(ProjectPreviewSerializer(previews, many=True).data)

@@ -80,6 +80,22 @@ class AutoscalingPanelSerializer(serializers.Serializer):
     refused_count = serializers.IntegerField(help_text="Scaling actions refused in the last day.")
 
 
+class DriftSerializer(serializers.Serializer):
+    resource = serializers.IntegerField(source="resource_id")
+    resource_name = serializers.CharField(source="resource.name")
+    field = serializers.CharField(source="get_field_display")
+    recorded = serializers.CharField(help_text="What Canopy had recorded.")
+    reported = serializers.CharField(help_text="What the provider reported.")
+    outcome = serializers.CharField(source="get_outcome_display")
+    detected_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class DriftPanelSerializer(serializers.Serializer):
+    open = serializers.IntegerField(help_text="Drifts not yet restored.")
+    recent = DriftSerializer(many=True)
+
+
 class DashboardSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     resources = ResourceCountsSerializer()
@@ -89,6 +105,7 @@ class DashboardSerializer(serializers.Serializer):
     failures = FailureSerializer(many=True)
     lifecycle = LifecyclePanelSerializer()
     autoscaling = AutoscalingPanelSerializer()
+    drift = DriftPanelSerializer()
 
 
 class DashboardView(APIView):

@@ -9,7 +9,7 @@ and load balancers. Every object carries the name `canopy-<resource pk>` (tag `N
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from provisioning.models import CloudAccount
@@ -133,20 +133,11 @@ class ProviderAdapter(ABC):
     def list_tagged(self) -> list[CloudObject]:
         """Every object whose name/tag starts with "canopy-" (for the reconciler)."""
 
-    def metrics(
-        self,
-        kind: str,
-        external_id: str,
-        since: datetime,
-        until: datetime,
-        step: timedelta = timedelta(minutes=5),
-    ) -> list[MetricPoint]:
-        """The object's utilisation series in [since, until), one point per `step`, oldest first.
-        An empty list means the provider offers no metrics for it (the default). The sandbox
-        simulates servers' series; the ec2, openstack, gce and azure adapters keep the default:
-        libcloud exposes no monitoring API (CloudWatch, Ceilometer…), and moto offers none
-        through it either."""
-        return []
+    @abstractmethod
+    def list_servers(self) -> list[CloudObject]:
+        """Every live server of the account, Canopy's or not (the reconciler's brownfield
+        report), with what is known in `attributes`: size, tags (dict), launched_at (ISO 8601,
+        or "")."""
 
     def ensure(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
         """Create the object unless a previous attempt already did (steps may run twice)."""

@@ -13,6 +13,7 @@ Account options: `images` (AMI ids offered in forms; default: the account's own 
 """
 
 import ipaddress
+import uuid
 from functools import cached_property
 from typing import Any
 
@@ -34,6 +35,8 @@ from provisioning.providers.libcloud_common import (
 )
 
 TAG = "canopy-id"
+# Server snapshots (AMIs) carry the name of the server they were taken of.
+SNAPSHOT_TAG = "canopy-snapshot-of"
 DEFAULT_SIZES = ("t3.micro", "t3.small", "t3.medium", "t3.large", "m5.large", "m5.xlarge")
 LIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped"]
 LIVE_VOLUME_STATES = ["creating", "available", "in-use"]
@@ -69,7 +72,7 @@ def _tagged(name: str) -> dict[str, Any]:
 class Ec2Adapter(LibcloudAdapter):
     credential_keys = ("access_key", "secret_key")
     capabilities = {
-        "server": frozenset({"create", "delete", "start", "stop", "reboot", "resize"}),
+        "server": frozenset({"create", "delete", "start", "stop", "reboot", "resize", "snapshot"}),
         "volume": frozenset({"create", "delete", "snapshot", "extend"}),
         "network": frozenset({"create", "delete"}),
         "load_balancer": frozenset({"create", "delete", "set_members"}),
@@ -135,10 +138,12 @@ class Ec2Adapter(LibcloudAdapter):
         return [size_info(sizes[s]) for s in wanted if s in sizes]
 
     def images(self) -> list[NodeImage]:
+        """The curated AMIs (else the account's own) and the servers' snapshots."""
         wanted = self.account.options.get("images")
-        if wanted:
-            return self.compute.list_images(ex_image_ids=wanted)
-        return self.compute.list_images(ex_owner="self")
+        if not wanted:
+            return self.compute.list_images(ex_owner="self")
+        snapshots = self.compute.list_images(ex_owner="self", ex_filters={"tag-key": SNAPSHOT_TAG})
+        return self.compute.list_images(ex_image_ids=wanted) + snapshots
 
     # -- the interface -------------------------------------------------------------------------
 
@@ -196,6 +201,20 @@ class Ec2Adapter(LibcloudAdapter):
                 ),
             ]
         return [o for o in objects if o.name.startswith(TAG_PREFIX)]
+
+    def list_servers(self) -> list[CloudObject]:
+        with self.calling():
+            nodes = self.compute.list_nodes(
+                ex_filters={"instance-state-name": LIVE_INSTANCE_STATES}
+            )
+        servers = []
+        for node in nodes:
+            obj = self._server_object(node)
+            tags = dict(node.extra.get("tags") or {})
+            obj.attributes.update(tags=tags, launched_at=node.extra.get("launch_time") or "")
+            name = obj.name or tags.get("Name") or obj.external_id
+            servers.append(CloudObject("server", obj.external_id, name, obj.state, obj.attributes))
+        return servers
 
     def _complete(
         self, kind: str, found: CloudObject, name: str, properties: dict[str, Any]
@@ -271,7 +290,16 @@ class Ec2Adapter(LibcloudAdapter):
             self.compute.ex_change_node_size(
                 node, NodeSize(new_size, new_size, 0, 0, None, None, self.compute)
             )
-        return self._server_object(self._node(external_id))
+        obj = self._server_object(self._node(external_id))
+        if action == "snapshot":  # an AMI of the server, which outlives it
+            of = obj.name or external_id  # an adopted server keeps its own name
+            taken = self.compute.create_image(node, f"{of} snapshot {uuid.uuid4().hex[:8]}")
+            self.compute.ex_create_tags(taken, {SNAPSHOT_TAG: of})
+            snapshots = self.compute.list_images(
+                ex_owner="self", ex_filters={f"tag:{SNAPSHOT_TAG}": of}
+            )
+            obj.attributes["snapshots"] = sorted(image.id for image in snapshots)
+        return obj
 
     def _location(self, zone_name: str) -> Any:
         for location in self.compute.list_locations():

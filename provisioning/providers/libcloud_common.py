@@ -251,6 +251,20 @@ class LibcloudAdapter(ProviderAdapter):
         with self.calling():
             return [self.server_object(node) for node in self._canopy_nodes()]
 
+    def list_servers(self) -> list[CloudObject]:
+        with self.calling():
+            nodes = self.compute.list_nodes()
+        servers = []
+        for node in nodes:
+            obj = self.server_object(node)
+            created = getattr(node, "created_at", None)
+            obj.attributes.update(
+                tags=dict(node.extra.get("tags") or {}),
+                launched_at=created.isoformat() if created else "",
+            )
+            servers.append(obj)
+        return servers
+
     def after_destroy(self, node: Node) -> None:
         """Clean up what belonged to the destroyed server alone (see `key_pair`)."""
 

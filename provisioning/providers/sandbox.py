@@ -11,7 +11,7 @@ demos can exercise slow and failing clouds:
 - `load`: canopy name → load profile of a server, or of every server of an autoscaling group
   (set through `provisioning.services.sandbox_set_load`): "busy" (the default), "idle", a
   number (CPU % held near it) or "wave:N" (high and low alternating with a period of N minutes).
-  `metrics` simulates the series from it.
+  `simulated_metrics` simulates the series from it (the account's metrics source by default).
 """
 
 import hashlib
@@ -41,7 +41,7 @@ IMAGES = [
     Option("debian-12", "Debian 12"),
     Option("windows-2022", "Windows Server 2022"),
 ]
-SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot", "resize"})
+SERVER_ACTIONS = frozenset({"create", "delete", "start", "stop", "reboot", "resize", "snapshot"})
 ID_PREFIX = {
     "server": "i",
     "volume": "vol",
@@ -128,7 +128,13 @@ class SandboxAdapter(ProviderAdapter):
         return SIZES
 
     def list_images(self) -> list[Option]:
-        return IMAGES
+        """The stock images, and the servers' snapshots (a new server may start from one)."""
+        servers = self._objects().filter(kind="server", attributes__has_key="snapshots")
+        return IMAGES + [
+            Option(snapshot, f"Snapshot {snapshot} of {server.name}")
+            for server in servers.order_by("id")
+            for snapshot in server.attributes["snapshots"]
+        ]
 
     def find(self, kind: str, name: str) -> CloudObject | None:
         self._call(kind, f"find {kind}")  # a lookup has no effect to fail after
@@ -140,6 +146,16 @@ class SandboxAdapter(ProviderAdapter):
             _cloud_object(obj)
             for obj in self._objects().filter(name__startswith=TAG_PREFIX).order_by("id")
         ]
+
+    def list_servers(self) -> list[CloudObject]:
+        servers = []
+        for obj in self._objects().filter(kind="server").order_by("id"):
+            server = _cloud_object(obj)
+            server.attributes.update(
+                tags=dict(obj.attributes.get("tags") or {}), launched_at=obj.created_at.isoformat()
+            )
+            servers.append(server)
+        return servers
 
     # --- changes ---------------------------------------------------------------------------
     def create(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
@@ -168,7 +184,7 @@ class SandboxAdapter(ProviderAdapter):
         if p.get("size") not in {s.id for s in SIZES}:
             raise ProviderError(f"InvalidParameterValue: unknown size {p.get('size')!r}")
         image = p.get("image") or IMAGES[0].id
-        if image not in {i.id for i in IMAGES}:
+        if image not in {i.id for i in self.list_images()}:
             raise ProviderError(f"InvalidAMIID.NotFound: unknown image {image!r}")
         if p.get("network_id"):
             self._get("network", p["network_id"])
@@ -268,56 +284,55 @@ class SandboxAdapter(ProviderAdapter):
         return _cloud_object(obj)
 
     # --- simulated metrics -----------------------------------------------------------------
-    def _load(self, obj: SandboxObject) -> str | float:
-        """The server's own profile, else its autoscaling group's (so future servers of the
-        group inherit it), else busy."""
+    def _loads(self, objects: list[SandboxObject]) -> dict[str, str | float]:
+        """Each server's load profile by external id: its own, else its autoscaling group's (so
+        future servers of the group inherit it), else busy. One query for all of them."""
         loads = self.account.options.get("load") or {}
-        if obj.name in loads:
-            return load_profile(loads[obj.name])
-        pk = obj.name.removeprefix(TAG_PREFIX)
-        parent_id = (
-            Resource.objects.filter(pk=int(pk)).values_list("parent_id", flat=True).first()
-            if pk.isdigit()
-            else None
-        )
-        return load_profile(loads.get(f"{TAG_PREFIX}{parent_id}", DEFAULT_LOAD))
+        pks = {
+            obj.external_id: int(pk)
+            for obj in objects
+            if (pk := obj.name.removeprefix(TAG_PREFIX)).isdigit()
+        }
+        parents = dict(Resource.objects.filter(pk__in=pks.values()).values_list("pk", "parent_id"))
+        profiles = {}
+        for obj in objects:
+            group = f"{TAG_PREFIX}{parents.get(pks.get(obj.external_id))}"
+            own = loads[obj.name] if obj.name in loads else loads.get(group, DEFAULT_LOAD)
+            profiles[obj.external_id] = load_profile(own)
+        return profiles
 
-    def metrics(
-        self,
-        kind: str,
-        external_id: str,
-        since: datetime,
-        until: datetime,
-        step: timedelta = timedelta(minutes=5),
-    ) -> list[MetricPoint]:
-        """A deterministic series for servers (two reads agree); a stopped server reports 0.
+    def simulated_metrics(
+        self, external_ids: list[str], since: datetime, until: datetime, step: timedelta
+    ) -> dict[str, list[MetricPoint]]:
+        """Deterministic series for these servers (two reads agree); a stopped server reports 0.
 
         Points sit on multiples of `step` since the epoch, and the simulated history starts
         before the server existed, so demos and tests need not wait for data.
         """
-        if kind != "server":
-            return []
-        obj = self._objects().filter(kind=kind, external_id=external_id).first()
-        if obj is None:
-            return []
-        profile = self._load(obj)
+        objects = list(self._objects().filter(kind="server", external_id__in=external_ids))
+        profiles = self._loads(objects)
         seconds = max(int(step.total_seconds()), 1)
         first = math.ceil(since.timestamp() / seconds) * seconds
-        points = []
-        for at in range(first, math.ceil(until.timestamp()), seconds):
-            if obj.state == "stopped":
-                cpu = network = 0.0
-            else:
-                cpu = _cpu(profile, external_id, at)
-                network = cpu * NETWORK_KBPS_PER_CPU * (1 + 0.2 * _noise(external_id, at, "net"))
-            points.append(
-                MetricPoint(
-                    at=datetime.fromtimestamp(at, tz=UTC),
-                    cpu_percent=round(cpu, 1),
-                    network_kbps=round(network, 1),
+        instants = range(first, math.ceil(until.timestamp()), seconds)
+        series = {}
+        for obj in objects:
+            points = []
+            for at in instants:
+                if obj.state == "stopped":
+                    cpu = network = 0.0
+                else:
+                    cpu = _cpu(profiles[obj.external_id], obj.external_id, at)
+                    noise = 1 + 0.2 * _noise(obj.external_id, at, "net")
+                    network = cpu * NETWORK_KBPS_PER_CPU * noise
+                points.append(
+                    MetricPoint(
+                        at=datetime.fromtimestamp(at, tz=UTC),
+                        cpu_percent=round(cpu, 1),
+                        network_kbps=round(network, 1),
+                    )
                 )
-            )
-        return points
+            series[obj.external_id] = points
+        return series
 
 
 DEFAULT_LOAD = "busy"
