@@ -56,8 +56,30 @@ class ApprovalPolicy(models.Model):
     resource_kinds = models.JSONField(
         default=list, blank=True, help_text="Matches orders containing any of these kinds."
     )
+    order_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Matches orders of these kinds ("new", "change", "destroy"); empty: every kind.',
+    )
+    # The monthly cost is what the ordered (or changed) thing costs a month afterwards: a
+    # resize to large is judged at the large price, as ordering it large would be.
     min_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     max_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # The delta is what the order adds to the monthly bill (a new order: its estimate).
+    min_cost_delta = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Matches orders adding at least this much a month.",
+    )
+    max_cost_delta = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Matches orders adding at most this much a month (negative: saving).",
+    )
     only_over_quota = models.BooleanField(
         default=False, help_text="Matches only orders over a quota or a refusing budget."
     )
@@ -67,7 +89,8 @@ class ApprovalPolicy(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
-        help_text="Approve at once when the monthly estimate is below this and the quota fits.",
+        help_text="Approve at once when the order adds less than this a month (a new order: "
+        "its estimate) and the quota fits.",
     )
     distinct_approvers = models.BooleanField(
         default=False, help_text="Each stage must be decided by a different person."
@@ -91,7 +114,13 @@ class ApprovalPolicy(models.Model):
                 | Q(max_monthly_cost__isnull=True)
                 | Q(min_monthly_cost__lte=models.F("max_monthly_cost")),
                 name="policy_cost_range_ordered",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(min_cost_delta__isnull=True)
+                | Q(max_cost_delta__isnull=True)
+                | Q(min_cost_delta__lte=models.F("max_cost_delta")),
+                name="policy_delta_range_ordered",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -442,8 +442,8 @@ def lease_process(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def lease_order_changed(*, order: Order, to_state: str) -> None:
-    """A completed order gets its lease."""
-    if to_state == OrderStatus.COMPLETED:
+    """A completed new order gets its lease (a change order changes what has one)."""
+    if to_state == OrderStatus.COMPLETED and not order.is_change:
         lease_open(order=order)
 
 

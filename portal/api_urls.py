@@ -11,11 +11,16 @@ from approvals.api.views import (
     QuotaViewSet,
 )
 from billing.api.views import BudgetListView, ChargebackView
-from catalog.api.views import CatalogItemViewSet, OrderViewSet
+from catalog.api.views import (
+    CatalogItemViewSet,
+    OrderDestroyView,
+    OrderViewSet,
+    ResourceActionView,
+)
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
 from portal.api.views import ProjectViewSet, TokenView
-from provisioning.api.views import CloudAccountViewSet, OrderDestroyView, ResourceViewSet
+from provisioning.api.views import CloudAccountViewSet, ResourceViewSet
 
 router = DefaultRouter()
 router.register("catalog/items", CatalogItemViewSet, basename="catalog-item")
@@ -32,6 +37,7 @@ router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
+    path("resources/<int:pk>/actions/", ResourceActionView.as_view(), name="resource-actions"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),

@@ -149,6 +149,16 @@ def size_info(*, account: CloudAccount, size: str) -> SizeInfo | None:
 
 
 # --- resources and steps ------------------------------------------------------------------
+def changed_properties(*, resource: Resource, action: str, params: dict) -> dict[str, Any]:
+    """The resource's properties as a resize, extend or new desired count leaves them (the
+    same properties for any other action)."""
+    names = {"resize": "size", "extend": "size_gb", "set_desired": "desired"}
+    name = names.get(action)
+    if name is None or name not in params:
+        return dict(resource.properties)
+    return {**resource.properties, name: params[name]}
+
+
 def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:
     return Resource.objects.filter(
         project__in=project_ids(user=user, perm="view_project")

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 import catalog.services as catalog_services
-from catalog.models import Order, OrderStatus
+from catalog.models import ChangeAction, Order, OrderKind, OrderStatus
 from catalog.selectors import resolve_resources
 from portal.models import Organization
 from portal.selectors import user_has_project_perm
@@ -58,6 +58,7 @@ from provisioning.selectors import (
     organization_administered,
     size_info,
 )
+from provisioning.signals import change_deployment_finished
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ STEP_LEASE = timedelta(minutes=5)
 HEARTBEAT = STEP_LEASE.total_seconds() / 5
 R = ResourceState
 A = Step.Action
+D = DeploymentState
 # Spec properties naming one copy of another spec (copy i binds to copy i); other references
 # (load balancer members, networks) bind to every copy.
 INDEXED_REFERENCES = {"volume": "attach_to", "dns_record": "target"}
@@ -92,6 +94,10 @@ STARTS: dict[str, Callable[[Resource], Callable[[], None]]] = {
 }
 # Actions that add capacity: admitted against quotas first (approvals.services.day2_admit).
 CAPACITY_ACTIONS = {A.RESIZE, A.EXTEND, A.SET_DESIRED}
+# Updates of one resource that a provider may refuse, leaving the object as it was.
+REFUSABLE_UPDATES = {A.RESIZE, A.EXTEND, A.SNAPSHOT}
+# What a resource can be destroyed from.
+DESTROYABLE = (R.ACTIVE, R.STOPPED, R.ERROR, R.MISSING)
 
 
 class TransientProviderError(Exception):
@@ -216,6 +222,8 @@ def _deployment_transition(
         if deployment.state != DeploymentState.COMPENSATING:
             deployment.finished_at = timezone.now()
         deployment.save()
+    if deployment.change_order_id and deployment.state in (D.SUCCEEDED, D.FAILED):
+        change_deployment_finished.send(sender=Deployment, deployment=deployment)
 
 
 def _event(resource: Resource, kind: str) -> ResourceEvent | None:
@@ -409,8 +417,11 @@ def _plan_destroy(deployment: Deployment, resources: list[Resource]) -> None:
 
 @transaction.atomic
 def deployment_start(*, order: Order) -> Deployment | None:
-    """Plan the approved order's resources as a graph and queue the steps that can start."""
+    """Plan the approved order's resources as a graph and queue the steps that can start; a
+    change order runs its day-2 or destroy saga instead (`_change_start`)."""
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.kind != OrderKind.NEW:
+        return _change_start(order)
     account = cloud_account_for_order(order=order)
     if account is None:
         catalog_services.order_transition(
@@ -423,6 +434,42 @@ def deployment_start(*, order: Order) -> Deployment | None:
     _plan_create(deployment, resolve_resources(item=order.item, parameters=order.parameters))
     catalog_services.order_transition(order=order, transition=order.start_provisioning)
     _advance(deployment.pk)
+    return deployment
+
+
+def _change_start(order: Order) -> Deployment | None:
+    """Carry out an approved change order with the ordinary day-2 or destroy saga, whose
+    deployment ends the order (`change_deployment_finished`). Only an order still `approved`
+    starts, in the same transaction that moves it on, so a second delivery does nothing. A
+    change the resource can no longer take (it was deleted meanwhile) fails the order with
+    the reason; a change with nothing to provision (a lease extension) completes at once."""
+    if order.status != OrderStatus.APPROVED:
+        return None
+    try:
+        if order.resource_id is not None:
+            step = resource_action_request(
+                user=None,
+                resource_id=order.resource_id,
+                action=order.action,
+                params=order.parameters,
+                reason=f"order #{order.pk} approved",
+                change_order=order,
+            )
+            deployment = step.deployment
+        elif order.action == ChangeAction.DESTROY:
+            deployment = order_destroy(
+                user=None, order_id=order.changes_order_id, change_order=order
+            )
+        else:
+            deployment = None
+    except ValidationError as error:
+        catalog_services.order_transition(
+            order=order, transition=order.fail, message=" ".join(error.messages)
+        )
+        return None
+    catalog_services.order_transition(order=order, transition=order.start_provisioning)
+    if deployment is None:
+        catalog_services.order_transition(order=order, transition=order.complete)
     return deployment
 
 
@@ -445,8 +492,11 @@ def _destroy_deployment(order: Order, resources: list[Resource], **fields: Any) 
 
 
 @transaction.atomic
-def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
-    """Delete every resource of the order: the create saga in reverse (`user` None: a policy)."""
+def order_destroy(
+    *, user: AbstractUser | None, order_id: int, change_order: Order | None = None
+) -> Deployment:
+    """Delete every resource of the order: the create saga in reverse (`user` None: a policy,
+    or the approved destroy order `change_order`)."""
     order = Order.objects.select_for_update().get(pk=order_id)
     _check_perm(user, order)
     if _running_deployment(order):
@@ -459,7 +509,7 @@ def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
     busy = [r.name for r in resources if r.state in TRANSITIONAL_STATES]
     if busy:
         raise ValidationError({"order": [f"Wait for {', '.join(busy)} to finish changing."]})
-    return _destroy_deployment(order, resources)
+    return _destroy_deployment(order, resources, change_order=change_order)
 
 
 # --- running the graph --------------------------------------------------------------------
@@ -789,7 +839,7 @@ def _record_failure(step_id: int, message: str) -> None:
     step.finished_at = timezone.now()
     step.save()
     resource = Resource.objects.select_for_update().get(pk=step.resource_id)
-    if resource.state == R.UPDATING and step.deployment_id is None:
+    if resource.state == R.UPDATING and step.action in REFUSABLE_UPDATES:
         # A refused resize/extend/snapshot leaves the object as it was.
         _resource_transition(resource, resource.finish_update, message=f"{step.action}: {message}")
     else:
@@ -905,7 +955,11 @@ def _admit(user: AbstractUser | None, resource: Resource, action: str, params: d
 
 
 def _scale(
-    resource: Resource, desired: int, user: AbstractUser | None, leaving: Resource | None = None
+    resource: Resource,
+    desired: int,
+    user: AbstractUser | None,
+    leaving: Resource | None = None,
+    change_order: Order | None = None,
 ) -> Step:
     """Add or remove the group's servers and update the load balancers in front of it.
     `leaving`: the one server to remove (a member destroyed on its own), else the newest go."""
@@ -914,7 +968,10 @@ def _scale(
     if leaving is None and desired == len(current):
         raise ValidationError({"desired": [f"The group already has {desired} servers."]})
     deployment = Deployment.objects.create(
-        order=group.order, cloud_account=group.cloud_account, direction=Deployment.Direction.SCALE
+        order=group.order,
+        cloud_account=group.cloud_account,
+        direction=Deployment.Direction.SCALE,
+        change_order=change_order,
     )
     _resource_transition(group, group.begin_update, actor=user, message=f"desired {desired}")
     balancers = list(
@@ -946,7 +1003,9 @@ def _scale(
     return step
 
 
-def _destroy_member(group: Resource, server: Resource, user: AbstractUser | None) -> Step:
+def _destroy_member(
+    group: Resource, server: Resource, user: AbstractUser | None, change_order: Order | None
+) -> Step:
     """Destroy one server of an autoscaling group and lower the group's desired count by one
     (AWS's "terminate instance and decrement desired capacity"), so the group neither
     recreates it nor counts it. A second request finds the server deleting and is refused."""
@@ -965,8 +1024,25 @@ def _destroy_member(group: Resource, server: Resource, user: AbstractUser | None
                 ]
             }
         )
-    step = _scale(group, desired, user, leaving=server)
+    step = _scale(group, desired, user, leaving=server, change_order=change_order)
     return Step.objects.get(deployment_id=step.deployment_id, resource=server)
+
+
+def day2_check(*, resource: Resource, action: str, params: dict) -> dict:
+    """Whether the resource can take the action now; returns the action's parameters checked
+    (field errors name the parameter)."""
+    if action not in DAY2_ACTIONS.get(resource.kind, set()):
+        raise ValidationError({"action": [f"A {resource.kind} cannot {action}."]})
+    if action == A.DESTROY:
+        if resource.state not in DESTROYABLE:
+            raise ValidationError(
+                {"action": [f"Cannot destroy a resource that is {resource.state}."]}
+            )
+        return {}
+    params = _day2_params(resource, action, params)
+    if not can_proceed(STARTS.get(action, lambda r: r.begin_update)(resource)):
+        raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
+    return params
 
 
 @transaction.atomic
@@ -977,9 +1053,11 @@ def resource_action_request(
     action: str,
     params: dict | None = None,
     reason: str = "",
+    change_order: Order | None = None,
 ) -> Step:
     """A person (or, with `user` None, a policy giving its `reason`) asks for a day-2 action on a
-    resource; workers carry it out."""
+    resource; workers carry it out. `change_order`: the approved order this action carries out
+    (its quota was reserved when it was admitted); the deployment that runs it ends it."""
     # Destroying a group's server changes the group: the group is locked first, in the order
     # scaling locks them. Other actions lock the resource alone.
     group = (
@@ -991,27 +1069,31 @@ def resource_action_request(
     )
     resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
     _check_perm(user, resource)
-    if action not in DAY2_ACTIONS.get(resource.kind, set()):
-        raise ValidationError({"action": [f"A {resource.kind} cannot {action}."]})
+    params = day2_check(resource=resource, action=action, params=params or {})
     if action == A.DESTROY:
-        if resource.state not in (R.ACTIVE, R.STOPPED, R.ERROR, R.MISSING):
-            raise ValidationError(
-                {"action": [f"Cannot destroy a resource that is {resource.state}."]}
-            )
         if group is not None:
-            return _destroy_member(group, resource, user)
+            return _destroy_member(group, resource, user, change_order)
         family = [resource, *resource.children.exclude(state=R.DELETED)]
-        deployment = _destroy_deployment(resource.order, family)
+        deployment = _destroy_deployment(resource.order, family, change_order=change_order)
         return deployment.steps.get(resource=resource)
-    params = _day2_params(resource, action, params or {})
-    transition = STARTS.get(action, lambda r: r.begin_update)(resource)
-    if not can_proceed(transition):
-        raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
-    _admit(user, resource, action, params)
+    if change_order is None:
+        _admit(user, resource, action, params)
     if action == A.SET_DESIRED:
-        return _scale(resource, params["desired"], user)
+        return _scale(resource, params["desired"], user, change_order=change_order)
+    transition = STARTS.get(action, lambda r: r.begin_update)(resource)
     _resource_transition(resource, transition, actor=user, message=reason or f"{action} requested")
-    step = Step.objects.create(resource=resource, action=action, params=params)
+    # A change order's step runs in a deployment of its own, whose end ends the order.
+    deployment = None
+    if change_order is not None:
+        deployment = Deployment.objects.create(
+            order=resource.order,
+            cloud_account=resource.cloud_account,
+            direction=Deployment.Direction.CHANGE,
+            change_order=change_order,
+        )
+    step = Step.objects.create(
+        deployment=deployment, resource=resource, action=action, params=params
+    )
     _enqueue([step])
     return step
 

@@ -7,9 +7,7 @@ app_name = "provisioning"
 urlpatterns = [
     path("", views.resource_list_view, name="resource_list"),
     path("capabilities/", views.capabilities, name="capabilities"),
-    path("orders/<int:order_id>/destroy/", views.order_destroy_view, name="order_destroy"),
     path("<int:resource_id>/", views.resource_detail, name="resource_detail"),
     path("<int:resource_id>/live/", views.resource_live, name="resource_live"),
     path("<int:resource_id>/secret/", views.resource_secret_view, name="resource_secret"),
-    path("<int:resource_id>/action/", views.resource_action, name="resource_action"),
 ]

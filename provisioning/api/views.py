@@ -1,21 +1,16 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from catalog.api.serializers import ResourceSummarySerializer, StepSerializer
-from catalog.selectors import order_list
+from catalog.api.serializers import ResourceSummarySerializer
 from portal.models import Organization, Project
-from provisioning.models import CloudAccount, Deployment, Step
+from provisioning.models import CloudAccount
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
 from provisioning.services import (
     cloud_account_create,
     cloud_account_test,
     cloud_account_update,
-    order_destroy,
-    resource_action_request,
 )
 
 
@@ -41,15 +36,6 @@ class ResourceSerializer(ResourceSummarySerializer):
         ]
 
 
-class ActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=[a.value for a in Step.Action if a != "create"])
-    size = serializers.CharField(required=False, help_text="resize: the new size")
-    size_gb = serializers.IntegerField(required=False, min_value=1, help_text="extend: new GB")
-    desired = serializers.IntegerField(
-        required=False, min_value=0, help_text="set_desired: the group's server count"
-    )
-
-
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
     """Resources of the caller's projects, with day-2 actions."""
 
@@ -58,18 +44,6 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return resource_list(user=self.request.user).select_related("order__lease")
-
-    @extend_schema(request=ActionSerializer, responses={202: StepSerializer})
-    @action(detail=True, methods=["post"])
-    def actions(self, request, pk=None):
-        resource = self.get_object()
-        incoming = ActionSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        params = dict(incoming.validated_data)
-        step = resource_action_request(
-            user=request.user, resource_id=resource.pk, action=params.pop("action"), params=params
-        )
-        return Response(StepSerializer(step).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         responses=inline_serializer(
@@ -84,22 +58,6 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
         if not secret:
             return Response({"detail": "No secret you may see."}, status=status.HTTP_404_NOT_FOUND)
         return Response(secret)
-
-
-class DeploymentSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Deployment
-        fields = ["id", "order", "direction", "state", "message", "created_at", "finished_at"]
-
-
-class OrderDestroyView(APIView):
-    """Delete every resource of an order: the provisioning saga in reverse."""
-
-    @extend_schema(request=None, responses={202: DeploymentSerializer})
-    def post(self, request, pk: int):
-        order = get_object_or_404(order_list(user=request.user), pk=pk)
-        deployment = order_destroy(user=request.user, order_id=order.pk)
-        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CloudAccountSerializer(serializers.ModelSerializer):
