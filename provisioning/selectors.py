@@ -175,9 +175,15 @@ def resource_secret(*, user: AbstractUser, resource: Resource) -> dict[str, Any]
 
 
 def deployment_steps(*, order: Order) -> list[dict[str, Any]]:
-    """The order's saga steps, oldest first, for the order page and API."""
+    """The order's saga steps, oldest first, for the order page and API (a change order's:
+    those of the deployment that carries it out)."""
+    mine = (
+        Q(deployment__change_order=order)
+        if order.is_change
+        else Q(resource__order=order) | Q(deployment__order=order)
+    )
     steps = (
-        Step.objects.filter(Q(resource__order=order) | Q(deployment__order=order))
+        Step.objects.filter(mine)
         .distinct()
         .select_related("resource")
         .prefetch_related("depends_on")  # only the dependencies' ids are shown

@@ -14,10 +14,13 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from approvals.services import approval_decide
+from approvals.tasks import admit_order
 from billing.pricing import PriceBook
 from catalog.models import Order
+from catalog.services import order_cancel
 from lifecycle import services
-from lifecycle.models import Grade, Lease, LeaseExtension, ReclaimCase, Saving
+from lifecycle.models import Grade, Lease, ReclaimCase, Saving
 from lifecycle.selectors import dashboard_summary
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
@@ -75,35 +78,53 @@ def test_extending_within_the_maximum_is_self_service(demo):
     assert AuditEvent.objects.filter(action="lease.extended", actor=demo["alice"]).exists()
 
 
-def test_beyond_the_maximum_a_manager_decides(demo):
-    order = completed(demo)
+def test_beyond_the_maximum_a_change_order_goes_to_the_manager(demo):
+    # A medium server: its lease extension keeps more than the 20/month that "Acme small
+    # changes" approves at once, so bob decides under "Acme standard".
+    order = completed(demo, size="medium")
     lease = Lease.objects.get(order=order)
     item = order.item
     days = item.lease_max_days - item.lease_default_days + 5  # 5 days past the maximum
-    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
-    assert isinstance(request, LeaseExtension) and request.status == "pending"
+    with pytest.raises(ValidationError) as refused:  # beyond the maximum, say why
+        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
+    assert "reason" in refused.value.message_dict
+    request = services.lease_extend(
+        user=demo["alice"], lease_id=lease.pk, days=days, reason="quarter end"
+    )
+    assert (request.kind, request.action, request.status) == ("change", "extend_lease", "submitted")
+    admit_order(request.pk)
+    request.refresh_from_db()
+    assert request.status == "pending_approval"
     lease.refresh_from_db()
     assert lease.expires_at - lease.starts_at == timedelta(days=item.lease_default_days)
-    assert Notification.objects.filter(user=demo["bob"], subject__contains="extension").exists()
-    with pytest.raises(PermissionDenied):  # a member may not decide
-        services.lease_extension_decide(user=demo["alice"], extension_id=request.pk, approve=True)
-    services.lease_extension_decide(
-        user=demo["bob"], extension_id=request.pk, approve=True, comment="quarter end"
+    assert Notification.objects.filter(user=demo["bob"], subject__contains="keep order").exists()
+    with pytest.raises(PermissionDenied):  # the requester may not decide
+        approval_decide(user=demo["alice"], approval_id=request.approval.pk, approve=True)
+    approval_decide(
+        user=demo["bob"], approval_id=request.approval.pk, approve=True, comment="quarter end"
     )
+    request.refresh_from_db()
+    assert request.status == "completed"
     lease.refresh_from_db()
     assert lease.expires_at - lease.starts_at == timedelta(days=item.lease_max_days + 5)
     assert Notification.objects.filter(user=demo["alice"], subject__contains="approved").exists()
 
 
-def test_a_rejected_extension_leaves_the_lease_alone(demo):
-    lease = Lease.objects.get(order=completed(demo))
+def test_a_rejected_or_withdrawn_extension_leaves_the_lease_alone(demo):
+    lease = Lease.objects.get(order=completed(demo, size="medium"))
     before = lease.expires_at
-    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=500)
+    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=500, reason="x")
     with pytest.raises(ValidationError):  # one pending request at a time
-        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400)
-    services.lease_extension_decide(user=demo["bob"], extension_id=request.pk, approve=False)
+        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+    admit_order(request.pk)
+    approval_decide(user=demo["bob"], approval_id=request.approval.pk, approve=False)
     lease.refresh_from_db()
     assert lease.expires_at == before
+    withdrawn = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+    order_cancel(user=demo["alice"], order_id=withdrawn.pk)
+    withdrawn.refresh_from_db()
+    lease.refresh_from_db()
+    assert withdrawn.status == "cancelled" and lease.expires_at == before
 
 
 def test_warnings_go_out_once_each(demo):
