@@ -5,9 +5,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
+
+from catalog.models import OrderKind
 
 
 class ApproverRole(models.TextChoices):
@@ -125,6 +128,11 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        kinds = OrderKind.values
+        if not isinstance(self.order_kinds, list) or not set(self.order_kinds) <= set(kinds):
+            raise ValidationError({"order_kinds": [f"A list of: {', '.join(kinds)}."]})
 
 
 class PolicyStage(models.Model):

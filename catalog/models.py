@@ -129,6 +129,7 @@ class ChangeAction(models.TextChoices):
     RESIZE = "resize", "Resize"
     EXTEND = "extend", "Extend"
     SET_DESIRED = "set_desired", "Set the server count of"
+    SET_BOUNDS = "set_bounds", "Set the bounds of"
     EXTEND_LEASE = "extend_lease", "Extend the lease of"
     DESTROY = "destroy", "Destroy"
 
@@ -200,6 +201,9 @@ class Order(FSMModelMixin, models.Model):
             ChangeAction.RESIZE: lambda: f"resize {what} to {params.get('size')}",
             ChangeAction.EXTEND: lambda: f"extend {what} to {params.get('size_gb')} GB",
             ChangeAction.SET_DESIRED: lambda: f"{what} to {params.get('desired')} servers",
+            ChangeAction.SET_BOUNDS: lambda: (
+                f"{what} between {params.get('min')} and {params.get('max')} servers"
+            ),
             ChangeAction.EXTEND_LEASE: lambda: (
                 f"keep {what} ({self.item.name}) until {str(params.get('expires_at', ''))[:10]}"
             ),

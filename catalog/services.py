@@ -83,6 +83,7 @@ ORDERED_ACTIONS = {
     ChangeAction.RESIZE,
     ChangeAction.EXTEND,
     ChangeAction.SET_DESIRED,
+    ChangeAction.SET_BOUNDS,
     ChangeAction.DESTROY,
 }
 
@@ -174,6 +175,11 @@ def change_plan(
     elif action == ChangeAction.EXTEND_LEASE:
         # Without the extension the resources would be retired: it keeps their whole cost.
         before, after = Decimal("0"), before
+    elif action == ChangeAction.SET_BOUNDS:
+        # What the group may cost at most: its bill's ceiling moves with its maximum.
+        props = resource.properties
+        before = _monthly_cost(live, changed={**props, "desired": props.get("max", 1)})
+        after = _monthly_cost(live, changed={**props, "desired": params["max"]})
     else:
         changed = provisioning_selectors.changed_properties(
             resource=resource, action=action, params=params

@@ -149,7 +149,7 @@ def order_cancel_view(request, order_id):
     return redirect("catalog:order_detail", order_id=order.pk)
 
 
-CHANGE_PARAMETERS = ("size", "size_gb", "desired")
+CHANGE_PARAMETERS = ("size", "size_gb", "desired", "min", "max")
 
 
 @login_required

@@ -150,13 +150,14 @@ def size_info(*, account: CloudAccount, size: str) -> SizeInfo | None:
 
 # --- resources and steps ------------------------------------------------------------------
 def changed_properties(*, resource: Resource, action: str, params: dict) -> dict[str, Any]:
-    """The resource's properties as a resize, extend or new desired count leaves them (the
-    same properties for any other action)."""
-    names = {"resize": "size", "extend": "size_gb", "set_desired": "desired"}
-    name = names.get(action)
-    if name is None or name not in params:
-        return dict(resource.properties)
-    return {**resource.properties, name: params[name]}
+    """The resource's properties as a resize, extend, new desired count or new bounds leave
+    them (the same properties for any other action)."""
+    names = {"resize": ["size"], "extend": ["size_gb"], "set_desired": ["desired"]}
+    names["set_bounds"] = ["min", "max"]
+    return {
+        **resource.properties,
+        **{name: params[name] for name in names.get(action, []) if name in params},
+    }
 
 
 def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:

@@ -74,10 +74,12 @@ D = DeploymentState
 # (load balancer members, networks) bind to every copy.
 INDEXED_REFERENCES = {"volume": "attach_to", "dns_record": "target"}
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306}
+# A group's new min/max: no provider call, only what the autoscaling engine may do from now on.
+SET_BOUNDS = "set_bounds"
 DAY2_ACTIONS: dict[str, set[str]] = {
     "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.DESTROY},
     "volume": {A.SNAPSHOT, A.EXTEND, A.DESTROY},
-    "autoscaling_group": {A.SET_DESIRED, A.DESTROY},
+    "autoscaling_group": {A.SET_DESIRED, SET_BOUNDS, A.DESTROY},
     "network": {A.DESTROY},
     "load_balancer": {A.DESTROY},
     "dns_record": {A.DESTROY},
@@ -446,7 +448,10 @@ def _change_start(order: Order) -> Deployment | None:
     if order.status != OrderStatus.APPROVED:
         return None
     try:
-        if order.resource_id is not None:
+        if order.action == ChangeAction.SET_BOUNDS:
+            _bounds_set(order)
+            deployment = None
+        elif order.resource_id is not None:
             step = resource_action_request(
                 user=None,
                 resource_id=order.resource_id,
@@ -471,6 +476,22 @@ def _change_start(order: Order) -> Deployment | None:
     if deployment is None:
         catalog_services.order_transition(order=order, transition=order.complete)
     return deployment
+
+
+def _bounds_set(order: Order) -> None:
+    """An approved group's new min and max: the autoscaling engine keeps within them from now
+    on (its servers stay as they are: the bounds hold the current count)."""
+    group = Resource.objects.select_for_update().get(pk=order.resource_id)
+    params = day2_check(resource=group, action=SET_BOUNDS, params=order.parameters)
+    before = f"min {group.properties.get('min')}, max {group.properties.get('max')}"
+    group.properties = {**group.properties, **params}
+    group.save(update_fields=["properties"])
+    audit_record(
+        action="resource.bounds",
+        target=group,
+        message=f"bounds {before} → min {params['min']}, max {params['max']} (order #{order.pk})",
+        order_id=group.order_id,
+    )
 
 
 def _running_deployment(order: Order) -> bool:
@@ -933,6 +954,17 @@ def _day2_params(resource: Resource, action: str, params: dict) -> dict:
             if size_gb <= current:
                 raise ValidationError({"size_gb": [f"Must be more than the current {current} GB."]})
             return {"size_gb": size_gb}
+        case "set_bounds":
+            try:
+                low, high = int(params.get("min")), int(params.get("max"))
+            except (TypeError, ValueError):
+                raise ValidationError({"min": ["Whole numbers are required."]}) from None
+            desired = int(resource.properties.get("desired", low))
+            if not 0 <= low <= desired <= high:
+                raise ValidationError(
+                    {"max": [f"Keep 0 ≤ min ≤ the current {desired} servers ≤ max."]}
+                )
+            return {"min": low, "max": high}
         case A.SET_DESIRED:
             props = resource.properties
             low, high = int(props.get("min", 1)), int(props.get("max", 1))
@@ -1009,6 +1041,14 @@ def _destroy_member(
     """Destroy one server of an autoscaling group and lower the group's desired count by one
     (AWS's "terminate instance and decrement desired capacity"), so the group neither
     recreates it nor counts it. A second request finds the server deleting and is refused."""
+    desired = _member_removable(group)
+    step = _scale(group, desired, user, leaving=server, change_order=change_order)
+    return Step.objects.get(deployment_id=step.deployment_id, resource=server)
+
+
+def _member_removable(group: Resource) -> int:
+    """The group's desired count once one of its servers is destroyed; refused while the
+    group is changing, or below its minimum."""
     if not can_proceed(group.begin_update):
         raise ValidationError(
             {"action": [f"Wait for the group {group.name} to finish changing ({group.state})."]}
@@ -1024,8 +1064,7 @@ def _destroy_member(
                 ]
             }
         )
-    step = _scale(group, desired, user, leaving=server, change_order=change_order)
-    return Step.objects.get(deployment_id=step.deployment_id, resource=server)
+    return desired
 
 
 def day2_check(*, resource: Resource, action: str, params: dict) -> dict:
@@ -1038,8 +1077,16 @@ def day2_check(*, resource: Resource, action: str, params: dict) -> dict:
             raise ValidationError(
                 {"action": [f"Cannot destroy a resource that is {resource.state}."]}
             )
+        if resource.parent_id and resource.parent.kind == "autoscaling_group":
+            _member_removable(resource.parent)
         return {}
     params = _day2_params(resource, action, params)
+    if action == SET_BOUNDS:
+        if resource.state != R.ACTIVE:
+            raise ValidationError(
+                {"action": [f"Cannot change the bounds of a group that is {resource.state}."]}
+            )
+        return params
     if not can_proceed(STARTS.get(action, lambda r: r.begin_update)(resource)):
         raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
     return params
@@ -1070,6 +1117,8 @@ def resource_action_request(
     resource = Resource.objects.select_for_update().select_related("project").get(pk=resource_id)
     _check_perm(user, resource)
     params = day2_check(resource=resource, action=action, params=params or {})
+    if action == SET_BOUNDS:
+        raise ValidationError({"action": ["New bounds are ordered: they need an approval."]})
     if action == A.DESTROY:
         if group is not None:
             return _destroy_member(group, resource, user, change_order)

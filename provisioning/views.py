@@ -26,6 +26,7 @@ ACTION_LABELS = [
     ("snapshot", "Snapshot"),
     ("extend", "Extend"),
     ("set_desired", "Set desired"),
+    ("set_bounds", "Set bounds"),
     ("destroy", "Destroy"),
 ]
 

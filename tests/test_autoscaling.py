@@ -17,11 +17,13 @@ from django.test import override_settings
 from django.utils import timezone
 
 from approvals.models import Quota
+from approvals.tasks import admit_order
 from autoscaling import services as autoscaling_services
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from billing.models import Budget
+from catalog.models import Order
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
@@ -444,6 +446,7 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api
 
     answer = alice.post(f"/api/v1/resources/{second.pk}/actions/", {"action": "destroy"})
     assert answer.status_code == 202, answer.json()
+    admit_order(answer.data["id"])  # a destroy order: "Acme deletions" approves it at once
     group.refresh_from_db()
     assert group.state == "updating"
     again = alice.post(f"/api/v1/resources/{second.pk}/actions/", {"action": "destroy"})
@@ -454,8 +457,13 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api
     assert active_servers(group) == {first.external_id, third.external_id}
 
     client.force_login(demo["alice"])
-    page = client.post(f"/resources/{third.pk}/action/", {"action": "destroy"}, follow=True)
+    page = client.post(
+        f"/orders/changes/resources/{third.pk}/",
+        {"action": "destroy", "confirm": "1"},
+        follow=True,
+    )
     assert page.status_code == 200
+    admit_order(Order.objects.get(kind="destroy", resource=third).pk)
     settle_and_check(group)
     assert group.properties["desired"] == 1
 
@@ -465,5 +473,5 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api
     first.refresh_from_db()
     group.refresh_from_db()
     assert (first.state, group.state, group.properties["desired"]) == ("active", "active", 1)
-    page = client.post(f"/resources/{first.pk}/action/", {"action": "destroy"}, follow=True)
+    page = client.post(f"/orders/changes/resources/{first.pk}/", {"action": "destroy"}, follow=True)
     assert "below its minimum of 1" in page.content.decode()

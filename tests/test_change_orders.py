@@ -14,7 +14,12 @@ from billing.pricing import monthly_quote
 from catalog.models import CatalogItem, Order
 from portal.models import AuditEvent, Notification
 from provisioning.models import CloudAccount, Deployment, Resource, SandboxObject, Step
-from provisioning.services import TransientProviderError, deployment_start, step_execute
+from provisioning.services import (
+    TransientProviderError,
+    deployment_start,
+    resource_action_request,
+    step_execute,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -333,3 +338,55 @@ def test_the_resource_page_confirms_a_change_with_its_price_and_approvers(demo, 
 
     stop = client.post(url, {"action": "stop"})  # immediate: no confirmation step
     assert stop.status_code == 302
+
+
+def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_immediate(demo, api_as):
+    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
+    order = provisioned(demo, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
+    group = order.resources.get(kind="autoscaling_group")
+    one_server = server_price("small")
+
+    quote = alice.post(
+        "/api/v1/orders/quote/",
+        {"resource": group.pk, "action": "set_bounds", "min": 1, "max": 8},
+        format="json",
+    )
+    assert quote.status_code == 200, quote.content
+    # The ceiling of the group's bill moves with its maximum: 4 more servers at most.
+    assert Decimal(quote.data["monthly_cost_delta"]) == 4 * one_server
+    bounds = alice.post(
+        f"/api/v1/resources/{group.pk}/actions/", {"action": "set_bounds", "min": 1, "max": 8}
+    )
+    assert bounds.status_code == 202, bounds.content
+    assert bounds.data["summary"] == "Change: set the bounds of shop-web between 1 and 8 servers"
+    admit_order(bounds.data["id"])
+    group.refresh_from_db()
+    assert group.properties["max"] == 4  # not before approval
+    # Adding more than 20/month at most, to a ceiling above 50/month: bob, then Finance.
+    assert 8 * one_server > 50
+    approval = ApprovalRequest.objects.get(order_id=bounds.data["id"])
+    assert [s.name for s in approval.stages.all()] == ["Manager", "Finance"]
+    decide(bob, bounds.data["id"])
+    decide(carol, bounds.data["id"])
+    group.refresh_from_db()
+    assert (group.properties["min"], group.properties["max"]) == (1, 8)
+    assert Order.objects.get(pk=bounds.data["id"]).status == "completed"
+
+    desired = alice.post(
+        f"/api/v1/resources/{group.pk}/actions/", {"action": "set_desired", "desired": 2}
+    )
+    assert desired.status_code == 202
+    admit_order(desired.data["id"])  # one more small server: under 20/month, approved at once
+    run_queued()
+    group.refresh_from_db()
+    assert group.properties["desired"] == 2
+    assert Order.objects.get(pk=desired.data["id"]).status == "completed"
+
+    # The engine's own scaling within the bounds is no order: it runs at once.
+    resource_action_request(
+        user=None, resource_id=group.pk, action="set_desired", params={"desired": 3}
+    )
+    run_queued()
+    group.refresh_from_db()
+    assert group.properties["desired"] == 3
+    assert Order.objects.filter(kind="change").count() == 2

@@ -225,6 +225,7 @@ def test_a_lease_whose_resources_a_person_deleted_ends(demo, api_as):
     order = completed(demo)
     answer = api_as(demo["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
     assert answer.status_code == 202
+    admit_order(answer.data["id"])  # a destroy order: "Acme deletions" approves it at once
     run_queued()
     assert Lease.objects.get(order=order).state == "deleted"
 
@@ -402,13 +403,15 @@ def test_api_lease_on_resources_extend_and_permissions(demo, api_as):
     assert dave.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 1}).status_code == 404
     answer = alice.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 3}, format="json")
     assert answer.status_code == 200
-    answer = alice.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 900}, format="json")
-    assert answer.status_code == 202 and answer.data["status"] == "pending"
-    bob = api_as(demo["bob"])
-    pending = bob.get("/api/v1/lease-extensions/", {"status": "pending"}).data["results"]
-    assert [p["id"] for p in pending] == [answer.data["id"]]
-    decided = bob.post(f"/api/v1/lease-extensions/{answer.data['id']}/approve/", {"comment": "ok"})
-    assert decided.status_code == 200 and decided.data["status"] == "approved"
+    unexplained = alice.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 900}, format="json")
+    assert unexplained.status_code == 400 and "reason" in unexplained.data
+    answer = alice.post(
+        f"/api/v1/leases/{lease.pk}/extend/", {"days": 900, "reason": "audit"}, format="json"
+    )
+    assert answer.status_code == 202
+    assert (answer.data["kind"], answer.data["action"]) == ("change", "extend_lease")
+    listed = alice.get("/api/v1/orders/", {"kind": "change"}).data["results"]
+    assert [o["id"] for o in listed] == [answer.data["id"]]
     keep = alice.post("/api/v1/resource-keeps/", {"resource": server.pk, "reason": "demo"})
     assert keep.status_code == 201
     assert (

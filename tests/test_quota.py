@@ -12,6 +12,7 @@ from django.db.models import Sum
 from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quota, QuotaEntry
 from approvals.selectors import quota_effect
 from approvals.services import day2_admit, order_admit
+from approvals.tasks import admit_order
 from billing.pricing import monthly_quote
 from catalog.models import Order
 from catalog.selectors import resolve_resources
@@ -98,7 +99,9 @@ def test_ledger_reserves_commits_and_releases(demo, api_as):
     assert quota["used"]["servers"] == 1 and quota["reserved"]["servers"] == 0
 
     destroy = alice.post(f"/api/v1/resources/{resource.pk}/actions/", {"action": "destroy"})
-    step_execute(step_id=destroy.data["id"])
+    admit_order(destroy.data["id"])  # a destroy order: "Acme deletions" approves it at once
+    for step in Step.objects.filter(deployment__change_order=destroy.data["id"]):
+        step_execute(step_id=step.pk)
     assert _taken(LedgerStatus.COMMITTED) == 0
 
 

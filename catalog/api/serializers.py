@@ -141,19 +141,30 @@ class OrderCreateSerializer(serializers.Serializer):
 class ResourceActionSerializer(serializers.Serializer):
     """A day-2 request on a resource; its parameters beside the action."""
 
-    action = serializers.ChoiceField(choices=[a.value for a in Step.Action if a != "create"])
+    action = serializers.ChoiceField(
+        choices=[a.value for a in Step.Action if a not in ("create", "set_members")]
+        + [ChangeAction.SET_BOUNDS]
+    )
     size = serializers.CharField(required=False, help_text="resize: the new size")
     size_gb = serializers.IntegerField(required=False, min_value=1, help_text="extend: new GB")
     desired = serializers.IntegerField(
         required=False, min_value=0, help_text="set_desired: the group's server count"
     )
+    min = serializers.IntegerField(required=False, min_value=0, help_text="set_bounds: new min")
+    max = serializers.IntegerField(required=False, min_value=0, help_text="set_bounds: new max")
 
 
 class ChangeQuoteRequestSerializer(ResourceActionSerializer):
     """A change to price: of one resource, or a destroy of a whole order."""
 
     action = serializers.ChoiceField(
-        choices=[ChangeAction.RESIZE, ChangeAction.EXTEND, ChangeAction.SET_DESIRED, "destroy"]
+        choices=[
+            ChangeAction.RESIZE,
+            ChangeAction.EXTEND,
+            ChangeAction.SET_DESIRED,
+            ChangeAction.SET_BOUNDS,
+            ChangeAction.DESTROY,
+        ]
     )
     resource = serializers.IntegerField(required=False, help_text="the resource to change")
     order = serializers.IntegerField(required=False, help_text="the order to destroy whole")

@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                     ("resize", "Resize"),
                     ("extend", "Extend"),
                     ("set_desired", "Set the server count of"),
+                    ("set_bounds", "Set the bounds of"),
                     ("extend_lease", "Extend the lease of"),
                     ("destroy", "Destroy"),
                 ],
