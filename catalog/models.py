@@ -202,7 +202,7 @@ class Order(FSMModelMixin, models.Model):
             ChangeAction.EXTEND: lambda: f"extend {what} to {params.get('size_gb')} GB",
             ChangeAction.SET_DESIRED: lambda: f"{what} to {params.get('desired')} servers",
             ChangeAction.SET_BOUNDS: lambda: (
-                f"{what} between {params.get('min')} and {params.get('max')} servers"
+                f"bounds of {what} to min {params.get('min')}, max {params.get('max')}"
             ),
             ChangeAction.EXTEND_LEASE: lambda: (
                 f"keep {what} ({self.item.name}) until {str(params.get('expires_at', ''))[:10]}"

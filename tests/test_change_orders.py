@@ -358,7 +358,7 @@ def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_imme
         f"/api/v1/resources/{group.pk}/actions/", {"action": "set_bounds", "min": 1, "max": 8}
     )
     assert bounds.status_code == 202, bounds.content
-    assert bounds.data["summary"] == "Change: set the bounds of shop-web between 1 and 8 servers"
+    assert bounds.data["summary"] == "Change: bounds of shop-web to min 1, max 8"
     admit_order(bounds.data["id"])
     group.refresh_from_db()
     assert group.properties["max"] == 4  # not before approval

@@ -1,6 +1,11 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -147,8 +152,18 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(_SUBMITTED_ORDER.to_representation(order), status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=OrderCreateSerializer,
-        responses={200: QuoteSerializer},
+        request=PolymorphicProxySerializer(
+            component_name="QuoteRequest",
+            serializers=[OrderCreateSerializer, ChangeQuoteRequestSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="QuoteOrChangeQuote",
+                serializers=[QuoteSerializer, ChangeQuoteSerializer],
+                resource_type_field_name=None,
+            )
+        },
         description="A body with `action` (and `resource`, or `order` for a whole-order "
         "destroy, plus the action's parameters) prices a change instead: its cost afterwards, "
         "the monthly delta, the quota effect and who would approve it (ChangeQuote).",
@@ -157,7 +172,7 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def quote(self, request):
         """What the order would cost per month and do to the project's quotas; checks the
         body exactly as creating the order would, without submitting anything."""
-        if "action" in request.data:
+        if isinstance(request.data, dict) and "action" in request.data:
             return self._change_quote(request)
         plan = order_plan(user=request.user, **self._incoming(request))
         quote = order_quote(
