@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
 from approvals.tasks import admit_order
+from billing.models import Budget
 from billing.pricing import monthly_quote
 from catalog.models import CatalogItem, Order
 from portal.models import AuditEvent, Notification
@@ -336,6 +337,15 @@ def test_the_resource_page_confirms_a_change_with_its_price_and_approvers(demo, 
     orders = client.get("/orders/").content.decode()
     assert "Change: resize web-1 to large" in orders
 
+    admit_order(change.pk)
+    client.force_login(demo["bob"])
+    approval = ApprovalRequest.objects.get(order=change)
+    page = client.get(f"/approvals/{approval.pk}/").content.decode()
+    assert "Change: resize web-1 to large" in page and f"+{delta}" in page
+    decided = client.post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
+    assert decided.status_code == 302
+    client.force_login(demo["alice"])
+
     stop = client.post(url, {"action": "stop"})  # immediate: no confirmation step
     assert stop.status_code == 302
 
@@ -390,3 +400,18 @@ def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_imme
     group.refresh_from_db()
     assert group.properties["desired"] == 3
     assert Order.objects.filter(kind="change").count() == 2
+
+
+def test_a_change_over_a_refusing_budget_is_refused_and_a_saving_one_is_not(demo, api_as):
+    alice = api_as(demo["alice"])
+    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+    Budget.objects.filter(project=demo["web_shop"]).update(
+        monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
+    )
+    answer = alice.post(
+        f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
+    )
+    assert answer.status_code == 400
+    assert "over its budget" in answer.json()["budget"][0]
+    destroy = alice.post(f"/api/v1/resources/{server.pk}/actions/", {"action": "destroy"})
+    assert destroy.status_code == 202  # it lowers the bill: no budget refuses it
