@@ -37,7 +37,8 @@ class ResourceSerializer(ResourceSummarySerializer):
 
 
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
-    """Resources of the caller's projects, with day-2 actions."""
+    """Resources of the caller's projects; their day-2 actions are
+    `catalog.api.views.ResourceActionView` (changes become orders)."""
 
     serializer_class = ResourceSerializer
     filterset_fields = ["order", "project", "state", "kind"]
