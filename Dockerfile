@@ -9,9 +9,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not invalidate the pip layer.
+# Dependencies first, so code changes do not invalidate the pip layer. python-ldap compiles
+# against libldap/libsasl (build tools removed afterwards; the runtime libraries stay).
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libldap2-dev libsasl2-dev \
+    && pip install -r requirements.txt \
+    && apt-get purge -y gcc libldap2-dev libsasl2-dev && apt-get autoremove -y \
+    && apt-get install -y --no-install-recommends libldap-2.5-0 libsasl2-2 \
+    && rm -rf /var/lib/apt/lists/*
 
 # /app itself is created by root; the app writes var/ (beat schedule) and staticfiles/ in it.
 RUN useradd --create-home --uid 1000 canopy && chown canopy:canopy /app

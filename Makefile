@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test lint bench demo venv browser
+.PHONY: run test lint bench demo venv browser directory ldap-headers
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(MAKE) --no-print-directory ldap-headers
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
@@ -30,8 +31,16 @@ demo: venv
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# python-ldap (django-auth-ldap) compiles against libldap and libsasl when no wheel fits.
+ldap-headers:
+	@test -f /usr/include/ldap.h -a -f /usr/include/sasl/sasl.h || (apt-get update -qq && apt-get install -y -qq libldap2-dev libsasl2-dev >/dev/null)
+
+# A real OpenLDAP server (slapd, ldapadd) for the directory sign-in tests, from Debian's packages.
+directory:
+	@command -v slapd >/dev/null && command -v ldapadd >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null)
+
 ## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
-test: venv browser
+test: venv browser directory
 	$(VENV)/bin/pytest
 
 lint: venv

@@ -1,17 +1,17 @@
 """The baseline: the least a token-authenticated DRF write can cost (one INSERT)."""
 
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from identity.authentication import ApiTokenAuthentication
 from portal.models import AuditEvent
 
 
 class BareInsertView(APIView):
     # Same authentication as Canopy's API, so the comparison measures Canopy's own work only.
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [ApiTokenAuthentication]
     permission_classes = [IsAuthenticated]
 
     def post(self, request: Request) -> Response:

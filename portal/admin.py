@@ -26,9 +26,17 @@ admin.site.register(OrganizationMembership)
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "action", "target_type", "from_state", "to_state"]
+    list_display = [
+        "created_at",
+        "actor",
+        "credential",
+        "action",
+        "target_type",
+        "from_state",
+        "to_state",
+    ]
     list_filter = ["action"]
-    search_fields = ["message", "target_id"]
+    search_fields = ["message", "target_id", "credential"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the audit trail is append-only

@@ -17,9 +17,15 @@ from catalog.api.views import (
     OrderViewSet,
     ResourceActionView,
 )
+from identity.api.views import (
+    ApiTokenViewSet,
+    DirectoryRoleMappingViewSet,
+    ServiceAccountViewSet,
+    TokenView,
+)
 from portal.api.dashboard import DashboardView, ResourceMetricsView
 from portal.api.notifications import NotificationViewSet
-from portal.api.views import ProjectViewSet, TokenView
+from portal.api.views import ProjectViewSet
 from provisioning.api.views import CloudAccountViewSet, ResourceViewSet
 
 router = DefaultRouter()
@@ -33,6 +39,11 @@ router.register("quotas", QuotaViewSet, basename="quota")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("resources", ResourceViewSet, basename="resource")
 router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")
+router.register("tokens", ApiTokenViewSet, basename="api-token-manage")
+router.register("service-accounts", ServiceAccountViewSet, basename="service-account")
+router.register(
+    "directory-role-mappings", DirectoryRoleMappingViewSet, basename="directory-role-mapping"
+)
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),

@@ -54,6 +54,9 @@ class ProjectMembership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=ProjectRole.choices)
+    # Granted by a directory group at sign-in (and removed when the person leaves the group);
+    # memberships made by hand are never touched by the directory.
+    from_directory = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -72,6 +75,7 @@ class OrganizationMembership(models.Model):
         Organization, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=OrganizationRole.choices)
+    from_directory = models.BooleanField(default=False)  # as ProjectMembership.from_directory
 
     class Meta:
         constraints = [
@@ -101,6 +105,9 @@ class AuditEvent(models.Model):
     from_state = models.CharField(max_length=32, blank=True)
     to_state = models.CharField(max_length=32, blank=True)
     message = models.TextField(blank=True)
+    # The API token (and service account) the request that wrote the event authenticated with;
+    # empty for the browser and for workers.
+    credential = models.CharField(max_length=200, blank=True)
     order = models.ForeignKey(
         "catalog.Order", null=True, blank=True, on_delete=models.CASCADE, related_name="events"
     )

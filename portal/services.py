@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from smtplib import SMTPException
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.mail import send_mail
 from django.db import models, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
+from guardian.shortcuts import assign_perm, remove_perm
 
 from portal.models import (
     AuditEvent,
@@ -35,29 +36,77 @@ ORGANIZATION_ROLE_PERMISSIONS: dict[str, list[str]] = {
     OrganizationRole.FINANCE: ["view_project", "view_project_costs"],
     OrganizationRole.ADMIN: ["view_project", "approve_for_project", "view_project_costs"],
 }
+# Every permission a role grants: the ones a membership change may take away.
+_ROLE_PERMISSIONS = {
+    perm
+    for grants in (*PROJECT_ROLE_PERMISSIONS.values(), *ORGANIZATION_ROLE_PERMISSIONS.values())
+    for perm in grants
+}
+
+
+# The API token (and service account) that the current request authenticated with: every audit
+# event the request writes records it. Set by the API's token authentication, cleared after each
+# request by `portal.middleware.AuditCredentialMiddleware`.
+acting_credential: ContextVar[str] = ContextVar("acting_credential", default="")
 
 
 @transaction.atomic
-def project_membership_add(*, user: AbstractUser, project: Project, role: str) -> ProjectMembership:
+def project_membership_add(
+    *, user: AbstractUser, project: Project, role: str, from_directory: bool = False
+) -> ProjectMembership:
     membership, _ = ProjectMembership.objects.update_or_create(
-        user=user, project=project, defaults={"role": role}
+        user=user, project=project, defaults={"role": role, "from_directory": from_directory}
     )
-    for perm in PROJECT_ROLE_PERMISSIONS[role]:
-        assign_perm(f"portal.{perm}", user, project)
+    # A sync, not only grants: a manager made member loses approve_for_project.
+    _project_permissions_sync(user=user, projects=[project])
     return membership
 
 
 @transaction.atomic
 def organization_membership_add(
-    *, user: AbstractUser, organization: Organization, role: str
+    *, user: AbstractUser, organization: Organization, role: str, from_directory: bool = False
 ) -> OrganizationMembership:
     membership, _ = OrganizationMembership.objects.get_or_create(
-        user=user, organization=organization, role=role
+        user=user, organization=organization, role=role, defaults={"from_directory": from_directory}
     )
     for project in organization.projects.all():
         for perm in ORGANIZATION_ROLE_PERMISSIONS[role]:
             assign_perm(f"portal.{perm}", user, project)
     return membership
+
+
+@transaction.atomic
+def project_membership_remove(*, membership: ProjectMembership) -> None:
+    """End a project role; permissions the person still holds another way stay."""
+    membership.delete()
+    _project_permissions_sync(user=membership.user, projects=[membership.project])
+
+
+@transaction.atomic
+def organization_membership_remove(*, membership: OrganizationMembership) -> None:
+    """End an organization role on every project of the organization (other roles stay)."""
+    membership.delete()
+    _project_permissions_sync(
+        user=membership.user, projects=list(membership.organization.projects.all())
+    )
+
+
+def _project_permissions_sync(*, user: AbstractUser, projects: Sequence[Project]) -> None:
+    """Make the user's object permissions on `projects` exactly what their memberships grant."""
+    for project in projects:
+        granted: set[str] = set()
+        for role in ProjectMembership.objects.filter(user=user, project=project).values_list(
+            "role", flat=True
+        ):
+            granted.update(PROJECT_ROLE_PERMISSIONS[role])
+        for role in OrganizationMembership.objects.filter(
+            user=user, organization_id=project.organization_id
+        ).values_list("role", flat=True):
+            granted.update(ORGANIZATION_ROLE_PERMISSIONS[role])
+        for perm in _ROLE_PERMISSIONS - granted:
+            remove_perm(f"portal.{perm}", user, project)
+        for perm in granted:
+            assign_perm(f"portal.{perm}", user, project)
 
 
 @contextmanager
@@ -157,6 +206,7 @@ def _audit_event(
         from_state=from_state,
         to_state=to_state,
         message=message,
+        credential=acting_credential.get(),
         order_id=order_id,
     )
 

@@ -8,7 +8,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+import ldap
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django_auth_ldap.config import (
+    LDAPSearch,
+    NestedActiveDirectoryGroupType,
+    NestedGroupOfNamesType,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -46,6 +53,7 @@ INSTALLED_APPS = [
     "billing",
     "lifecycle",
     "autoscaling",
+    "identity",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.AuditCredentialMiddleware",
+    "identity.oidc.OidcSessionRefresh",  # re-checks OIDC sessions with the provider
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -74,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "identity.context_processors.sign_in",
             ],
         },
     },
@@ -94,7 +105,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "identity.backends.LocalPasswordBackend",  # Django's ModelBackend; see CANOPY_LOCAL_PASSWORDS
+    "identity.backends.DirectoryLdapBackend",  # inactive until CANOPY_LDAP_SERVER_URI is set
+    "identity.oidc.DirectoryOidcBackend",  # inactive until CANOPY_OIDC_ISSUER is set
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -130,7 +143,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="canopy@localhost")
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "identity.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -270,6 +283,87 @@ CANOPY_STEP_BATCH = env.int("CANOPY_STEP_BATCH", default=20)
 CANOPY_STEP_SPREAD = env.int("CANOPY_STEP_SPREAD", default=8)
 # When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' bearer_token).
 CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
+
+# --- Directory sign-in and API tokens (identity) ---------------------------------------------
+# false: only superusers (break-glass admins) sign in with a local password; everyone else
+# through OIDC or LDAP. Service accounts never have one.
+CANOPY_LOCAL_PASSWORDS = env.bool("CANOPY_LOCAL_PASSWORDS", default=True)
+# API tokens: the lifetime when none is asked for, and the longest one may ask for (days).
+CANOPY_API_TOKEN_DAYS = env.int("CANOPY_API_TOKEN_DAYS", default=30)
+CANOPY_API_TOKEN_MAX_DAYS = env.int("CANOPY_API_TOKEN_MAX_DAYS", default=365)
+
+# OpenID Connect (mozilla-django-oidc): on when CANOPY_OIDC_ISSUER is set; the endpoints come
+# from the issuer's /.well-known/openid-configuration.
+CANOPY_OIDC_ISSUER = env("CANOPY_OIDC_ISSUER", default="")
+CANOPY_OIDC_NAME = env("CANOPY_OIDC_NAME", default="single sign-on")  # "Sign in with <name>"
+CANOPY_OIDC_USERNAME_CLAIM = env("CANOPY_OIDC_USERNAME_CLAIM", default="preferred_username")
+CANOPY_OIDC_GROUPS_CLAIM = env("CANOPY_OIDC_GROUPS_CLAIM", default="groups")
+CANOPY_OIDC_CLOCK_SKEW = env.int("CANOPY_OIDC_CLOCK_SKEW", default=30)  # seconds, for exp/iat
+OIDC_RP_CLIENT_ID = env("CANOPY_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env("CANOPY_OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env("CANOPY_OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env("CANOPY_OIDC_SCOPES", default="openid email profile")
+OIDC_VERIFY_SSL = env.bool("CANOPY_OIDC_VERIFY_SSL", default=True)
+OIDC_TIMEOUT = 10
+OIDC_USE_PKCE = True
+# A session from the provider is re-checked with it this often (roles follow the groups claim,
+# people disabled there are logged out); the check is silent while the provider's session lasts.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 60 * env.int("CANOPY_OIDC_RECHECK_MINUTES", default=15)
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's logout
+OIDC_AUTHENTICATE_CLASS = "identity.oidc.OidcSignInView"
+OIDC_CALLBACK_CLASS = "identity.oidc.OidcCallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "identity.oidc.provider_logout_url"
+
+# LDAP / Active Directory (django-auth-ldap): on when CANOPY_LDAP_SERVER_URI is set
+# (ldap://host or ldaps://host:636). The person is searched with the service DN, then bound as.
+AUTH_LDAP_SERVER_URI = env("CANOPY_LDAP_SERVER_URI", default="")
+AUTH_LDAP_BIND_DN = env("CANOPY_LDAP_BIND_DN", default="")
+AUTH_LDAP_BIND_PASSWORD = env("CANOPY_LDAP_BIND_PASSWORD", default="")
+AUTH_LDAP_START_TLS = env.bool("CANOPY_LDAP_START_TLS", default=False)
+# The user filter decides who may sign in at all: Active Directory's leaves disabled accounts
+# out with (!(userAccountControl:1.2.840.113556.1.4.803:=2)).
+AUTH_LDAP_USER_SEARCH = LDAPSearch(
+    env("CANOPY_LDAP_USER_BASE", default=""),
+    ldap.SCOPE_SUBTREE,
+    env("CANOPY_LDAP_USER_FILTER", default="(uid=%(user)s)"),
+)
+AUTH_LDAP_GROUP_SEARCH = LDAPSearch(
+    env("CANOPY_LDAP_GROUP_BASE", default=""),
+    ldap.SCOPE_SUBTREE,
+    env("CANOPY_LDAP_GROUP_FILTER", default="(objectClass=*)"),
+)
+# Nested groups: a member of a group that is a member of a mapped group holds its role.
+_LDAP_GROUP_TYPES = {
+    "nested_group_of_names": NestedGroupOfNamesType,
+    "nested_active_directory": NestedActiveDirectoryGroupType,
+}
+_ldap_group_type = env("CANOPY_LDAP_GROUP_TYPE", default="nested_group_of_names")
+if _ldap_group_type not in _LDAP_GROUP_TYPES:
+    raise ImproperlyConfigured(
+        f"CANOPY_LDAP_GROUP_TYPE={_ldap_group_type!r}: use one of {', '.join(_LDAP_GROUP_TYPES)}"
+    )
+AUTH_LDAP_GROUP_TYPE = _LDAP_GROUP_TYPES[_ldap_group_type]()
+AUTH_LDAP_USER_ATTR_MAP = {
+    "first_name": env("CANOPY_LDAP_ATTR_FIRST_NAME", default="givenName"),
+    "last_name": env("CANOPY_LDAP_ATTR_LAST_NAME", default="sn"),
+    "email": env("CANOPY_LDAP_ATTR_EMAIL", default="mail"),
+}
+AUTH_LDAP_ALWAYS_UPDATE_USER = True
+AUTH_LDAP_CONNECTION_OPTIONS = {ldap.OPT_REFERRALS: 0, ldap.OPT_NETWORK_TIMEOUT: 10}
+if env("CANOPY_LDAP_CA_FILE", default=""):  # a private CA for StartTLS / LDAPS
+    AUTH_LDAP_CONNECTION_OPTIONS |= {
+        ldap.OPT_X_TLS_CACERTFILE: env("CANOPY_LDAP_CA_FILE"),
+        ldap.OPT_X_TLS_REQUIRE_CERT: ldap.OPT_X_TLS_DEMAND,
+        ldap.OPT_X_TLS_NEWCTX: 0,  # last: applies the options above to this connection
+    }
+# Minutes between re-reads of every LDAP user (roles follow their groups, the disabled and the
+# departed lose their sessions' use and their tokens) without waiting for their next sign-in.
+CANOPY_LDAP_SYNC_MINUTES = env.int("CANOPY_LDAP_SYNC_MINUTES", default=15)
+if AUTH_LDAP_SERVER_URI:
+    CELERY_BEAT_SCHEDULE["directory-sync"] = {
+        "task": "identity.tasks.directory_sync",
+        "schedule": timedelta(minutes=CANOPY_LDAP_SYNC_MINUTES),
+    }
 
 LOGGING = {
     "version": 1,

@@ -1,13 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from mozilla_django_oidc.views import OIDCLogoutView
 
 from portal import dashboard_views
 from portal.notifications_views import notification_list_view, notifications_read_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Ends the portal session, and the OIDC provider's when the person signed in through it.
+    path("accounts/logout/", OIDCLogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("account/", include("identity.urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("approvals/", include("approvals.urls")),
     path("dashboard/", dashboard_views.dashboard_view, name="dashboard"),
     path("dashboard/live/", dashboard_views.dashboard_live, name="dashboard_live"),

@@ -16,6 +16,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from portal.celery import app as celery_app
+from tests.ldap_server import directory  # noqa: F401  (fixture: a real slapd)
 from tests.moto_server import moto, moto_url  # noqa: F401  (fixtures: moto's AWS API)
 
 

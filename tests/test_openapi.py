@@ -7,10 +7,10 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from identity.services import api_token_issue
 from portal.wsgi import application
 
 # Loading the schema needs no database: drf-spectacular builds it from the code.
@@ -22,7 +22,7 @@ def token(demo) -> Iterator[str]:
     # Like Django's test client: keep the test's connection open across WSGI requests.
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
-    yield Token.objects.get_or_create(user=demo["alice"])[0].key
+    yield api_token_issue(user=demo["alice"], created_by=demo["alice"], name="schemathesis").key
     for signal in (request_started, request_finished):
         signal.connect(close_old_connections)
 

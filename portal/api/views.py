@@ -1,5 +1,4 @@
 from rest_framework import serializers, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 
 from portal.models import Project
 from portal.selectors import project_list
@@ -20,7 +19,3 @@ class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return project_list(user=self.request.user)
-
-
-class TokenView(ObtainAuthToken):
-    """Exchange a username and password for an API token."""
