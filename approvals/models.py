@@ -6,11 +6,15 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from catalog.models import OrderKind
+
+# Amounts of money in policies and quotas (a negative threshold would match nothing or all).
+NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="Must not be negative.")
 
 
 class ApproverRole(models.TextChoices):
@@ -66,8 +70,12 @@ class ApprovalPolicy(models.Model):
     )
     # The monthly cost is what the ordered (or changed) thing costs a month afterwards: a
     # resize to large is judged at the large price, as ordering it large would be.
-    min_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    max_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    min_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
+    max_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
     # The delta is what the order adds to the monthly bill (a new order: its estimate).
     min_cost_delta = models.DecimalField(
         max_digits=12,
@@ -92,6 +100,7 @@ class ApprovalPolicy(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[NOT_NEGATIVE],
         help_text="Approve at once when the order adds less than this a month (a new order: "
         "its estimate) and the quota fits.",
     )
@@ -149,6 +158,7 @@ class PolicyStage(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[NOT_NEGATIVE],
         help_text="Skip this stage when the monthly estimate is at or below this amount.",
     )
     sla_hours = models.PositiveIntegerField(null=True, blank=True)
@@ -343,9 +353,13 @@ class Quota(models.Model):
     )
     max_servers = models.PositiveIntegerField(null=True, blank=True)
     max_vcpus = models.PositiveIntegerField(null=True, blank=True)
-    max_ram_gb = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    max_ram_gb = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
     max_storage_gb = models.PositiveIntegerField(null=True, blank=True)
-    max_monthly_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    max_monthly_cost = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
 
     class Meta:
         constraints = [

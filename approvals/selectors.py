@@ -315,13 +315,27 @@ def approval_preview(*, order: Order, kinds: set[str]) -> str:
 
 
 def policy_list(*, user: AbstractUser) -> QuerySet[ApprovalPolicy]:
-    """Policies that can apply to the user's organizations (staff see all of them)."""
+    """Policies on a need-to-know basis: staff see all; an organization's admins every policy
+    that can apply in it; anyone else those that can apply to their own projects (the
+    project's own, and those not tied to a project) and those that decided their own orders."""
     policies = ApprovalPolicy.objects.prefetch_related("stages")
     if user.is_staff:
         return policies
+    if not user.is_authenticated:
+        return policies.none()
+    administered = OrganizationMembership.objects.filter(
+        user=user, role=OrganizationRole.ADMIN
+    ).values("organization")
+    projects = project_list(user=user)
     return policies.filter(
-        Q(organization__isnull=True)
-        | Q(organization__in=project_list(user=user).values("organization"))
+        Q(organization__in=administered)
+        | Q(project__organization__in=administered)
+        | Q(project__in=projects.values("pk"))
+        | Q(
+            Q(project__isnull=True),
+            Q(organization__isnull=True) | Q(organization__in=projects.values("organization")),
+        )
+        | Q(pk__in=ApprovalRequest.objects.filter(order__requester=user).values("policy"))
     )
 
 

@@ -49,6 +49,7 @@ from approvals.selectors import (
 from catalog.models import Order, OrderKind, OrderStatus
 from catalog.selectors import resolve_resources
 from portal.models import OrganizationMembership, OrganizationRole, Project
+from portal.outbox import outbox_enqueue
 from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource
 from provisioning.selectors import changed_properties, cloud_account_for_order
@@ -190,9 +191,9 @@ def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, pa
 # --- opening a request --------------------------------------------------------------------------
 
 
-# An order still `submitted` this long after it was saved has lost its admission (the broker was
-# down when it committed, or a worker died holding the message): beat admits it
-# (`orders_admit_overdue`).
+# An order still `submitted` this long after it was saved has lost its admission (its process
+# died between the commit and the outbox, or a worker died holding the message): beat admits
+# it (`orders_admit_overdue`). A broker down at commit time is the outbox's business.
 ADMISSION_OVERDUE = timedelta(minutes=2)
 # Set while an `admit_submitted` task is queued; orders submitted meanwhile publish nothing. The
 # TTL bounds how long a flag whose task was lost stops others from publishing.
@@ -203,21 +204,16 @@ ADMISSION_FLAG_TTL = 60  # seconds
 def order_admission_enqueue(*, order: Order) -> None:
     """Queue the admission of an order just submitted, once the transaction commits, so the
     worker always finds the row. A burst of orders shares one message: see `orders_admit_submitted`.
-    A broker or cache that is down does not fail the submission (the order is saved): the error
-    is logged and beat admits the order later."""
+    The message goes through the outbox: a broker that is down delays the admission until it
+    answers again (seconds), and never fails the submission; a cache that is down only stops
+    the sharing (every order then sends its own message)."""
     transaction.on_commit(_admission_publish, robust=True)
 
 
 def _admission_publish() -> None:
-    from approvals.tasks import admit_submitted  # tasks import services; import at call time
-
-    if not cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
-        return  # a queued task has not scanned yet: it will find this order
-    try:
-        admit_submitted.delay()
-    except Exception:
-        cache.delete(ADMISSION_FLAG)  # nothing is queued: let the next order publish
-        raise
+    # A cache that is down answers `add` as if it stored the flag: every order publishes.
+    if cache.add(ADMISSION_FLAG, True, ADMISSION_FLAG_TTL):
+        outbox_enqueue("approvals.tasks.admit_submitted", [[]])
 
 
 def orders_admit_submitted() -> int:

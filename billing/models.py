@@ -4,6 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -139,7 +140,11 @@ class Budget(models.Model):
         Project, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
     )
     cost_center = models.CharField(max_length=40, blank=True)
-    monthly_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    monthly_amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"), message="Must not be negative.")],
+    )
     # Admission refuses new orders that would take the month over this budget.
     refuse_orders_over_budget = models.BooleanField(default=False)
 

@@ -170,7 +170,13 @@ def _check_generation() -> None:
         return
     found = cache.get_many([GENERATION_KEY, _options_key] if _options_key else [GENERATION_KEY])
     generation = found.pop(GENERATION_KEY, None)
-    if generation != _generation:
+    if generation is None:
+        # Never stored, evicted, or the cache is down (it then answers nothing): another
+        # process's change could go unseen, so nothing is kept and every call reads the
+        # database until a generation is stored again.
+        _bump()
+        now = -math.inf
+    if generation is None or generation != _generation:
         _entries.clear()
         _generation = generation
     _checked_at, _prefetched, _options = now, found, {}

@@ -1,7 +1,10 @@
 """Leases of orders, extension requests beyond a lease's maximum, idle-reclaim policies and
 their cases, "keep" marks, and the savings that policies produced."""
 
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -52,6 +55,9 @@ class Lease(FSMModelMixin, models.Model):
     def mark_deleted(self) -> None: ...
 
 
+WAIT_NOT_NEGATIVE = MinValueValidator(timedelta(0), message="Must not be negative.")
+
+
 class IdlePolicy(models.Model):
     """When a server counts as idle, and what happens then, step by step.
 
@@ -70,13 +76,18 @@ class IdlePolicy(models.Model):
     )
     name = models.CharField(max_length=120)
     enabled = models.BooleanField(default=True)
-    cpu_below_percent = models.FloatField(default=5.0)
-    network_below_kbps = models.FloatField(default=50.0)
-    window = models.DurationField(help_text="how long the averages are taken over")
-    notify_after = models.DurationField(null=True, blank=True)
-    stop_after = models.DurationField(null=True, blank=True)
-    retire_after = models.DurationField(null=True, blank=True)
-    delete_after = models.DurationField(null=True, blank=True)
+    cpu_below_percent = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    network_below_kbps = models.FloatField(default=50.0, validators=[MinValueValidator(0)])
+    window = models.DurationField(
+        help_text="how long the averages are taken over",
+        validators=[MinValueValidator(timedelta(minutes=1), message="At least one minute.")],
+    )
+    notify_after = models.DurationField(null=True, blank=True, validators=[WAIT_NOT_NEGATIVE])
+    stop_after = models.DurationField(null=True, blank=True, validators=[WAIT_NOT_NEGATIVE])
+    retire_after = models.DurationField(null=True, blank=True, validators=[WAIT_NOT_NEGATIVE])
+    delete_after = models.DurationField(null=True, blank=True, validators=[WAIT_NOT_NEGATIVE])
 
     class Meta:
         verbose_name_plural = "idle policies"

@@ -7,6 +7,7 @@ from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
 from portal.heartbeat import WorkerHeartbeat
+from portal.worker_sweeps import WorkerSweeps
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -14,6 +15,8 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.steps["worker"].add(WorkerHeartbeat)  # /health/ checks every queue has a live worker
+# The outbox relay and the lost-steps sweep, independent of beat.
+app.steps["worker"].add(WorkerSweeps)
 
 
 @task_prerun.connect

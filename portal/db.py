@@ -1,4 +1,5 @@
-"""Server-side prepared statements for the few hand-written reads that run on every request.
+"""Server-side prepared statements for the few hand-written reads that run on every request, and
+the errors that mean the database is unavailable.
 
 psycopg2 sends each statement as text, so PostgreSQL plans it again on every call. For the
 permission and quota reads of an order request, planning took five times the server's time of
@@ -12,9 +13,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
+
+# The database not answering for a while (a restart, a failover, the network): unlike a bug,
+# worth retrying, and not the caller's fault (a 503, not a 500).
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 
 _PREPARED = "canopy_prepared"  # attribute of the DatabaseWrapper: the names its session holds
 _PLACEHOLDER = re.compile(r"%s")

@@ -137,3 +137,24 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.subject}"
+
+
+class OutboxMessage(models.Model):
+    """A Celery task that a committed transaction decided to run, written in that transaction.
+
+    The message to a worker is only a wake-up call; this row is the promise that it is sent. It is
+    deleted once the broker took the message: a row still here was not delivered (the broker was
+    down at commit time), and the workers' relay publishes it when the broker answers again
+    (`portal.outbox`)."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    # Seconds after `created_at` before the task may run (a retry's backoff).
+    countdown = models.FloatField(default=0)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)}"

@@ -26,6 +26,7 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from autoscaling.models import ScalingActivity
 from catalog.models import Order
 from lifecycle.models import Lease, ReclaimCase
+from portal.cache import cache_ping
 from portal.celery import app as celery_app
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_read
 from provisioning.models import Resource, Step, StepState
@@ -228,7 +229,18 @@ def _check_broker() -> dict:
     return {}
 
 
+def _check_cache() -> dict:
+    cache_ping()
+    return {}
+
+
 def _check_workers() -> dict:
+    try:
+        cache_ping()
+    except Exception as error:
+        raise HealthError(
+            f"unknown: their heartbeats live in the cache, which is down: {error}"
+        ) from error
     queues = {}
     stale = []
     for queue, (age, hostname) in _heartbeat_ages().items():
@@ -248,7 +260,12 @@ class HealthError(Exception):
         self.details = details
 
 
-CHECKS = {"database": _check_database, "broker": _check_broker, "workers": _check_workers}
+CHECKS = {
+    "database": _check_database,
+    "broker": _check_broker,
+    "cache": _check_cache,
+    "workers": _check_workers,
+}
 
 
 def health_report() -> tuple[bool, dict]:

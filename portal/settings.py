@@ -16,6 +16,8 @@ from django_auth_ldap.config import (
     NestedActiveDirectoryGroupType,
     NestedGroupOfNamesType,
 )
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -57,6 +59,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,6 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database host that does not answer fails a request (a 503) or a worker's sweep in
+    # seconds instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
@@ -111,7 +117,13 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "catalog:menu"
@@ -185,6 +197,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker whose broker went away keeps trying to reconnect (every 2 s growing to 30 s), never
+# giving up, and comes back on its own; its sweeps then publish what the outbox kept.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Celery closes the database connection around every task unless told to reuse it, and a new
 # PostgreSQL connection costs more than a provisioning step: reuse it (recycled every 1000
 # tasks); portal.celery applies CONN_MAX_AGE and the health check around tasks instead.
@@ -211,7 +226,13 @@ CACHES = {
     }
 }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, not per call
+    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, fails soft
+    # A cache that is down must cost little: redis-py's default retries back off for seconds.
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+        "retry": Retry(NoBackoff(), 1),  # once: a pooled connection may predate a restart
+    }
 CELERY_TASK_DEFAULT_QUEUE = CANOPY_DEFAULT_QUEUE
 # Provider calls get their own queue so a slow cloud cannot starve approvals or bookkeeping.
 CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": CANOPY_PROVIDER_QUEUE}}
@@ -228,10 +249,6 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-stuck-rows": {
         "task": "provisioning.tasks.reconcile_stuck",
-        "schedule": timedelta(seconds=60),
-    },
-    "resume-lost-steps": {
-        "task": "provisioning.tasks.steps_resume",
         "schedule": timedelta(seconds=60),
     },
     "reconcile-cloud-accounts": {
@@ -283,6 +300,100 @@ CANOPY_STEP_BATCH = env.int("CANOPY_STEP_BATCH", default=20)
 CANOPY_STEP_SPREAD = env.int("CANOPY_STEP_SPREAD", default=8)
 # When set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' bearer_token).
 CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
+
+# --- Hardening: sign-in, HTTPS, headers, bad input (issue 14) -------------------------------
+INSTALLED_APPS += ["axes", "csp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+MIDDLEWARE.append("portal.middleware.ApiNotFoundAsJsonMiddleware")
+# Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# First: refuses a locked-out account before any password is checked.
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+# Failed sign-ins per account (HTML login, admin, API token) before it is locked; the lock lifts
+# after the cool-off, or when an admin deletes its access attempt (admin → Axes).
+AXES_FAILURE_LIMIT = env.int("CANOPY_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CANOPY_LOGIN_COOLOFF_MINUTES", default=15))
+# An account is locked after that many failures from anywhere, and so is an address after that
+# many on any accounts (a cool-off, not a permanent lock, limits the harm of someone locking
+# another person out on purpose).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Guesses during the lock neither count nor extend it, so the page can say when it lifts.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+
+REST_FRAMEWORK |= {
+    # Documents the 400/401/403/404/429/503 answers of every operation.
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Unknown or malformed filter values answer 400 naming the parameter.
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StrictPageNumberPagination",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Requests per client (address when anonymous, account when signed in); over it: 429 with
+    # Retry-After.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("CANOPY_API_THROTTLE_ANON", default="60/minute"),
+        "user": env("CANOPY_API_THROTTLE_USER", default="1200/minute"),
+    },
+}
+# One name per choice set in the schema (drf-spectacular would otherwise invent State91aEnum).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "OrderStatusEnum": "catalog.models.OrderStatus",
+    "ResourceStateEnum": "provisioning.models.ResourceState",
+    "ApproverRoleEnum": "approvals.models.ApproverRole",
+}
+# How deep a JSON request body may nest; deeper is a 400 (real bodies nest a few levels).
+CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
+
+# HTTPS only (the default when DEBUG is off): Secure cookies, HSTS, redirect to https. Behind a
+# proxy that ends TLS, SECURE_PROXY_SSL_HEADER names its header, e.g. HTTP_X_FORWARDED_PROTO,https
+# (only when the proxy always sets it: a client could otherwise claim https).
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
+# Preloading HSTS is a one-way request to the browsers' built-in list: the operator opts in
+# (and until then Django's deployment check about it is silenced).
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+if HTTPS_ONLY:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Probes inside the deployment (load balancer, Prometheus) speak plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+if env("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER"))
+# The CSRF token reaches htmx from the page (hx-headers), so scripts never read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# The portal's pages load scripts and styles only from itself (htmx, Swagger UI and the admin
+# are served locally); charts are inline SVG.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        # No form-action: signing out of single sign-on redirects the logout form to the
+        # provider, whose address only the running settings know.
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Directory sign-in and API tokens (identity) ---------------------------------------------
 # false: only superusers (break-glass admins) sign in with a local password; everyone else

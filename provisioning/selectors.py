@@ -120,7 +120,8 @@ def options_cache_key(account_id: int) -> str:
 def _enqueue_refresh(account_id: int) -> None:
     from provisioning.tasks import refresh_account_options  # tasks import services
 
-    transaction.on_commit(lambda: refresh_account_options.delay(account_id))
+    # An optimisation: a broker that is down is logged, and the next read asks again.
+    transaction.on_commit(lambda: refresh_account_options.delay(account_id), robust=True)
 
 
 def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -> dict[str, list]:

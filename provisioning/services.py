@@ -14,8 +14,9 @@ reverse dependency order.
 
 import logging
 import secrets
-import time
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -33,7 +34,9 @@ from django_fsm import can_proceed
 import catalog.services as catalog_services
 from catalog.models import ChangeAction, Order, OrderKind, OrderStatus
 from catalog.selectors import resolve_resources
+from portal.db import UNAVAILABLE_ERRORS
 from portal.models import Organization
+from portal.outbox import outbox_enqueue
 from portal.selectors import user_has_project_perm
 from portal.services import audit_record, audited_transition, audited_transitions
 from provisioning.models import (
@@ -63,10 +66,12 @@ from provisioning.signals import change_deployment_finished
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 20
-# A running step whose worker has not been heard of for this long lost its worker.
-STEP_LEASE = timedelta(minutes=5)
-# A worker still busy with a chunk says so this often (seconds), well within the lease.
-HEARTBEAT = STEP_LEASE.total_seconds() / 5
+# A running step whose worker has not been heard of for this long lost its worker: the workers'
+# sweep (every 10 s) queues it again, so a dead worker's steps are taken over within 45 s.
+STEP_LEASE = timedelta(seconds=30)
+# A worker busy with a chunk renews its steps' lease this often (seconds), whatever its
+# provider calls take.
+HEARTBEAT = STEP_LEASE.total_seconds() / 6
 R = ResourceState
 A = Step.Action
 D = DeploymentState
@@ -121,8 +126,6 @@ def _enqueue(steps: Iterable[Step]) -> None:
     (a chunk's results are recorded under its deployment's lock). A resource that a create step
     is about to build is `provisioning` from now on: the transition happens here for the whole
     batch (one UPDATE, one audit INSERT) rather than in every worker."""
-    from provisioning.tasks import run_steps  # tasks import services; import at call time
-
     steps = list(steps)
     if not steps:
         return
@@ -136,7 +139,23 @@ def _enqueue(steps: Iterable[Step]) -> None:
     for step in steps:
         by_deployment.setdefault(step.deployment_id, []).append(step.pk)
     chunks = [chunk for ids in by_deployment.values() for chunk in _chunks(ids)]
-    transaction.on_commit(lambda: [run_steps.delay(chunk) for chunk in chunks])
+    steps_enqueue(chunks)
+
+
+@transaction.atomic
+def step_retry_later(*, step: Step, countdown: float) -> None:
+    """Run a step that a transient error left running again in `countdown` seconds. Its lease
+    covers the wait, so the lost-steps sweep does not take it for a dead worker's meanwhile."""
+    due = timezone.now() + timedelta(seconds=countdown)
+    Step.objects.filter(pk=step.pk, state=StepState.RUNNING).update(heartbeat_at=due)
+    steps_enqueue([[step.pk]], countdown=countdown)
+
+
+def steps_enqueue(chunks: list[list[int]], *, countdown: float = 0) -> None:
+    """Run each chunk of steps on a worker once the transaction commits; through the outbox, so
+    a broker that is down at that moment delays the steps but never loses them."""
+    calls = [[chunk] for chunk in chunks]
+    outbox_enqueue("provisioning.tasks.run_steps", calls, countdown=countdown)
 
 
 def _resource_transition(
@@ -874,13 +893,42 @@ def _failure(step: Step, error: Exception) -> str | None:
     A transient provider error is retried up to MAX_ATTEMPTS; anything else (a bug, bad data)
     is permanent, its traceback in the worker's log, so nothing leaves a step `running` for the
     lease to pick up again and again."""
-    if isinstance(error, ProviderError | OperationalError):
+    if isinstance(error, (ProviderError, *UNAVAILABLE_ERRORS)):
         # The database refusing for a moment (a deadlock, a restart) is as transient as a
         # throttled cloud; a retry finds the object the first attempt created.
-        transient = isinstance(error, OperationalError) or error.transient
+        transient = isinstance(error, UNAVAILABLE_ERRORS) or error.transient
         return None if transient and step.attempts < MAX_ATTEMPTS else str(error)
     logger.error("step %s (%s %s) failed", step.pk, step.action, step.resource, exc_info=error)
     return f"{type(error).__name__}: {error}"
+
+
+@contextmanager
+def _lease_renewed(step_ids: list[int]) -> Iterator[None]:
+    """Renew the lease of these running steps every HEARTBEAT seconds while the block runs (the
+    provider calls), from a thread with its own database connection: a call longer than the
+    lease is not mistaken for a dead worker's."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(HEARTBEAT):
+                try:
+                    Step.objects.filter(pk__in=step_ids, state=StepState.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except UNAVAILABLE_ERRORS:  # down for a moment: the next beat tries again
+                    logger.warning("step lease not renewed", exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()  # this thread's own connection
+
+    renewer = threading.Thread(target=renew, name="step-lease", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
 
 
 def steps_execute(*, step_ids: list[int]) -> list[Step]:
@@ -904,17 +952,12 @@ def steps_execute(*, step_ids: list[int]) -> list[Step]:
         else:
             failures.append((step.pk, message))
 
-    beat = time.monotonic()
-    for step in steps:
-        if time.monotonic() - beat > HEARTBEAT:  # a long chunk: its steps still have a worker
-            Step.objects.filter(pk__in=step_ids, state=StepState.RUNNING).update(
-                heartbeat_at=timezone.now()
-            )
-            beat = time.monotonic()
-        try:
-            results[step.pk] = _call_provider(step)
-        except Exception as error:
-            settle(step, error)
+    with _lease_renewed([step.pk for step in steps]):
+        for step in steps:
+            try:
+                results[step.pk] = _call_provider(step)
+            except Exception as error:
+                settle(step, error)
     if results:
         try:
             errors = _record_successes(results)
@@ -1307,9 +1350,10 @@ def reconcile_stuck(*, now: datetime | None = None) -> int:
 
 @transaction.atomic
 def steps_resume(*, now: datetime | None = None) -> int:
-    """Re-queue running steps whose worker vanished (no claim for STEP_LEASE): a SIGKILLed
-    worker's message stays unacknowledged at the broker until its visibility timeout. A step
-    merely waiting in a long queue is left alone, so it is never run twice at once."""
+    """Re-queue running steps whose worker vanished (its lease, renewed every HEARTBEAT while
+    it works, ran out): a SIGKILLed worker's message stays unacknowledged at the broker until
+    its visibility timeout. A step merely waiting in a long queue is left alone, so it is never
+    run twice at once. Run by every worker (`portal.worker_sweeps`)."""
     now = now or timezone.now()
     lost = list(
         Step.objects.select_for_update(skip_locked=True).filter(

@@ -380,7 +380,7 @@ def test_health_is_ok_with_a_worker_running(celery_worker_process, client, no_he
     wait_until(lambda: client.get("/health/").status_code == 200, timeout=60, what="healthy")
     report = client.get("/health/").json()
     assert report["status"] == "ok"
-    assert set(report["checks"]) == {"database", "broker", "workers"}
+    assert set(report["checks"]) == {"database", "broker", "cache", "workers"}
     assert set(report["checks"]["workers"]["queues"]) == set(QUEUES)
 
 

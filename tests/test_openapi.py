@@ -1,4 +1,9 @@
-"""The OpenAPI schema checked against the running API: no 5xx, responses match the schema."""
+"""The OpenAPI schema is the contract, checked against the running API with schemathesis: no
+5xx, every status code documented, responses (bodies, content types, headers) as the schema says.
+
+A bounded run: schema-valid and schema-invalid requests (schemathesis' examples and fuzzing
+phases, MAX_EXAMPLES per operation, derandomized so CI sees the same cases every time), as a
+demo user with a token, against the WSGI app in this process."""
 
 from collections.abc import Iterator
 
@@ -8,17 +13,30 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from identity.services import api_token_issue
 from portal.wsgi import application
+from tests.conftest import order_via_api
+
+MAX_EXAMPLES = 10
 
 # Loading the schema needs no database: drf-spectacular builds it from the code.
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+# The coverage phase sends every boundary case of every parameter, whatever MAX_EXAMPLES says:
+# left out to keep the run to minutes.
+schema.config.phases.update(phases=["examples", "fuzzing"])
 
 
 @pytest.fixture
-def token(demo) -> Iterator[str]:
+def token(demo, api_as) -> Iterator[str]:
+    # An order with its approval and events, so that lists and details have rows to check.
+    order_via_api(api_as(demo["alice"]), demo)
     # Like Django's test client: keep the test's connection open across WSGI requests.
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
@@ -29,12 +47,40 @@ def token(demo) -> Iterator[str]:
 
 @schema.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=MAX_EXAMPLES,
     deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_api_matches_its_schema(case, token):
     case.call_and_validate(
         headers={"Authorization": f"Token {token}"},
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+            response_headers_conformance,
+        ],
     )
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("Resource", "parent"),
+        ("Resource", "lease_expires_at"),
+        ("Order", "changes_order"),
+        ("Order", "resource"),
+        ("Event", "actor"),
+        ("Approval", "decided_by"),
+        ("Approval", "current_stage"),
+        ("DecisionRecord", "user"),
+        ("DecisionRecord", "on_behalf_of"),
+    ],
+)
+def test_fields_that_can_be_null_say_so(component, field):
+    """Found returned as null but declared non-nullable (issue 14); a bounded run may not meet
+    such rows, so the declaration itself is pinned."""
+    properties = schema.raw_schema["components"]["schemas"][component]["properties"]
+    assert properties[field].get("nullable") is True, properties[field]

@@ -3,6 +3,7 @@ ends on its own (a transient error retries that step alone, a permanent one fail
 compensates the others, a worker dying midway leaves steps that resume without duplicates), and
 a chunk costs the same queries whatever its size."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Order
+from portal.celery import app as celery_app
 from provisioning import services, tasks
 from provisioning.models import Resource, SandboxObject, Step
 from provisioning.providers import ProviderError
@@ -39,7 +41,7 @@ def test_ready_steps_go_in_chunks_of_the_batch_size_spread_over_workers(
 ):
     settings.CANOPY_STEP_BATCH, settings.CANOPY_STEP_SPREAD = 20, 2
     sent = []
-    monkeypatch.setattr(tasks.run_steps, "delay", sent.append)
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: sent.append(*args))
     # 50 steps: ceil(50 / 20) = 3 chunks; 3 steps: 2 chunks, one per worker.
     for count, chunks in ((50, 3), (3, 2)):
         sent.clear()
@@ -60,7 +62,7 @@ def test_a_transient_error_retries_only_its_own_step(demo, monkeypatch):
     _failing_once_on(flaky.pk, ProviderError("Throttling", transient=True), monkeypatch)
     retried = []
     monkeypatch.setattr(
-        tasks.run_steps, "apply_async", lambda args, countdown: retried.append((args, countdown))
+        services, "steps_enqueue", lambda chunks, countdown: retried.append((chunks, countdown))
     )
     tasks.run_steps([s.pk for s in steps])  # the task, run in this process
     (((step_ids,), countdown),) = retried
@@ -114,20 +116,22 @@ def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings):
     assert costs[10] <= 25
 
 
+@pytest.mark.django_db(transaction=True)  # the lease is renewed from another connection
 def test_a_long_chunk_keeps_its_steps_alive(demo, monkeypatch):
-    monkeypatch.setattr(services, "HEARTBEAT", -1)  # every call counts as long
+    monkeypatch.setattr(services, "HEARTBEAT", 0.05)
     deployment_start(order=fleet_order(demo, 3))
     steps = queued()
     beats = []
     call_provider = services._call_provider
 
-    def call(step):
+    def slow_call(step):
         beats.append(Step.objects.get(pk=steps[-1].pk).heartbeat_at)
+        time.sleep(0.2)  # a provider call four beats long
         return call_provider(step)
 
-    monkeypatch.setattr(services, "_call_provider", call)
+    monkeypatch.setattr(services, "_call_provider", slow_call)
     steps_execute(step_ids=[s.pk for s in steps])
-    # The last step's heartbeat moves on while the chunk's earlier calls run.
+    # The last step's lease is renewed while the chunk's earlier calls run.
     assert beats == sorted(beats) and len(set(beats)) == len(steps)
 
 

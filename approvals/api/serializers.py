@@ -19,8 +19,10 @@ from catalog.models import OrderKind
 
 
 class DecisionRecordSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", default=None)
-    on_behalf_of = serializers.CharField(source="on_behalf_of.username", default=None)
+    user = serializers.CharField(source="user.username", default=None, allow_null=True)
+    on_behalf_of = serializers.CharField(
+        source="on_behalf_of.username", default=None, allow_null=True
+    )
 
     class Meta:
         model = ApprovalDecision
@@ -49,9 +51,11 @@ class StageSerializer(serializers.ModelSerializer):
 
 class ApprovalSerializer(serializers.ModelSerializer):
     order = OrderSerializer()
-    decided_by = serializers.CharField(source="decided_by.username", default=None)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, allow_null=True)
     policy = serializers.CharField(source="policy_name")
-    current_stage = serializers.IntegerField(source="current_stage.position", default=None)
+    current_stage = serializers.IntegerField(
+        source="current_stage.position", default=None, allow_null=True
+    )
     stages = StageSerializer(many=True, read_only=True)
 
     class Meta:

@@ -54,7 +54,8 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=False)
     def inbox(self, request):
         """Pending requests whose open stage the caller can decide now."""
-        page = self.paginate_queryset(self._with_stages(approval_inbox(user=request.user)))
+        inbox = self.filter_queryset(approval_inbox(user=request.user))
+        page = self.paginate_queryset(self._with_stages(inbox))
         return self.get_paginated_response(ApprovalSerializer(page, many=True).data)
 
     def _decide(self, request, approve: bool) -> Response:

@@ -4,6 +4,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from identity.api.serializers import (
     ApiTokenCreateSerializer,
@@ -13,7 +14,7 @@ from identity.api.serializers import (
     PasswordTokenSerializer,
     ServiceAccountSerializer,
 )
-from identity.models import DirectoryRoleMapping
+from identity.models import DirectoryRoleMapping, ServiceAccount
 from identity.selectors import (
     api_tokens_visible,
     projects_for_service_accounts,
@@ -38,6 +39,10 @@ class TokenView(ObtainAuthToken):
     read-only)."""
 
     serializer_class = PasswordTokenSerializer
+    # ObtainAuthToken opts out of the API's defaults: take back its parsers (JSON depth limit)
+    # and its throttles. Failed sign-ins lock the account (django-axes), answered with a 429.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
 
     @extend_schema(request=PasswordTokenSerializer, responses={200: IssuedApiTokenSerializer})
     def post(self, request, *args, **kwargs):
@@ -105,6 +110,7 @@ class ServiceAccountViewSet(
     one (its tokens stop working); POST /api/v1/tokens/ with `service_account` issues tokens."""
 
     serializer_class = ServiceAccountSerializer
+    queryset = ServiceAccount.objects.none()  # tells the schema the id's type; see get_queryset
 
     def get_queryset(self):
         return service_accounts_administered(user=self.request.user)

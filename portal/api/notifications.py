@@ -1,3 +1,4 @@
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -22,16 +23,24 @@ UnreadSerializer = inline_serializer(
 )
 
 
+class NotificationFilter(filters.FilterSet):
+    unread = filters.BooleanFilter(
+        field_name="read_at", lookup_expr="isnull", label="true: the unread ones; false: read"
+    )
+
+    class Meta:
+        model = Notification
+        fields = ["unread"]
+
+
 class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     """The caller's notifications, newest first; `?unread=true` lists the unread ones."""
 
     serializer_class = NotificationSerializer
+    filterset_class = NotificationFilter
 
     def get_queryset(self):
-        notifications = notification_list(user=self.request.user)
-        if self.request.query_params.get("unread") in ("1", "true"):
-            notifications = notifications.filter(read_at__isnull=True)
-        return notifications
+        return notification_list(user=self.request.user)
 
     @extend_schema(request=None, responses={200: NotificationSerializer})
     @action(detail=True, methods=["post"])

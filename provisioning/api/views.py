@@ -15,10 +15,10 @@ from provisioning.services import (
 
 
 class ResourceSerializer(ResourceSummarySerializer):
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     # The order's lease (lifecycle): every resource of an order shares it; null without one.
     lease_expires_at = serializers.DateTimeField(
-        source="order.lease.expires_at", read_only=True, default=None
+        source="order.lease.expires_at", read_only=True, default=None, allow_null=True
     )
 
     class Meta(ResourceSummarySerializer.Meta):
@@ -108,6 +108,7 @@ class CloudAccountViewSet(
     """Cloud accounts of the organizations the caller administers. Credentials are write-only."""
 
     serializer_class = CloudAccountSerializer
+    queryset = CloudAccount.objects.none()  # tells the schema the id's type; see get_queryset
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):

@@ -31,7 +31,7 @@ def pending_extensions_become_change_orders(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0001_initial'),
+        ('lifecycle', '0002_idle_thresholds_in_range'),
         ('catalog', '0006_change_orders'),
     ]
 

@@ -1,0 +1,60 @@
+"""Approval policies on a need-to-know basis: a member sees those that can apply to their own
+projects and orders, an organization's admins all of the organization's, staff everything."""
+
+import pytest
+
+from approvals.models import ApprovalPolicy, ApprovalRequest
+from approvals.services import policy_save
+from portal.models import Organization, OrganizationRole, Project
+from portal.services import organization_membership_add
+from tests.conftest import order_via_api
+
+MANAGER_STAGE = [{"name": "Manager", "role": "project_manager"}]
+
+
+@pytest.fixture
+def policies(demo) -> dict[str, ApprovalPolicy]:
+    """The demo's "Acme standard" (organization-wide) and "data-lab self-service", plus one for
+    web-shop only and one of another organization."""
+    globex = Organization.objects.create(name="Globex", slug="globex")
+    Project.objects.create(organization=globex, name="Rockets", slug="rockets", cost_center="G-1")
+    for name, scope in [
+        ("web-shop large servers", {"project": demo["web_shop"], "min_monthly_cost": 100}),
+        ("Globex standard", {"organization": globex}),
+    ]:
+        policy_save(policy=None, fields={"name": name, **scope}, stages=MANAGER_STAGE)
+    return {policy.name: policy for policy in ApprovalPolicy.objects.all()}
+
+
+def _visible(client) -> set[str]:
+    answer = client.get("/api/v1/policies/")
+    assert answer.status_code == 200
+    return {policy["name"] for policy in answer.json()["results"]}
+
+
+def test_a_member_sees_the_policies_of_their_own_projects(demo, api_as, policies):
+    assert _visible(api_as(demo["alice"])) == {"Acme standard", "web-shop large servers"}
+    assert _visible(api_as(demo["dave"])) == {"Acme standard", "data-lab self-service"}
+    other = policies["data-lab self-service"].pk
+    assert api_as(demo["alice"]).get(f"/api/v1/policies/{other}/").status_code == 404
+
+
+def test_organization_admins_see_all_of_their_organization(
+    demo, api_as, policies, django_user_model
+):
+    olga = django_user_model.objects.create_user("olga", "olga@acme.example", "pw")
+    organization_membership_add(
+        user=olga, organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
+    )
+    assert _visible(api_as(olga)) == set(policies) - {"Globex standard"}
+    assert _visible(api_as(demo["admin"])) == set(policies)
+
+
+def test_the_policy_that_decided_my_order_stays_visible(demo, api_as, policies):
+    alice = api_as(demo["alice"])
+    order = order_via_api(alice, demo)
+    assert order.status_code == 201, order.content
+    assert ApprovalRequest.objects.get(order_id=order.json()["id"]).policy_name == "Acme standard"
+    # The organization-wide policy decided it; it then moves to data-lab alone.
+    policy_save(policy=policies["Acme standard"], fields={"project": demo["data_lab"]}, stages=None)
+    assert "Acme standard" in _visible(alice)
