@@ -14,4 +14,9 @@ urlpatterns = [
     path("orders/<int:order_id>/live/", views.order_live, name="order_live"),
     path("orders/<int:order_id>/cancel/", views.order_cancel_view, name="order_cancel"),
     path("orders/<int:order_id>/destroy/", views.order_destroy_view, name="order_destroy"),
+    path(
+        "orders/changes/resources/<int:resource_id>/",
+        views.resource_change_view,
+        name="resource_change",
+    ),
 ]

@@ -11,7 +11,12 @@ from approvals.api.views import (
     QuotaViewSet,
 )
 from billing.api.views import BudgetListView, ChargebackView
-from catalog.api.views import CatalogItemViewSet, OrderDestroyView, OrderViewSet
+from catalog.api.views import (
+    CatalogItemViewSet,
+    OrderDestroyView,
+    OrderViewSet,
+    ResourceActionView,
+)
 from identity.api.views import (
     ApiTokenViewSet,
     DirectoryRoleMappingViewSet,
@@ -43,6 +48,7 @@ router.register(
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
+    path("resources/<int:pk>/actions/", ResourceActionView.as_view(), name="resource-actions"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
