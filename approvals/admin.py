@@ -27,6 +27,8 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
         "project",
         "catalog_item",
         "category",
+        "order_kinds",
+        "max_cost_delta",
         "auto_approve_below",
     ]
     list_filter = ["is_active", "organization"]

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -12,6 +13,15 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 # Amounts of money in policies and quotas (a negative threshold would match nothing or all).
 NOT_NEGATIVE = MinValueValidator(Decimal("0"), message="Must not be negative.")
+
+
+class OrderKind(models.TextChoices):
+    """What an order does (`catalog.models.Order.kind`); policies match on it, so the names live
+    here, below the orders that use them."""
+
+    NEW = "new", "New"
+    CHANGE = "change", "Change"
+    DESTROY = "destroy", "Destroy"
 
 
 class ApproverRole(models.TextChoices):
@@ -60,11 +70,33 @@ class ApprovalPolicy(models.Model):
     resource_kinds = models.JSONField(
         default=list, blank=True, help_text="Matches orders containing any of these kinds."
     )
+    order_kinds = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Matches orders of these kinds ("new", "change", "destroy"); empty: every kind.',
+    )
+    # The monthly cost is what the ordered (or changed) thing costs a month afterwards: a
+    # resize to large is judged at the large price, as ordering it large would be.
     min_monthly_cost = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
     )
     max_monthly_cost = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, validators=[NOT_NEGATIVE]
+    )
+    # The delta is what the order adds to the monthly bill (a new order: its estimate).
+    min_cost_delta = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Matches orders adding at least this much a month.",
+    )
+    max_cost_delta = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Matches orders adding at most this much a month (negative: saving).",
     )
     only_over_quota = models.BooleanField(
         default=False, help_text="Matches only orders over a quota or a refusing budget."
@@ -76,7 +108,8 @@ class ApprovalPolicy(models.Model):
         null=True,
         blank=True,
         validators=[NOT_NEGATIVE],
-        help_text="Approve at once when the monthly estimate is below this and the quota fits.",
+        help_text="Approve at once when the order adds less than this a month (a new order: "
+        "its estimate) and the quota fits.",
     )
     distinct_approvers = models.BooleanField(
         default=False, help_text="Each stage must be decided by a different person."
@@ -103,11 +136,22 @@ class ApprovalPolicy(models.Model):
                 | Q(max_monthly_cost__isnull=True)
                 | Q(min_monthly_cost__lte=models.F("max_monthly_cost")),
                 name="policy_cost_range_ordered",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(min_cost_delta__isnull=True)
+                | Q(max_cost_delta__isnull=True)
+                | Q(min_cost_delta__lte=models.F("max_cost_delta")),
+                name="policy_delta_range_ordered",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        kinds = OrderKind.values
+        if not isinstance(self.order_kinds, list) or not set(self.order_kinds) <= set(kinds):
+            raise ValidationError({"order_kinds": [f"A list of: {', '.join(kinds)}."]})
 
 
 class PolicyStage(models.Model):

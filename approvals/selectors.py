@@ -27,7 +27,9 @@ from approvals.models import (
     ApproverRole,
     Delegation,
     LedgerStatus,
+    OrderKind,
     OverQuotaAction,
+    PolicyStage,
     Quota,
     QuotaEntry,
     StageStatus,
@@ -38,7 +40,7 @@ from billing.selectors import budget_check
 from portal.db import fetch_all
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, project_list
-from provisioning.models import CloudAccount
+from provisioning.models import CloudAccount, Resource
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
     from catalog.models import Order
@@ -206,21 +208,24 @@ class PolicyMatch:
         return "; ".join(self.reasons)
 
 
-# How much each criterion makes a policy more specific; the project outweighs everything else.
+# How much each criterion makes a policy more specific; each outweighs all those below it
+# together (the project outweighs everything else).
 SPECIFICITY = {
-    "project": 64,
-    "catalog_item": 32,
-    "category": 16,
-    "organization": 8,
-    "only_over_quota": 4,
-    "resource_kinds": 2,
-    "cost": 1,
+    "project": 256,
+    "catalog_item": 128,
+    "category": 64,
+    "organization": 32,
+    "only_over_quota": 16,
+    "order_kinds": 8,
+    "resource_kinds": 4,
+    "cost": 2,
+    "cost_delta": 1,
 }
 
 
 def policy_for_order(*, order: Order, kinds: set[str], over_quota: bool) -> PolicyMatch:
     """The most specific active policy matching the order, and the criteria that matched."""
-    cost = order.estimated_monthly_cost
+    cost, delta = order.estimated_monthly_cost, order.monthly_cost_delta
     candidates = ApprovalPolicy.objects.filter(
         Q(is_active=True),
         Q(organization__isnull=True) | Q(organization_id=order.project.organization_id),
@@ -229,6 +234,8 @@ def policy_for_order(*, order: Order, kinds: set[str], over_quota: bool) -> Poli
         Q(category__isnull=True) | Q(category_id=order.item.category_id),
         Q(min_monthly_cost__isnull=True) | Q(min_monthly_cost__lte=cost),
         Q(max_monthly_cost__isnull=True) | Q(max_monthly_cost__gte=cost),
+        Q(min_cost_delta__isnull=True) | Q(min_cost_delta__lte=delta),
+        Q(max_cost_delta__isnull=True) | Q(max_cost_delta__gte=delta),
     ).select_related("organization", "project", "catalog_item", "category")
     best: tuple[int, int, ApprovalPolicy, list[str]] | None = None
     for policy in candidates:
@@ -236,7 +243,9 @@ def policy_for_order(*, order: Order, kinds: set[str], over_quota: bool) -> Poli
             continue
         if policy.resource_kinds and not kinds & set(policy.resource_kinds):
             continue
-        matched = _matched_criteria(policy, kinds=kinds, cost=cost)
+        if policy.order_kinds and order.kind not in policy.order_kinds:
+            continue
+        matched = _matched_criteria(policy, order=order, kinds=kinds)
         score = sum(SPECIFICITY[key] for key in matched)
         if best is None or (score, -policy.pk) > (best[0], best[1]):
             best = (score, -policy.pk, policy, list(matched.values()))
@@ -246,7 +255,8 @@ def policy_for_order(*, order: Order, kinds: set[str], over_quota: bool) -> Poli
     return PolicyMatch(policy, reasons or ["it applies to every order"])
 
 
-def _matched_criteria(policy: ApprovalPolicy, *, kinds: set[str], cost: Decimal) -> dict:
+def _matched_criteria(policy: ApprovalPolicy, *, order: Order, kinds: set[str]) -> dict:
+    cost, delta = order.estimated_monthly_cost, order.monthly_cost_delta
     matched = {}
     if policy.project_id:
         matched["project"] = f"project is {policy.project}"
@@ -258,6 +268,8 @@ def _matched_criteria(policy: ApprovalPolicy, *, kinds: set[str], cost: Decimal)
         matched["organization"] = f"organization is {policy.organization}"
     if policy.only_over_quota:
         matched["only_over_quota"] = "the order exceeds a quota or budget"
+    if policy.order_kinds:
+        matched["order_kinds"] = f"it is a {order.get_kind_display().lower()} order"
     if policy.resource_kinds:
         matched["resource_kinds"] = (
             f"it contains {', '.join(sorted(kinds & set(policy.resource_kinds)))}"
@@ -266,7 +278,44 @@ def _matched_criteria(policy: ApprovalPolicy, *, kinds: set[str], cost: Decimal)
         low = policy.min_monthly_cost if policy.min_monthly_cost is not None else "0"
         high = policy.max_monthly_cost if policy.max_monthly_cost is not None else "∞"
         matched["cost"] = f"estimate {cost}/month is within {low} to {high}"
+    if policy.min_cost_delta is not None or policy.max_cost_delta is not None:
+        low = policy.min_cost_delta if policy.min_cost_delta is not None else "-∞"
+        high = policy.max_cost_delta if policy.max_cost_delta is not None else "∞"
+        matched["cost_delta"] = f"it adds {delta:+}/month, within {low} to {high}"
     return matched
+
+
+def policy_stages_kept(*, match: PolicyMatch, order: Order) -> list[PolicyStage]:
+    """The policy's stages that apply to the order: those its cost rule does not skip."""
+    cost = order.estimated_monthly_cost
+    templates = list(match.policy.stages.all()) if match.policy else []
+    return [t for t in templates if t.skip_at_or_below is None or cost > t.skip_at_or_below]
+
+
+def policy_auto_approves(*, match: PolicyMatch, order: Order) -> bool:
+    """Whether the policy approves the order at once: it adds less to the monthly bill than
+    the policy's threshold (a new order adds its whole estimate)."""
+    threshold = match.policy.auto_approve_below if match.policy else None
+    return threshold is not None and order.monthly_cost_delta < threshold
+
+
+def approval_preview(*, order: Order, kinds: set[str]) -> str:
+    """Who would have to approve the unsaved order, in words, for the page that confirms it."""
+    match = policy_for_order(order=order, kinds=kinds, over_quota=False)
+    if policy_auto_approves(match=match, order=order):
+        return f"No approval: policy {match.name} approves it at once."
+    kept = policy_stages_kept(match=match, order=order)
+    steps = [(stage.name, stage.role, stage.group_id) for stage in kept] or [
+        ("Manager", ApproverRole.PROJECT_MANAGER, None)
+    ]
+    chain = []
+    for name, role, group_id in steps:
+        people = role_members(role=role, project=order.project, group_id=group_id).exclude(
+            pk=order.requester_id
+        )
+        names = ", ".join(sorted(user.get_username() for user in people)) or "nobody yet"
+        chain.append(f"{name} ({names})")
+    return f"Needs approval under policy {match.name}: {' then '.join(chain)}."
 
 
 def policy_list(*, user: AbstractUser) -> QuerySet[ApprovalPolicy]:
@@ -337,6 +386,10 @@ class Demand:
 
     def __sub__(self, other: Demand) -> Demand:
         return self._combine(other, operator.sub)
+
+    def gains(self) -> Demand:
+        """Only what this takes: what a change frees stays taken until the change is done."""
+        return self._combine(Demand(), max)
 
 
 # Quota dimension → (limit field, label for messages).
@@ -491,6 +544,10 @@ def quota_effect(
             cloud_account_id=cloud_account.pk if cloud_account else None, resources=resources
         )
     demand = resource_demand(cloud_account=cloud_account, resources=resources, monthly_cost=cost)
+    return _effect_messages(project=project, demand=demand)
+
+
+def _effect_messages(*, project: Project, demand: Demand) -> list[str]:
     return [
         f"{QUOTA_EXCEEDED} {line.owner}'s {line.label} quota ({line.after} of {line.limit})"
         if line.exceeded
@@ -506,9 +563,61 @@ def admission_over(*, order: Order, demand: Demand, quotas: list[Quota]) -> dict
     over: dict[str, list[str]] = {}
     if problems := quota_problems(quotas=quotas, demand=demand):
         over["quota"] = problems
-    if refusal := budget_check(project=order.project, monthly_cost=order.estimated_monthly_cost):
+    # What the order adds to the bill (a new order: its estimate); one that saves never
+    # breaks a budget.
+    if order.monthly_cost_delta > 0 and (
+        refusal := budget_check(project=order.project, monthly_cost=order.monthly_cost_delta)
+    ):
         over["budget"] = [refusal]
     return over
+
+
+def change_demand(*, order: Order) -> tuple[Demand, set[str]]:
+    """What a change order takes from the quotas (negative where it frees something) and the
+    kinds of resource it touches. A destroy frees its resources' share when they are deleted
+    and a lease extension takes nothing new: both take nothing here."""
+    resource = order.resource
+    if resource is None:
+        kinds = set(
+            Resource.objects.filter(order_id=order.changes_order_id)
+            .exclude(state__in=["deleted", "missing"])
+            .values_list("kind", flat=True)
+        )
+        return Demand(), kinds
+    if order.kind == OrderKind.DESTROY:
+        return Demand(), {resource.kind}
+    after = provisioning_selectors.changed_properties(
+        resource=resource, action=order.action, params=order.parameters
+    )
+    demand = resource_demand(
+        cloud_account=resource.cloud_account,
+        resources=[{"kind": resource.kind, "count": 1, "properties": after}],
+        monthly_cost=order.monthly_cost_delta,
+    ) - resource_demand(
+        cloud_account=resource.cloud_account,
+        resources=[{"kind": resource.kind, "count": 1, "properties": resource.properties}],
+        monthly_cost=Decimal("0"),
+    )
+    return demand, {resource.kind}
+
+
+def change_refusal(*, order: Order) -> dict[str, list[str]]:
+    """Why admission would refuse the unsaved change order now (empty when it would not), as
+    `admission_refusal` for a new order."""
+    demand, kinds = change_demand(order=order)
+    over = admission_over(
+        order=order, demand=demand, quotas=quotas_for_project(project=order.project)
+    )
+    if not over:
+        return {}
+    match = policy_for_order(order=order, kinds=kinds, over_quota=True)
+    return over if policy_refuses(match) else {}
+
+
+def change_quota_effect(*, order: Order) -> list[str]:
+    """`quota_effect` of an unsaved change order (nothing for a change that takes nothing)."""
+    demand, _ = change_demand(order=order)
+    return _effect_messages(project=order.project, demand=demand.gains())
 
 
 def policy_refuses(match: PolicyMatch) -> bool:
@@ -648,9 +757,9 @@ def decision_outcome(*, approval_id: int, stage_position: int) -> str:
     return f"{order}: approved stage {stage_position} of {total}{waiting}."
 
 
-def orders_awaiting_from(*, approver: AbstractUser, requester: AbstractUser) -> list[int]:
-    """The ids of the requester's orders whose open stage waits for the approver: a delegation
-    to the requester leaves them with the approver (nobody approves their own order)."""
+def order_ids_awaiting_from(*, approver: AbstractUser, requester: AbstractUser) -> list[int]:
+    """The requester's orders whose open stage waits for the approver: a delegation to the
+    requester leaves them with the approver (nobody approves their own order)."""
     return list(
         ApprovalRequest.objects.filter(
             order__requester=requester,

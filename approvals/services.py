@@ -25,6 +25,7 @@ from approvals.models import (
     ApproverRole,
     Delegation,
     LedgerStatus,
+    OrderKind,
     PolicyStage,
     Quota,
     QuotaEntry,
@@ -37,8 +38,11 @@ from approvals.selectors import (
     PolicyMatch,
     admission_over,
     approval_list,
+    change_demand,
+    policy_auto_approves,
     policy_for_order,
     policy_refuses,
+    policy_stages_kept,
     quota_problems,
     resource_demand,
     role_members,
@@ -48,7 +52,7 @@ from approvals.signals import approval_decided, order_admission_decided
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource
-from provisioning.selectors import cloud_account_for_order
+from provisioning.selectors import changed_properties, cloud_account_for_order
 
 if TYPE_CHECKING:  # the order's model is above: approvals is handed orders, never imports them
     from catalog.models import Order
@@ -76,7 +80,10 @@ def _lock_quotas(*, project: Project) -> list[Quota]:
 
 
 def _order_demand(order: Order) -> tuple[Demand, set[str]]:
-    """What the order's pinned plan takes, and its resource kinds."""
+    """What the order's pinned plan takes, and its resource kinds (a change order: what the
+    change takes)."""
+    if order.is_change:
+        return change_demand(order=order)
     account = cloud_account_for_order(order=order)
     specs = order.planned_resources
     demand = resource_demand(
@@ -106,6 +113,27 @@ def _resource_demand(resource: Resource, properties: dict | None = None) -> Dema
         resources=[{"kind": resource.kind, "count": 1, "properties": properties}],
         monthly_cost=0,
     )
+
+
+def _quota_commit_change(order: Order) -> None:
+    """The change is done: its reservation is released and the resource's line grows by the
+    whole change (what a smaller size frees counts from now on). A destroy frees its share as
+    its resources are deleted."""
+    QuotaEntry.objects.filter(order=order, status=LedgerStatus.RESERVED).update(
+        status=LedgerStatus.RELEASED, note="committed as the change", updated_at=timezone.now()
+    )
+    if order.kind != OrderKind.CHANGE or order.resource_id is None:
+        return
+    demand, _ = change_demand(order=order)
+    if demand != Demand():
+        _entry(
+            status=LedgerStatus.COMMITTED,
+            demand=demand,
+            project=order.project,
+            order=order,
+            resource=order.resource,
+            note=order.summary[:120],
+        )
 
 
 @transaction.atomic
@@ -164,15 +192,8 @@ def quota_release(*, order: Order | None = None, resource: Resource | None = Non
 def day2_admit(*, user: AbstractUser | None, resource: Resource, action: str, params: dict) -> None:
     """Admit a day-2 change that adds capacity (resize, extend, desired count) against the
     quota and record it in the ledger; raises ValidationError({"quota": …}) when it won't fit."""
-    props = resource.properties
-    changed = {**props}
-    if action == "resize":
-        changed["size"] = params.get("size", props.get("size"))
-    elif action == "extend":
-        changed["size_gb"] = params.get("size_gb", props.get("size_gb"))
-    elif "desired" in params:
-        changed["desired"] = params["desired"]
-    else:
+    changed = changed_properties(resource=resource, action=action, params=params)
+    if changed == resource.properties:
         return
     delta = _resource_demand(resource, changed) - _resource_demand(resource)
     problems = quota_problems(quotas=_lock_quotas(project=resource.project), demand=delta)
@@ -208,7 +229,7 @@ def order_admission(*, order: Order) -> None:
         _order_refuse(order, over)
         return
     order_admission_decided.send(sender=ApprovalRequest, order=order, refusal="")
-    _entry(status=LedgerStatus.RESERVED, demand=demand, project=order.project, order=order)
+    _entry(status=LedgerStatus.RESERVED, demand=demand.gains(), project=order.project, order=order)
     approval = ApprovalRequest.objects.create(
         order=order,
         policy=match.policy,
@@ -225,14 +246,13 @@ def order_admission(*, order: Order) -> None:
         message=f"Policy {match.name} applies: {match.reason}",
         order_id=order.pk,
     )
-    threshold = match.policy.auto_approve_below if match.policy else None
-    if threshold is not None and order.estimated_monthly_cost < threshold and not over:
+    if policy_auto_approves(match=match, order=order) and not over:
         _request_finish(
             approval,
             approve=True,
             actor=None,
-            message=f"Policy {match.name} approved it: the estimate "
-            f"{order.estimated_monthly_cost}/month is below {threshold} and the quota fits.",
+            message=f"Policy {match.name} approved it: it adds {order.monthly_cost_delta}/month, "
+            f"below {match.policy.auto_approve_below}, and the quota fits.",
         )
     else:
         _advance(approval, _next_stage(approval))
@@ -251,7 +271,7 @@ def _stages_create(
 ) -> None:
     cost = approval.order.estimated_monthly_cost
     templates = list(match.policy.stages.all()) if match.policy else []
-    kept = [t for t in templates if t.skip_at_or_below is None or cost > t.skip_at_or_below]
+    kept = policy_stages_kept(match=match, order=approval.order)
     stages = [
         ApprovalStage(
             request=approval,
@@ -377,7 +397,7 @@ def _notify_approver(stage: ApprovalStage, user: AbstractUser) -> None:
     )
     notify(
         user=user,
-        subject=f"Approval needed: order #{order.pk} {order.item.name} ({stage.name})",
+        subject=f"Approval needed: order #{order.pk} {order.summary} ({stage.name})",
         body=body,
         url=reverse("approvals:approval_detail", kwargs={"approval_id": stage.request_id}),
     )
@@ -386,7 +406,7 @@ def _notify_approver(stage: ApprovalStage, user: AbstractUser) -> None:
 def _notify_requester(order: Order, subject: str, body: str) -> None:
     notify(
         user=order.requester,
-        subject=f"Order #{order.pk} {order.item.name}: {subject}",
+        subject=f"Order #{order.pk} {order.summary}: {subject}",
         body=body,
         url=reverse("catalog:order_detail", kwargs={"order_id": order.pk}),
     )
@@ -642,7 +662,10 @@ def stage_escalate(*, stage_id: int, now=None) -> bool:
 
 def approval_order_changed(*, order: Order, to_state: str) -> None:
     """Keep the ledger, the chain and the requester in step with the order's lifecycle."""
-    if to_state == "completed":
+    if to_state == "completed" and order.is_change:
+        _quota_commit_change(order)
+        _notify_requester(order, "completed", f"Done: {order.summary}.")
+    elif to_state == "completed":
         quota_commit_order(order=order)
         _notify_requester(order, "completed", "Your order is provisioned and ready.")
     elif to_state in ("rejected", "cancelled", "failed"):

@@ -19,7 +19,7 @@ from approvals.selectors import (
     approval_summary,
     decision_outcome,
     delegation_list,
-    orders_awaiting_from,
+    order_ids_awaiting_from,
     quota_rows,
 )
 from approvals.services import (
@@ -205,8 +205,8 @@ def delegation_list_view(request):
         else:
             messages.success(request, f"Delegated to {delegate}.")
             own = [
-                f"#{order_id}"
-                for order_id in orders_awaiting_from(approver=request.user, requester=delegate)
+                f"#{pk}"
+                for pk in order_ids_awaiting_from(approver=request.user, requester=delegate)
             ]
             if own:
                 messages.warning(

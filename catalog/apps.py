@@ -17,5 +17,9 @@ class CatalogConfig(AppConfig):
             (provisioning.signals.deployment_started, receivers.deployment_started),
             (provisioning.signals.deployment_succeeded, receivers.deployment_succeeded),
             (provisioning.signals.deployment_failed, receivers.deployment_failed),
+            (
+                provisioning.signals.change_deployment_finished,
+                receivers.change_deployment_finished,
+            ),
         ):
             signal.connect(receiver, dispatch_uid=f"catalog-{receiver.__name__}")

@@ -10,6 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, can_proceed, transition
 
+from approvals.models import OrderKind
 from portal.labels import field_label
 from portal.models import Organization, Project
 
@@ -128,8 +129,27 @@ def plan_digest(plan: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class ChangeAction(models.TextChoices):
+    """What a change or destroy order does to what an earlier order made."""
+
+    RESIZE = "resize", "Resize"
+    EXTEND = "extend", "Extend"
+    SET_DESIRED = "set_desired", "Set the server count of"
+    SET_BOUNDS = "set_bounds", "Set the bounds of"
+    EXTEND_LEASE = "extend_lease", "Extend the lease of"
+    DESTROY = "destroy", "Destroy"
+
+
 class Order(FSMModelMixin, models.Model):
-    """One request for a catalog item on behalf of a project, with the parameters given."""
+    """One request on behalf of a project: a catalog item with the parameters given (`new`),
+    or a day-2 change to what an earlier order made (`change`, `destroy`).
+
+    A change order points at the order it changes (`changes_order`) and, when it changes one
+    resource, at that resource; `parameters` then hold the change's own (`{"size": "large"}`),
+    `estimated_monthly_cost` what the changed thing costs afterwards and `monthly_cost_delta`
+    what the change adds to the bill (negative when it saves). For a new order the delta is its
+    estimate.
+    """
 
     item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="orders")
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="orders")
@@ -153,6 +173,21 @@ class Order(FSMModelMixin, models.Model):
     # approver and the deployment read this, never the live catalog item again.
     plan = models.JSONField(default=dict, blank=True)
     plan_digest = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(
+        max_length=16, choices=OrderKind.choices, default=OrderKind.NEW, db_index=True
+    )
+    action = models.CharField(max_length=16, choices=ChangeAction.choices, blank=True)
+    changes_order = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="change_orders"
+    )
+    resource = models.ForeignKey(
+        "provisioning.Resource",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="change_orders",
+    )
+    monthly_cost_delta = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     status = FSMField(default=S.SUBMITTED, choices=S.choices, protected=True, db_index=True)
     status_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -162,7 +197,33 @@ class Order(FSMModelMixin, models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Order #{self.pk} {self.item}"
+        return f"Order #{self.pk} {self.summary}"
+
+    @property
+    def summary(self) -> str:
+        """What the order does, in words: "Linux VM", "Change: resize web-1 to large"."""
+        if self.kind == OrderKind.NEW:
+            return self.item.name
+        what = self.resource.name if self.resource_id else f"order #{self.changes_order_id}"
+        if self.kind == OrderKind.DESTROY:
+            return f"Destroy: {what}" + ("" if self.resource_id else f" ({self.item.name})")
+        params = self.parameters
+        change = {
+            ChangeAction.RESIZE: lambda: f"resize {what} to {params.get('size')}",
+            ChangeAction.EXTEND: lambda: f"extend {what} to {params.get('size_gb')} GB",
+            ChangeAction.SET_DESIRED: lambda: f"{what} to {params.get('desired')} servers",
+            ChangeAction.SET_BOUNDS: lambda: (
+                f"bounds of {what} to min {params.get('min')}, max {params.get('max')}"
+            ),
+            ChangeAction.EXTEND_LEASE: lambda: (
+                f"keep {what} ({self.item.name}) until {str(params.get('expires_at', ''))[:10]}"
+            ),
+        }.get(self.action, lambda: f"{self.get_action_display().lower()} {what}")
+        return f"Change: {change()}"
+
+    @property
+    def is_change(self) -> bool:
+        return self.kind != OrderKind.NEW
 
     def pin_plan(self, *, resources: list[dict]) -> None:
         """Pin the resolved resources on this order's account at its estimated price."""

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 import approvals.services as approval_services
 import provisioning.services as provisioning_services
-from catalog.models import Order, OrderStatus
+from catalog.models import ChangeAction, Order, OrderStatus
 from portal.outbox import PUBLISH_RETRY, outbox_enqueue
 from portal.services import audited_transition
 from provisioning.models import Deployment
@@ -228,9 +228,48 @@ def order_deploy(*, order_id: int) -> Deployment | None:
         .filter(pk=order_id, status=OrderStatus.APPROVED)
         .first()
     )
-    if order is None or order.deployments.exists():
+    if order is None:
+        return None
+    if order.is_change:
+        return None if order.change_deployments.exists() else _change_start(order)
+    if order.deployments.exists():
         return None
     return provisioning_services.deployment_start(order=order)
+
+
+def _change_start(order: Order) -> Deployment | None:
+    """Carry out an approved change order with the ordinary day-2 or destroy saga, whose
+    deployment ends the order (`provisioning.signals.change_deployment_finished`). A change the
+    resource can no longer take (it was deleted meanwhile) fails the order with the reason; new
+    bounds and a lease extension have nothing to provision and complete at once."""
+    try:
+        if order.action == ChangeAction.SET_BOUNDS:
+            provisioning_services.bounds_set(order=order)
+            deployment = None
+        elif order.resource_id is not None:
+            step = provisioning_services.resource_action_request(
+                user=None,
+                resource_id=order.resource_id,
+                action=order.action,
+                params=order.parameters,
+                reason=f"order #{order.pk} approved",
+                change_order=order,
+            )
+            deployment = step.deployment
+        elif order.action == ChangeAction.DESTROY:
+            target = Order.objects.select_for_update().get(pk=order.changes_order_id)
+            deployment = provisioning_services.order_resources_destroy(
+                user=None, order=target, change_order=order
+            )
+        else:
+            deployment = None
+    except ValidationError as error:
+        _transition(order, order.fail, message=" ".join(error.messages))
+        return None
+    _transition(order, order.start_provisioning)
+    if deployment is None:
+        _transition(order, order.complete)
+    return deployment
 
 
 def orders_deploy_overdue(*, now=None) -> int:
@@ -239,6 +278,7 @@ def orders_deploy_overdue(*, now=None) -> int:
     overdue = (
         Order.objects.filter(status=OrderStatus.APPROVED, updated_at__lt=now - DEPLOY_OVERDUE)
         .exclude(Exists(Deployment.objects.filter(order=OuterRef("pk"))))
+        .exclude(Exists(Deployment.objects.filter(change_order=OuterRef("pk"))))
         .order_by("id")
     )
     return sum(order_deploy(order_id=pk) is not None for pk in overdue.values_list("pk", flat=True))

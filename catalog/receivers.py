@@ -30,3 +30,13 @@ def deployment_succeeded(sender: Any, *, order_id: int, **kwargs: Any) -> None:
 
 def deployment_failed(sender: Any, *, order_id: int, message: str, **kwargs: Any) -> None:
     orders.order_failed(order_id=order_id, message=message)
+
+
+def change_deployment_finished(sender: Any, *, deployment, **kwargs: Any) -> None:
+    if deployment.state == "succeeded":
+        orders.order_completed(order_id=deployment.change_order_id)
+    else:
+        orders.order_failed(
+            order_id=deployment.change_order_id,
+            message=deployment.message or "The change failed.",
+        )

@@ -15,11 +15,11 @@ import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, monthly_quote
 from billing.selectors import budget_check
 from catalog import order_config, templating
-from catalog.models import CatalogItem, Category, Order
+from catalog.models import CatalogItem, Category, Order, OrderStatus
 from portal.labels import field_label
 from portal.models import Project
 from portal.selectors import project_ids, project_list, user_has_project_perm
-from provisioning.models import CloudAccount
+from provisioning.models import CloudAccount, Resource
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -319,6 +319,7 @@ def unsaved_order(*, user: AbstractUser, item: CatalogItem, plan: OrderPlan) -> 
         cloud_account=plan.cloud_account,
         parameters=plan.parameters,
         estimated_monthly_cost=plan.estimated_monthly_cost,
+        monthly_cost_delta=plan.estimated_monthly_cost,
     )
 
 
@@ -400,7 +401,27 @@ def order_list(*, user: AbstractUser) -> QuerySet[Order]:
         return Order.objects.none()
     return Order.objects.filter(
         Q(project__in=project_ids(user=user, perm="view_project")) | Q(requester=user)
-    ).select_related("item", "project", "requester", "cloud_account")
+    ).select_related("item", "project", "requester", "cloud_account", "resource")
+
+
+# A change order in one of these is still to run or running.
+OPEN_STATUSES = [
+    OrderStatus.SUBMITTED,
+    OrderStatus.PENDING_APPROVAL,
+    OrderStatus.APPROVED,
+    OrderStatus.PROVISIONING,
+]
+
+
+def open_changes_of(*, resource: Resource) -> list[Order]:
+    """The change orders of the resource, and the whole-order ones of its order (a destroy,
+    a lease extension), that are not finished."""
+    return list(
+        Order.objects.filter(changes_order=resource.order_id, status__in=OPEN_STATUSES)
+        .filter(Q(resource=resource) | Q(resource=None))
+        .select_related("item", "resource")
+        .order_by("id")
+    )
 
 
 def pricing_accounts() -> list[CloudAccount]:

@@ -1,22 +1,39 @@
 """Writes for the catalog and orders: submit (check, quote, pin the plan, queue admission),
-load the catalog. Every later move of an order is `catalog.orders`'."""
+change orders (day-2 changes and destroys that go through the same pipeline), load the catalog.
+Every later move of an order is `catalog.orders`'."""
 
 import re
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 
+import approvals.selectors as approval_selectors
+import provisioning.selectors as provisioning_selectors
+import provisioning.services as provisioning_services
+from billing.pricing import billed_kind, monthly_quote
 from catalog import templating
-from catalog.models import CatalogItem, Category, Order, OrderStatus, lease_days_errors
+from catalog.models import (
+    CatalogItem,
+    Category,
+    ChangeAction,
+    Order,
+    OrderKind,
+    OrderStatus,
+    lease_days_errors,
+)
 from catalog.orders import order_admission_enqueue
-from catalog.selectors import order_plan, order_refusal, unsaved_order
+from catalog.selectors import OPEN_STATUSES, order_plan, order_refusal, unsaved_order
 from portal.models import Organization, Project
+from portal.selectors import user_has_project_perm
 from portal.services import audit_record
-from provisioning.models import Resource
+from provisioning.models import Resource, Step
 
 
 def order_submit(
@@ -49,6 +66,187 @@ def order_submit(
         )
         order_admission_enqueue(order=order)
     return order
+
+
+# Day-2 actions that change cost or capacity, and destroys: each becomes a change order. The
+# others (start, stop, reboot, snapshot) run at once.
+ORDERED_ACTIONS = {
+    ChangeAction.RESIZE,
+    ChangeAction.EXTEND,
+    ChangeAction.SET_DESIRED,
+    ChangeAction.SET_BOUNDS,
+    ChangeAction.DESTROY,
+}
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    """A checked change before it is ordered: the unsaved change order (its price after the
+    change and the delta), what it does to the quotas and who would have to approve it."""
+
+    order: Order
+    quota: list[str]
+    approval: str
+
+
+def _monthly_cost(resources: list[Resource], *, changed: dict | None = None) -> Decimal:
+    """What the resources cost a month, priced like a quote (`changed`: the properties of the
+    one resource given them instead of its own)."""
+    specs = [
+        {
+            "kind": billed_kind(kind=r.kind, parent_kind=r.parent.kind if r.parent_id else None),
+            "count": 1,
+            "properties": changed if changed is not None else r.properties,
+        }
+        for r in resources
+    ]
+    account = resources[0].cloud_account_id if resources else None
+    return monthly_quote(cloud_account_id=account, resources=specs)
+
+
+def _pending_change(*, target: Order, resource: Resource | None, action: str) -> Order | None:
+    """An open change order that this one would collide with: one on the same resource, or a
+    destroy of the whole order (for a whole-order destroy: any change of the order's; for a
+    lease extension: another lease extension)."""
+    changes = Order.objects.filter(changes_order=target, status__in=OPEN_STATUSES)
+    if action == ChangeAction.EXTEND_LEASE:
+        return changes.filter(action=ChangeAction.EXTEND_LEASE).first()
+    changes = changes.exclude(action=ChangeAction.EXTEND_LEASE)
+    if resource is not None:
+        changes = changes.filter(Q(resource=resource) | Q(resource=None))
+    return changes.order_by("id").first()
+
+
+def change_plan(
+    *,
+    user: AbstractUser,
+    action: str,
+    params: dict,
+    resource: Resource | None = None,
+    order: Order | None = None,
+) -> ChangePlan:
+    """Check and price a change of one resource (`resource`) or of a whole order (`order`:
+    destroy, extend_lease), as ordering it would: the user may order in the project, the
+    resource can take the action now, nothing else is changing it. Raises PermissionDenied or
+    a ValidationError naming the field."""
+    target = resource.order if resource is not None else order
+    if not user_has_project_perm(user=user, project=target.project, perm="order_in_project"):
+        raise PermissionDenied("You may not change this.")
+    if target.kind != OrderKind.NEW:
+        raise ValidationError({"order": ["Only what a new order made can be changed."]})
+    if resource is not None:
+        if action not in ORDERED_ACTIONS:
+            raise ValidationError({"action": [f"{action!r} is not a change to order."]})
+        params = provisioning_services.day2_check(resource=resource, action=action, params=params)
+        live = [resource]
+    elif action in (ChangeAction.DESTROY, ChangeAction.EXTEND_LEASE):
+        live = list(
+            target.resources.filter(parent=None)
+            .exclude(state__in=["deleted", "missing"])
+            .select_related("parent")
+        )
+        if action == ChangeAction.DESTROY and not live:
+            raise ValidationError({"order": ["The order has no resources left to delete."]})
+    else:
+        raise ValidationError({"action": [f"An order cannot {action}; choose a resource."]})
+    pending = _pending_change(target=target, resource=resource, action=action)
+    if pending is not None:
+        raise ValidationError(
+            {
+                "action": [
+                    f"Order #{pending.pk} ({pending.summary}) is "
+                    f"{pending.get_status_display().lower()} for this already: wait for it "
+                    "to finish, or cancel it."
+                ]
+            }
+        )
+    before = _monthly_cost(live)
+    if action == ChangeAction.DESTROY:
+        after = Decimal("0")
+    elif action == ChangeAction.EXTEND_LEASE:
+        # Without the extension the resources would be retired: it keeps their whole cost.
+        before, after = Decimal("0"), before
+    elif action == ChangeAction.SET_BOUNDS:
+        # What the group may cost at most: its bill's ceiling moves with its maximum.
+        props = resource.properties
+        before = _monthly_cost(live, changed={**props, "desired": props.get("max", 1)})
+        after = _monthly_cost(live, changed={**props, "desired": params["max"]})
+    else:
+        changed = provisioning_selectors.changed_properties(
+            resource=resource, action=action, params=params
+        )
+        after = _monthly_cost(live, changed=changed)
+    change = Order(
+        item=target.item,
+        project=target.project,
+        requester=user,
+        cloud_account=target.cloud_account,
+        kind=OrderKind.DESTROY if action == ChangeAction.DESTROY else OrderKind.CHANGE,
+        action=action,
+        changes_order=target,
+        resource=resource,
+        parameters=params,
+        estimated_monthly_cost=after,
+        monthly_cost_delta=after - before,
+    )
+    _, kinds = approval_selectors.change_demand(order=change)
+    return ChangePlan(
+        order=change,
+        quota=approval_selectors.change_quota_effect(order=change),
+        approval=approval_selectors.approval_preview(order=change, kinds=kinds),
+    )
+
+
+@transaction.atomic
+def change_order_submit(
+    *,
+    user: AbstractUser,
+    action: str,
+    params: dict,
+    resource_id: int | None = None,
+    order_id: int | None = None,
+    reason: str = "",
+) -> Order:
+    """Order a change of a resource (`resource_id`) or of a whole order (`order_id`): checked
+    and priced (`change_plan`), refused at once when it does not fit a quota or a refusing
+    budget, then saved `submitted` and admitted like a new order (quota reservation, policy,
+    stages or auto-approval); once approved, provisioning carries it out. The resource (or
+    order) stays locked meanwhile, so two requests cannot both pass the "nothing else is
+    changing it" check."""
+    if resource_id is not None:
+        resource = Resource.objects.select_for_update().get(pk=resource_id)
+        plan = change_plan(user=user, action=action, params=params, resource=resource)
+    else:
+        target = Order.objects.select_for_update().get(pk=order_id)
+        plan = change_plan(user=user, action=action, params=params, order=target)
+    order = plan.order
+    refusal = approval_selectors.change_refusal(order=order)
+    if refusal:
+        raise ValidationError(refusal)
+    order.save()
+    audit_record(
+        action="order.submitted",
+        target=order,
+        actor=user,
+        to_state=order.status,
+        message=f"{order.summary}: {order.monthly_cost_delta:+}/month"
+        + (f". Reason: {reason}" if reason else ""),
+        order_id=order.pk,
+    )
+    order_admission_enqueue(order=order)
+    return order
+
+
+def resource_action(
+    *, user: AbstractUser, resource_id: int, action: str, params: dict
+) -> Order | Step:
+    """A person's day-2 request: a change of cost or capacity (or a destroy) becomes a change
+    order; start, stop, reboot and snapshot run at once."""
+    if action in ORDERED_ACTIONS:
+        return change_order_submit(user=user, action=action, params=params, resource_id=resource_id)
+    return provisioning_services.resource_action_request(
+        user=user, resource_id=resource_id, action=action, params=params
+    )
 
 
 DEFAULT_CATALOG = Path(__file__).with_name("default_catalog.yaml")

@@ -17,4 +17,9 @@ urlpatterns = [
     path(
         "resources/<int:resource_id>/restore/", views.snapshot_restore_view, name="snapshot_restore"
     ),
+    path(
+        "orders/changes/resources/<int:resource_id>/",
+        views.resource_change_view,
+        name="resource_change",
+    ),
 ]

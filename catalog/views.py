@@ -9,7 +9,8 @@ from django.views.decorators.http import require_POST
 import provisioning.selectors as provisioning_selectors
 from catalog.filtersets import OrderFilterSet
 from catalog.forms import OrderForm
-from catalog.orders import order_cancel, order_destroy
+from catalog.models import ChangeAction
+from catalog.orders import order_cancel
 from catalog.selectors import (
     Estimate,
     catalog_categories,
@@ -20,7 +21,14 @@ from catalog.selectors import (
     order_list,
     pricing_accounts,
 )
-from catalog.services import order_from_snapshot, order_submit
+from catalog.services import (
+    ORDERED_ACTIONS,
+    change_order_submit,
+    change_plan,
+    order_from_snapshot,
+    order_submit,
+    resource_action,
+)
 from portal.forms import form_add_service_errors
 from portal.pagination import paginate
 from portal.selectors import audit_events_for_order
@@ -175,17 +183,57 @@ def order_cancel_view(request, order_id):
     return redirect("catalog:order_detail", order_id=order.pk)
 
 
+CHANGE_PARAMETERS = ("size", "size_gb", "desired", "min", "max")
+
+
+@login_required
+@require_POST
+def resource_change_view(request, resource_id):
+    """The resource page's day-2 buttons. A change of cost or capacity (or a destroy) first
+    shows what it costs a month, what it does to the quotas and who has to approve it; its
+    "Confirm" orders it. Start, stop, reboot and snapshot run at once."""
+    resource = get_object_or_404(
+        provisioning_selectors.resource_list(user=request.user), pk=resource_id
+    )
+    action = request.POST.get("action", "")
+    params = {k: request.POST[k] for k in CHANGE_PARAMETERS if request.POST.get(k)}
+    back = redirect("provisioning:resource_detail", resource_id=resource.pk)
+    try:
+        if action in ORDERED_ACTIONS and not request.POST.get("confirm"):
+            plan = change_plan(user=request.user, action=action, params=params, resource=resource)
+            return render(
+                request,
+                "catalog/change_confirm.html",
+                {"resource": resource, "plan": plan, "action": action, "params": params},
+            )
+        result = resource_action(
+            user=request.user, resource_id=resource.pk, action=action, params=params
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return back
+    if action in ORDERED_ACTIONS:
+        messages.success(request, f"Order #{result.pk} submitted: {result.summary}.")
+    else:
+        label = action.replace("_", " ").capitalize()
+        messages.success(request, f"{label} requested for {resource.name}.")
+    return back
+
+
 @login_required
 @require_POST
 def order_destroy_view(request, order_id):
+    """ "Delete all resources" of an order: a destroy order, approved like any order."""
     order = get_object_or_404(order_list(user=request.user), pk=order_id)
     try:
-        order_destroy(user=request.user, order_id=order.pk)
+        change = change_order_submit(
+            user=request.user, action=ChangeAction.DESTROY, params={}, order_id=order.pk
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Deleting the resources of order #{order.pk}.")
-    return redirect("catalog:order_detail", order_id=order.pk)
+        return redirect("catalog:order_detail", order_id=order.pk)
+    messages.success(request, f"Order #{change.pk} submitted: {change.summary}.")
+    return redirect("catalog:order_detail", order_id=change.pk)
 
 
 @login_required

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from lifecycle import services
-from lifecycle.models import IdlePolicy, Lease, LeaseExtension, ReclaimCase, ResourceKeep, Saving
+from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep, Saving
 
 
 @admin.register(IdlePolicy)
@@ -40,12 +40,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class LeaseAdmin(ReadOnlyAdmin):
     list_display = ["order", "state", "starts_at", "expires_at", "delete_at", "warnings_sent"]
     list_filter = ["state"]
-
-
-@admin.register(LeaseExtension)
-class LeaseExtensionAdmin(ReadOnlyAdmin):
-    list_display = ["lease", "requested_by", "expires_at", "status", "decided_by", "decided_at"]
-    list_filter = ["status"]
 
 
 @admin.register(ReclaimCase)

@@ -55,54 +55,6 @@ class Lease(FSMModelMixin, models.Model):
     def mark_deleted(self) -> None: ...
 
 
-class ExtensionStatus(models.TextChoices):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
-
-class LeaseExtension(FSMModelMixin, models.Model):
-    """A request to extend a lease beyond its item's maximum: a project manager decides."""
-
-    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="extensions")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    expires_at = models.DateTimeField(help_text="the expiry asked for")
-    reason = models.TextField(blank=True)
-    status = FSMField(
-        default=ExtensionStatus.PENDING,
-        choices=ExtensionStatus.choices,
-        protected=True,
-        db_index=True,
-    )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    comment = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["lease"],
-                condition=Q(status="pending"),
-                name="one_pending_extension_per_lease",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"extension of {self.lease} to {self.expires_at:%Y-%m-%d} ({self.status})"
-
-    @transition(field=status, source=ExtensionStatus.PENDING, target=ExtensionStatus.APPROVED)
-    def approve(self) -> None: ...
-
-    @transition(field=status, source=ExtensionStatus.PENDING, target=ExtensionStatus.REJECTED)
-    def reject(self) -> None: ...
-
-
 WAIT_NOT_NEGATIVE = MinValueValidator(timedelta(0), message="Must not be negative.")
 
 

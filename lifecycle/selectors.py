@@ -15,12 +15,12 @@ from django.utils import timezone
 import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, billed_kind
 from billing.selectors import Period, month_period, user_currency
+from catalog.models import ChangeAction, Order
+from catalog.selectors import OPEN_STATUSES, order_list
 from lifecycle.models import (
-    ExtensionStatus,
     Grade,
     IdlePolicy,
     Lease,
-    LeaseExtension,
     LeaseState,
     ReclaimCase,
     ResourceKeep,
@@ -52,25 +52,9 @@ def lease_list(*, user: AbstractUser) -> QuerySet[Lease]:
     ).select_related("order__item", "order__project", "order__requester")
 
 
-def lease_extension_list(*, user: AbstractUser) -> QuerySet[LeaseExtension]:
-    """Requests the user made, and those of the projects the user approves for."""
-    if not user.is_authenticated:
-        return LeaseExtension.objects.none()
-    return LeaseExtension.objects.filter(
-        Q(requested_by=user)
-        | Q(lease__order__project__in=project_ids(user=user, perm="approve_for_project"))
-    ).select_related("lease__order__item", "lease__order__project", "requested_by", "decided_by")
-
-
-def lease_extensions_to_decide(*, user: AbstractUser) -> QuerySet[LeaseExtension]:
-    return (
-        lease_extension_list(user=user)
-        .filter(
-            status=ExtensionStatus.PENDING,
-            lease__order__project__in=project_ids(user=user, perm="approve_for_project"),
-        )
-        .exclude(requested_by=user)
-    )
+def lease_extension_orders(*, user: AbstractUser) -> QuerySet[Order]:
+    """Lease extensions beyond the maximum (change orders) in the projects the user sees."""
+    return order_list(user=user).filter(action=ChangeAction.EXTEND_LEASE)
 
 
 def leases_for_orders(*, order_ids: list[int]) -> dict[int, Lease]:
@@ -136,7 +120,9 @@ def resource_lifecycle(*, user: AbstractUser, resource: Resource) -> dict:
         "lease": lease,
         "limit": lease and lease_limit(lease=lease),
         "pending_extension": lease
-        and lease.extensions.filter(status=ExtensionStatus.PENDING).first(),
+        and lease_extension_orders(user=user)
+        .filter(changes_order=lease.order_id, status__in=OPEN_STATUSES)
+        .first(),
         "keep": ResourceKeep.objects.filter(resource=resource).first(),
         "case": ReclaimCase.objects.filter(resource=resource, closed_at__isnull=True).first(),
         # Reclaim covers top-level servers only (autoscaling owns its groups' servers).
@@ -267,7 +253,6 @@ def dashboard_summary(*, user: AbstractUser, now: datetime | None = None) -> dic
         "savings_month": month.total,
         "savings_hourly_now": sum((row.hourly_now for row in month.rows), Decimal(0)),
         "currency": month.currency,
-        "extensions_to_decide": lease_extensions_to_decide(user=user).count(),
     }
 
 

@@ -21,20 +21,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 import approvals.services as approval_services
+import catalog.services as catalog_services
 import provisioning.selectors as provisioning_selectors
 import provisioning.services as provisioning_services
-from approvals.selectors import role_members
 from billing.pricing import PriceBook, monthly_quote
-from catalog.models import Order, OrderStatus
+from catalog.models import ChangeAction, Order, OrderStatus
 from catalog.orders import order_admit, order_completed, order_deploy, order_destroy
 from catalog.selectors import catalog_item_list
 from catalog.services import order_adopted, order_submit
 from lifecycle.models import (
-    ExtensionStatus,
     Grade,
     IdlePolicy,
     Lease,
-    LeaseExtension,
     LeaseState,
     ReclaimCase,
     ResourceKeep,
@@ -191,9 +189,11 @@ def _set_expiry(lease: Lease, expires_at: datetime, *, actor, message: str) -> N
 @transaction.atomic
 def lease_extend(
     *, user: AbstractUser, lease_id: int, days: int, reason: str = ""
-) -> Lease | LeaseExtension:
+) -> Lease | Order:
     """Push the expiry `days` further. Up to the item's maximum (from the lease's start) it is
-    done at once; beyond it, a pending extension request goes to the project's managers."""
+    done at once; beyond it, it becomes a change order (`extend_lease`, with a reason) that
+    goes to the approvers like any other, and extends the lease once approved
+    (`lease_order_changed`). The requester withdraws it by cancelling the order."""
     lease = _lease_locked(lease_id)
     _check_project_perm(user, lease.order.project, "order_in_project")
     if lease.state != LeaseState.ACTIVE:
@@ -205,78 +205,34 @@ def lease_extend(
     if limit is None or wanted <= limit:
         _set_expiry(lease, wanted, actor=user, message=reason)
         return lease
-    if lease.extensions.filter(status=ExtensionStatus.PENDING).exists():
+    if not reason.strip():
         raise ValidationError(
-            {"lease": ["An extension request is already waiting for a decision."]}
+            {"reason": [f"Say why the lease must go beyond its maximum ({_when(limit)})."]}
         )
-    extension = LeaseExtension.objects.create(
-        lease=lease, requested_by=user, expires_at=wanted, reason=reason
-    )
-    audit_record(
-        action="lease.extension_requested",
-        target=extension,
-        actor=user,
-        to_state=extension.status,
-        message=f"to {_when(wanted)}, beyond the maximum {_when(limit)}: {reason}",
+    return catalog_services.change_order_submit(
+        user=user,
+        action=ChangeAction.EXTEND_LEASE,
+        params={"expires_at": wanted.isoformat(), "reason": reason.strip()},
         order_id=lease.order_id,
+        reason=reason.strip(),
     )
-    order = lease.order
-    for manager in role_members(role="project_manager", project=order.project):
-        if manager.pk != user.pk:
-            notify(
-                user=manager,
-                subject=f"Lease extension requested for order #{order.pk}",
-                body=(
-                    f"{user} asks to keep {order.item.name} of {order.project.name} until "
-                    f"{_when(wanted)}, beyond its maximum ({_when(limit)}). Reason: "
-                    f"{reason or '—'}"
-                ),
-                url=reverse("lifecycle:index"),
-            )
-    return extension
 
 
-@transaction.atomic
-def lease_extension_decide(
-    *, user: AbstractUser, extension_id: int, approve: bool, comment: str = ""
-) -> LeaseExtension:
-    """A project manager (never the requester) approves or rejects an extension request."""
-    extension = (
-        LeaseExtension.objects.select_for_update(of=("self",))
-        .select_related("lease__order__project", "requested_by")
-        .get(pk=extension_id)
-    )
-    order = extension.lease.order
-    _check_project_perm(user, order.project, "approve_for_project")
-    if extension.requested_by_id == user.pk:
-        raise PermissionDenied("Someone else must decide your own request.")
-    if extension.status != ExtensionStatus.PENDING:
-        raise ValidationError({"extension": [f"Already {extension.status}."]})
-    lease = _lease_locked(extension.lease_id)
-    if approve and lease.state != LeaseState.ACTIVE:
-        raise ValidationError({"extension": [f"The lease is {lease.state}; unretire it instead."]})
-    with audited_transition(
-        extension,
-        field="status",
-        action="lease.extension",
-        actor=user,
-        message=comment,
-        order_id=order.pk,
-    ):
-        (extension.approve if approve else extension.reject)()
-        extension.decided_by = user
-        extension.decided_at = timezone.now()
-        extension.comment = comment
-        extension.save()
-    if approve and extension.expires_at > lease.expires_at:
-        _set_expiry(lease, extension.expires_at, actor=user, message="extension approved")
-    notify(
-        user=extension.requested_by,
-        subject=f"Lease extension {extension.status} for order #{order.pk}",
-        body=f"{user} {extension.status} keeping it until {_when(extension.expires_at)}. {comment}",
-        url=_order_url(order.pk),
-    )
-    return extension
+def _lease_extension_apply(order: Order) -> None:
+    """An approved lease extension: the lease runs to the expiry asked for (a lease retired
+    meanwhile stays retired: unretiring it is the way back)."""
+    lease = Lease.objects.select_for_update().filter(order_id=order.changes_order_id).first()
+    wanted = datetime.fromisoformat(order.parameters["expires_at"])
+    if lease is None or lease.state != LeaseState.ACTIVE:
+        audit_record(
+            action="lease.extension_moot",
+            target=order,
+            message=f"order #{order.pk} approved, but the lease is no longer active",
+            order_id=order.changes_order_id,
+        )
+        return
+    if wanted > lease.expires_at:
+        _set_expiry(lease, wanted, actor=None, message=f"order #{order.pk} approved")
 
 
 @transaction.atomic
@@ -449,9 +405,13 @@ def lease_process(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def lease_order_changed(*, order: Order, to_state: str) -> None:
-    """A completed order gets its lease."""
-    if to_state == OrderStatus.COMPLETED:
+    """A completed new order gets its lease; a completed lease extension extends it."""
+    if to_state != OrderStatus.COMPLETED:
+        return
+    if not order.is_change:
         lease_open(order=order)
+    elif order.action == ChangeAction.EXTEND_LEASE:
+        _lease_extension_apply(order)
 
 
 def lease_resource_gone(*, resource: Resource) -> None:

@@ -9,11 +9,6 @@ urlpatterns = [
     path("idle-policies/<int:policy_id>/", views.idle_policy_edit, name="idle_policy_edit"),
     path("leases/<int:lease_id>/extend/", views.lease_extend_view, name="lease_extend"),
     path("leases/<int:lease_id>/unretire/", views.lease_unretire_view, name="lease_unretire"),
-    path(
-        "extensions/<int:extension_id>/decide/",
-        views.extension_decide_view,
-        name="extension_decide",
-    ),
     path("resources/<int:resource_id>/keep/", views.resource_keep_view, name="resource_keep"),
     path("adopt/", views.adoption_view, name="adoption"),
     path("preview/", views.reclaim_preview_view, name="preview"),

@@ -14,10 +14,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from catalog.models import Order
 from lifecycle import selectors, services
 from lifecycle.filtersets import LeaseFilterSet
 from lifecycle.forms import IdlePolicyForm
-from lifecycle.models import LeaseExtension, LeaseState
+from lifecycle.models import LeaseState
 from portal.forms import form_add_service_errors
 from portal.pagination import paginate
 from provisioning.selectors import resource_list
@@ -61,8 +62,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "page": page,
             "leases": page.object_list,
-            "to_decide": selectors.lease_extensions_to_decide(user=user),
-            "extensions": selectors.lease_extension_list(user=user)[:50],
+            "extensions": selectors.lease_extension_orders(user=user)[:50],
             "cases": cases.filter(closed_at__isnull=True),
             "closed_cases": cases.filter(closed_at__isnull=False)[:20],
             "keeps": selectors.resource_keep_list(user=user),
@@ -113,8 +113,8 @@ def lease_extend_view(request: HttpRequest, lease_id: int) -> HttpResponse:
             user=request.user, lease_id=lease.pk, days=days, reason=request.POST.get("reason", "")
         ),
         lambda result: (
-            "Extension requested: a project manager decides."
-            if isinstance(result, LeaseExtension)
+            f"Order #{result.pk} submitted: beyond the maximum, the approvers decide."
+            if isinstance(result, Order)
             else f"Lease extended to {result.expires_at:%Y-%m-%d %H:%M}."
         ),
     )
@@ -129,26 +129,6 @@ def lease_unretire_view(request: HttpRequest, lease_id: int) -> HttpResponse:
         request,
         lambda: services.lease_unretire(user=request.user, lease_id=lease.pk),
         "Unretired: the servers are starting again.",
-    )
-    return _back(request)
-
-
-@login_required
-@require_POST
-def extension_decide_view(request: HttpRequest, extension_id: int) -> HttpResponse:
-    extension = get_object_or_404(
-        selectors.lease_extension_list(user=request.user), pk=extension_id
-    )
-    approve = request.POST.get("decision") == "approve"
-    _run(
-        request,
-        lambda: services.lease_extension_decide(
-            user=request.user,
-            extension_id=extension.pk,
-            approve=approve,
-            comment=request.POST.get("comment", ""),
-        ),
-        "Extension approved." if approve else "Extension rejected.",
     )
     return _back(request)
 

@@ -15,6 +15,7 @@ from catalog.api.views import (
     CatalogItemViewSet,
     OrderDestroyView,
     OrderViewSet,
+    ResourceActionView,
     SnapshotRestoreView,
 )
 from identity.api.views import (
@@ -49,6 +50,7 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("orders/<int:pk>/destroy/", OrderDestroyView.as_view(), name="order-destroy"),
     path("resources/<int:pk>/restore/", SnapshotRestoreView.as_view(), name="snapshot-restore"),
+    path("resources/<int:pk>/actions/", ResourceActionView.as_view(), name="resource-actions"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("showback/", ShowbackView.as_view(), name="showback"),
     path("budgets/", BudgetListView.as_view(), name="budget-list"),

@@ -176,6 +176,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # An order's kind, and the kinds a policy matches: one enum.
+    "ENUM_NAME_OVERRIDES": {"OrderKindEnum": "approvals.models.OrderKind"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

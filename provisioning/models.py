@@ -188,13 +188,16 @@ class Deployment(FSMModelMixin, models.Model):
 
     `create` builds the order's resources; a permanent failure turns it into compensation
     (delete what it created, in reverse). `destroy` deletes them; `scale` changes an
-    autoscaling group's servers and its load balancer's members.
+    autoscaling group's servers and its load balancer's members; `change` resizes or extends
+    one resource. A deployment that carries out a change order points at it (`change_order`),
+    and the order ends with it.
     """
 
     class Direction(models.TextChoices):
         CREATE = "create"
         DESTROY = "destroy"
         SCALE = "scale"
+        CHANGE = "change"
 
     order = models.ForeignKey("catalog.Order", on_delete=models.PROTECT, related_name="deployments")
     cloud_account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT)
@@ -202,6 +205,13 @@ class Deployment(FSMModelMixin, models.Model):
     # A destroy deployment that rolls back a failed create deployment points at it.
     compensates = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="compensations"
+    )
+    change_order = models.ForeignKey(
+        "catalog.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="change_deployments",
     )
     state = FSMField(default=D.RUNNING, choices=D.choices, protected=True, db_index=True)
     message = models.TextField(blank=True)

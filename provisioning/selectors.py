@@ -195,6 +195,17 @@ def size_info(*, account: CloudAccount, size: str) -> SizeInfo | None:
 
 
 # --- resources and steps ------------------------------------------------------------------
+def changed_properties(*, resource: Resource, action: str, params: dict) -> dict[str, Any]:
+    """The resource's properties as a resize, extend, new desired count or new bounds leave
+    them (the same properties for any other action)."""
+    names = {"resize": ["size"], "extend": ["size_gb"], "set_desired": ["desired"]}
+    names["set_bounds"] = ["min", "max"]
+    return {
+        **resource.properties,
+        **{name: params[name] for name in names.get(action, []) if name in params},
+    }
+
+
 def resource_list(*, user: AbstractUser) -> QuerySet[Resource]:
     return Resource.objects.filter(
         project__in=project_ids(user=user, perm="view_project")
@@ -243,9 +254,15 @@ def resource_secret(*, user: AbstractUser, resource: Resource) -> dict[str, Any]
 
 
 def deployment_steps(*, order: Order) -> list[dict[str, Any]]:
-    """The order's saga steps, oldest first, for the order page and API."""
+    """The order's saga steps, oldest first, for the order page and API (a change order's:
+    those of the deployment that carries it out)."""
+    mine = (
+        Q(deployment__change_order=order)
+        if order.is_change
+        else Q(resource__order=order) | Q(deployment__order=order)
+    )
     steps = (
-        Step.objects.filter(Q(resource__order=order) | Q(deployment__order=order))
+        Step.objects.filter(mine)
         .distinct()
         .select_related("resource")
         .prefetch_related("depends_on")  # only the dependencies' ids are shown

@@ -67,6 +67,7 @@ from provisioning.selectors import (
 )
 from provisioning.signals import (
     capacity_requested,
+    change_deployment_finished,
     deployment_failed,
     deployment_started,
     deployment_succeeded,
@@ -86,14 +87,17 @@ STEP_LEASE = timedelta(seconds=30)
 HEARTBEAT = STEP_LEASE.total_seconds() / 6
 R = ResourceState
 A = Step.Action
+D = DeploymentState
 # Spec properties naming one copy of another spec (copy i binds to copy i); other references
 # (load balancer members, networks) bind to every copy.
 INDEXED_REFERENCES = {"volume": "attach_to", "dns_record": "target"}
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306}
+# A group's new min/max: no provider call, only what the autoscaling engine may do from now on.
+SET_BOUNDS = "set_bounds"
 DAY2_ACTIONS: dict[str, set[str]] = {
     "server": {A.START, A.STOP, A.REBOOT, A.RESIZE, A.SNAPSHOT, A.DESTROY},
     "volume": {A.SNAPSHOT, A.EXTEND, A.DESTROY},
-    "autoscaling_group": {A.SET_DESIRED, A.DESTROY},
+    "autoscaling_group": {A.SET_DESIRED, SET_BOUNDS, A.DESTROY},
     "network": {A.DESTROY},
     "load_balancer": {A.DESTROY},
     "dns_record": {A.DESTROY},
@@ -110,6 +114,10 @@ STARTS: dict[str, Callable[[Resource], Callable[[], None]]] = {
 }
 # Actions that add capacity: admitted first (`provisioning.signals.capacity_requested`).
 CAPACITY_ACTIONS = {A.RESIZE, A.EXTEND, A.SET_DESIRED}
+# Updates of one resource that a provider may refuse, leaving the object as it was.
+REFUSABLE_UPDATES = {A.RESIZE, A.EXTEND, A.SNAPSHOT}
+# What a resource can be destroyed from.
+DESTROYABLE = (R.ACTIVE, R.STOPPED, R.ERROR, R.MISSING)
 
 
 class TransientProviderError(Exception):
@@ -248,6 +256,8 @@ def _deployment_transition(
         if deployment.state != DeploymentState.COMPENSATING:
             deployment.finished_at = timezone.now()
         deployment.save()
+    if deployment.change_order_id and deployment.state in (D.SUCCEEDED, D.FAILED):
+        change_deployment_finished.send(sender=Deployment, deployment=deployment)
 
 
 def _event(resource: Resource, kind: str) -> ResourceEvent | None:
@@ -462,6 +472,23 @@ def deployment_start(*, order: Order) -> Deployment | None:
     return deployment
 
 
+@transaction.atomic
+def bounds_set(*, order: Order) -> None:
+    """An approved change order sets its group's new min and max: the autoscaling engine keeps
+    within them from now on (its servers stay as they are: the bounds hold the current count)."""
+    group = Resource.objects.select_for_update().get(pk=order.resource_id)
+    params = day2_check(resource=group, action=SET_BOUNDS, params=order.parameters)
+    before = f"min {group.properties.get('min')}, max {group.properties.get('max')}"
+    group.properties = {**group.properties, **params}
+    group.save(update_fields=["properties"])
+    audit_record(
+        action="resource.bounds",
+        target=group,
+        message=f"bounds {before} → min {params['min']}, max {params['max']} (order #{order.pk})",
+        order_id=group.order_id,
+    )
+
+
 def _running_deployment(order: Order) -> bool:
     return order.deployments.filter(
         state__in=[DeploymentState.RUNNING, DeploymentState.COMPENSATING]
@@ -481,9 +508,12 @@ def _destroy_deployment(order: Order, resources: list[Resource], **fields: Any) 
 
 
 @transaction.atomic
-def order_resources_destroy(*, user: AbstractUser | None, order: Order) -> Deployment:
+def order_resources_destroy(
+    *, user: AbstractUser | None, order: Order, change_order: Order | None = None
+) -> Deployment:
     """Delete every resource of the order (locked by its owner, `catalog.orders.order_destroy`):
-    the create saga in reverse (`user` None: a policy)."""
+    the create saga in reverse (`user` None: a policy, or the approved destroy order
+    `change_order`)."""
     _check_perm(user, order)
     if _running_deployment(order):
         raise ValidationError({"order": ["The order's resources are still being changed."]})
@@ -500,7 +530,7 @@ def order_resources_destroy(*, user: AbstractUser | None, order: Order) -> Deplo
         raise ValidationError(
             {"order": [f"{', '.join(observed)}: adopted to be observed only, Canopy deletes none."]}
         )
-    return _destroy_deployment(order, resources)
+    return _destroy_deployment(order, resources, change_order=change_order)
 
 
 # --- running the graph --------------------------------------------------------------------
@@ -842,7 +872,7 @@ def _record_failure(step_id: int, message: str) -> None:
     step.finished_at = timezone.now()
     step.save()
     resource = Resource.objects.select_for_update().get(pk=step.resource_id)
-    if resource.state == R.UPDATING and step.deployment_id is None:
+    if resource.state == R.UPDATING and step.action in REFUSABLE_UPDATES:
         # A refused resize/extend/snapshot leaves the object as it was.
         _resource_transition(resource, resource.finish_update, message=f"{step.action}: {message}")
     else:
@@ -960,6 +990,17 @@ def _day2_params(resource: Resource, action: str, params: dict) -> dict:
             if size_gb <= current:
                 raise ValidationError({"size_gb": [f"Must be more than the current {current} GB."]})
             return {"size_gb": size_gb}
+        case "set_bounds":
+            try:
+                low, high = int(params.get("min")), int(params.get("max"))
+            except (TypeError, ValueError):
+                raise ValidationError({"min": ["Whole numbers are required."]}) from None
+            desired = int(resource.properties.get("desired", low))
+            if not 0 <= low <= desired <= high:
+                raise ValidationError(
+                    {"max": [f"Keep 0 ≤ min ≤ the current {desired} servers ≤ max."]}
+                )
+            return {"min": low, "max": high}
         case A.SET_DESIRED:
             props = resource.properties
             low, high = int(props.get("min", 1)), int(props.get("max", 1))
@@ -982,7 +1023,11 @@ def _admit(user: AbstractUser | None, resource: Resource, action: str, params: d
 
 
 def _scale(
-    resource: Resource, desired: int, user: AbstractUser | None, leaving: Resource | None = None
+    resource: Resource,
+    desired: int,
+    user: AbstractUser | None,
+    leaving: Resource | None = None,
+    change_order: Order | None = None,
 ) -> Step:
     """Add or remove the group's servers and update the load balancers in front of it.
     `leaving`: the one server to remove (a member destroyed on its own), else the newest go."""
@@ -991,7 +1036,10 @@ def _scale(
     if leaving is None and desired == len(current):
         raise ValidationError({"desired": [f"The group already has {desired} servers."]})
     deployment = Deployment.objects.create(
-        order=group.order, cloud_account=group.cloud_account, direction=Deployment.Direction.SCALE
+        order=group.order,
+        cloud_account=group.cloud_account,
+        direction=Deployment.Direction.SCALE,
+        change_order=change_order,
     )
     _resource_transition(group, group.begin_update, actor=user, message=f"desired {desired}")
     balancers = list(
@@ -1023,10 +1071,20 @@ def _scale(
     return step
 
 
-def _destroy_member(group: Resource, server: Resource, user: AbstractUser | None) -> Step:
+def _destroy_member(
+    group: Resource, server: Resource, user: AbstractUser | None, change_order: Order | None
+) -> Step:
     """Destroy one server of an autoscaling group and lower the group's desired count by one
     (AWS's "terminate instance and decrement desired capacity"), so the group neither
     recreates it nor counts it. A second request finds the server deleting and is refused."""
+    desired = _member_removable(group)
+    step = _scale(group, desired, user, leaving=server, change_order=change_order)
+    return Step.objects.get(deployment_id=step.deployment_id, resource=server)
+
+
+def _member_removable(group: Resource) -> int:
+    """The group's desired count once one of its servers is destroyed; refused while the
+    group is changing, or below its minimum."""
     if not can_proceed(group.begin_update):
         raise ValidationError(
             {"action": [f"Wait for the group {group.name} to finish changing ({group.state})."]}
@@ -1042,8 +1100,32 @@ def _destroy_member(group: Resource, server: Resource, user: AbstractUser | None
                 ]
             }
         )
-    step = _scale(group, desired, user, leaving=server)
-    return Step.objects.get(deployment_id=step.deployment_id, resource=server)
+    return desired
+
+
+def day2_check(*, resource: Resource, action: str, params: dict) -> dict:
+    """Whether the resource can take the action now; returns the action's parameters checked
+    (field errors name the parameter)."""
+    if action not in DAY2_ACTIONS.get(resource.kind, set()):
+        raise ValidationError({"action": [f"A {resource.kind} cannot {action}."]})
+    if action == A.DESTROY:
+        if resource.state not in DESTROYABLE:
+            raise ValidationError(
+                {"action": [f"Cannot destroy a resource that is {resource.state}."]}
+            )
+        if resource.parent_id and resource.parent.kind == "autoscaling_group":
+            _member_removable(resource.parent)
+        return {}
+    params = _day2_params(resource, action, params)
+    if action == SET_BOUNDS:
+        if resource.state != R.ACTIVE:
+            raise ValidationError(
+                {"action": [f"Cannot change the bounds of a group that is {resource.state}."]}
+            )
+        return params
+    if not can_proceed(STARTS.get(action, lambda r: r.begin_update)(resource)):
+        raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
+    return params
 
 
 @transaction.atomic
@@ -1054,9 +1136,11 @@ def resource_action_request(
     action: str,
     params: dict | None = None,
     reason: str = "",
+    change_order: Order | None = None,
 ) -> Step:
     """A person (or, with `user` None, a policy giving its `reason`) asks for a day-2 action on a
-    resource; workers carry it out."""
+    resource; workers carry it out. `change_order`: the approved order this action carries out
+    (its quota was reserved when it was admitted); the deployment that runs it ends it."""
     # Destroying a group's server changes the group: the group is locked first, in the order
     # scaling locks them. Other actions lock the resource alone.
     group = (
@@ -1072,27 +1156,33 @@ def resource_action_request(
         raise ValidationError(
             {"action": [f"{resource.name} is adopted to be observed only: Canopy takes no action."]}
         )
-    if action not in DAY2_ACTIONS.get(resource.kind, set()):
-        raise ValidationError({"action": [f"A {resource.kind} cannot {action}."]})
+    params = day2_check(resource=resource, action=action, params=params or {})
+    if action == SET_BOUNDS:
+        raise ValidationError({"action": ["New bounds are ordered: they need an approval."]})
     if action == A.DESTROY:
-        if resource.state not in (R.ACTIVE, R.STOPPED, R.ERROR, R.MISSING):
-            raise ValidationError(
-                {"action": [f"Cannot destroy a resource that is {resource.state}."]}
-            )
         if group is not None:
-            return _destroy_member(group, resource, user)
+            return _destroy_member(group, resource, user, change_order)
         family = [resource, *resource.children.exclude(state=R.DELETED)]
-        deployment = _destroy_deployment(resource.order, family)
+        deployment = _destroy_deployment(resource.order, family, change_order=change_order)
         return deployment.steps.get(resource=resource)
-    params = _day2_params(resource, action, params or {})
-    transition = STARTS.get(action, lambda r: r.begin_update)(resource)
-    if not can_proceed(transition):
-        raise ValidationError({"action": [f"Cannot {action} a resource that is {resource.state}."]})
-    _admit(user, resource, action, params)
+    if change_order is None:
+        _admit(user, resource, action, params)
     if action == A.SET_DESIRED:
-        return _scale(resource, params["desired"], user)
+        return _scale(resource, params["desired"], user, change_order=change_order)
+    transition = STARTS.get(action, lambda r: r.begin_update)(resource)
     _resource_transition(resource, transition, actor=user, message=reason or f"{action} requested")
-    step = Step.objects.create(resource=resource, action=action, params=params)
+    # A change order's step runs in a deployment of its own, whose end ends the order.
+    deployment = None
+    if change_order is not None:
+        deployment = Deployment.objects.create(
+            order=resource.order,
+            cloud_account=resource.cloud_account,
+            direction=Deployment.Direction.CHANGE,
+            change_order=change_order,
+        )
+    step = Step.objects.create(
+        deployment=deployment, resource=resource, action=action, params=params
+    )
     _enqueue([step])
     return step
 

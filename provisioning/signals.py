@@ -18,3 +18,7 @@ deployment_failed = Signal()
 # `user` (None: a policy), `resource`, `action`, `params`. Sent inside the action's transaction
 # before anything changes; a receiver refuses it by raising ValidationError (the quota).
 capacity_requested = Signal()
+
+# A deployment that carries out a change order (`deployment.change_order`) succeeded or failed:
+# `deployment` (its `state`, and `message` on failure).
+change_deployment_finished = Signal()

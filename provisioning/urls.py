@@ -10,5 +10,4 @@ urlpatterns = [
     path("<int:resource_id>/", views.resource_detail, name="resource_detail"),
     path("<int:resource_id>/live/", views.resource_live, name="resource_live"),
     path("<int:resource_id>/secret/", views.resource_secret_view, name="resource_secret"),
-    path("<int:resource_id>/action/", views.resource_action, name="resource_action"),
 ]

@@ -1,11 +1,9 @@
 """Browser pages for resources: list, detail with live state and day-2 actions, the order's
 "delete all resources", and the admins' capability matrix and reconciler report."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, render
 
 from portal.pagination import paginate
 from provisioning.filtersets import ResourceFilterSet
@@ -20,7 +18,7 @@ from provisioning.selectors import (
     resource_secret,
     unknown_objects,
 )
-from provisioning.services import DAY2_ACTIONS, resource_action_request
+from provisioning.services import DAY2_ACTIONS
 
 # Display order and labels of the day-2 buttons; those a kind allows are shown.
 ACTION_LABELS = [
@@ -31,6 +29,7 @@ ACTION_LABELS = [
     ("snapshot", "Snapshot"),
     ("extend", "Extend"),
     ("set_desired", "Set desired"),
+    ("set_bounds", "Set bounds"),
     ("destroy", "Destroy"),
 ]
 
@@ -92,24 +91,6 @@ def resource_secret_view(request, resource_id):
     if not secret:
         raise PermissionDenied("Only the requester may see this secret.")
     return render(request, "provisioning/_secret.html", {"secret": secret})
-
-
-@login_required
-@require_POST
-def resource_action(request, resource_id):
-    resource = get_object_or_404(resource_list(user=request.user), pk=resource_id)
-    action = request.POST.get("action", "")
-    params = {k: request.POST[k] for k in ("size", "size_gb", "desired") if request.POST.get(k)}
-    try:
-        resource_action_request(
-            user=request.user, resource_id=resource.pk, action=action, params=params
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        label = action.replace("_", " ").capitalize()
-        messages.success(request, f"{label} requested for {resource.name}.")
-    return redirect("provisioning:resource_detail", resource_id=resource.pk)
 
 
 @login_required

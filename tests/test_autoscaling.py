@@ -22,11 +22,12 @@ from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from billing.models import Budget
+from catalog.models import Order
 from portal.celery import app as celery_app
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
-from tests.test_saga import approved_order, run_queued
+from tests.test_saga import admit_and_deploy, approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -445,6 +446,7 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api
 
     answer = alice.post(f"/api/v1/resources/{second.pk}/actions/", {"action": "destroy"})
     assert answer.status_code == 202, answer.json()
+    admit_and_deploy(answer.data["id"])  # a destroy order: "Acme deletions" approves it at once
     group.refresh_from_db()
     assert group.state == "updating"
     again = alice.post(f"/api/v1/resources/{second.pk}/actions/", {"action": "destroy"})
@@ -455,8 +457,13 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api
     assert active_servers(group) == {first.external_id, third.external_id}
 
     client.force_login(demo["alice"])
-    page = client.post(f"/resources/{third.pk}/action/", {"action": "destroy"}, follow=True)
+    page = client.post(
+        f"/orders/changes/resources/{third.pk}/",
+        {"action": "destroy", "confirm": "1"},
+        follow=True,
+    )
     assert page.status_code == 200
+    admit_and_deploy(Order.objects.get(kind="destroy", resource=third).pk)
     settle_and_check(group)
     assert group.properties["desired"] == 1
 
@@ -466,5 +473,5 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api
     first.refresh_from_db()
     group.refresh_from_db()
     assert (first.state, group.state, group.properties["desired"]) == ("active", "active", 1)
-    page = client.post(f"/resources/{first.pk}/action/", {"action": "destroy"}, follow=True)
+    page = client.post(f"/orders/changes/resources/{first.pk}/", {"action": "destroy"}, follow=True)
     assert "below its minimum of 1" in page.content.decode()

@@ -386,7 +386,9 @@ def test_desired_zero_is_told_the_group_bounds(demo, api_as):
     assert answer.status_code == 400
     assert "between 1 and 6" in str(answer.json()), answer.json()
     page = _client(demo["alice"]).post(
-        f"/resources/{group.pk}/action/", {"action": "set_desired", "desired": "0"}, follow=True
+        f"/orders/changes/resources/{group.pk}/",
+        {"action": "set_desired", "desired": "0"},
+        follow=True,
     )
     assert "between 1 and 6" in page.content.decode()
     assert "already has" not in page.content.decode()

@@ -14,15 +14,18 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from approvals.models import ApprovalRequest
+from approvals.services import approval_decide
 from billing.pricing import PriceBook
 from catalog.models import Order
+from catalog.orders import order_cancel
 from lifecycle import services
-from lifecycle.models import Grade, Lease, LeaseExtension, ReclaimCase, Saving
+from lifecycle.models import Grade, Lease, ReclaimCase, Saving
 from lifecycle.selectors import dashboard_summary
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
 from provisioning.services import deployment_start, sandbox_set_load
-from tests.test_saga import approved_order, run_queued
+from tests.test_saga import admit_and_deploy, approved_order, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
@@ -75,35 +78,54 @@ def test_extending_within_the_maximum_is_self_service(demo):
     assert AuditEvent.objects.filter(action="lease.extended", actor=demo["alice"]).exists()
 
 
-def test_beyond_the_maximum_a_manager_decides(demo):
-    order = completed(demo)
+def test_beyond_the_maximum_a_change_order_goes_to_the_manager(demo):
+    # A medium server: its lease extension keeps more than the 20/month that "Acme small
+    # changes" approves at once, so bob decides under "Acme standard".
+    order = completed(demo, size="medium")
     lease = Lease.objects.get(order=order)
     item = order.item
     days = item.lease_max_days - item.lease_default_days + 5  # 5 days past the maximum
-    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
-    assert isinstance(request, LeaseExtension) and request.status == "pending"
+    with pytest.raises(ValidationError) as refused:  # beyond the maximum, say why
+        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
+    assert "reason" in refused.value.message_dict
+    request = services.lease_extend(
+        user=demo["alice"], lease_id=lease.pk, days=days, reason="quarter end"
+    )
+    assert (request.kind, request.action, request.status) == ("change", "extend_lease", "submitted")
+    admit_and_deploy(request.pk)
+    request.refresh_from_db()
+    assert request.status == "pending_approval"
     lease.refresh_from_db()
     assert lease.expires_at - lease.starts_at == timedelta(days=item.lease_default_days)
-    assert Notification.objects.filter(user=demo["bob"], subject__contains="extension").exists()
-    with pytest.raises(PermissionDenied):  # a member may not decide
-        services.lease_extension_decide(user=demo["alice"], extension_id=request.pk, approve=True)
-    services.lease_extension_decide(
-        user=demo["bob"], extension_id=request.pk, approve=True, comment="quarter end"
+    assert Notification.objects.filter(user=demo["bob"], subject__contains="keep order").exists()
+    with pytest.raises(ApprovalRequest.DoesNotExist):  # the requester may not decide
+        approval_decide(user=demo["alice"], approval_id=request.approval.pk, approve=True)
+    approval_decide(
+        user=demo["bob"], approval_id=request.approval.pk, approve=True, comment="quarter end"
     )
+    deploy_approved()
+    request.refresh_from_db()
+    assert request.status == "completed"
     lease.refresh_from_db()
     assert lease.expires_at - lease.starts_at == timedelta(days=item.lease_max_days + 5)
     assert Notification.objects.filter(user=demo["alice"], subject__contains="approved").exists()
 
 
-def test_a_rejected_extension_leaves_the_lease_alone(demo):
-    lease = Lease.objects.get(order=completed(demo))
+def test_a_rejected_or_withdrawn_extension_leaves_the_lease_alone(demo):
+    lease = Lease.objects.get(order=completed(demo, size="medium"))
     before = lease.expires_at
-    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=500)
+    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=500, reason="x")
     with pytest.raises(ValidationError):  # one pending request at a time
-        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400)
-    services.lease_extension_decide(user=demo["bob"], extension_id=request.pk, approve=False)
+        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+    admit_and_deploy(request.pk)
+    approval_decide(user=demo["bob"], approval_id=request.approval.pk, approve=False)
     lease.refresh_from_db()
     assert lease.expires_at == before
+    withdrawn = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+    order_cancel(user=demo["alice"], order_id=withdrawn.pk)
+    withdrawn.refresh_from_db()
+    lease.refresh_from_db()
+    assert withdrawn.status == "cancelled" and lease.expires_at == before
 
 
 def test_warnings_go_out_once_each(demo):
@@ -204,6 +226,7 @@ def test_a_lease_whose_resources_a_person_deleted_ends(demo, api_as):
     order = completed(demo)
     answer = api_as(demo["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
     assert answer.status_code == 202
+    admit_and_deploy(answer.data["id"])  # a destroy order: "Acme deletions" approves it at once
     run_queued()
     assert Lease.objects.get(order=order).state == "deleted"
 
@@ -381,13 +404,15 @@ def test_api_lease_on_resources_extend_and_permissions(demo, api_as):
     assert dave.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 1}).status_code == 404
     answer = alice.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 3}, format="json")
     assert answer.status_code == 200
-    answer = alice.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 900}, format="json")
-    assert answer.status_code == 202 and answer.data["status"] == "pending"
-    bob = api_as(demo["bob"])
-    pending = bob.get("/api/v1/lease-extensions/", {"status": "pending"}).data["results"]
-    assert [p["id"] for p in pending] == [answer.data["id"]]
-    decided = bob.post(f"/api/v1/lease-extensions/{answer.data['id']}/approve/", {"comment": "ok"})
-    assert decided.status_code == 200 and decided.data["status"] == "approved"
+    unexplained = alice.post(f"/api/v1/leases/{lease.pk}/extend/", {"days": 900}, format="json")
+    assert unexplained.status_code == 400 and "reason" in unexplained.data
+    answer = alice.post(
+        f"/api/v1/leases/{lease.pk}/extend/", {"days": 900, "reason": "audit"}, format="json"
+    )
+    assert answer.status_code == 202
+    assert (answer.data["kind"], answer.data["action"]) == ("change", "extend_lease")
+    listed = alice.get("/api/v1/orders/", {"kind": "change"}).data["results"]
+    assert [o["id"] for o in listed] == [answer.data["id"]]
     keep = alice.post("/api/v1/resource-keeps/", {"resource": server.pk, "reason": "demo"})
     assert keep.status_code == 201
     assert (

@@ -70,7 +70,8 @@ def test_api_matches_its_schema(case, token):
     [
         ("Resource", "parent"),
         ("Resource", "lease_expires_at"),
-        ("LeaseExtension", "decided_by"),
+        ("Order", "changes_order"),
+        ("Order", "resource"),
         ("Event", "actor"),
         ("Approval", "decided_by"),
         ("Approval", "current_stage"),

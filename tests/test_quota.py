@@ -22,7 +22,7 @@ from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
 from provisioning.services import step_execute
 from tests.conftest import order_via_api
-from tests.test_saga import deploy_approved
+from tests.test_saga import admit_and_deploy, deploy_approved
 
 
 def _limit(project, **limits) -> Quota:
@@ -101,7 +101,9 @@ def test_ledger_reserves_commits_and_releases(demo, api_as):
     assert quota["used"]["servers"] == 1 and quota["reserved"]["servers"] == 0
 
     destroy = alice.post(f"/api/v1/resources/{resource.pk}/actions/", {"action": "destroy"})
-    step_execute(step_id=destroy.data["id"])
+    admit_and_deploy(destroy.data["id"])  # a destroy order: "Acme deletions" approves it at once
+    for step in Step.objects.filter(deployment__change_order=destroy.data["id"]):
+        step_execute(step_id=step.pk)
     assert _taken(LedgerStatus.COMMITTED) == 0
 
 

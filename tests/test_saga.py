@@ -7,9 +7,11 @@ import contextlib
 import pytest
 from django.db.models import Q
 
+from approvals.services import approval_decide
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy, order_destroy
 from catalog.selectors import resolve_resources
+from catalog.tasks import admit_order
 from portal.models import AuditEvent
 from provisioning.models import (
     CloudAccount,
@@ -51,6 +53,13 @@ def deploy_approved() -> None:
     """Play the worker's `catalog.tasks.deploy_order` for every approved order not started."""
     for order in Order.objects.filter(status="approved", deployments=None):
         order_deploy(order_id=order.pk)
+
+
+def admit_and_deploy(order_id: int) -> None:
+    """Play the workers: admit the order (`catalog.tasks.admit_order`) and, when a policy
+    approved it at once, deploy it (`catalog.tasks.deploy_order`)."""
+    admit_order(order_id)
+    deploy_approved()
 
 
 def queued() -> list[Step]:
@@ -164,7 +173,8 @@ def test_destroying_an_order_is_the_saga_in_reverse(demo, api_as):
     run_queued()
     answer = api_as(demo["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
     assert answer.status_code == 202, answer.data
-    assert answer.data["direction"] == "destroy"
+    assert answer.data["kind"] == "destroy"  # a destroy order, which "Acme deletions" approves
+    admit_and_deploy(answer.data["id"])
     rounds = run_queued()
     # Leaves first (the DNS record, the volumes), then what they used, the network last.
     assert [keys(r) for r in rounds] == [
@@ -242,20 +252,21 @@ def test_day2_actions_record_lifecycle_events(demo, api_as):
     server = order.resources.get(kind="server")
     volume = order.resources.get(kind="volume")
     alice = api_as(demo["alice"])
-    for body in ({"action": "stop"}, {"action": "start"}, {"action": "resize", "size": "large"}):
-        assert alice.post(f"/api/v1/resources/{server.pk}/actions/", body).status_code == 202
+
+    def act(resource: Resource, body: dict) -> int:
+        """Request an action; a change order (202) is admitted, and approved by "Acme small
+        changes" (it adds under 20/month)."""
+        answer = alice.post(f"/api/v1/resources/{resource.pk}/actions/", body)
+        if answer.status_code == 202:
+            admit_and_deploy(answer.data["id"])
         run_queued()
-    answer = alice.post(
-        f"/api/v1/resources/{volume.pk}/actions/", {"action": "extend", "size_gb": 50}
-    )
-    assert answer.status_code == 202
-    run_queued()
-    assert (
-        alice.post(f"/api/v1/resources/{volume.pk}/actions/", {"action": "snapshot"}).status_code
-        == 202
-    )
-    run_queued()
-    assert SandboxObject.objects.get(name=server.canopy_tag).size == "large"
+        return answer.status_code
+
+    assert [act(server, {"action": a}) for a in ("stop", "start")] == [200, 200]
+    assert act(server, {"action": "resize", "size": "medium"}) == 202
+    assert act(volume, {"action": "extend", "size_gb": 50}) == 202
+    assert act(volume, {"action": "snapshot"}) == 200
+    assert SandboxObject.objects.get(name=server.canopy_tag).size == "medium"
     volume_object = SandboxObject.objects.get(name=volume.canopy_tag)
     assert volume_object.attributes["size_gb"] == 50 and volume_object.attributes["snapshots"]
     events = list(
@@ -268,7 +279,7 @@ def test_day2_actions_record_lifecycle_events(demo, api_as):
         ("volume", "created", "", 10),
         ("server", "stopped", "small", 1),
         ("server", "started", "small", 1),
-        ("server", "resized", "large", 1),
+        ("server", "resized", "medium", 1),
         ("volume", "resized", "", 50),
     ]
     bad = alice.post(f"/api/v1/resources/{volume.pk}/actions/", {"action": "extend", "size_gb": 5})
@@ -312,7 +323,13 @@ def test_pages_show_the_steps_and_reveal_the_password_to_the_owner_only(demo, cl
     assert database.secret["password"] in revealed
     client.force_login(demo["bob"])
     assert client.get(f"/resources/{database.pk}/secret/").status_code == 403
-    answer = client.post(f"/orders/{order.pk}/destroy/")
+    client.force_login(demo["alice"])
+    answer = client.post(f"/orders/{order.pk}/destroy/")  # a destroy order…
     assert answer.status_code == 302
+    destroy = Order.objects.get(kind="destroy")
+    admit_and_deploy(destroy.pk)
+    # …which, holding a database, waits for the manager.
+    approval_decide(user=demo["bob"], approval_id=destroy.approval.pk, approve=True)
+    deploy_approved()
     run_queued()
     assert not SandboxObject.objects.exists()

@@ -151,6 +151,8 @@ def test_resource_pages_and_actions(users):
     detail = alice.get(f"/resources/{resource.pk}/")
     assert detail.status_code == 200 and b'hx-trigger="every 2s"' in detail.content
     # A planned resource cannot be stopped: the service's ValidationError becomes a message.
-    response = alice.post(f"/resources/{resource.pk}/action/", {"action": "stop"}, follow=True)
+    response = alice.post(
+        f"/orders/changes/resources/{resource.pk}/", {"action": "stop"}, follow=True
+    )
     assert b"Cannot stop" in response.content
     assert client_for(users["dave"]).get(f"/resources/{resource.pk}/").status_code == 404

@@ -10,6 +10,7 @@ from approvals.models import (
     ApprovalRequest,
     ApprovalStage,
     Delegation,
+    OrderKind,
     PolicyStage,
     Quota,
 )
@@ -113,6 +114,12 @@ class PolicySerializer(serializers.ModelSerializer):
         required=False,
     )
 
+    order_kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=OrderKind.choices),
+        required=False,
+        help_text="Matches orders of these kinds; empty: every kind.",
+    )
+
     class Meta:
         model = ApprovalPolicy
         fields = [
@@ -125,8 +132,11 @@ class PolicySerializer(serializers.ModelSerializer):
             "catalog_item",
             "category",
             "resource_kinds",
+            "order_kinds",
             "min_monthly_cost",
             "max_monthly_cost",
+            "min_cost_delta",
+            "max_cost_delta",
             "only_over_quota",
             "auto_approve_below",
             "distinct_approvers",
@@ -141,6 +151,11 @@ class PolicySerializer(serializers.ModelSerializer):
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError(
                 {"max_monthly_cost": "Must not be below min_monthly_cost."}
+            )
+        low, high = attrs.get("min_cost_delta"), attrs.get("max_cost_delta")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError(
+                {"max_cost_delta": "Must not be below min_cost_delta."}
             )
         for index, stage in enumerate(attrs.get("stages") or []):
             if stage.get("role") == "group" and not stage.get("group"):

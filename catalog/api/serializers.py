@@ -1,10 +1,11 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.models import CatalogItem, Order, OrderStatus
+from catalog.models import CatalogItem, ChangeAction, Order, OrderKind, OrderStatus
 from catalog.selectors import item_price_from
 from portal.models import AuditEvent
 from provisioning.api.serializers import ResourceSummarySerializer
+from provisioning.models import Step
 
 
 class CatalogItemSerializer(serializers.ModelSerializer):
@@ -61,11 +62,15 @@ class OrderSerializer(serializers.ModelSerializer):
     item = serializers.CharField(source="item.slug")
     requester = serializers.CharField(source="requester.username")
     status = serializers.ChoiceField(choices=OrderStatus.choices)
+    kind = serializers.ChoiceField(choices=OrderKind.choices)
+    summary = serializers.CharField(help_text="What the order does, in words.")
 
     class Meta:
         model = Order
         fields = [
             "id",
+            "kind",
+            "summary",
             "item",
             "project",
             "requester",
@@ -76,6 +81,10 @@ class OrderSerializer(serializers.ModelSerializer):
             "estimated_monthly_cost",
             "plan",
             "plan_digest",
+            "monthly_cost_delta",
+            "action",
+            "changes_order",
+            "resource",
             "created_at",
             "updated_at",
         ]
@@ -103,6 +112,56 @@ class OrderCreateSerializer(serializers.Serializer):
         help_text="The item's parameters (its JSON Schema); `cloud_account` (an account id) "
         "picks the account when several offer the item, else the project's first is used."
     )
+
+
+class ResourceActionSerializer(serializers.Serializer):
+    """A day-2 request on a resource; its parameters beside the action."""
+
+    action = serializers.ChoiceField(
+        choices=[a.value for a in Step.Action if a not in ("create", "set_members")]
+        + [ChangeAction.SET_BOUNDS]
+    )
+    size = serializers.CharField(required=False, help_text="resize: the new size")
+    size_gb = serializers.IntegerField(required=False, min_value=1, help_text="extend: new GB")
+    desired = serializers.IntegerField(
+        required=False, min_value=0, help_text="set_desired: the group's server count"
+    )
+    min = serializers.IntegerField(required=False, min_value=0, help_text="set_bounds: new min")
+    max = serializers.IntegerField(required=False, min_value=0, help_text="set_bounds: new max")
+
+
+class ChangeQuoteRequestSerializer(ResourceActionSerializer):
+    """A change to price: of one resource, or a destroy of a whole order."""
+
+    action = serializers.ChoiceField(
+        choices=[
+            ChangeAction.RESIZE,
+            ChangeAction.EXTEND,
+            ChangeAction.SET_DESIRED,
+            ChangeAction.SET_BOUNDS,
+            ChangeAction.DESTROY,
+        ]
+    )
+    resource = serializers.IntegerField(required=False, help_text="the resource to change")
+    order = serializers.IntegerField(required=False, help_text="the order to destroy whole")
+
+    def validate(self, data: dict) -> dict:
+        if ("resource" in data) == ("order" in data):
+            raise serializers.ValidationError({"resource": ["Give a resource or an order."]})
+        return data
+
+
+class ChangeQuoteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=OrderKind.choices)
+    summary = serializers.CharField()
+    estimated_monthly_cost = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="what the changed thing costs afterwards"
+    )
+    monthly_cost_delta = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="what the change adds to the monthly bill"
+    )
+    quota = serializers.ListField(child=serializers.CharField())
+    approval = serializers.CharField(help_text="who would have to approve it")
 
 
 class QuoteSerializer(serializers.Serializer):

@@ -1,6 +1,11 @@
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -10,14 +15,18 @@ from rest_framework.views import APIView
 import provisioning.selectors as provisioning_selectors
 from catalog.api.serializers import (
     CatalogItemSerializer,
+    ChangeQuoteRequestSerializer,
+    ChangeQuoteSerializer,
     ItemOptionsSerializer,
     OrderCreateSerializer,
     OrderDetailSerializer,
     OrderSerializer,
     QuoteSerializer,
+    ResourceActionSerializer,
 )
 from catalog.filtersets import OrderFilterSet
-from catalog.orders import order_cancel, order_destroy
+from catalog.models import ChangeAction, Order
+from catalog.orders import order_cancel
 from catalog.selectors import (
     catalog_item_list,
     chosen_or_first,
@@ -31,9 +40,15 @@ from catalog.selectors import (
     pricing_accounts,
     projects_for_item,
 )
-from catalog.services import order_from_snapshot, order_submit
+from catalog.services import (
+    change_order_submit,
+    change_plan,
+    order_from_snapshot,
+    order_submit,
+    resource_action,
+)
 from portal.models import AuditEvent
-from provisioning.api.serializers import DeploymentSerializer
+from provisioning.api.serializers import StepSerializer
 
 
 class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
@@ -138,11 +153,29 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         order = order_submit(user=request.user, **self._incoming(request))
         return Response(_SUBMITTED_ORDER.to_representation(order), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=OrderCreateSerializer, responses={200: QuoteSerializer})
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="QuoteRequest",
+            serializers=[OrderCreateSerializer, ChangeQuoteRequestSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="QuoteOrChangeQuote",
+                serializers=[QuoteSerializer, ChangeQuoteSerializer],
+                resource_type_field_name=None,
+            )
+        },
+        description="A body with `action` (and `resource`, or `order` for a whole-order "
+        "destroy, plus the action's parameters) prices a change instead: its cost afterwards, "
+        "the monthly delta, the quota effect and who would approve it (ChangeQuote).",
+    )
     @action(detail=False, methods=["post"])
     def quote(self, request):
         """What the order would cost per month and do to the project's quotas; checks the
         body exactly as creating the order would, without submitting anything."""
+        if isinstance(request.data, dict) and "action" in request.data:
+            return self._change_quote(request)
         plan = order_plan(user=request.user, **self._incoming(request))
         quote = order_quote(
             project=plan.project,
@@ -160,6 +193,39 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             ).data
         )
 
+    def _change_quote(self, request) -> Response:
+        incoming = ChangeQuoteRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        params = dict(incoming.validated_data)
+        resource_id, order_id = params.pop("resource", None), params.pop("order", None)
+        resource = order = None
+        if resource_id is not None:
+            resource = get_object_or_404(
+                provisioning_selectors.resource_list(user=request.user), pk=resource_id
+            )
+        else:
+            order = get_object_or_404(order_list(user=request.user), pk=order_id)
+        plan = change_plan(
+            user=request.user,
+            action=params.pop("action"),
+            params=params,
+            resource=resource,
+            order=order,
+        )
+        change = plan.order
+        return Response(
+            ChangeQuoteSerializer(
+                {
+                    "kind": change.kind,
+                    "summary": change.summary,
+                    "estimated_monthly_cost": change.estimated_monthly_cost,
+                    "monthly_cost_delta": change.monthly_cost_delta,
+                    "quota": plan.quota,
+                    "approval": plan.approval,
+                }
+            ).data
+        )
+
     @extend_schema(request=None, responses={200: OrderSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -168,14 +234,43 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(OrderSerializer(order).data)
 
 
-class OrderDestroyView(APIView):
-    """Delete every resource of an order: the provisioning saga in reverse."""
+class ResourceActionView(APIView):
+    """A day-2 action on a resource: a change of cost or capacity (resize, extend, set_desired)
+    or a destroy answers 202 with the change order it became, which is priced, admitted and
+    approved like any order before anything changes; start, stop, reboot and snapshot answer
+    200 with the step that runs at once."""
 
-    @extend_schema(request=None, responses={202: DeploymentSerializer})
+    @extend_schema(
+        request=ResourceActionSerializer,
+        responses={
+            202: OpenApiResponse(OrderSerializer, description="the change order"),
+            200: OpenApiResponse(StepSerializer, description="the step running now"),
+        },
+    )
+    def post(self, request, pk: int):
+        resource = get_object_or_404(provisioning_selectors.resource_list(user=request.user), pk=pk)
+        incoming = ResourceActionSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        params = dict(incoming.validated_data)
+        result = resource_action(
+            user=request.user, resource_id=resource.pk, action=params.pop("action"), params=params
+        )
+        if isinstance(result, Order):
+            return Response(OrderSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        return Response(StepSerializer(result).data, status=status.HTTP_200_OK)
+
+
+class OrderDestroyView(APIView):
+    """Delete every resource of an order: a destroy order, approved like any order, then the
+    provisioning saga in reverse."""
+
+    @extend_schema(request=None, responses={202: OrderSerializer})
     def post(self, request, pk: int):
         order = get_object_or_404(order_list(user=request.user), pk=pk)
-        deployment = order_destroy(user=request.user, order_id=order.pk)
-        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_202_ACCEPTED)
+        change = change_order_submit(
+            user=request.user, action=ChangeAction.DESTROY, params={}, order_id=order.pk
+        )
+        return Response(OrderSerializer(change).data, status=status.HTTP_202_ACCEPTED)
 
 
 class RestoreSerializer(serializers.Serializer):

@@ -1,10 +1,10 @@
-"""Shapes of leases, extension requests, idle policies, reclaim cases, keep marks and savings."""
+"""Shapes of leases, idle policies, reclaim cases, keep marks and savings."""
 
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from billing.selectors import period_parse
-from lifecycle.models import IdlePolicy, Lease, LeaseExtension, ReclaimCase, ResourceKeep
+from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors import MAX_PREVIEW_DAYS, SAVINGS_GROUPS
 from lifecycle.services import MAX_EXTENSION_DAYS
 from portal.models import Organization, Project
@@ -34,33 +34,12 @@ class LeaseExtendSerializer(serializers.Serializer):
     days = serializers.IntegerField(
         min_value=1, max_value=MAX_EXTENSION_DAYS, help_text="days added to the expiry"
     )
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class LeaseExtensionSerializer(serializers.ModelSerializer):
-    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
-    decided_by = serializers.CharField(
-        source="decided_by.username", read_only=True, default=None, allow_null=True
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="why: required beyond the maximum, where it is a change order to approve",
     )
-
-    class Meta:
-        model = LeaseExtension
-        fields = [
-            "id",
-            "lease",
-            "requested_by",
-            "expires_at",
-            "reason",
-            "status",
-            "decided_by",
-            "decided_at",
-            "comment",
-            "created_at",
-        ]
-
-
-class ExtensionDecisionSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class IdlePolicySerializer(serializers.ModelSerializer):

@@ -5,7 +5,6 @@ from lifecycle.api import views
 
 router = SimpleRouter()
 router.register("leases", views.LeaseViewSet, basename="lease")
-router.register("lease-extensions", views.LeaseExtensionViewSet, basename="lease-extension")
 router.register("idle-policies", views.IdlePolicyViewSet, basename="idle-policy")
 router.register("reclaim-cases", views.ReclaimCaseViewSet, basename="reclaim-case")
 router.register("resource-keeps", views.ResourceKeepViewSet, basename="resource-keep")

@@ -1,4 +1,4 @@
-"""Leases, extension requests, idle policies, reclaim cases, keep marks and savings over the API:
+"""Leases, idle policies, reclaim cases, keep marks and savings over the API:
 the same selectors and services as the HTML pages."""
 
 from django.shortcuts import get_object_or_404
@@ -9,14 +9,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.api.serializers import OrderSerializer
+from catalog.models import Order
 from lifecycle import selectors, services
 from lifecycle.api.serializers import (
     AdoptableServerSerializer,
     AdoptSerializer,
-    ExtensionDecisionSerializer,
     IdlePolicySerializer,
     LeaseExtendSerializer,
-    LeaseExtensionSerializer,
     LeaseSerializer,
     PreviewQuerySerializer,
     ProjectPreviewSerializer,
@@ -26,7 +26,6 @@ from lifecycle.api.serializers import (
     SavingsSerializer,
 )
 from lifecycle.filtersets import LeaseFilterSet
-from lifecycle.models import LeaseExtension
 from provisioning.selectors import resource_list
 
 
@@ -44,7 +43,7 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
         responses={
             200: OpenApiResponse(LeaseSerializer, description="extended (within the maximum)"),
             202: OpenApiResponse(
-                LeaseExtensionSerializer, description="beyond the maximum: request pending"
+                OrderSerializer, description="beyond the maximum: the change order to approve"
             ),
         },
     )
@@ -55,8 +54,8 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
         result = services.lease_extend(
             user=request.user, lease_id=self.get_object().pk, **incoming.validated_data
         )
-        if isinstance(result, LeaseExtension):
-            return Response(LeaseExtensionSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+        if isinstance(result, Order):
+            return Response(OrderSerializer(result).data, status=status.HTTP_202_ACCEPTED)
         return Response(LeaseSerializer(result).data)
 
     @extend_schema(request=None, responses=LeaseSerializer)
@@ -64,38 +63,6 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
     def unretire(self, request: Request, pk=None) -> Response:
         lease = services.lease_unretire(user=request.user, lease_id=self.get_object().pk)
         return Response(LeaseSerializer(lease).data)
-
-
-class LeaseExtensionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Extension requests beyond a lease's maximum: the caller's own, and those of the projects
-    the caller approves for (approve/reject)."""
-
-    serializer_class = LeaseExtensionSerializer
-    filterset_fields = ["status", "lease"]
-
-    def get_queryset(self):
-        return selectors.lease_extension_list(user=self.request.user)
-
-    def _decide(self, request: Request, approve: bool) -> Response:
-        incoming = ExtensionDecisionSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        extension = services.lease_extension_decide(
-            user=request.user,
-            extension_id=self.get_object().pk,
-            approve=approve,
-            **incoming.validated_data,
-        )
-        return Response(LeaseExtensionSerializer(extension).data)
-
-    @extend_schema(request=ExtensionDecisionSerializer, responses=LeaseExtensionSerializer)
-    @action(detail=True, methods=["post"])
-    def approve(self, request: Request, pk=None) -> Response:
-        return self._decide(request, True)
-
-    @extend_schema(request=ExtensionDecisionSerializer, responses=LeaseExtensionSerializer)
-    @action(detail=True, methods=["post"])
-    def reject(self, request: Request, pk=None) -> Response:
-        return self._decide(request, False)
 
 
 class IdlePolicyViewSet(viewsets.ModelViewSet):

@@ -62,7 +62,6 @@ class LifecyclePanelSerializer(serializers.Serializer):
     open_cases = serializers.IntegerField(help_text="Idle-reclaim cases not closed.")
     savings_month = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
-    extensions_to_decide = serializers.IntegerField()
 
 
 class ScalingGroupSerializer(serializers.Serializer):

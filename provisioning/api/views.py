@@ -4,15 +4,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from portal.models import Organization, Project
-from provisioning.api.serializers import ResourceSummarySerializer, StepSerializer
+from provisioning.api.serializers import ResourceSummarySerializer
 from provisioning.filtersets import ResourceFilterSet
-from provisioning.models import CloudAccount, Step
+from provisioning.models import CloudAccount
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
 from provisioning.services import (
     cloud_account_create,
     cloud_account_test,
     cloud_account_update,
-    resource_action_request,
 )
 
 
@@ -38,35 +37,15 @@ class ResourceSerializer(ResourceSummarySerializer):
         ]
 
 
-class ActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=[a.value for a in Step.Action if a != "create"])
-    size = serializers.CharField(required=False, help_text="resize: the new size")
-    size_gb = serializers.IntegerField(required=False, min_value=1, help_text="extend: new GB")
-    desired = serializers.IntegerField(
-        required=False, min_value=0, help_text="set_desired: the group's server count"
-    )
-
-
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
-    """Resources of the caller's projects, with day-2 actions."""
+    """Resources of the caller's projects; their day-2 actions are
+    `catalog.api.views.ResourceActionView` (changes become orders)."""
 
     serializer_class = ResourceSerializer
     filterset_class = ResourceFilterSet
 
     def get_queryset(self):
         return resource_list(user=self.request.user).select_related("order__lease")
-
-    @extend_schema(request=ActionSerializer, responses={202: StepSerializer})
-    @action(detail=True, methods=["post"])
-    def actions(self, request, pk=None):
-        resource = self.get_object()
-        incoming = ActionSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        params = dict(incoming.validated_data)
-        step = resource_action_request(
-            user=request.user, resource_id=resource.pk, action=params.pop("action"), params=params
-        )
-        return Response(StepSerializer(step).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         responses=inline_serializer(

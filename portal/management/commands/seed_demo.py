@@ -110,8 +110,10 @@ class Command(BaseCommand):
         )
 
         catalog_load_yaml(text=DEFAULT_CATALOG.read_text())
-        # Approvals: bob decides web-shop's orders, carol too above 50/month; data-lab's small
-        # orders approve themselves, bigger ones go to carol. Quotas keep both projects bounded.
+        # Approvals: bob decides web-shop's orders, carol too above 50/month; changes adding
+        # under 20/month and deletions approve themselves, except a database's (bob decides);
+        # data-lab's small orders approve themselves, bigger ones go to carol. Quotas keep both
+        # projects bounded.
         for project, limits in [
             (web_shop, {"max_servers": 20, "max_vcpus": 40}),
             (data_lab, {"max_servers": 5, "max_monthly_cost": Decimal("200")}),
@@ -124,6 +126,32 @@ class Command(BaseCommand):
                 "Acme standard",
                 {"organization": acme, "distinct_approvers": True},
                 [manager, {**finance, "skip_at_or_below": Decimal("50")}],
+            ),
+            (
+                # Changes are judged like orders: a resize to large is judged at the large
+                # price (Finance above 50/month), so ordering small and resizing skips nothing.
+                "Acme small changes",
+                {
+                    "organization": acme,
+                    "order_kinds": ["change"],
+                    "max_cost_delta": Decimal("20"),
+                    "auto_approve_below": Decimal("20"),
+                },
+                [manager],
+            ),
+            (
+                "Acme deletions",
+                {
+                    "organization": acme,
+                    "order_kinds": ["destroy"],
+                    "auto_approve_below": Decimal("0.01"),
+                },
+                [manager],
+            ),
+            (
+                "Acme database deletions",
+                {"organization": acme, "order_kinds": ["destroy"], "resource_kinds": ["database"]},
+                [manager],
             ),
             (
                 "data-lab self-service",
