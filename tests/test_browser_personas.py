@@ -130,9 +130,12 @@ def test_every_persona_first_hour(demo, live_server, printing_worker, browser, t
     expect(carol.locator(".messages")).to_contain_text("Budget of project web-shop saved: 480")
     expect(carol.get_by_test_id("budgets")).to_contain_text("480.00")
 
-    # alice deletes the small order: it reads "deleted", its server's page is history.
+    # alice deletes the small order: a destroy order (auto-approved by the demo's "Acme
+    # deletions"), then the small order reads "deleted", its server's page is history.
     alice.on("dialog", lambda dialog: dialog.accept())
     alice.get_by_test_id("destroy-order").click()
+    expect(status).to_have_text("completed", timeout=60_000)  # the destroy order's page
+    alice.goto(f"/orders/{small_order}/")
     expect(status).to_have_text("deleted", timeout=60_000)
     expect(alice.get_by_test_id("destroy-order")).to_have_count(0)
     alice.get_by_role("link", name="shop-web-2").click()
