@@ -361,6 +361,8 @@ REST_FRAMEWORK |= {
 }
 # One name per choice set in the schema (drf-spectacular would otherwise invent State91aEnum).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
+    "ChangeActionEnum": "catalog.models.ChangeAction",
     "OrderStatusEnum": "catalog.models.OrderStatus",
     "ResourceStateEnum": "provisioning.models.ResourceState",
     "ApproverRoleEnum": "approvals.models.ApproverRole",
