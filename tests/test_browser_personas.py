@@ -25,10 +25,13 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def printing_worker(demo, live_server, tmp_path: Path) -> Iterator[Path]:
-    """A worker that prints its emails, told only the portal's PORT (as `make run` tells it)."""
+    """A worker that prints its emails, told the portal's address as `make run` tells every
+    process (PORT, and CANOPY_BASE_URL derived from it: `make test` exports the default one)."""
+    port = live_server.thread.port
     for _worker in worker_process(
         tmp_path,
-        PORT=str(live_server.thread.port),
+        PORT=str(port),
+        CANOPY_BASE_URL=f"http://127.0.0.1:{port}",
         CANOPY_TEST_EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
     ):
         yield tmp_path / "worker.log"
