@@ -22,7 +22,7 @@ import requests
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily
 
-from tests.conftest import wait_until
+from tests.fixtures import wait_until
 
 
 def free_port() -> int:

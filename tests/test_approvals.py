@@ -30,7 +30,7 @@ from catalog.models import Order
 from catalog.tasks import admit_order
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
-from tests.conftest import order_via_api
+from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db
 

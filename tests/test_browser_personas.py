@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import wait_until, worker_process
+from tests.fixtures import wait_until, worker_process
 from tests.test_browser import _login, browser  # noqa: F401  (fixture: headless Chromium)
 
 pytestmark = pytest.mark.browser

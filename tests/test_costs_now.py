@@ -33,7 +33,7 @@ from catalog.models import Order, OrderStatus
 from portal.models import Notification, OrganizationRole
 from portal.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource
-from tests.conftest import order_via_api, wait_until
+from tests.fixtures import order_via_api, wait_until
 from tests.test_metering import T0, at, event, make_resource
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ does); the HTTPS-only parts are tested in test_production_settings."""
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, expect
 
-from tests.conftest import order_via_api
+from tests.fixtures import order_via_api
 from tests.test_browser import browser  # noqa: F401  (fixture: headless Chromium)
 
 pytestmark = pytest.mark.browser

@@ -391,7 +391,7 @@ def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
     from catalog.selectors import resolve_resources
     from provisioning.models import Resource
     from provisioning.services import deployment_start
-    from tests.conftest import wait_until
+    from tests.fixtures import wait_until
 
     boto(moto, "route53").create_hosted_zone(Name="shop.test", CallerReference="e2e")
     account = ec2_account(demo["web_shop"].organization, moto)

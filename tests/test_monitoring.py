@@ -22,7 +22,7 @@ from portal.monitoring import LATENCY_BUCKETS
 from provisioning.models import CloudAccount, Resource, Step
 from provisioning.providers import get_adapter
 from provisioning.selectors import resource_metrics
-from tests.conftest import order_via_api, wait_until
+from tests.fixtures import order_via_api, wait_until
 
 QUEUES = [django_settings.CANOPY_DEFAULT_QUEUE, django_settings.CANOPY_PROVIDER_QUEUE]
 

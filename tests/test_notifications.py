@@ -14,7 +14,7 @@ from portal.models import Notification, OrganizationRole
 from portal.services import notify, organization_membership_add
 from provisioning.models import Step
 from provisioning.services import step_execute
-from tests.conftest import order_via_api
+from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 
 from identity.services import api_token_issue
 from portal.wsgi import application
-from tests.conftest import order_via_api
+from tests.fixtures import order_via_api
 
 MAX_EXAMPLES = 10
 

@@ -22,7 +22,7 @@ from catalog.models import CatalogItem, Order
 from catalog.selectors import resolve_resources
 from portal.selectors import user_has_project_perm
 from provisioning.models import CloudAccount
-from tests.conftest import order_via_api
+from tests.fixtures import order_via_api
 
 
 @pytest.fixture

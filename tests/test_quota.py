@@ -21,7 +21,7 @@ from portal.models import Notification
 from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
 from provisioning.services import step_execute
-from tests.conftest import order_via_api
+from tests.fixtures import order_via_api
 from tests.test_saga import admit_and_deploy, deploy_approved
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the demo organization, API clients, and a real Celery worker process."""
+"""Shared fixtures (a plugin of the root conftest.py): the demo, API clients, a real worker."""
 
 import io
 import os
