@@ -75,6 +75,15 @@ class ApprovalSerializer(serializers.ModelSerializer):
         ]
 
 
+class ApprovalDecidedSerializer(ApprovalSerializer):
+    """The answer to a decision: the request as it now stands (its status, the stage open next,
+    who decided, its order), without re-reading the whole chain: `GET /api/v1/approvals/{id}/`
+    lists every stage with its approvers and decisions."""
+
+    class Meta(ApprovalSerializer.Meta):
+        fields = [name for name in ApprovalSerializer.Meta.fields if name != "stages"]
+
+
 class DecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
