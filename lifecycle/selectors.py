@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Count, DateTimeField, Q, QuerySet, Sum, Value
+from django.db.models import Count, DateTimeField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
@@ -350,10 +350,22 @@ def idle_evidence_batch(
     }
 
 
+CANDIDATE_FIELDS = (
+    "kind",
+    "state",
+    "state_changed_at",
+    "external_id",
+    "cloud_account_id",
+    "project_id",
+    "order_id",
+)
+
+
 def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | None]]:
     """(server, applicable policy id) for the running top-level servers of projects under an
     enabled policy, and every server with an open case. Autoscaling owns its groups' servers;
-    servers adopted to be observed only are left alone."""
+    servers adopted to be observed only are left alone. The servers carry CANDIDATE_FIELDS
+    only."""
     covered = Resource.objects.filter(
         kind="server", parent__isnull=True, state=ResourceState.ACTIVE, observe_only=False
     )
@@ -361,12 +373,18 @@ def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | No
     projects = {p.project_id: p.pk for p in policies if p.project_id}
     organizations = {p.organization_id: p.pk for p in policies if p.organization_id}
     servers = (
-        covered.filter(project__organization_id__in=organizations)
-        | covered.filter(project_id__in=projects)
-        | Resource.objects.filter(pk__in=open_cases)
-    ).select_related("cloud_account", "project")
+        (
+            covered.filter(project__organization_id__in=organizations)
+            | covered.filter(project_id__in=projects)
+            | Resource.objects.filter(pk__in=open_cases)
+        )
+        # Tens of thousands of rows each tick: only what judging and the metrics read need
+        # (`servers_metrics` loads each account once).
+        .only(*CANDIDATE_FIELDS)
+        .annotate(organization_id=F("project__organization_id"))
+    )
     return [
-        (server, projects.get(server.project_id, organizations.get(server.project.organization_id)))
+        (server, projects.get(server.project_id, organizations.get(server.organization_id)))
         for server in servers
     ]
 
@@ -439,17 +457,18 @@ def _idle_plan(user: AbstractUser, now: datetime, horizon: datetime) -> list[Pla
         if policy and server.state_changed_at <= now - policy.window:
             fresh.append((server, policy))
     evidence = idle_evidence_batch(fresh, now)
-    ladders = [
-        (server, policy, Grade.IDLE, now)
+    idle = [
+        (server, policy)
         for server, policy in fresh
         if (found := evidence[server.pk]) and found["idle"]
     ]
     servers = {
         r.pk: r
         for r in Resource.objects.filter(
-            pk__in=[c for c in open_cases if c in visible]
+            pk__in=[c for c in open_cases if c in visible] + [server.pk for server, _ in idle]
         ).select_related("project", "parent")
     }
+    ladders = [(servers[server.pk], policy, Grade.IDLE, now) for server, policy in idle]
     ladders += [
         (servers[pk], case.policy, case.grade, case.graded_at)
         for pk, case in open_cases.items()
