@@ -341,7 +341,7 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Row]:
     from django.utils import timezone
 
     from billing.services import hour_floor, meter_hour, statements_close
-    from lifecycle.services import reclaim_evaluate
+    from lifecycle.services.reclaim import reclaim_evaluate
     from provisioning.models import CloudAccount
     from provisioning.services import reconcile_account
 

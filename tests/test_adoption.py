@@ -15,8 +15,9 @@ from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services import meter_hour
 from catalog.orders import order_destroy
-from lifecycle import services as lifecycle_services
-from lifecycle.selectors import adoptable_servers, reclaim_candidates
+from lifecycle.selectors.adoption import adoptable_servers
+from lifecycle.selectors.reclaim import reclaim_candidates
+from lifecycle.services.adoption import unknown_servers_adopt
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
 from provisioning.models import Resource, UnknownObject
@@ -127,7 +128,7 @@ def test_observed_only_servers_are_metered_but_never_acted_on(demo, ec2, moto, o
     reconcile_accounts()
     [row] = adoptable_servers(user=org_admin)
     assert row.suggested == demo["web_shop"]  # by its cost center
-    [server] = lifecycle_services.unknown_servers_adopt(
+    [server] = unknown_servers_adopt(
         user=org_admin, unknown_ids=[row.server.pk], project=row.suggested, observe_only=True
     )
     assert server.observe_only and server.events.filter(kind="created").exists()
@@ -145,6 +146,6 @@ def test_adoption_is_for_the_organizations_admins(demo, ec2, moto):
     unknown = UnknownObject.objects.get(name="legacy")
     assert adoptable_servers(user=demo["alice"]) == []
     with pytest.raises(PermissionDenied, match="Only the organization's admins"):
-        lifecycle_services.unknown_servers_adopt(
+        unknown_servers_adopt(
             user=demo["alice"], unknown_ids=[unknown.pk], project=demo["web_shop"]
         )

@@ -24,8 +24,11 @@ from approvals.models import (
     ApproverRole,
     StageStatus,
 )
-from approvals.selectors import APPROVAL_LINK_MAX_AGE, APPROVAL_LINK_SALT, approval_summary
-from approvals.services import approval_escalate_overdue, approval_link, policy_save
+from approvals.selectors.deciders import APPROVAL_LINK_MAX_AGE, APPROVAL_LINK_SALT
+from approvals.selectors.policies import approval_summary
+from approvals.services.chain import approval_link
+from approvals.services.escalation import approval_escalate_overdue
+from approvals.services.policies import policy_save
 from catalog.models import Order
 from catalog.tasks import admit_order
 from portal.models import AuditEvent, OrganizationRole

@@ -17,13 +17,13 @@ from django.test import override_settings
 from django.utils import timezone
 
 from approvals.models import Quota
-from autoscaling import services as autoscaling_services
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from billing.models import Budget
 from catalog.models import Order
 from portal.celery import app as celery_app
+from portal.demo_workload import autoscaling_demo_seed
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
@@ -411,8 +411,8 @@ def test_dashboard_summary_is_per_user(demo, group, client):
 
 @override_settings(CANOPY_DEMO_WORKLOAD=True)
 def test_demo_seed_builds_a_waving_group_once(demo):
-    autoscaling_services.demo_seed()
-    autoscaling_services.demo_seed()  # idempotent
+    autoscaling_demo_seed()
+    autoscaling_demo_seed()  # idempotent
     [group] = Resource.objects.filter(kind="autoscaling_group")
     assert group.order.status in ("approved", "provisioning")
     run_queued()
@@ -428,7 +428,7 @@ def test_demo_seed_builds_a_waving_group_once(demo):
         sizes.append(group_size(group=group))
         assert balancer_members(group) == active_servers(group)
     assert max(sizes) == group.properties["max"] and sizes[-1] < max(sizes)
-    autoscaling_services.demo_seed()
+    autoscaling_demo_seed()
     assert Resource.objects.filter(kind="autoscaling_group").count() == 1
 
 

@@ -4,7 +4,7 @@ projects and orders, an organization's admins all of the organization's, staff e
 import pytest
 
 from approvals.models import ApprovalPolicy, ApprovalRequest
-from approvals.services import policy_save
+from approvals.services.policies import policy_save
 from portal.models import Organization, OrganizationRole, Project
 from portal.services import organization_membership_add
 from tests.fixtures import order_via_api

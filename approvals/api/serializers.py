@@ -14,7 +14,7 @@ from approvals.models import (
     PolicyStage,
     Quota,
 )
-from approvals.selectors import quota_usage
+from approvals.selectors.quota import quota_usage
 from catalog.api.serializers import OrderSerializer
 
 

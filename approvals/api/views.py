@@ -17,20 +17,13 @@ from approvals.api.serializers import (
 )
 from approvals.filtersets import ApprovalFilterSet
 from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStage, Quota
-from approvals.selectors import (
-    approval_inbox,
-    approval_list,
-    delegation_list,
-    policy_list,
-    quota_list,
-)
-from approvals.services import (
-    approval_decide,
-    delegation_create,
-    delegation_delete,
-    policy_save,
-    quota_set,
-)
+from approvals.selectors.deciders import approval_inbox, approval_list, delegation_list
+from approvals.selectors.policies import policy_list
+from approvals.selectors.quota import quota_list
+from approvals.services.deciding import approval_decide
+from approvals.services.delegation import delegation_create, delegation_delete
+from approvals.services.policies import policy_save
+from approvals.services.quota import quota_set
 from portal.selectors import project_list
 
 
