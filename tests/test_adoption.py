@@ -18,13 +18,13 @@ from catalog.orders import order_destroy
 from lifecycle.selectors.adoption import adoptable_servers
 from lifecycle.selectors.reclaim import reclaim_candidates
 from lifecycle.services.adoption import unknown_servers_adopt
+from lifecycle.tests.helpers import idle_policy
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
 from provisioning.models import Resource, UnknownObject
 from provisioning.services import reconcile_accounts, resource_action_request
 from tests.moto_server import boto
 from tests.test_ec2 import IMAGE
-from tests.test_lifecycle import idle_policy
 from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
 from tests.test_saga import run_queued
 

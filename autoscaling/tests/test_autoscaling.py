@@ -20,6 +20,7 @@ from approvals.models import Quota
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
+from autoscaling.tests.factories import ScalingPolicyFactory, ScalingScheduleFactory
 from billing.models import Budget
 from catalog.models import Order
 from portal.celery import app as celery_app
@@ -120,7 +121,7 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
     demo, group, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **options: None)  # we run them
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=90)
     assert evaluate(now=timezone.now() + timedelta(hours=1)) == 1
     with django_capture_on_commit_callbacks(execute=True):
@@ -130,7 +131,7 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
 
 
 def test_a_short_spike_does_not_scale(demo, group):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load="wave:4")  # 2 minutes high, 2 low: never 3 in a row
     now = datetime(2030, 3, 6, 12, 0, tzinfo=UTC)
     for minute in range(12):
@@ -139,7 +140,7 @@ def test_a_short_spike_does_not_scale(demo, group):
 
 
 def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo, group):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=95)
     Quota.objects.filter(project=group.project).update(max_servers=0)
     now = timezone.now()
@@ -161,7 +162,7 @@ def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo, group):
 
 
 def test_a_scale_out_over_a_refusing_budget_is_refused(demo, group):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=95)
     Budget.objects.filter(project=group.project).update(
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
@@ -209,18 +210,13 @@ def test_schedules_set_a_floor_while_active(demo, group):
 
 
 def test_overnight_schedule_without_policy_is_the_target(demo, group):
-    schedule_save(
-        user=demo["bob"],
-        schedule=None,
-        data={
-            "group": group,
-            "name": "nightly batch",
-            "days": [2],  # starts Wednesday, runs into Thursday
-            "start": time(22),
-            "end": time(2),
-            "timezone": "UTC",
-            "desired": 2,
-        },
+    ScalingScheduleFactory(
+        group=group,
+        name="nightly batch",
+        days=[2],  # starts Wednesday, runs into Thursday
+        start=time(22),
+        end=time(2),
+        desired=2,
     )
     assert evaluate(now=datetime(2030, 3, 7, 1, 0, tzinfo=UTC)) == 1  # Thursday 01:00
     settle_and_check(group)
@@ -229,18 +225,8 @@ def test_overnight_schedule_without_policy_is_the_target(demo, group):
     assert evaluate(now=datetime(2030, 3, 7, 2, 30, tzinfo=UTC)) == 0
     assert group_size(group=group) == 2
     # A second schedule for the small hours brings it down to its own count.
-    schedule_save(
-        user=demo["bob"],
-        schedule=None,
-        data={
-            "group": group,
-            "name": "small hours",
-            "days": [3],
-            "start": time(2),
-            "end": time(6),
-            "timezone": "UTC",
-            "desired": 1,
-        },
+    ScalingScheduleFactory(
+        group=group, name="small hours", days=[3], start=time(2), end=time(6), desired=1
     )
     assert evaluate(now=datetime(2030, 3, 7, 2, 45, tzinfo=UTC)) == 1
     settle_and_check(group)
@@ -359,7 +345,7 @@ def test_api_changes_and_deletes_a_schedule_through_the_services(demo, group, ap
 
 
 def test_the_group_page_shows_the_panel_and_managers_edit_rules(demo, group, client):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=95)
     evaluate(now=timezone.now() + timedelta(hours=1))
     client.force_login(demo["alice"])

@@ -29,27 +29,15 @@ from lifecycle.services.reclaim import (
     resource_keep_set,
 )
 from lifecycle.services.tick import lifecycle_tick
+from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
 from portal.demo_workload import DEMO_LEASE_MINUTES, lifecycle_demo_seed
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
-from provisioning.services import deployment_start, sandbox_set_load
-from tests.test_saga import admit_and_deploy, approved_order, deploy_approved, run_queued
+from provisioning.services import sandbox_set_load
+from tests.test_saga import admit_and_deploy, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
-
-
-def completed(demo, slug: str = "linux-vm", **parameters):
-    order = approved_order(demo, slug, name=parameters.pop("name", "vm1"), **parameters)
-    deployment_start(order=order)
-    run_queued()
-    order.refresh_from_db()
-    assert order.status == "completed"
-    return order
-
-
-def server_of(order) -> Resource:
-    return order.resources.get(kind="server")
 
 
 def prices(server: Resource):
@@ -238,33 +226,11 @@ def test_a_lease_whose_resources_a_person_deleted_ends(demo, api_as):
 
 
 # --- idle reclaim -------------------------------------------------------------------------
-def idle_policy(demo, **waits):
-    return idle_policy_save(
-        user=None,
-        organization=demo["web_shop"].organization,
-        fields={
-            "name": "Acme idle",
-            "cpu_below_percent": 5,
-            "network_below_kbps": 100,
-            "window": timedelta(hours=1),
-            **waits,
-        },
-    )
-
-
 def idle_server(demo, load="idle"):
     order = completed(demo)
     server = server_of(order)
     sandbox_set_load(resource=server, load=load)
     return server
-
-
-WAITS = {
-    "notify_after": timedelta(0),
-    "stop_after": timedelta(hours=2),
-    "retire_after": timedelta(hours=3),
-    "delete_after": timedelta(hours=4),
-}
 
 
 def test_an_idle_server_is_reclaimed_in_graded_steps(demo):

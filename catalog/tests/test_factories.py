@@ -1,0 +1,28 @@
+"""Catalog's factories make orders as a person does: submitted, with the plan pinned and priced
+from the sandbox account's rate card."""
+
+from decimal import Decimal
+
+import pytest
+
+from catalog.models import plan_digest
+from catalog.selectors import catalog_item_list
+from catalog.tests.factories import CatalogItemFactory, OrderFactory, OrderingFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_factory_order_is_submitted_with_its_plan_pinned_and_priced() -> None:
+    order = OrderFactory(parameters={"name": "web-1", "size": "medium"})
+    assert order.status == "submitted"
+    assert order.plan_digest == plan_digest(order.plan)
+    (server,) = order.plan["resources"]
+    assert (server["kind"], server["properties"]["size"]) == ("server", "medium")
+    assert order.estimated_monthly_cost == Decimal("58.40")  # 0.08 an hour, 730 hours
+
+
+def test_an_entitled_item_is_offered_to_its_project_only() -> None:
+    world, other = OrderingFactory(), OrderingFactory()
+    item = CatalogItemFactory(projects=[world["project"]])
+    assert item in catalog_item_list(user=world["requester"])
+    assert item not in catalog_item_list(user=other["requester"])
