@@ -7,11 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from approvals.models import (
-    LedgerStatus,
-    Quota,
-    QuotaEntry,
-)
+from approvals.models import LedgerStatus, Quota, QuotaEntry
 from approvals.selectors.policies import policy_for_order, policy_refuses
 from approvals.selectors.quota import (
     DIMENSIONS,

@@ -13,12 +13,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet, Sum
 
 import provisioning.selectors as provisioning_selectors
-from approvals.models import (
-    LedgerStatus,
-    OrderKind,
-    Quota,
-    QuotaEntry,
-)
+from approvals.models import LedgerStatus, OrderKind, Quota, QuotaEntry
 from billing.pricing import monthly_quote
 from portal.models import Project
 from portal.selectors import project_list

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from approvals.models import (
-    ApprovalRequest,
-    ApprovalStage,
-    ApproverRole,
-    LedgerStatus,
-)
+from approvals.models import ApprovalRequest, ApprovalStage, ApproverRole, LedgerStatus
 from approvals.selectors.admission import admission_over
 from approvals.selectors.policies import (
     PolicyMatch,

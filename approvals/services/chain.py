@@ -14,11 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import (
-    ApprovalRequest,
-    ApprovalStage,
-    StageStatus,
-)
+from approvals.models import ApprovalRequest, ApprovalStage, StageStatus
 from approvals.selectors.deciders import APPROVAL_LINK_SALT, role_members
 from approvals.signals import approval_decided
 from portal.services import audit_record, audited_transition, notify

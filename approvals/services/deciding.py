@@ -8,12 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from approvals.models import (
-    ApprovalDecision,
-    ApprovalRequest,
-    ApprovalStage,
-    ApprovalStatus,
-)
+from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStage, ApprovalStatus
 from approvals.selectors.deciders import approval_list, stage_acting_for
 from approvals.services.chain import (
     approval_finish,

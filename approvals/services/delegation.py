@@ -9,9 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 
-from approvals.models import (
-    Delegation,
-)
+from approvals.models import Delegation
 from portal.services import notify
 
 

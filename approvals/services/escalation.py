@@ -15,10 +15,7 @@ from approvals.models import (
     StageStatus,
     TimeoutAction,
 )
-from approvals.services.chain import (
-    stage_approvers_add,
-    user_names,
-)
+from approvals.services.chain import stage_approvers_add, user_names
 from approvals.services.deciding import stage_conclude
 from portal.services import audit_record
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from approvals.models import (
-    ApprovalPolicy,
-    PolicyStage,
-)
+from approvals.models import ApprovalPolicy, PolicyStage
 
 
 @transaction.atomic

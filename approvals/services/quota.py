@@ -11,12 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.models import (
-    LedgerStatus,
-    OrderKind,
-    Quota,
-    QuotaEntry,
-)
+from approvals.models import LedgerStatus, OrderKind, Quota, QuotaEntry
 from approvals.selectors.quota import Demand, change_demand, quota_problems, resource_demand
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.services import audit_record

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from approvals.models import (
-    ApprovalRequest,
-    ApprovalStatus,
-    StageStatus,
-)
+from approvals.models import ApprovalRequest, ApprovalStatus, StageStatus
 from approvals.services.chain import requester_notify
 from approvals.services.quota import quota_commit_change, quota_commit_order, quota_release
 from portal.services import audited_transition

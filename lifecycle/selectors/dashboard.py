@@ -8,10 +8,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from billing.selectors import month_period
-from lifecycle.models import (
-    Grade,
-    LeaseState,
-)
+from lifecycle.models import Grade, LeaseState
 from lifecycle.selectors.leases import SOON, lease_list
 from lifecycle.selectors.reclaim import reclaim_case_list
 from lifecycle.selectors.savings import savings

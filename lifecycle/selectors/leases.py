@@ -7,9 +7,7 @@ from django.db.models import QuerySet
 
 from catalog.models import ChangeAction, Order
 from catalog.selectors import order_list
-from lifecycle.models import (
-    Lease,
-)
+from lifecycle.models import Lease
 from portal.selectors import project_ids
 
 # Days before a lease's expiry its requester is warned.

@@ -12,14 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.pricing import PriceBook, billed_kind
-from lifecycle.models import (
-    Grade,
-    IdlePolicy,
-    LeaseState,
-    ReclaimCase,
-    ResourceKeep,
-    Saving,
-)
+from lifecycle.models import Grade, IdlePolicy, LeaseState, ReclaimCase, ResourceKeep, Saving
 from lifecycle.selectors.leases import WARNING_DAYS, lease_list
 from lifecycle.selectors.reclaim import LADDER, idle_evidence_batch, reclaim_candidates
 from lifecycle.selectors.savings import CENT

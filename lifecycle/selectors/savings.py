@@ -10,9 +10,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from billing.selectors import Period, user_currency
-from lifecycle.models import (
-    Saving,
-)
+from lifecycle.models import Saving
 from portal.models import Project
 from portal.selectors import project_ids
 

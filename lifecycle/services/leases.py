@@ -16,11 +16,7 @@ import catalog.services as catalog_services
 import provisioning.services as provisioning_services
 from catalog.models import ChangeAction, Order, OrderStatus
 from catalog.orders import order_destroy
-from lifecycle.models import (
-    Lease,
-    LeaseState,
-    Saving,
-)
+from lifecycle.models import Lease, LeaseState, Saving
 from lifecycle.selectors.leases import WARNING_DAYS, lease_limit
 from lifecycle.services.notices import act_url, moment_text, order_url
 from lifecycle.services.savings import savings_start

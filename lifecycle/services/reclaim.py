@@ -11,13 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import provisioning.services as provisioning_services
-from lifecycle.models import (
-    Grade,
-    IdlePolicy,
-    ReclaimCase,
-    ResourceKeep,
-    Saving,
-)
+from lifecycle.models import Grade, IdlePolicy, ReclaimCase, ResourceKeep, Saving
 from lifecycle.selectors.reclaim import (
     LADDER,
     idle_evidence_batch,

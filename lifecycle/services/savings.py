@@ -5,9 +5,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from billing.pricing import PriceBook
-from lifecycle.models import (
-    Saving,
-)
+from lifecycle.models import Saving
 from lifecycle.selectors.preview import hourly_saving
 from provisioning.models import Resource
 from provisioning.providers.base import KINDS
