@@ -13,7 +13,6 @@ from itertools import pairwise
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
-from django.test import override_settings
 from django.utils import timezone
 
 from approvals.models import Quota
@@ -21,10 +20,10 @@ from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from autoscaling.tests.factories import ScalingPolicyFactory, ScalingScheduleFactory
+from autoscaling.tests.helpers import active_servers, balancer_members
 from billing.models import Budget
 from catalog.models import Order
 from portal.celery import app as celery_app
-from portal.demo_workload import autoscaling_demo_seed
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
@@ -51,16 +50,6 @@ def group(demo) -> Resource:
     deployment_start(order=order)
     run_queued()
     return order.resources.get(kind="autoscaling_group")
-
-
-def active_servers(group: Resource) -> set[str]:
-    return set(group.children.filter(state="active").values_list("external_id", flat=True))
-
-
-def balancer_members(group: Resource) -> set[str]:
-    balancer = group.order.resources.get(kind="load_balancer")
-    cloud = SandboxObject.objects.get(external_id=balancer.external_id)
-    return {member["id"] for member in cloud.attributes["members"]}
 
 
 def settle_and_check(group: Resource) -> None:
@@ -393,29 +382,6 @@ def test_dashboard_summary_is_per_user(demo, group, client):
     assert dashboard_summary(user=demo["dave"])["groups"] == []
     html = render_to_string("autoscaling/_dashboard.html", {"summary": summary})
     assert group.name in html
-
-
-@override_settings(CANOPY_DEMO_WORKLOAD=True)
-def test_demo_seed_builds_a_waving_group_once(demo):
-    autoscaling_demo_seed()
-    autoscaling_demo_seed()  # idempotent
-    [group] = Resource.objects.filter(kind="autoscaling_group")
-    assert group.order.status in ("approved", "provisioning")
-    run_queued()
-    group.refresh_from_db()
-    assert group.state == "active"
-    assert ScalingPolicy.objects.filter(group=group).count() == 1
-    # The wave: high for 10 minutes, low for 10; evaluated every minute like beat does.
-    start = datetime(2030, 3, 6, 12, 0, tzinfo=UTC)  # a wave period starts on the hour
-    sizes = []
-    for minute in range(20):
-        evaluate(now=start + minute * MINUTE)
-        run_queued()
-        sizes.append(group_size(group=group))
-        assert balancer_members(group) == active_servers(group)
-    assert max(sizes) == group.properties["max"] and sizes[-1] < max(sizes)
-    autoscaling_demo_seed()
-    assert Resource.objects.filter(kind="autoscaling_group").count() == 1
 
 
 def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api_as, client):

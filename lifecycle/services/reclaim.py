@@ -28,6 +28,7 @@ from provisioning.models import Resource, ResourceState
 
 logger = logging.getLogger(__name__)
 R = ResourceState
+# What an idle policy's owner may set.
 POLICY_FIELDS = {
     "name",
     "enabled",

@@ -17,9 +17,8 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest
 from approvals.services.deciding import approval_decide
 from billing.pricing import PriceBook
-from catalog.models import Order
 from catalog.orders import order_cancel
-from lifecycle.models import Grade, Lease, ReclaimCase, Saving
+from lifecycle.models import Lease, ReclaimCase, Saving
 from lifecycle.selectors.dashboard import dashboard_summary
 from lifecycle.services.leases import grace_period, lease_extend, lease_process, lease_unretire
 from lifecycle.services.reclaim import (
@@ -28,9 +27,7 @@ from lifecycle.services.reclaim import (
     resource_keep_remove,
     resource_keep_set,
 )
-from lifecycle.services.tick import lifecycle_tick
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
-from portal.demo_workload import DEMO_LEASE_MINUTES, lifecycle_demo_seed
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
 from provisioning.services import sandbox_set_load
@@ -409,33 +406,6 @@ def test_resource_page_shows_the_lease_with_its_buttons(demo, client):
     assert client.get("/lifecycle/").status_code == 200
     listing = client.get("/resources/")
     assert b"Lease expires" in listing.content
-
-
-# --- the demo -----------------------------------------------------------------------------
-@override_settings(CANOPY_DEMO_WORKLOAD=True)
-def test_demo_seed_shows_a_lease_running_out_and_an_idle_server_reclaimed(demo):
-    lifecycle_demo_seed()
-    lifecycle_demo_seed()  # idempotent: the orders are in flight
-    orders = {o.parameters["name"]: o for o in Order.objects.filter(project=demo["data_lab"])}
-    assert set(orders) == {"lease-demo", "idle-demo"}
-    run_queued()
-    lease = Lease.objects.get(order=orders["lease-demo"])
-    start = timezone.now()
-    assert lease.expires_at - start < timedelta(minutes=DEMO_LEASE_MINUTES)
-    ticks = []
-    for minute in range(12):  # beat's ticks, with the worker running what they asked for
-        ticks.append(lifecycle_tick(now=start + timedelta(minutes=minute)))
-        run_queued()
-    assert ticks[0]["leases"] == {"warned": 1}
-    lease.refresh_from_db()
-    assert lease.state == "retired"
-    grades = [grade for tick in ticks for grade in tick["reclaim"] if grade in Grade.values]
-    assert grades == ["notified", "stopped", "retired", "deleted"]
-    idle = orders["idle-demo"].resources.get(kind="server")
-    idle.refresh_from_db()
-    assert idle.state == "deleted"
-    lifecycle_demo_seed()  # the idle demo is over: seeding again starts a new one
-    assert Order.objects.filter(project=demo["data_lab"], parameters__name="idle-demo").count() == 2
 
 
 def test_idle_policies_over_the_api_are_for_organization_admins(demo, api_as):
