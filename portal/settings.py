@@ -48,7 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "django_htmx",
-    "portal",
+    "core",  # the ground: tenancy, audit, notifications (imports no other app)
     "catalog",
     "approvals",
     "provisioning",
@@ -56,10 +56,11 @@ INSTALLED_APPS = [
     "lifecycle",
     "autoscaling",
     "identity",
+    "portal",  # the shell: URLs, dashboard, monitoring, demo seeding (may import every app)
 ]
 
 MIDDLEWARE = [
-    "portal.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
+    "core.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,7 +70,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "portal.middleware.AuditCredentialMiddleware",
+    "core.middleware.AuditCredentialMiddleware",
     "identity.oidc.OidcSessionRefresh",  # re-checks OIDC sessions with the provider
 ]
 
@@ -89,8 +90,8 @@ TEMPLATES = [
                 "portal.context_processors.navigation",
                 "identity.context_processors.sign_in",
             ],
-            # `human` and `field_label` in every template (see portal.labels).
-            "builtins": ["portal.templatetags.labels"],
+            # `human` and `field_label` in every template (see core.labels).
+            "builtins": ["core.templatetags.labels"],
         },
     },
 ]
@@ -228,7 +229,7 @@ CACHES = {
     }
 }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, fails soft
+    CACHES["default"]["BACKEND"] = "core.cache.RedisCache"  # one client per pool, fails soft
     # A cache that is down must cost little: redis-py's default retries back off for seconds.
     CACHES["default"]["OPTIONS"] = {
         "socket_connect_timeout": 1,
@@ -318,7 +319,7 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "csp.middleware.CSPMiddleware",
 )
-MIDDLEWARE.append("portal.middleware.ApiNotFoundAsJsonMiddleware")
+MIDDLEWARE.append("core.middleware.ApiNotFoundAsJsonMiddleware")
 # Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 # First: refuses a locked-out account before any password is checked.
@@ -332,7 +333,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("CANOPY_LOGIN_COOLOFF_MINUTES", de
 # another person out on purpose).
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_VERBOSE = False
-AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 # Guesses during the lock neither count nor extend it, so the page can say when it lifts.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -341,13 +342,13 @@ REST_FRAMEWORK |= {
     # Documents the 400/401/403/404/429/503 answers of every operation.
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.DepthLimitedJSONParser",
+        "core.api.parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     # Unknown or malformed filter values answer 400 naming the parameter.
-    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StrictPageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["core.api.filters.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StrictPageNumberPagination",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",

@@ -13,10 +13,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import Order
+from core.models import AuditEvent, OrganizationRole
+from core.services import organization_membership_add
 from identity.models import ApiToken, ServiceAccount
 from identity.services import api_token_issue
-from portal.models import AuditEvent, OrganizationRole
-from portal.services import organization_membership_add
 
 from .conftest import order_via_api
 

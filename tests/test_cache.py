@@ -1,9 +1,9 @@
-"""portal.cache: Django's Redis cache without a new redis-py client per call."""
+"""core.cache: Django's Redis cache without a new redis-py client per call."""
 
 from django.conf import settings
 from django.core.cache import cache
 
-from portal.cache import RedisCache
+from core.cache import RedisCache
 
 
 def test_one_client_serves_every_call_on_a_pool():
@@ -14,7 +14,7 @@ def test_one_client_serves_every_call_on_a_pool():
 
 
 def test_the_configured_cache_round_trips():
-    # Redis (portal.cache.RedisCache) wherever the suite runs on it, files otherwise.
+    # Redis (core.cache.RedisCache) wherever the suite runs on it, files otherwise.
     assert settings.CACHES["default"]["BACKEND"] != "django.core.cache.backends.redis.RedisCache"
     cache.set("canopy-cache-test", {"n": 1}, 5)
     assert cache.get_many(["canopy-cache-test"]) == {"canopy-cache-test": {"n": 1}}

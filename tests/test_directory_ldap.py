@@ -13,10 +13,10 @@ from django_auth_ldap.config import LDAPSearch, NestedGroupOfNamesType
 from rest_framework.test import APIClient
 
 from approvals.models import ApprovalRequest
+from core.models import AuditEvent, ProjectMembership, ProjectRole
+from core.services import project_membership_add
 from identity.models import DirectoryIdentity
 from identity.tasks import directory_sync
-from portal.models import AuditEvent, ProjectMembership, ProjectRole
-from portal.services import project_membership_add
 
 from .conftest import order_via_api
 from .ldap_server import (

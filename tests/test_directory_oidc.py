@@ -28,9 +28,9 @@ from django.core.exceptions import SuspiciousOperation
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from approvals.models import ApprovalRequest
+from core.models import ProjectMembership, ProjectRole
 from identity.models import DirectoryRoleMapping
 from identity.oidc import DirectoryOidcBackend
-from portal.models import ProjectMembership, ProjectRole
 
 from .conftest import order_via_api, wait_until
 from .test_browser import CHROMIUM, CHROMIUM_ARGS

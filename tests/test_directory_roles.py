@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.models import OrganizationMembership, OrganizationRole, ProjectMembership
+from core.selectors import project_list, user_has_project_perm
 from identity.models import DirectoryRoleMapping
 from identity.services import directory_roles_apply
-from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership
-from portal.selectors import project_list, user_has_project_perm
 
 pytestmark = pytest.mark.django_db
 

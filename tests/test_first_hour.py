@@ -17,7 +17,7 @@ from django.test import Client, override_settings
 from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
 from catalog.models import Order
 from catalog.orders import order_deploy, order_destroy
-from portal.labels import human
+from core.labels import human
 from provisioning.models import Resource
 from tests.fixtures import order_via_api
 from tests.test_saga import approved_order, run_queued
@@ -336,8 +336,8 @@ def test_finance_changes_a_budget_without_the_admin(demo):
 
 
 def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
+    from core.models import OrganizationMembership
     from lifecycle.models import IdlePolicy
-    from portal.models import OrganizationMembership
 
     OrganizationMembership.objects.create(
         user=demo["carol"], organization=demo["web_shop"].organization, role="admin"
@@ -405,8 +405,8 @@ def test_an_order_with_a_broken_resource_reads_degraded(demo):
 def test_the_admin_in_words(demo):
     admin = _client(demo["admin"])
     assert "Scaling policies" in admin.get("/admin/").content.decode()
-    events = admin.get("/admin/portal/auditevent/").content.decode()
-    assert "/admin/portal/auditevent/add/" not in events
+    events = admin.get("/admin/core/auditevent/").content.decode()
+    assert "/admin/core/auditevent/add/" not in events
     form = admin.get("/admin/provisioning/cloudaccount/add/").content.decode()
     credentials = re.search(r'<textarea name="new_credentials"[^>]*>([^<]*)</textarea>', form)
     assert credentials is not None and credentials.group(1).strip() == ""

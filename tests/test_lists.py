@@ -8,8 +8,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Order
-from portal.models import Project
-from portal.pagination import MAX_PAGE_SIZE
+from core.models import Project
+from core.pagination import MAX_PAGE_SIZE
 from provisioning.models import CloudAccount, Resource
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.utils import timezone
 from approvals.services import approval_escalate_overdue
 from catalog.models import Order
 from catalog.orders import order_deploy
-from portal.models import Notification, OrganizationRole
-from portal.services import notify, organization_membership_add
+from core.models import Notification, OrganizationRole
+from core.services import notify, organization_membership_add
 from provisioning.models import Step
 from provisioning.services import step_execute
 from tests.fixtures import order_via_api

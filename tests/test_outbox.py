@@ -1,4 +1,4 @@
-"""The transactional outbox (portal.outbox) and the cache that fails soft (portal.cache), each
+"""The transactional outbox (core.outbox) and the cache that fails soft (core.cache), each
 against what really happens: a broker refusing a publish, a Redis port nobody listens on. The
 whole story with real servers stopped and started is tests/test_faults.py."""
 
@@ -9,10 +9,10 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from portal.cache import RedisCache
+from core.cache import RedisCache
+from core.models import OutboxMessage
+from core.outbox import RELAY_GRACE, outbox_enqueue, outbox_relay
 from portal.celery import app as celery_app
-from portal.models import OutboxMessage
-from portal.outbox import RELAY_GRACE, outbox_enqueue, outbox_relay
 
 from .fault_stack import free_port
 

@@ -11,7 +11,7 @@ from approvals.models import ApprovalRequest
 from catalog.models import Order
 from catalog.orders import order_deploy
 from catalog.tasks import admit_order
-from portal.models import Project
+from core.models import Project
 
 
 @pytest.fixture

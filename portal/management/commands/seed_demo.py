@@ -15,10 +15,10 @@ from approvals.services import policy_save
 from autoscaling import services as autoscaling_services
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
+from core.models import Organization, OrganizationRole, Project, ProjectRole
+from core.services import organization_membership_add, project_membership_add
 from lifecycle import services as lifecycle_services
 from portal import demo_history
-from portal.models import Organization, OrganizationRole, Project, ProjectRole
-from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
 
 HOURLY_PRICES = {

@@ -4,9 +4,9 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.models import Notification
-from portal.selectors import notification_list, unread_notification_count
-from portal.services import notifications_mark_read
+from core.models import Notification
+from core.selectors import notification_list, unread_notification_count
+from core.services import notifications_mark_read
 
 
 class NotificationSerializer(serializers.ModelSerializer):

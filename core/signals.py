@@ -2,6 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent by `portal.services.audited_transition` inside the transaction that made the change, with
+# Sent by `core.services.audited_transition` inside the transaction that made the change, with
 # `instance`, `field`, `from_state`, `to_state` and `actor`; `sender` is the model class.
 lifecycle_changed = Signal()

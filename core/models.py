@@ -1,4 +1,5 @@
-"""Tenancy (organizations, projects, memberships) and the audit trail."""
+"""The ground's rows: tenancy (organizations, projects, memberships), the audit trail,
+notifications and the outbox."""
 
 from django.conf import settings
 from django.db import models
@@ -145,7 +146,7 @@ class OutboxMessage(models.Model):
     The message to a worker is only a wake-up call; this row is the promise that it is sent. It is
     deleted once the broker took the message: a row still here was not delivered (the broker was
     down at commit time), and the workers' relay publishes it when the broker answers again
-    (`portal.outbox`)."""
+    (`core.outbox`)."""
 
     task = models.CharField(max_length=200)
     args = models.JSONField(default=list)

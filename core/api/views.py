@@ -1,7 +1,7 @@
 from rest_framework import serializers, viewsets
 
-from portal.models import Project
-from portal.selectors import project_list
+from core.models import Project
+from core.selectors import project_list
 
 
 class ProjectSerializer(serializers.ModelSerializer):

@@ -3,8 +3,8 @@
 import django_filters
 from django.http import HttpRequest
 
-from portal.models import Project
-from portal.selectors import project_list
+from core.models import Project
+from core.selectors import project_list
 
 
 def own_projects(request: HttpRequest | None):

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.models import OutboxMessage
+from core.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 

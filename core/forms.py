@@ -6,7 +6,7 @@ from datetime import timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 
-from portal import labels
+from core import labels
 
 
 def form_add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:

@@ -1,7 +1,7 @@
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 
-from portal.pagination import MAX_PAGE_SIZE
+from core.pagination import MAX_PAGE_SIZE
 
 
 class StrictPageNumberPagination(PageNumberPagination):

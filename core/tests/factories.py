@@ -7,8 +7,8 @@ ones the product grants, never assigned by hand in a test.
 import factory
 from django.contrib.auth.models import User
 
-from portal import services
-from portal.models import Organization, OrganizationRole, Project, ProjectRole
+from core import services
+from core.models import Organization, OrganizationRole, Project, ProjectRole
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -5,14 +5,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from portal.selectors import notification_list
-from portal.services import notifications_mark_read
+from core.selectors import notification_list
+from core.services import notifications_mark_read
 
 
 @login_required
 def notification_list_view(request: HttpRequest) -> HttpResponse:
     notifications = notification_list(user=request.user)[:100]
-    return render(request, "portal/notifications.html", {"notifications": notifications})
+    return render(request, "core/notifications.html", {"notifications": notifications})
 
 
 @login_required

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from portal.db import UNAVAILABLE_ERRORS
-from portal.services import acting_credential
+from core.db import UNAVAILABLE_ERRORS
+from core.services import acting_credential
 
 
 class AuditCredentialMiddleware:

@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
-from portal.db import fetch_all
-from portal.models import AuditEvent, Notification, Project
+from core.db import fetch_all
+from core.models import AuditEvent, Notification, Project
 
 
 def project_list(*, user: AbstractUser, perm: str = "view_project") -> QuerySet[Project]:
@@ -19,7 +19,7 @@ def project_list(*, user: AbstractUser, perm: str = "view_project") -> QuerySet[
         return Project.objects.none()
     return get_objects_for_user(
         user,
-        f"portal.{perm}",
+        f"core.{perm}",
         klass=Project.objects.select_related("organization"),
         accept_global_perms=False,
     ).order_by("organization__name", "name")

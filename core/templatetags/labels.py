@@ -1,8 +1,8 @@
-"""`{% load labels %}`: `{{ value|human }}` and `{{ name|field_label }}` (see portal.labels)."""
+"""`{% load labels %}`: `{{ value|human }}` and `{{ name|field_label }}` (see core.labels)."""
 
 from django import template
 
-from portal import labels
+from core import labels
 
 register = template.Library()
 register.filter("human", labels.human)

@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from portal.models import (
+from core.models import (
     AuditEvent,
     Notification,
     Organization,
@@ -23,7 +23,7 @@ from portal.models import (
     ProjectMembership,
     ProjectRole,
 )
-from portal.signals import lifecycle_changed
+from core.signals import lifecycle_changed
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ _ROLE_PERMISSIONS = {
 
 # The API token (and service account) that the current request authenticated with: every audit
 # event the request writes records it. Set by the API's token authentication, cleared after each
-# request by `portal.middleware.AuditCredentialMiddleware`.
+# request by `core.middleware.AuditCredentialMiddleware`.
 acting_credential: ContextVar[str] = ContextVar("acting_credential", default="")
 
 
@@ -71,7 +71,7 @@ def organization_membership_add(
     )
     for project in organization.projects.all():
         for perm in ORGANIZATION_ROLE_PERMISSIONS[role]:
-            assign_perm(f"portal.{perm}", user, project)
+            assign_perm(f"core.{perm}", user, project)
     return membership
 
 
@@ -104,9 +104,9 @@ def _project_permissions_sync(*, user: AbstractUser, projects: Sequence[Project]
         ).values_list("role", flat=True):
             granted.update(ORGANIZATION_ROLE_PERMISSIONS[role])
         for perm in _ROLE_PERMISSIONS - granted:
-            remove_perm(f"portal.{perm}", user, project)
+            remove_perm(f"core.{perm}", user, project)
         for perm in granted:
-            assign_perm(f"portal.{perm}", user, project)
+            assign_perm(f"core.{perm}", user, project)
 
 
 @contextmanager

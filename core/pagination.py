@@ -1,5 +1,5 @@
 """One page size for every list, HTML and API alike: `?page=` and `?page_size=` (capped).
-The API's side is `portal.api.pagination.StrictPageNumberPagination`."""
+The API's side is `core.api.pagination.StrictPageNumberPagination`."""
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from portal.models import (
+from core.models import (
     AuditEvent,
     Organization,
     OrganizationMembership,
