@@ -5,6 +5,7 @@ whole story with real servers stopped and started is tests/test_faults.py."""
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery_app
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -12,9 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from core.cache import RedisCache
 from core.models import OutboxMessage
 from core.outbox import RELAY_GRACE, outbox_enqueue, outbox_relay
-from portal.celery import app as celery_app
-
-from .fault_stack import free_port
+from tests.fault_stack import free_port
 
 
 @pytest.fixture

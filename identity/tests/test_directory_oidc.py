@@ -27,13 +27,11 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.core.exceptions import SuspiciousOperation
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from approvals.models import ApprovalRequest
 from core.models import ProjectMembership, ProjectRole
 from identity.models import DirectoryRoleMapping
 from identity.oidc import DirectoryOidcBackend
-
-from .conftest import order_via_api, wait_until
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures import order_via_api, wait_until
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,8 +178,15 @@ def test_sign_in_approve_and_sign_out_through_the_provider(
     page.click("td a")
     page.fill("#id_comment", "approved from the directory")
     page.click("button:has-text('Approve')")
+    bob = api_as(demo["bob"])  # web-shop's other manager: an approver of the same stage
     wait_until(
-        lambda: ApprovalRequest.objects.get(order_id=order.data["id"]).status == "approved",
+        lambda: (
+            [
+                approval["order"]["id"]
+                for approval in bob.get("/api/v1/approvals/?status=approved").json()["results"]
+            ]
+            == [order.data["id"]]
+        ),
         timeout=15,
         what="olivia's approval",
     )

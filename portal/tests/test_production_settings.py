@@ -49,7 +49,7 @@ def _probe(tmp_path: Path) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", PROBE],
         env=_production_env(tmp_path),
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -368,7 +369,6 @@ def test_metrics_token_is_required_when_set(db, client, settings):
 
 @pytest.fixture
 def no_heartbeats():
-    from django.core.cache import cache
 
     cache.delete_many([heartbeat_key(queue) for queue in QUEUES])
     yield

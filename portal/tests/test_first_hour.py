@@ -15,16 +15,19 @@ from django.core import mail
 from django.test import Client, override_settings
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
+from billing.models import Budget
 from catalog.models import Order
 from catalog.orders import order_deploy, order_destroy
 from core.labels import human
+from core.models import OrganizationMembership
+from lifecycle.models import IdlePolicy
 from provisioning.models import Resource
 from tests.fixtures import order_via_api
 from tests.test_saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client(user) -> Client:
@@ -308,7 +311,6 @@ def test_dns_records_take_the_type_of_what_they_name(demo):
 
 
 def test_finance_changes_a_budget_without_the_admin(demo):
-    from billing.models import Budget
 
     carol = _client(demo["carol"])
     assert carol.get("/costs/budgets/new/").status_code == 200
@@ -336,8 +338,6 @@ def test_finance_changes_a_budget_without_the_admin(demo):
 
 
 def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
-    from core.models import OrganizationMembership
-    from lifecycle.models import IdlePolicy
 
     OrganizationMembership.objects.create(
         user=demo["carol"], organization=demo["web_shop"].organization, role="admin"
@@ -413,7 +413,6 @@ def test_the_admin_in_words(demo):
 
 
 def test_an_order_over_a_budget_that_only_alerts_is_warned_not_refused(demo):
-    from billing.models import Budget
 
     Budget.objects.filter(project=demo["web_shop"]).update(monthly_amount=Decimal("0.01"))
     body = {"project": demo["web_shop"].pk, "name": "big-1", "size": "large"}
