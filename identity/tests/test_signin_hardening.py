@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -15,8 +16,20 @@ from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from core.tests.factories import UserFactory
+
 GUESSES = 50
 COOL_OFF_SECONDS = settings.AXES_COOLOFF_TIME.total_seconds()
+
+
+@pytest.fixture
+def people(db) -> dict[str, User]:
+    """alice and bob, who sign in with "canopy", and an administrator with the same password."""
+    return {
+        "alice": UserFactory(username="alice", password="canopy"),
+        "bob": UserFactory(username="bob", password="canopy"),
+        "admin": UserFactory(username="admin", password="canopy", is_staff=True, is_superuser=True),
+    }
 
 
 def _let_the_cool_off_pass() -> None:
@@ -31,7 +44,7 @@ def _assert_locked(answer) -> None:
     assert 0 < int(answer["Retry-After"]) <= COOL_OFF_SECONDS
 
 
-def test_fifty_wrong_passwords_lock_the_html_login_until_the_cool_off(demo):
+def test_fifty_wrong_passwords_lock_the_html_login_until_the_cool_off(people):
     browser = Client()
     answers = [
         browser.post("/accounts/login/", {"username": "alice", "password": f"guess-{n}"})
@@ -51,17 +64,17 @@ def test_fifty_wrong_passwords_lock_the_html_login_until_the_cool_off(demo):
 
     _let_the_cool_off_pass()
     after = browser.post("/accounts/login/", {"username": "alice", "password": "canopy"})
-    assert after.status_code == 302 and browser.session["_auth_user_id"] == str(demo["alice"].pk)
+    assert after.status_code == 302 and browser.session["_auth_user_id"] == str(people["alice"].pk)
 
 
-def test_the_lockout_is_visible_to_admins_who_can_lift_it(demo):
+def test_the_lockout_is_visible_to_admins_who_can_lift_it(people):
     browser = Client()
     for n in range(settings.AXES_FAILURE_LIMIT):
         browser.post("/accounts/login/", {"username": "alice", "password": f"guess-{n}"})
     _assert_locked(browser.post("/accounts/login/", {"username": "alice", "password": "canopy"}))
 
     admin = Client()
-    admin.force_login(demo["admin"])
+    admin.force_login(people["admin"])
     listing = admin.get("/admin/axes/accessattempt/")
     assert listing.status_code == 200
     assert "alice" in listing.content.decode()
@@ -77,7 +90,7 @@ def test_the_lockout_is_visible_to_admins_who_can_lift_it(demo):
     assert after.status_code == 302
 
 
-def test_fifty_wrong_passwords_lock_the_api_token_endpoint(demo):
+def test_fifty_wrong_passwords_lock_the_api_token_endpoint(people):
     api = APIClient()
     statuses = [
         api.post(
@@ -98,7 +111,7 @@ def test_fifty_wrong_passwords_lock_the_api_token_endpoint(demo):
     assert after.status_code == 200, after.content
 
 
-def test_the_admin_login_locks_too(demo):
+def test_the_admin_login_locks_too(people):
     browser = Client()
     for n in range(settings.AXES_FAILURE_LIMIT):
         browser.post("/admin/login/", {"username": "admin", "password": f"guess-{n}"})
@@ -107,11 +120,11 @@ def test_the_admin_login_locks_too(demo):
     assert "_auth_user_id" not in browser.session
 
 
-def test_the_api_throttles_a_busy_user_with_retry_after(demo, monkeypatch):
+def test_the_api_throttles_a_busy_user_with_retry_after(people, monkeypatch):
     monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})
-    cache.delete(f"throttle_user_{demo['alice'].pk}")  # requests of earlier tests
+    cache.delete(f"throttle_user_{people['alice'].pk}")  # requests of earlier tests
     api = APIClient()
-    api.force_authenticate(demo["alice"])
+    api.force_authenticate(people["alice"])
     statuses = [api.get("/api/v1/projects/").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     refused = api.get("/api/v1/projects/")
@@ -119,7 +132,7 @@ def test_the_api_throttles_a_busy_user_with_retry_after(demo, monkeypatch):
     assert "throttled" in refused.json()["detail"].lower()
 
 
-def test_the_api_throttles_anonymous_clients(demo, monkeypatch):
+def test_the_api_throttles_anonymous_clients(people, monkeypatch):
     monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "2/minute"})
     cache.delete("throttle_anon_127.0.0.1")
     api = APIClient()
@@ -139,11 +152,11 @@ def test_the_api_throttles_anonymous_clients(demo, monkeypatch):
         ("alice.example", "too similar"),
     ],
 )
-def test_passwords_follow_the_four_standard_rules(demo, password, rule):
+def test_passwords_follow_the_four_standard_rules(people, password, rule):
     with pytest.raises(ValidationError) as refused:
-        validate_password(password, demo["alice"])
+        validate_password(password, people["alice"])
     assert rule in " ".join(refused.value.messages)
 
 
-def test_a_strong_password_passes(demo):
-    validate_password("plum-orbit-Vessel-42", demo["alice"])
+def test_a_strong_password_passes(people):
+    validate_password("plum-orbit-Vessel-42", people["alice"])
