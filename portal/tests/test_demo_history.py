@@ -2,13 +2,15 @@
 statements, a budget alert and this month's accrual (the test builds the history without the
 live demo workload, which needs workers)."""
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
-from billing.models import BudgetAlert, Statement, Usage
+from billing.models import BudgetAlert, Rate, Statement, Usage
 from billing.pricing import monthly_quote
 from billing.selectors import budget_list, chargeback_report, month_period, period_parse
 from portal import demo_history
@@ -95,3 +97,12 @@ def test_this_months_report_has_the_accrual(demo, history):
     month_start = month_period(timezone.now().date()).start
     if timezone.now() - month_start > timedelta(hours=2):
         assert report.total > 0
+
+
+def test_seeding_the_demo_again_keeps_its_price_versions(demo, history):
+    """A second `make run` on the same database re-runs seed_demo over the history's prices."""
+    versions = set(Rate.objects.values_list("rate_card_id", "resource_kind", "size", "price"))
+    call_command("seed_demo", stdout=io.StringIO())
+    assert set(Rate.objects.values_list("rate_card_id", "resource_kind", "size", "price")) == (
+        versions
+    )

@@ -3,6 +3,7 @@
 Idempotent: running it again updates what exists and creates nothing twice.
 """
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +22,9 @@ from lifecycle import services as lifecycle_services
 from portal import demo_history
 from provisioning.models import CloudAccount
 
+# The list prices' first version; the demo's history adds a later one (a price cut), so a
+# second `seed_demo` must name the version it updates.
+LIST_PRICES_SINCE = date(2000, 1, 1)
 HOURLY_PRICES = {
     "small": Decimal("0.0200"),
     "medium": Decimal("0.0400"),
@@ -99,6 +103,7 @@ class Command(BaseCommand):
                 resource_kind=kind,
                 size=size,
                 unit=unit,
+                effective_from=LIST_PRICES_SINCE,
                 defaults={"price": price},
             )
         BillingProfile.objects.get_or_create(organization=acme, defaults={"currency": "USD"})
