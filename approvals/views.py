@@ -25,9 +25,9 @@ from approvals.selectors.quota import quota_rows
 from approvals.services.deciding import approval_can_decide, approval_decide
 from approvals.services.delegation import delegation_create, delegation_delete
 from approvals.services.quota import quota_can_change, quota_set
-from portal.forms import form_add_service_errors
-from portal.pagination import paginate
-from portal.selectors import project_list
+from core.forms import form_add_service_errors
+from core.pagination import paginate
+from core.selectors import project_list
 
 
 @login_required
@@ -176,7 +176,7 @@ def quota_edit(request, project_id):
             return redirect("approvals:quota_list")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": f"Quota of {project.name}",

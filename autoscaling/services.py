@@ -38,7 +38,7 @@ from autoscaling.selectors import (
 )
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
-from portal.services import audit_record, notify
+from core.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import resource_metrics

@@ -15,6 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog.models import Order
+from core.forms import form_add_service_errors
+from core.pagination import paginate
 from lifecycle.filtersets import LeaseFilterSet
 from lifecycle.forms import IdlePolicyForm
 from lifecycle.models import LeaseState
@@ -26,8 +28,6 @@ from lifecycle.selectors.reclaim import idle_policy_list, reclaim_case_list, res
 from lifecycle.services.adoption import unknown_servers_adopt
 from lifecycle.services.leases import lease_extend, lease_unretire
 from lifecycle.services.reclaim import idle_policy_save, resource_keep_remove, resource_keep_set
-from portal.forms import form_add_service_errors
-from portal.pagination import paginate
 from provisioning.selectors import resource_list
 
 
@@ -93,7 +93,7 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
             return redirect("lifecycle:index")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": f"Idle policy {policy.name}",

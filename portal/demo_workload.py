@@ -18,10 +18,10 @@ from catalog.models import Order, OrderStatus
 from catalog.orders import order_admit, order_deploy
 from catalog.selectors import catalog_item_list
 from catalog.services import order_submit
+from core.models import Project
 from lifecycle.models import IdlePolicy
 from lifecycle.services.leases import GONE, lease_open
 from lifecycle.services.reclaim import idle_policy_save
-from portal.models import Project
 from provisioning.models import Resource, ResourceState
 from provisioning.services import sandbox_set_load
 

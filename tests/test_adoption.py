@@ -15,12 +15,12 @@ from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services import meter_hour
 from catalog.orders import order_destroy
+from core.models import AuditEvent, OrganizationRole
+from core.services import organization_membership_add
 from lifecycle.selectors.adoption import adoptable_servers
 from lifecycle.selectors.reclaim import reclaim_candidates
 from lifecycle.services.adoption import unknown_servers_adopt
 from lifecycle.tests.helpers import idle_policy
-from portal.models import AuditEvent, OrganizationRole
-from portal.services import organization_membership_add
 from provisioning.models import Resource, UnknownObject
 from provisioning.services import reconcile_accounts, resource_action_request
 from tests.moto_server import boto

@@ -24,7 +24,7 @@ from approvals.services.deciding import approval_decide
 from approvals.services.delegation import delegation_create, delegation_delete
 from approvals.services.policies import policy_save
 from approvals.services.quota import quota_set
-from portal.selectors import project_list
+from core.selectors import project_list
 
 
 class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):

@@ -23,8 +23,8 @@ from approvals.models import (
     Delegation,
     StageStatus,
 )
-from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.selectors import project_ids
+from core.models import OrganizationMembership, OrganizationRole, Project
+from core.selectors import project_ids
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
     pass

@@ -17,8 +17,8 @@ from approvals.models import (
     PolicyStage,
 )
 from approvals.selectors.deciders import role_members
-from portal.models import OrganizationMembership, OrganizationRole
-from portal.selectors import project_list
+from core.models import OrganizationMembership, OrganizationRole
+from core.selectors import project_list
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
     from catalog.models import Order

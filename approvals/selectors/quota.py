@@ -15,8 +15,8 @@ from django.db.models import Q, QuerySet, Sum
 import provisioning.selectors as provisioning_selectors
 from approvals.models import LedgerStatus, OrderKind, Quota, QuotaEntry
 from billing.pricing import monthly_quote
-from portal.models import Project
-from portal.selectors import project_list
+from core.models import Project
+from core.selectors import project_list
 from provisioning.models import CloudAccount, Resource
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in

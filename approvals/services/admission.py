@@ -17,7 +17,7 @@ from approvals.selectors.policies import (
 from approvals.services.chain import approval_finish, chain_advance, next_stage, requester_notify
 from approvals.services.quota import ledger_entry, order_demand, quotas_lock
 from approvals.signals import order_admission_decided
-from portal.services import audit_record
+from core.services import audit_record
 
 if TYPE_CHECKING:  # the order's model is above: approvals is handed orders, never imports them
     from catalog.models import Order

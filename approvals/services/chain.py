@@ -17,7 +17,7 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest, ApprovalStage, StageStatus
 from approvals.selectors.deciders import APPROVAL_LINK_SALT, role_members
 from approvals.signals import approval_decided
-from portal.services import audit_record, audited_transition, notify
+from core.services import audit_record, audited_transition, notify
 
 if TYPE_CHECKING:  # the order's model is above: approvals is handed orders, never imports them
     from catalog.models import Order

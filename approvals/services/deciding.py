@@ -17,7 +17,7 @@ from approvals.services.chain import (
     requester_notify,
     waiting_stages,
 )
-from portal.services import audit_record
+from core.services import audit_record
 
 
 def approval_can_decide(*, user: AbstractUser, approval: ApprovalRequest) -> bool:

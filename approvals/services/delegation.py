@@ -10,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from approvals.models import Delegation
-from portal.services import notify
+from core.services import notify
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from approvals.models import (
 )
 from approvals.services.chain import stage_approvers_add, user_names
 from approvals.services.deciding import stage_conclude
-from portal.services import audit_record
+from core.services import audit_record
 
 # Who a stage goes to when it is pending past its SLA and the policy says "escalate".
 ESCALATION = {

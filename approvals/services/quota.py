@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from approvals.models import LedgerStatus, OrderKind, Quota, QuotaEntry
 from approvals.selectors.quota import Demand, change_demand, quota_problems, resource_demand
-from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.services import audit_record
+from core.models import OrganizationMembership, OrganizationRole, Project
+from core.services import audit_record
 from provisioning.models import Resource
 from provisioning.selectors import changed_properties, cloud_account_for_order
 

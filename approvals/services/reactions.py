@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from approvals.models import ApprovalRequest, ApprovalStatus, StageStatus
 from approvals.services.chain import requester_notify
 from approvals.services.quota import quota_commit_change, quota_commit_order, quota_release
-from portal.services import audited_transition
+from core.services import audited_transition
 
 if TYPE_CHECKING:  # the order's model is above: approvals is handed orders, never imports them
     from catalog.models import Order

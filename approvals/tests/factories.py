@@ -20,7 +20,7 @@ class ApprovalPolicyFactory(factory.django.DjangoModelFactory):
         model = ApprovalPolicy
 
     name = factory.Sequence(lambda n: f"Policy {n}")
-    organization = factory.SubFactory("portal.tests.factories.OrganizationFactory")
+    organization = factory.SubFactory("core.tests.factories.OrganizationFactory")
     stages = factory.LazyFunction(lambda: [dict(MANAGER_STAGE)])
 
     @classmethod
@@ -36,5 +36,5 @@ class QuotaFactory(factory.django.DjangoModelFactory):
         model = Quota
         django_get_or_create = ("project", "organization")
 
-    project = factory.SubFactory("portal.tests.factories.ProjectFactory")
+    project = factory.SubFactory("core.tests.factories.ProjectFactory")
     organization = None

@@ -6,9 +6,9 @@ import pytest
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.services.policies import policy_save
 from approvals.tests.factories import ApprovalPolicyFactory
-from portal.models import OrganizationRole
-from portal.services import organization_membership_add
-from portal.tests.factories import ProjectFactory
+from core.models import OrganizationRole
+from core.services import organization_membership_add
+from core.tests.factories import ProjectFactory
 from tests.fixtures import order_via_api
 
 

@@ -23,8 +23,8 @@ from autoscaling.tests.factories import ScalingPolicyFactory, ScalingScheduleFac
 from autoscaling.tests.helpers import active_servers, balancer_members
 from billing.models import Budget
 from catalog.models import Order
-from portal.celery import app as celery_app
-from portal.models import AuditEvent, Notification
+from core.models import AuditEvent, Notification
+from celery import current_app as celery_app
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
 from tests.test_saga import admit_and_deploy, approved_order, run_queued

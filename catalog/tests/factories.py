@@ -13,7 +13,7 @@ import factory
 from billing.models import Rate, RateCard, Unit
 from catalog.models import CatalogItem, Category, Order
 from catalog.services import order_submit
-from portal.tests.factories import ProjectFactory, UserFactory
+from core.tests.factories import ProjectFactory, UserFactory
 from provisioning.models import CloudAccount
 
 # A one-server item: a name and a size (the sandbox's small, medium, large).
@@ -77,7 +77,7 @@ class SandboxAccountFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"sandbox-{n}")
-    organization = factory.SubFactory("portal.tests.factories.OrganizationFactory")
+    organization = factory.SubFactory("core.tests.factories.OrganizationFactory")
     provider = CloudAccount.Provider.SANDBOX
 
     @factory.post_generation

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
-from portal.models import Project
+from core.models import Project
 from provisioning.models import UnknownObject
 from provisioning.selectors import cloud_accounts_administered
 

@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 
 from catalog.models import ChangeAction, Order
 from catalog.selectors import order_list
+from core.selectors import project_ids
 from lifecycle.models import Lease
-from portal.selectors import project_ids
 
 # Days before a lease's expiry its requester is warned.
 WARNING_DAYS = (7, 1)

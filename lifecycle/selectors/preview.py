@@ -12,11 +12,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.pricing import PriceBook, billed_kind
+from core.models import Project
 from lifecycle.models import Grade, IdlePolicy, LeaseState, ReclaimCase, ResourceKeep, Saving
 from lifecycle.selectors.leases import WARNING_DAYS, lease_list
 from lifecycle.selectors.reclaim import LADDER, idle_evidence_batch, reclaim_candidates
 from lifecycle.selectors.savings import CENT
-from portal.models import Project
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import KINDS
 from provisioning.selectors import resource_list

@@ -10,10 +10,10 @@ from django.db.models import F, Q, QuerySet
 
 import provisioning.selectors as provisioning_selectors
 from catalog.selectors import OPEN_STATUSES
+from core.models import OrganizationMembership, OrganizationRole, Project
+from core.selectors import project_ids, user_has_project_perm
 from lifecycle.models import Grade, IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors.leases import lease_extension_orders, lease_limit
-from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint
 

@@ -10,9 +10,9 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
 from billing.selectors import Period, user_currency
+from core.models import Project
+from core.selectors import project_ids
 from lifecycle.models import Saving
-from portal.models import Project
-from portal.selectors import project_ids
 
 CENT = Decimal("0.01")
 

@@ -11,7 +11,7 @@ from approvals.services.quota import quota_commit_adopted
 from billing.pricing import monthly_quote
 from catalog.orders import order_completed
 from catalog.services import order_adopted
-from portal.models import Project
+from core.models import Project
 from provisioning.models import Resource, UnknownObject
 
 

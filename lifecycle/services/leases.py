@@ -16,13 +16,13 @@ import catalog.services as catalog_services
 import provisioning.services as provisioning_services
 from catalog.models import ChangeAction, Order, OrderStatus
 from catalog.orders import order_destroy
+from core.models import Project
+from core.selectors import user_has_project_perm
+from core.services import audit_record, audited_transition, notify
 from lifecycle.models import Lease, LeaseState, Saving
 from lifecycle.selectors.leases import WARNING_DAYS, lease_limit
 from lifecycle.services.notices import act_url, moment_text, order_url
 from lifecycle.services.savings import savings_start
-from portal.models import Project
-from portal.selectors import user_has_project_perm
-from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource, ResourceState
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 import provisioning.services as provisioning_services
+from core.models import Organization, Project
+from core.services import audit_record, notify
 from lifecycle.models import Grade, IdlePolicy, ReclaimCase, ResourceKeep, Saving
 from lifecycle.selectors.reclaim import (
     LADDER,
@@ -22,8 +24,6 @@ from lifecycle.selectors.reclaim import (
 from lifecycle.services.leases import GONE, project_perm_check
 from lifecycle.services.notices import act_url, moment_text
 from lifecycle.services.savings import savings_start
-from portal.models import Organization, Project
-from portal.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ class IdlePolicyFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = IdlePolicy
 
-    organization = factory.SubFactory("portal.tests.factories.OrganizationFactory")
+    organization = factory.SubFactory("core.tests.factories.OrganizationFactory")
     project = None
     name = factory.Sequence(lambda n: f"Idle policy {n}")
     cpu_below_percent = 5.0
@@ -42,4 +42,4 @@ class ResourceKeepFactory(factory.django.DjangoModelFactory):
         model = ResourceKeep
 
     reason = "needed for the quarter's close"
-    user = factory.SubFactory("portal.tests.factories.UserFactory")
+    user = factory.SubFactory("core.tests.factories.UserFactory")

@@ -3,9 +3,9 @@ organization's."""
 
 import pytest
 
+from core.tests.factories import ProjectFactory
 from lifecycle.selectors.reclaim import idle_policy_for
 from lifecycle.tests.factories import IdlePolicyFactory
-from portal.tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -18,6 +18,7 @@ from approvals.models import ApprovalRequest
 from approvals.services.deciding import approval_decide
 from billing.pricing import PriceBook
 from catalog.orders import order_cancel
+from core.models import AuditEvent, Notification
 from lifecycle.models import Lease, ReclaimCase, Saving
 from lifecycle.selectors.dashboard import dashboard_summary
 from lifecycle.services.leases import grace_period, lease_extend, lease_process, lease_unretire
@@ -28,7 +29,6 @@ from lifecycle.services.reclaim import (
     resource_keep_set,
 )
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
-from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
 from provisioning.services import sandbox_set_load
 from tests.test_saga import admit_and_deploy, deploy_approved, run_queued

@@ -8,13 +8,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.models import AuditEvent, Notification
 from lifecycle.models import Lease, ReclaimCase
 from lifecycle.selectors.preview import reclaim_preview, reclaim_preview_by_project
 from lifecycle.services.leases import lease_process
 from lifecycle.services.reclaim import reclaim_evaluate
 from lifecycle.services.tick import lifecycle_tick
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
-from portal.models import AuditEvent, Notification
 from provisioning.services import sandbox_set_load
 from tests.test_saga import run_queued
 

@@ -3,6 +3,7 @@
 Idempotent: running it again updates what exists and creates nothing twice.
 """
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,12 +15,15 @@ from approvals.models import ApprovalPolicy, ApproverRole, Quota
 from approvals.services.policies import policy_save
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
+from core.models import Organization, OrganizationRole, Project, ProjectRole
+from core.services import organization_membership_add, project_membership_add
 from portal import demo_history
 from portal.demo_workload import autoscaling_demo_seed, lifecycle_demo_seed
-from portal.models import Organization, OrganizationRole, Project, ProjectRole
-from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
 
+# The list prices' first version; the demo's history adds a later one (a price cut), so a
+# second `seed_demo` must name the version it updates.
+LIST_PRICES_SINCE = date(2000, 1, 1)
 HOURLY_PRICES = {
     "small": Decimal("0.0200"),
     "medium": Decimal("0.0400"),
@@ -98,6 +102,7 @@ class Command(BaseCommand):
                 resource_kind=kind,
                 size=size,
                 unit=unit,
+                effective_from=LIST_PRICES_SINCE,
                 defaults={"price": price},
             )
         BillingProfile.objects.get_or_create(organization=acme, defaults={"currency": "USD"})
