@@ -11,6 +11,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
+from celery import current_app as celery_app
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -24,7 +25,6 @@ from autoscaling.tests.helpers import active_servers, balancer_members
 from billing.models import Budget
 from catalog.models import Order
 from core.models import AuditEvent, Notification
-from celery import current_app as celery_app
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
 from tests.test_saga import admit_and_deploy, approved_order, run_queued
