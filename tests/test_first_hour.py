@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
 from catalog.models import Order
-from catalog.orders import order_deploy, order_destroy
+from catalog.orders import order_cancel, order_deploy, order_destroy
 from portal.labels import human
 from provisioning.models import Resource
 from tests.fixtures import order_via_api
@@ -122,6 +122,22 @@ def test_a_name_the_project_uses_is_refused_by_name(demo, api_as):
     assert not Order.objects.filter(status="submitted").exists()
     # Another project may use the name; so may the same project once the server is deleted.
     assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-2").status_code == 201
+
+
+def test_a_name_a_pending_order_will_use_is_refused_with_the_rule(demo, api_as):
+    first = order_via_api(api_as(demo["alice"]), demo, name="web-7")
+    assert Order.objects.get(pk=first.data["id"]).status == "pending_approval"
+    answer = order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-7")
+    assert answer.status_code == 400
+    (message,) = answer.json()["name"]
+    assert "unique per project and kind" in message and "web-7" in message, message
+    page = _client(demo["alice"]).post(
+        "/catalog/linux-vm/", {"project": demo["web_shop"].pk, "name": "web-7", "size": "small"}
+    )
+    assert "unique per project and kind" in page.content.decode()
+    # Once the pending order is cancelled, its names are free again.
+    order_cancel(user=demo["alice"], order_id=first.data["id"])
+    assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-7").status_code == 201
 
 
 def test_the_estimate_refuses_an_invalid_form_and_says_why(demo):
