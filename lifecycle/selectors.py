@@ -26,7 +26,7 @@ from lifecycle.models import (
     ResourceKeep,
     Saving,
 )
-from portal.models import OrganizationMembership, OrganizationRole, Project
+from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import Resource, ResourceState, UnknownObject
 from provisioning.providers.base import KINDS, MetricPoint
@@ -83,6 +83,18 @@ def policy_can_change(*, user: AbstractUser, policy: IdlePolicy) -> bool:
         return True
     organization_id = policy.organization_id or (policy.project and policy.project.organization_id)
     return _administered_organizations(user).filter(organization_id=organization_id).exists()
+
+
+def idle_policy_scopes(*, user: AbstractUser) -> tuple[QuerySet[Organization], QuerySet[Project]]:
+    """The organizations, and their projects, a new idle policy of the user may govern: those
+    the user administers (staff: all)."""
+    organizations = Organization.objects.order_by("name")
+    if not user.is_staff:
+        organizations = organizations.filter(pk__in=_administered_organizations(user))
+    projects = Project.objects.filter(organization__in=organizations).select_related(
+        "organization"
+    )
+    return organizations, projects.order_by("organization__name", "name")
 
 
 def idle_policy_list(*, user: AbstractUser) -> QuerySet[IdlePolicy]:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Order
 from lifecycle import selectors, services
 from lifecycle.filtersets import LeaseFilterSet
-from lifecycle.forms import IdlePolicyForm
+from lifecycle.forms import IdlePolicyCreateForm, IdlePolicyForm
 from lifecycle.models import LeaseState
 from portal.forms import form_add_service_errors
 from portal.pagination import paginate
@@ -67,8 +67,62 @@ def index(request: HttpRequest) -> HttpResponse:
             "closed_cases": cases.filter(closed_at__isnull=False)[:20],
             "keeps": selectors.resource_keep_list(user=user),
             "policies": selectors.idle_policy_list(user=user),
+            "can_add_policy": selectors.idle_policy_scopes(user=user)[0].exists(),
         },
     )
+
+
+IDLE_POLICY_INTRO = (
+    "A top-level server is idle when its average CPU and network stay below both thresholds "
+    "over the window; its owner is then notified, and the server stopped, retired and deleted "
+    "after each wait, unless it is busy again or kept."
+)
+
+
+@login_required
+def idle_policy_new(request: HttpRequest) -> HttpResponse:
+    """Organization admins add an idle policy for their organization or one of its projects."""
+    organizations, projects = selectors.idle_policy_scopes(user=request.user)
+    if not organizations.exists():
+        raise PermissionDenied("Only organization admins set idle policies.")
+    form = IdlePolicyCreateForm(
+        request.POST or None, organizations=organizations, projects=projects
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = services.idle_policy_save(
+                user=request.user,
+                fields={name: form.cleaned_data[name] for name in IdlePolicyForm.Meta.fields},
+                **form.scope_kwargs(),
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Idle policy {policy.name} added.")
+            return redirect("lifecycle:index")
+    return render(
+        request,
+        "portal/settings_form.html",
+        {
+            "form": form,
+            "title": "New idle policy",
+            "intro": IDLE_POLICY_INTRO,
+            "back": reverse("lifecycle:index"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def idle_policy_delete_view(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = get_object_or_404(selectors.idle_policy_list(user=request.user), pk=policy_id)
+    _run(
+        request,
+        lambda: services.idle_policy_delete(user=request.user, policy=policy),
+        f"Idle policy {policy.name} deleted: its servers follow their organization's policy, "
+        "if any.",
+    )
+    return redirect("lifecycle:index")
 
 
 @login_required
@@ -90,10 +144,10 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
         {
             "form": form,
             "title": f"Idle policy {policy.name}",
-            "intro": "A top-level server is idle when its average CPU and network stay below "
-            "both thresholds over the window; its owner is then notified, and the server "
-            "stopped, retired and deleted after each wait, unless it is busy again or kept.",
+            "intro": IDLE_POLICY_INTRO,
             "back": reverse("lifecycle:index"),
+            "delete_url": reverse("lifecycle:idle_policy_delete", args=[policy.pk]),
+            "delete_confirm": f"Delete idle policy {policy.name}?",
         },
     )
 

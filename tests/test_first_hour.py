@@ -391,6 +391,60 @@ def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
     )
 
 
+def test_idle_policies_are_added_and_deleted_in_the_portal(demo):
+    from lifecycle.models import IdlePolicy
+    from portal.models import OrganizationMembership
+
+    web_shop = demo["web_shop"]
+    OrganizationMembership.objects.create(
+        user=demo["carol"], organization=web_shop.organization, role="admin"
+    )
+    IdlePolicy.objects.filter(project=web_shop).delete()
+    carol = _client(demo["carol"])
+    assert 'data-testid="idle-policy-new"' in carol.get("/lifecycle/").content.decode()
+    form = {
+        "scope": f"project-{web_shop.pk}",
+        "name": "web-shop idle",
+        "enabled": "on",
+        "cpu_below_percent": "4",
+        "network_below_kbps": "30",
+        "window": "0 minutes",
+        "notify_after": "1 hour",
+    }
+    # The same rules as the API: a window must be positive, said on the field.
+    page = carol.post("/lifecycle/idle-policies/new/", form).content.decode()
+    assert 'data-testid="error-window"' in page
+    carol.post("/lifecycle/idle-policies/new/", {**form, "window": "2 hours"})
+    policy = IdlePolicy.objects.get(project=web_shop)
+    assert (policy.name, policy.window) == ("web-shop idle", timedelta(hours=2))
+    # A second policy for the same project is refused on the scope.
+    again = carol.post("/lifecycle/idle-policies/new/", {**form, "window": "1 hour"})
+    assert 'data-testid="error-scope"' in again.content.decode()
+    # Members and project managers neither add nor delete policies.
+    for name in ("alice", "bob"):
+        assert _client(demo[name]).get("/lifecycle/idle-policies/new/").status_code == 403
+        deleted = _client(demo[name]).post(f"/lifecycle/idle-policies/{policy.pk}/delete/")
+        assert deleted.status_code == 404
+    edit = carol.get(f"/lifecycle/idle-policies/{policy.pk}/").content.decode()
+    assert 'data-testid="settings-delete"' in edit
+    carol.post(f"/lifecycle/idle-policies/{policy.pk}/delete/")
+    assert not IdlePolicy.objects.filter(pk=policy.pk).exists()
+
+
+def test_finance_deletes_a_budget_in_the_portal(demo):
+    from billing.models import Budget
+
+    budget = Budget.objects.get(project=demo["web_shop"])
+    carol = _client(demo["carol"])
+    assert (
+        'data-testid="settings-delete"'
+        in carol.get(f"/costs/budgets/{budget.pk}/").content.decode()
+    )
+    assert _client(demo["alice"]).post(f"/costs/budgets/{budget.pk}/delete/").status_code == 404
+    carol.post(f"/costs/budgets/{budget.pk}/delete/")
+    assert not Budget.objects.filter(pk=budget.pk).exists()
+
+
 def test_desired_zero_is_told_the_group_bounds(demo, api_as):
     order = _provisioned(demo, "autoscaling-web-tier", name="tier", instances=2)
     group = Resource.objects.get(order=order, kind="autoscaling_group")
