@@ -1,7 +1,6 @@
 """Forms of the lifecycle pages: an idle policy, set by the organization's admins."""
 
 from django import forms
-
 from django.db.models import QuerySet
 
 from lifecycle.models import IdlePolicy

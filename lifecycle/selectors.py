@@ -91,9 +91,7 @@ def idle_policy_scopes(*, user: AbstractUser) -> tuple[QuerySet[Organization], Q
     organizations = Organization.objects.order_by("name")
     if not user.is_staff:
         organizations = organizations.filter(pk__in=_administered_organizations(user))
-    projects = Project.objects.filter(organization__in=organizations).select_related(
-        "organization"
-    )
+    projects = Project.objects.filter(organization__in=organizations).select_related("organization")
     return organizations, projects.order_by("organization__name", "name")
 
 

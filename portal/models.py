@@ -158,3 +158,26 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}{tuple(self.args)}"
+
+
+class ResourceCount(models.Model):
+    """How many resources of a project are in a state, on a provider, of a kind, as of
+    `refreshed_at`: a rollup that beat recomputes (`portal.rollups`), so the dashboard and
+    /metrics read a few hundred rows whatever the size of the estate."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=32)
+    provider = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32)
+    n = models.PositiveIntegerField()
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "state", "provider", "kind"], name="resource_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.n} {self.state} {self.kind} on {self.provider}"

@@ -29,7 +29,8 @@ from lifecycle.models import Lease, ReclaimCase
 from portal.cache import cache_ping
 from portal.celery import app as celery_app
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_read
-from provisioning.models import Drift, Resource, Step, StepState
+from portal.rollups import counts_by, resource_counts
+from provisioning.models import Drift, Step, StepState
 
 # Latency histograms cover the steps finished this recently: a window, so they are gauge
 # histograms (buckets may go down); histogram_quantile() reads them as they are.
@@ -72,12 +73,8 @@ class CanopyCollector(Collector):
             "Resources by state, provider and kind.",
             labels=["state", "provider", "kind"],
         )
-        rows = (
-            Resource.objects.values_list("state", "cloud_account__provider", "kind")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for state, provider, kind, n in rows:
+        counts, _ = resource_counts()  # the rollup beat keeps: not a scan of the estate
+        for state, provider, kind, n in counts_by(counts, "state", "provider", "kind"):
             gauge.add_metric([state, provider, kind], n)
         yield gauge
 

@@ -105,16 +105,12 @@ class BudgetViewSet(viewsets.ModelViewSet):
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         organization = data.pop("organization")
-        budget = services.budget_save(
-            user=request.user, organization_id=organization.pk, data=data
-        )
+        budget = services.budget_save(user=request.user, organization_id=organization.pk, data=data)
         return self._answer(budget, status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
         budget = self.get_object()
-        incoming = BudgetSerializer(
-            budget, data=request.data, partial=kwargs.get("partial", False)
-        )
+        incoming = BudgetSerializer(budget, data=request.data, partial=kwargs.get("partial", False))
         incoming.is_valid(raise_exception=True)
         budget = services.budget_save(
             user=request.user,
