@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from billing.selectors import user_currency
 from catalog.models import Order
 from lifecycle import selectors, services
 from lifecycle.filtersets import LeaseFilterSet
@@ -256,5 +257,6 @@ def reclaim_preview_view(request: HttpRequest) -> HttpResponse:
         {
             "days": days,
             "projects": selectors.reclaim_preview_by_project(user=request.user, days=days),
+            "currency": user_currency(user=request.user),
         },
     )
