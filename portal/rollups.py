@@ -1,9 +1,10 @@
 """Rollups the dashboard and /metrics read instead of the whole estate.
 
-Counting resources by state is a GROUP BY over every resource: its cost grows with the estate
-(a second at 100,000 resources). Beat recomputes the counts per project every 30 seconds
-("refresh-rollups" in the settings) into `ResourceCount`, and the readers sum those few hundred
-rows for the projects a user sees, whatever the size of the estate. The counts are as of their
+Counting resources by state is a GROUP BY over every resource, counting steps one over every
+step ever run: their cost grows with the estate. Beat recomputes the counts per project every
+30 seconds ("refresh-rollups" in the settings) into `ResourceCount` (and the step counts into
+`StepCount`), and the readers sum those few hundred rows for the projects a user sees, whatever
+the size of the estate. The counts are as of their
 `refreshed_at` (the pages say so). When beat does not run (a developer's `runserver`, a fresh
 database), a read that finds no rollup, or one older than `STALE_AFTER`, recomputes it first.
 """
@@ -11,28 +12,36 @@ database), a read that finds no rollup, or one older than `STALE_AFTER`, recompu
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Min, QuerySet, Sum
+from django.db.models import Count, F, Min, QuerySet, Sum
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from portal.models import ResourceCount
-from provisioning.models import Resource
+from portal.models import ResourceCount, StepCount
+from provisioning.models import Resource, Step
 
 STALE_AFTER = timedelta(minutes=5)
 
 
 @transaction.atomic
-def resource_counts_refresh(*, now: datetime | None = None) -> int:
-    """Recompute every project's resource counts: one GROUP BY, its rows replacing the old ones
-    in one transaction (readers see the old counts until it commits). Returns the row count."""
+def rollups_refresh(*, now: datetime | None = None) -> int:
+    """Recompute the resource counts of every project and the step counts: one GROUP BY each,
+    their rows replacing the old ones in one transaction (readers see the old counts until it
+    commits). Returns how many resource count rows there are."""
     now = now or timezone.now()
-    rows = (
+    resources = list(
         Resource.objects.values_list("project_id", "state", "cloud_account__provider", "kind")
         .annotate(n=Count("pk"))
         .order_by()
     )
+    steps = list(
+        Step.objects.values_list("state", "resource__cloud_account__provider", "resource__kind")
+        .annotate(n=Count("pk"), retries=Sum(Greatest(F("attempts") - 1, 0)))
+        .order_by()
+    )
     ResourceCount.objects.all().delete()
+    StepCount.objects.all().delete()
     # A refresh running at the same time inserted these keys already: its counts are as new.
-    created = ResourceCount.objects.bulk_create(
+    ResourceCount.objects.bulk_create(
         [
             ResourceCount(
                 project_id=project_id,
@@ -42,22 +51,48 @@ def resource_counts_refresh(*, now: datetime | None = None) -> int:
                 n=n,
                 refreshed_at=now,
             )
-            for project_id, state, provider, kind, n in rows
+            for project_id, state, provider, kind, n in resources
         ],
         ignore_conflicts=True,
     )
-    return len(created)
+    StepCount.objects.bulk_create(
+        [
+            StepCount(
+                state=state,
+                provider=provider,
+                kind=kind,
+                n=n,
+                retries=retries or 0,
+                refreshed_at=now,
+            )
+            for state, provider, kind, n, retries in steps
+        ],
+        ignore_conflicts=True,
+    )
+    return len(resources)
 
 
-def resource_counts(*, projects: QuerySet | None = None) -> tuple[QuerySet, datetime]:
-    """The rollup's rows (of `projects`, a queryset of project ids, when given) and when they
-    were counted; refreshed first when beat has not done it lately."""
+def _counted_at() -> datetime:
+    """When the rollups were counted; recounted first when beat has not done it lately."""
     refreshed = ResourceCount.objects.aggregate(at=Min("refreshed_at"))["at"]
     if refreshed is None or refreshed < timezone.now() - STALE_AFTER:
         refreshed = timezone.now()
-        resource_counts_refresh(now=refreshed)
+        rollups_refresh(now=refreshed)
+    return refreshed
+
+
+def resource_counts(*, projects: QuerySet | None = None) -> tuple[QuerySet, datetime]:
+    """The resource rollup's rows (of `projects`, a queryset of project ids, when given) and
+    when they were counted."""
+    counted_at = _counted_at()
     counts = ResourceCount.objects.all()
-    return (counts if projects is None else counts.filter(project__in=projects)), refreshed
+    return (counts if projects is None else counts.filter(project__in=projects)), counted_at
+
+
+def step_counts() -> QuerySet[StepCount]:
+    """The step rollup's rows."""
+    _counted_at()
+    return StepCount.objects.all()
 
 
 def counts_by(counts: QuerySet[ResourceCount], *fields: str) -> list[tuple]:

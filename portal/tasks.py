@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from portal.rollups import resource_counts_refresh
+from portal.rollups import rollups_refresh
 
 
 @shared_task
 def refresh_rollups() -> int:
-    return resource_counts_refresh()
+    return rollups_refresh()
