@@ -717,6 +717,10 @@ def budget_list(
     return budget_statuses(month=month, budgets=budget_visible(user=user), now=now)
 
 
+# Budgets as they are listed: by organization, cost centers first (a project's has none).
+BUDGET_ORDER = ("organization_id", "cost_center", "project__name", "pk")
+
+
 def budget_visible(*, user: AbstractUser) -> QuerySet[Budget]:
     """Budgets the user may read: of the projects they belong to (members see what their
     orders are checked against), and of cost centers when they are finance or admins of the
@@ -728,7 +732,7 @@ def budget_visible(*, user: AbstractUser) -> QuerySet[Budget]:
     return Budget.objects.filter(
         Q(project__in=project_ids(user=user, perm="view_project"))
         | Q(project__isnull=True, organization__in=finance_orgs)
-    ).order_by("organization_id", "cost_center", "project__name", "pk")
+    ).order_by(*BUDGET_ORDER)
 
 
 def budget_clash(*, budget: Budget) -> dict[str, list[str]]:

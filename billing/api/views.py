@@ -19,6 +19,7 @@ from billing.api.serializers import (
 from billing.filtersets import BudgetFilterSet
 from billing.models import Budget
 from billing.selectors import (
+    BUDGET_ORDER,
     BudgetStatus,
     budget_statuses,
     budget_visible,
@@ -82,7 +83,7 @@ class BudgetViewSet(viewsets.ModelViewSet):
         query.is_valid(raise_exception=True)
         return budget_statuses(
             budgets=Budget.objects.filter(pk__in=[budget.pk for budget in budgets]).order_by(
-                "organization_id", "cost_center", "project__name", "pk"
+                *BUDGET_ORDER
             ),
             **query.validated_data,
         )
