@@ -3,7 +3,7 @@
 import django_filters
 
 from billing.models import Budget
-from portal.filtersets import ProjectFilter
+from core.filtersets import ProjectFilter
 
 
 class BudgetFilterSet(django_filters.FilterSet):

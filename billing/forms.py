@@ -4,7 +4,7 @@ from django import forms
 
 from billing.models import Budget
 from billing.selectors import budget_clash
-from portal.models import Project
+from core.models import Project
 
 
 class BudgetForm(forms.ModelForm):

@@ -3,9 +3,9 @@
 from django import forms
 from django.db.models import QuerySet
 
+from core.forms import HumanDurationField
+from core.models import Organization, Project
 from lifecycle.models import IdlePolicy
-from portal.forms import HumanDurationField
-from portal.models import Organization, Project
 
 WAIT_HELP = "Counted from the previous grade; empty: the ladder stops before this grade."
 

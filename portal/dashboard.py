@@ -2,7 +2,7 @@
 (resources and orders follow their project, costs follow billing's rules), so the dashboard shows
 exactly what the rest of the portal shows the same user. A constant number of queries.
 
-Kept apart from portal.selectors, which the other apps' selectors import.
+Kept apart from core.selectors, which the other apps' selectors import.
 """
 
 from collections import Counter
@@ -20,9 +20,9 @@ from autoscaling.selectors import dashboard_summary as autoscaling_summary
 from billing.selectors import budget_list, chargeback_report, month_period
 from catalog.models import OrderStatus
 from catalog.selectors import order_list
+from core.selectors import project_ids
 from lifecycle.selectors import dashboard_summary as lifecycle_summary
 from portal.rollups import counts_by, resource_counts
-from portal.selectors import project_ids
 from provisioning.models import ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import drift_summary, resource_list, step_error_list

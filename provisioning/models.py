@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.crypto import decrypt_json, encrypt_json
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from billing.models import Budget
 from billing.selectors import GROUPS, period_parse
-from portal.models import Organization, Project
+from core.models import Organization, Project
 
 MAX_ID = 2**63 - 1  # a database id is a bigint
 
