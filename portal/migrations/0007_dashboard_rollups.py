@@ -6,8 +6,6 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
         ('core', '0001_initial'),
         ('portal', '0006_ground_models_leave_portal'),
