@@ -103,7 +103,7 @@ def idle_policy_new(request: HttpRequest) -> HttpResponse:
             return redirect("lifecycle:index")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": "New idle policy",
