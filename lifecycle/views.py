@@ -14,20 +14,31 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from billing.selectors import user_currency
 from catalog.models import Order
 from core.forms import form_add_service_errors
 from core.pagination import paginate
 from lifecycle.filtersets import LeaseFilterSet
-from lifecycle.forms import IdlePolicyForm
+from lifecycle.forms import IdlePolicyCreateForm, IdlePolicyForm
 from lifecycle.models import LeaseState
 from lifecycle.selectors.adoption import adoptable_servers, adoption_projects
 from lifecycle.selectors.dashboard import dashboard_summary
 from lifecycle.selectors.leases import lease_extension_orders, lease_list
 from lifecycle.selectors.preview import MAX_PREVIEW_DAYS, reclaim_preview_by_project
-from lifecycle.selectors.reclaim import idle_policy_list, reclaim_case_list, resource_keep_list
+from lifecycle.selectors.reclaim import (
+    idle_policy_list,
+    idle_policy_scopes,
+    reclaim_case_list,
+    resource_keep_list,
+)
 from lifecycle.services.adoption import unknown_servers_adopt
 from lifecycle.services.leases import lease_extend, lease_unretire
-from lifecycle.services.reclaim import idle_policy_save, resource_keep_remove, resource_keep_set
+from lifecycle.services.reclaim import (
+    idle_policy_delete,
+    idle_policy_save,
+    resource_keep_remove,
+    resource_keep_set,
+)
 from provisioning.selectors import resource_list
 
 
@@ -74,8 +85,62 @@ def index(request: HttpRequest) -> HttpResponse:
             "closed_cases": cases.filter(closed_at__isnull=False)[:20],
             "keeps": resource_keep_list(user=user),
             "policies": idle_policy_list(user=user),
+            "can_add_policy": idle_policy_scopes(user=user)[0].exists(),
         },
     )
+
+
+IDLE_POLICY_INTRO = (
+    "A top-level server is idle when its average CPU and network stay below both thresholds "
+    "over the window; its owner is then notified, and the server stopped, retired and deleted "
+    "after each wait, unless it is busy again or kept."
+)
+
+
+@login_required
+def idle_policy_new(request: HttpRequest) -> HttpResponse:
+    """Organization admins add an idle policy for their organization or one of its projects."""
+    organizations, projects = idle_policy_scopes(user=request.user)
+    if not organizations.exists():
+        raise PermissionDenied("Only organization admins set idle policies.")
+    form = IdlePolicyCreateForm(
+        request.POST or None, organizations=organizations, projects=projects
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = idle_policy_save(
+                user=request.user,
+                fields={name: form.cleaned_data[name] for name in IdlePolicyForm.Meta.fields},
+                **form.scope_kwargs(),
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Idle policy {policy.name} added.")
+            return redirect("lifecycle:index")
+    return render(
+        request,
+        "core/settings_form.html",
+        {
+            "form": form,
+            "title": "New idle policy",
+            "intro": IDLE_POLICY_INTRO,
+            "back": reverse("lifecycle:index"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def idle_policy_delete_view(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = get_object_or_404(idle_policy_list(user=request.user), pk=policy_id)
+    _run(
+        request,
+        lambda: idle_policy_delete(user=request.user, policy=policy),
+        f"Idle policy {policy.name} deleted: its servers follow their organization's policy, "
+        "if any.",
+    )
+    return redirect("lifecycle:index")
 
 
 @login_required
@@ -97,10 +162,10 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
         {
             "form": form,
             "title": f"Idle policy {policy.name}",
-            "intro": "A top-level server is idle when its average CPU and network stay below "
-            "both thresholds over the window; its owner is then notified, and the server "
-            "stopped, retired and deleted after each wait, unless it is busy again or kept.",
+            "intro": IDLE_POLICY_INTRO,
             "back": reverse("lifecycle:index"),
+            "delete_url": reverse("lifecycle:idle_policy_delete", args=[policy.pk]),
+            "delete_confirm": f"Delete idle policy {policy.name}?",
         },
     )
 
@@ -207,5 +272,6 @@ def reclaim_preview_view(request: HttpRequest) -> HttpResponse:
         {
             "days": days,
             "projects": reclaim_preview_by_project(user=request.user, days=days),
+            "currency": user_currency(user=request.user),
         },
     )

@@ -10,7 +10,7 @@ from django.db.models import F, Q, QuerySet
 
 import provisioning.selectors as provisioning_selectors
 from catalog.selectors import OPEN_STATUSES
-from core.models import OrganizationMembership, OrganizationRole, Project
+from core.models import Organization, OrganizationMembership, OrganizationRole, Project
 from core.selectors import project_ids, user_has_project_perm
 from lifecycle.models import Grade, IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors.leases import lease_extension_orders, lease_limit
@@ -38,6 +38,16 @@ def policy_can_change(*, user: AbstractUser, policy: IdlePolicy) -> bool:
         return True
     organization_id = policy.organization_id or (policy.project and policy.project.organization_id)
     return _administered_organizations(user).filter(organization_id=organization_id).exists()
+
+
+def idle_policy_scopes(*, user: AbstractUser) -> tuple[QuerySet[Organization], QuerySet[Project]]:
+    """The organizations, and their projects, a new idle policy of the user may govern: those
+    the user administers (staff: all)."""
+    organizations = Organization.objects.order_by("name")
+    if not user.is_staff:
+        organizations = organizations.filter(pk__in=_administered_organizations(user))
+    projects = Project.objects.filter(organization__in=organizations).select_related("organization")
+    return organizations, projects.order_by("organization__name", "name")
 
 
 def idle_policy_list(*, user: AbstractUser) -> QuerySet[IdlePolicy]:
