@@ -36,7 +36,7 @@ from approvals.models import (
 )
 from billing.models import Budget
 from billing.pricing import monthly_quote
-from billing.selectors import budget_check
+from billing.selectors.budgets import budget_check
 from portal.db import fetch_all
 from portal.models import OrganizationMembership, OrganizationRole, Project
 from portal.selectors import project_ids, project_list

@@ -40,7 +40,7 @@ from autoscaling.selectors import (
     schedule_is_active,
 )
 from billing.pricing import monthly_quote
-from billing.selectors import budget_check
+from billing.selectors.budgets import budget_check
 from catalog.models import OrderStatus
 from catalog.orders import order_admit, order_deploy
 from catalog.selectors import catalog_item_list

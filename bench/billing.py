@@ -86,6 +86,7 @@ def seed() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from billing.services.rollups import rollups_rebuild
     from catalog.models import CatalogItem, Order
     from portal.models import Organization, OrganizationRole, Project
     from portal.services import organization_membership_add
@@ -145,6 +146,10 @@ def seed() -> None:
             """,
             [MONTH, HOURS],
         )
+    # The reports read the rollups metering keeps; rows written by SQL get them as migration
+    # 0007 gives them to rows metered before the rollups existed.
+    rollups_rebuild()
+    with connection.cursor() as cur:
         cur.execute("ANALYZE")
 
 
@@ -184,8 +189,9 @@ def run() -> int:
 
     from billing.accrual import running_costs
     from billing.models import Usage
-    from billing.selectors import chargeback_report, month_period
-    from billing.services import meter_hour
+    from billing.selectors.chargeback import chargeback_report
+    from billing.selectors.periods import month_period
+    from billing.services.metering import meter_hour
     from provisioning.models import Resource
 
     print(f"seeding {RESOURCES:,} resources and {RESOURCES * HOURS:,} usage rows", flush=True)

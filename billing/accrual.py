@@ -29,6 +29,24 @@ GONE = [ResourceState.DELETED, ResourceState.MISSING]
 SECONDS_PER_HOUR = Decimal(3600)
 
 
+# Whom a resource's cost is charged to: a usage column (and RunningCost attribute) → the path
+# of a resource's `values()` that holds it. Metering and the accrual read and charge alike.
+CHARGE_TO: dict[str, str] = {
+    "organization_id": "project__organization_id",
+    "project_id": "project_id",
+    "cost_center": "project__cost_center",
+    "user_id": "order__requester_id",
+    "catalog_item_id": "order__item_id",
+    "cloud_account_id": "cloud_account_id",
+    "provider": "cloud_account__provider",
+}
+
+
+def charged_to(row: dict) -> dict:
+    """The charge-to columns of a resource read with `values(*CHARGE_TO.values())`."""
+    return {column: row[path] for column, path in CHARGE_TO.items()}
+
+
 def last_event(field: str, kinds: list[str], before: datetime) -> Subquery:
     """The `field` of the resource's latest event of `kinds` before a moment (correlated)."""
     return Subquery(
@@ -57,6 +75,8 @@ class RunningCost:
     hourly: Decimal
     accrued: Decimal
     unpriced: bool
+    # Created since the last metered hour: no usage row has it yet, only this estimate.
+    new: bool = False
 
     @property
     def monthly(self) -> Decimal:
@@ -96,13 +116,7 @@ def running_costs(
             "kind",
             "parent__kind",
             "disk_gb",
-            "project_id",
-            "project__organization_id",
-            "project__cost_center",
-            "order__requester_id",
-            "order__item_id",
-            "cloud_account_id",
-            "cloud_account__provider",
+            *CHARGE_TO.values(),
             "cloud_account__organization_id",
             "state_event",
             "current_size",
@@ -154,25 +168,21 @@ def _running_cost(
     metered_until = row["metered_hour"] + HOUR if row["metered_hour"] else created
     since = max(metered_until, created, start)
     accrued = ZERO
+    new = created == since  # created since the last metered hour (and in the window)
     if window_end > since:
         accrued = hourly * Decimal((window_end - since).total_seconds()) / SECONDS_PER_HOUR
-        if created == since:
-            accrued += price.one_time  # created since the last metered hour: its fee is due too
+        if new:
+            accrued += price.one_time  # its fee is due too
     return RunningCost(
         resource_id=row["pk"],
-        organization_id=row["project__organization_id"],
-        project_id=row["project_id"],
-        cost_center=row["project__cost_center"],
-        user_id=row["order__requester_id"],
-        catalog_item_id=row["order__item_id"],
-        cloud_account_id=row["cloud_account_id"],
-        provider=row["cloud_account__provider"],
+        **charged_to(row),
         kind=kind,
         size=size,
         running=running,
         hourly=hourly,
         accrued=accrued,
         unpriced=not price.priced,
+        new=new,
     )
 
 

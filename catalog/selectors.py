@@ -13,7 +13,7 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, monthly_quote
-from billing.selectors import budget_check
+from billing.selectors.budgets import budget_check
 from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order, OrderStatus
 from portal.labels import field_label

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 import provisioning.selectors as provisioning_selectors
 from billing.pricing import PriceBook, billed_kind
-from billing.selectors import Period, month_period, user_currency
+from billing.selectors.access import user_currency
+from billing.selectors.periods import Period, month_period
 from catalog.models import ChangeAction, Order
 from catalog.selectors import OPEN_STATUSES, order_list
 from lifecycle.models import (

@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from billing.models import BudgetAlert, Statement, Usage
 from billing.pricing import monthly_quote
-from billing.selectors import budget_list, chargeback_report, month_period, period_parse
+from billing.selectors.budgets import budget_list
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.periods import month_period, period_parse
 from portal import demo_history
 from provisioning.models import Resource
 

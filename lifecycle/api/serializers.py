@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from billing.selectors import period_parse
+from billing.selectors.periods import period_parse
 from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors import MAX_PREVIEW_DAYS, SAVINGS_GROUPS
 from lifecycle.services import MAX_EXTENSION_DAYS

@@ -1,38 +1,35 @@
-"""Writes for billing: meter hours into usage rows, alert on budgets, close monthly statements."""
+"""Metering: hourly usage rows from the resources' lifecycle events, priced with the rate
+cards, unique per (resource, hour), and added to the rollups in the same transaction."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import selectors
 from billing.accrual import (
+    CHARGE_TO,
     HOUR,
     RUNNING_AFTER,
     SIZE_EVENTS,
     STATE_EVENTS,
     E,
+    charged_to,
     last_event,
 )
-from billing.models import Budget, BudgetAlert, RateCard, Statement, StatementLine, Usage
-from billing.pricing import BILLABLE_KINDS, CENT, MICRO, ZERO, PriceBook, billed_kind
-from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
-from portal.services import audit_record, notify
-from provisioning.models import CloudAccount, Resource, ResourceEvent
-from provisioning.selectors import cloud_account_options
-
-BUDGET_THRESHOLDS = (50, 80, 100)
-# The forecast alerts earlier than the spend: at 80 % and when it will overrun.
-FORECAST_THRESHOLDS = (80, 100)
+from billing.models import Usage
+from billing.pricing import MICRO, ZERO, PriceBook, billed_kind
+from billing.services.budgets import budget_alerts_send
+from billing.services.rollups import rollups_add
+from portal.models import OrganizationMembership, OrganizationRole
+from portal.services import notify
+from provisioning.models import Resource, ResourceEvent
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -50,19 +47,7 @@ class _Segment:
 
 
 # What metering reads of a resource (with its state before the hour) to write its usage row.
-CANDIDATE_FIELDS = (
-    "pk",
-    "kind",
-    "parent__kind",
-    "properties",
-    "project_id",
-    "project__cost_center",
-    "project__organization_id",
-    "order__requester_id",
-    "order__item_id",
-    "cloud_account_id",
-    "cloud_account__provider",
-)
+CANDIDATE_FIELDS = ("pk", "kind", "parent__kind", "properties", *CHARGE_TO.values())
 
 
 def _hour_candidates(start: datetime, end: datetime):
@@ -170,13 +155,7 @@ def _usage_row(
         idle_rate=price.idle,
         one_time=one_time,
         cost=cost,
-        organization_id=resource["project__organization_id"],
-        project_id=resource["project_id"],
-        cost_center=resource["project__cost_center"],
-        user_id=resource["order__requester_id"],
-        catalog_item_id=resource["order__item_id"],
-        cloud_account_id=resource["cloud_account_id"],
-        provider=resource["cloud_account__provider"],
+        **charged_to(resource),
         unpriced=unpriced,
     )
 
@@ -199,7 +178,7 @@ def meter_hour(*, hour: datetime) -> int:
         for resource in resources
         if (row := _usage_row(resource, events.get(resource["pk"], []), start, book)) is not None
     ]
-    _usage_insert(rows)
+    rollups_add(start=start, end=end, metered_at=_usage_insert(rows))
     _unpriced_announce([row for row in rows if row.unpriced], before=start)
     return Usage.objects.filter(hour=start).count()
 
@@ -238,21 +217,22 @@ def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
             )
 
 
-def _usage_insert(rows: list[Usage]) -> None:
+def _usage_insert(rows: list[Usage]) -> datetime:
     """INSERT … ON CONFLICT DO NOTHING: a row metered meanwhile by another run is kept as is.
 
     On PostgreSQL one INSERT … SELECT FROM unnest(column arrays) writes the hour: 10,000 rows
     in a fraction of a second, where the ORM's per-value preparation takes seconds. SQLite gets
     one executemany of INSERT OR IGNORE (only its datetimes need adapting), for the same reason.
+    Returns the run's `metered_at`: the rows it wrote (not those kept) carry it.
     """
-    if not rows:
-        return
-    if connection.vendor not in ("postgresql", "sqlite"):
-        Usage.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-        return
     now = timezone.now()
     for row in rows:
         row.metered_at = now
+    if not rows:
+        return now
+    if connection.vendor not in ("postgresql", "sqlite"):
+        Usage.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        return now
     fields = [f for f in Usage._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:
@@ -276,13 +256,14 @@ def _usage_insert(rows: list[Usage]) -> None:
                     for row in rows
                 ],
             )
-            return
+            return now
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         cursor.execute(
             f"INSERT INTO {Usage._meta.db_table} ({columns}) SELECT * FROM unnest({arrays}) "
             "ON CONFLICT (resource_id, hour) DO NOTHING",
             [[getattr(row, f.attname) for row in rows] for f in fields],
         )
+    return now
 
 
 def meter_range(*, start: datetime, end: datetime) -> int:
@@ -325,7 +306,7 @@ def meter_backfill(*, start: datetime, end: datetime) -> int:
     rows: list[Usage] = []
     for resource in resources:
         rows.extend(_resource_hours(resource, events.get(resource["pk"], []), start, end, book))
-    _usage_insert(rows)
+    rollups_add(start=start, end=end, metered_at=_usage_insert(rows))
     return len(rows)
 
 
@@ -361,222 +342,3 @@ def meter_last_hour(*, now: datetime | None = None) -> int:
     rows = meter_hour(hour=end - HOUR)
     budget_alerts_send(month=(end - HOUR).date().replace(day=1))
     return rows
-
-
-# --- Budgets ----------------------------------------------------------------------------------
-
-
-BUDGET_FIELDS = {"project", "cost_center", "monthly_amount", "refuse_orders_over_budget"}
-
-
-def budget_can_change(*, user: AbstractUser, organization_id: int) -> bool:
-    """Finance and admins of the organization (and staff) set its budgets."""
-    return (
-        user.is_staff
-        or OrganizationMembership.objects.filter(
-            user=user,
-            organization_id=organization_id,
-            role__in=[OrganizationRole.FINANCE, OrganizationRole.ADMIN],
-        ).exists()
-    )
-
-
-@transaction.atomic
-def budget_save(
-    *, user: AbstractUser, budget: Budget | None = None, organization_id: int, data: dict
-) -> Budget:
-    """Create or change a budget of a project or a cost center of the organization."""
-    if not budget_can_change(user=user, organization_id=organization_id):
-        raise PermissionDenied("Only the organization's finance people and admins set budgets.")
-    unknown = set(data) - BUDGET_FIELDS
-    if unknown:
-        raise ValidationError({name: ["Not a budget field."] for name in unknown})
-    budget = budget or Budget(organization_id=organization_id)
-    before = str(budget) if budget.pk else ""
-    for name, value in data.items():
-        setattr(budget, name, value)
-    if budget.project is not None:
-        if budget.project.organization_id != organization_id:
-            raise ValidationError({"project": ["Choose a project of this organization."]})
-        budget.cost_center = ""
-    elif not budget.cost_center:
-        raise ValidationError({"project": ["Choose a project, or give a cost center."]})
-    budget.full_clean()
-    budget.save()
-    audit_record(
-        action="budget.changed" if before else "budget.created",
-        target=budget,
-        actor=user,
-        message=f"{before} → {budget}" if before else str(budget),
-    )
-    return budget
-
-
-def _budget_recipients(budget: Budget) -> list:
-    """The project's managers (for a project budget) and the organization's finance people."""
-    User = get_user_model()
-    managers = (
-        ProjectMembership.objects.filter(project_id=budget.project_id, role=ProjectRole.MANAGER)
-        if budget.project_id
-        else ProjectMembership.objects.none()
-    )
-    finance = OrganizationMembership.objects.filter(
-        organization_id=budget.organization_id, role=OrganizationRole.FINANCE
-    )
-    return list(
-        User.objects.filter(
-            Q(pk__in=managers.values("user_id")) | Q(pk__in=finance.values("user_id"))
-        ).order_by("pk")
-    )
-
-
-def _alert_text(status: selectors.BudgetStatus, basis: str, threshold: int) -> tuple[str, str]:
-    budget, currency, month = status.budget, status.currency, status.month
-    if basis == BudgetAlert.Basis.FORECAST:
-        subject = f"Budget of {budget.label} forecast at {threshold} % for {month:%B %Y}"
-    else:
-        subject = f"Budget of {budget.label} at {threshold} % for {month:%B %Y}"
-    body = (
-        f"{budget.label} has spent {status.spent_with_accrued} {currency} of its "
-        f"{budget.monthly_amount} {currency} budget for {month:%B %Y} "
-        f"({status.accrued} {currency} of it estimated until metered); what runs now costs "
-        f"{status.monthly_run_rate} {currency} a month, so the month is forecast to end at "
-        f"{status.forecast} {currency} ({status.forecast_percent} % of the budget)."
-    )
-    return subject, body
-
-
-@transaction.atomic
-def budget_alerts_send(*, month: date, now: datetime | None = None) -> list[BudgetAlert]:
-    """Alert once per budget, month, basis and threshold crossed: the spend (metered plus
-    accrued) at 50/80/100 %, the month-end forecast at 80/100 % (the BudgetAlert row is the
-    'once'). In-app and by email, to the project's managers and the organization's finance."""
-    sent = []
-    # Alerts already sent this month, read once: the loop then only writes the new ones.
-    already = set(
-        BudgetAlert.objects.filter(month=month).values_list("budget_id", "basis", "threshold")
-    )
-    now = now or timezone.now()
-    # A forecast is about a month still running; an ended month has only its spend.
-    running_month = selectors.period_includes_now(selectors.month_period(month), now)
-    for status in selectors.budget_statuses(month=month, now=now):
-        crossed = [
-            (BudgetAlert.Basis.SPENT, t) for t in BUDGET_THRESHOLDS if status.percent >= t
-        ] + [
-            (BudgetAlert.Basis.FORECAST, t)
-            for t in FORECAST_THRESHOLDS
-            if running_month and status.forecast_percent >= t
-        ]
-        for basis, threshold in crossed:
-            if (status.budget.pk, basis, threshold) in already:
-                continue
-            alert, created = BudgetAlert.objects.get_or_create(
-                budget=status.budget,
-                month=month,
-                threshold=threshold,
-                basis=basis,
-                defaults={"spent": status.spent_with_accrued, "forecast": status.forecast},
-            )
-            if not created:
-                continue
-            subject, body = _alert_text(status, basis, threshold)
-            url = f"{reverse('billing:budget_list')}?period={month:%Y-%m}"
-            for user in _budget_recipients(status.budget):
-                notify(user=user, subject=subject, body=body, url=url)
-            sent.append(alert)
-    return sent
-
-
-# --- Rates -------------------------------------------------------------------------------------
-
-
-def _offered_sizes(card: RateCard) -> set[str] | None:
-    """The sizes the card's accounts offer (an organization's card: all its accounts'; the
-    installation's default: every account's); None when no account has listed its sizes yet."""
-    accounts = CloudAccount.objects.all()
-    if card.cloud_account_id:
-        accounts = accounts.filter(pk=card.cloud_account_id)
-    elif card.organization_id:
-        accounts = accounts.filter(organization_id=card.organization_id)
-    sizes = {
-        size.id for account in accounts for size in cloud_account_options(account=account)["sizes"]
-    }
-    return sizes or None
-
-
-def rate_problems(
-    *, rate_card: RateCard | None, resource_kind: str, size: str, effective_from: date
-) -> dict[str, list[str]]:
-    """Why a new rate may not be added, by field (empty: it may). The kind must be one Canopy
-    bills, a size one the card's accounts offer, and the date not before this month: months
-    before are metered (maybe closed), and keep their prices. A draft card (what-if) may price
-    any date. `rate_card` None: a card being created, checked as an organization-wide one."""
-    problems: dict[str, list[str]] = {}
-    if resource_kind not in BILLABLE_KINDS:
-        problems["resource_kind"] = [f"Choose one of: {', '.join(BILLABLE_KINDS)}."]
-    if size and resource_kind not in ("server", "database"):
-        problems["size"] = ["Only servers and databases have sizes; leave it empty."]
-    elif size and rate_card is not None:
-        offered = _offered_sizes(rate_card)
-        if offered is not None and size not in offered:
-            problems["size"] = [
-                f"No account of this card offers {size!r}: {', '.join(sorted(offered))}."
-            ]
-    first_day = selectors.month_start(timezone.now().date())
-    if effective_from < first_day and not (rate_card and rate_card.is_draft):
-        problems["effective_from"] = [
-            f"A new price starts on {first_day} or later: earlier months keep their prices."
-        ]
-    return problems
-
-
-# --- Statements -------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def statements_close(*, month: date) -> list[Statement]:
-    """Close `month` for every cost center: its usage rows plus any row left over from a month
-    already closed (an adjustment) go on one immutable statement. Closing again does nothing."""
-    month = selectors.month_start(month)
-    end = selectors.month_period(month).end
-    if end > timezone.now():
-        raise ValidationError({"month": ["A month can only be closed after it ended."]})
-    open_rows = Usage.objects.filter(statement__isnull=True, hour__lt=end)
-    centers = open_rows.values_list("organization_id", "cost_center").distinct().order_by()
-    statements = []
-    for organization_id, cost_center in list(centers):
-        if Statement.objects.filter(
-            organization_id=organization_id, cost_center=cost_center, month=month
-        ).exists():
-            continue  # closed before; rows metered since wait for the next month's statement
-        statement = Statement.objects.create(
-            organization_id=organization_id,
-            cost_center=cost_center,
-            month=month,
-            currency=selectors.organization_currency(organization_id=organization_id),
-            total=ZERO,
-        )
-        # Claim the rows first (one UPDATE), then sum exactly what was claimed: a row metered
-        # meanwhile is either on this statement and in its lines, or on the next one.
-        open_rows.filter(organization_id=organization_id, cost_center=cost_center).update(
-            statement=statement
-        )
-        lines = StatementLine.objects.bulk_create(
-            StatementLine(
-                statement=statement,
-                project_id=line["project_id"],
-                kind=line["kind"],
-                usage_month=line["usage_month"].date(),
-                hours=line["hours"],
-                cost=line["cost"].quantize(CENT, ROUND_HALF_UP),
-            )
-            for line in Usage.objects.filter(statement=statement)
-            .annotate(usage_month=TruncMonth("hour"))
-            .values("project_id", "kind", "usage_month")
-            .annotate(hours=Sum("hours"), cost=Sum("cost"))
-            .order_by("usage_month", "project_id", "kind")
-        )
-        statement.total = sum((line.cost for line in lines), ZERO)
-        statement.save(update_fields=["total"])
-        statements.append(statement)
-    return statements
