@@ -110,7 +110,9 @@ def _segments(
 
 def _usage_row(
     resource: dict, events: list[ResourceEvent], start: datetime, book: PriceBook
-) -> Usage | None:
+) -> dict | None:
+    """The resource's usage row of the hour starting at `start` (the Usage columns by attname;
+    a dict, not a model instance, whose construction cost more than pricing), or None."""
     segments, end = _segments(resource, events, start)
     kind = billed_kind(kind=resource["kind"], parent_kind=resource["parent__kind"])
     hours = running_hours = cost = ZERO
@@ -142,7 +144,7 @@ def _usage_row(
     if cost == ZERO and not unpriced:
         return None  # a kind priced at 0 (a network): no charge, no row
     last = segments[-1]
-    return Usage(
+    return dict(
         resource_id=resource["pk"],
         hour=start,
         kind=kind,
@@ -179,11 +181,11 @@ def meter_hour(*, hour: datetime) -> int:
         if (row := _usage_row(resource, events.get(resource["pk"], []), start, book)) is not None
     ]
     rollups_add(start=start, end=end, metered_at=_usage_insert(rows))
-    _unpriced_announce([row for row in rows if row.unpriced], before=start)
+    _unpriced_announce([row for row in rows if row["unpriced"]], before=start)
     return Usage.objects.filter(hour=start).count()
 
 
-def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
+def _unpriced_announce(rows: list[dict], *, before: datetime) -> None:
     """Tell the organization's admins, once per account, kind and size, that something runs
     that no rate card prices (it is metered at 0 until a rate is added)."""
     if not rows:
@@ -196,7 +198,7 @@ def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
     )
     new: dict[tuple, Usage] = {}
     for row in rows:
-        new.setdefault((row.cloud_account_id, row.kind, row.size), row)
+        new.setdefault((row["cloud_account_id"], row["kind"], row["size"]), row)
     User = get_user_model()
     for (account_id, kind, size), row in new.items():
         if (account_id, kind, size) in known:
@@ -204,7 +206,7 @@ def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
         what = f"{kind.replace('_', ' ')} size {size}" if size else kind.replace("_", " ")
         admins = User.objects.filter(
             pk__in=OrganizationMembership.objects.filter(
-                organization_id=row.organization_id, role=OrganizationRole.ADMIN
+                organization_id=row["organization_id"], role=OrganizationRole.ADMIN
             ).values("user_id")
         ).order_by("pk")
         for admin in admins:
@@ -217,7 +219,7 @@ def _unpriced_announce(rows: list[Usage], *, before: datetime) -> None:
             )
 
 
-def _usage_insert(rows: list[Usage]) -> datetime:
+def _usage_insert(rows: list[dict]) -> datetime:
     """INSERT … ON CONFLICT DO NOTHING: a row metered meanwhile by another run is kept as is.
 
     On PostgreSQL one INSERT … SELECT FROM unnest(column arrays) writes the hour: 10,000 rows
@@ -226,14 +228,17 @@ def _usage_insert(rows: list[Usage]) -> datetime:
     Returns the run's `metered_at`: the rows it wrote (not those kept) carry it.
     """
     now = timezone.now()
-    for row in rows:
-        row.metered_at = now
     if not rows:
         return now
     if connection.vendor not in ("postgresql", "sqlite"):
-        Usage.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        Usage.objects.bulk_create(
+            (Usage(**row, metered_at=now) for row in rows), batch_size=2000, ignore_conflicts=True
+        )
         return now
     fields = [f for f in Usage._meta.concrete_fields if not f.primary_key]
+    # The columns a row leaves out take their defaults (unit, one_time…) and the run's marker.
+    defaults = {f.attname: f.get_default() for f in fields} | {"metered_at": now}
+    values = [[row.get(f.attname, defaults[f.attname]) for f in fields] for row in rows]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
@@ -249,11 +254,9 @@ def _usage_insert(rows: list[Usage]) -> datetime:
                 [
                     [
                         convert(value) if convert else value
-                        for convert, value in zip(
-                            adapt, (getattr(row, f.attname) for f in fields), strict=True
-                        )
+                        for convert, value in zip(adapt, row, strict=True)
                     ]
-                    for row in rows
+                    for row in values
                 ],
             )
             return now
@@ -261,7 +264,7 @@ def _usage_insert(rows: list[Usage]) -> datetime:
         cursor.execute(
             f"INSERT INTO {Usage._meta.db_table} ({columns}) SELECT * FROM unnest({arrays}) "
             "ON CONFLICT (resource_id, hour) DO NOTHING",
-            [[getattr(row, f.attname) for row in rows] for f in fields],
+            [list(column) for column in zip(*values, strict=True)],
         )
     return now
 
@@ -303,7 +306,7 @@ def meter_backfill(*, start: datetime, end: datetime) -> int:
     ).order_by("at", "id"):
         events.setdefault(event.resource_id, []).append(event)
     book = PriceBook({r["cloud_account_id"] for r in resources})
-    rows: list[Usage] = []
+    rows: list[dict] = []
     for resource in resources:
         rows.extend(_resource_hours(resource, events.get(resource["pk"], []), start, end, book))
     rollups_add(start=start, end=end, metered_at=_usage_insert(rows))
@@ -312,7 +315,7 @@ def meter_backfill(*, start: datetime, end: datetime) -> int:
 
 def _resource_hours(
     resource: dict, events: list[ResourceEvent], start: datetime, end: datetime, book: PriceBook
-) -> Iterator[Usage]:
+) -> Iterator[dict]:
     """One resource's usage rows for the hours of [start, end), walking its events once."""
     prior = {"prior_state": None, "prior_size": None, "prior_quantity": None}
     index = 0

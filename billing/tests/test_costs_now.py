@@ -84,10 +84,12 @@ def test_the_accrual_is_one_query_whatever_the_number_of_running_resources(demo)
     now = _now()
     period = period_parse()
 
-    def queries_for(count: int) -> int:
+    def queries_for(count: int, metered: bool = False) -> int:
         for _ in range(count):
             server = make_resource(demo, size="small")
             event(server, "created", now - timedelta(hours=2), size="small")
+        if metered:
+            meter_hour(hour=hour_floor(now) - timedelta(hours=1))
         with CaptureQueriesContext(connection) as queries:
             costs = accrual.running_costs(
                 resources=Resource.objects.all(), start=period.start, end=period.end, now=now
@@ -96,7 +98,10 @@ def test_the_accrual_is_one_query_whatever_the_number_of_running_resources(demo)
         return len(queries.captured_queries)
 
     few, many = queries_for(2), queries_for(30)
-    assert few == many == 2  # the resources, and the rates of their cards
+    # The last metered hour (none here), the resources, and the rates of their cards.
+    assert few == many == 3
+    # With a metered hour: its rows for what did not change since, and the changed ones.
+    assert queries_for(2, metered=True) == queries_for(30, metered=True) == 4
 
 
 def test_a_completed_order_shows_in_month_to_date_at_once(demo, api_as, celery_worker_process):
