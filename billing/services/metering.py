@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from billing.services.budgets import budget_alerts_send
 from billing.services.rollups import rollups_add
 from portal.models import OrganizationMembership, OrganizationRole
 from portal.services import notify
-from provisioning.models import Resource, ResourceEvent
+from provisioning.models import Resource, ResourceEvent, ResourceState
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -50,6 +50,22 @@ class _Segment:
 CANDIDATE_FIELDS = ("pk", "kind", "parent__kind", "properties", *CHARGE_TO.values())
 
 
+def _alive_in(start: datetime, end: datetime) -> QuerySet[Resource]:
+    """Resources that existed at some moment of [start, end): created before its end, not
+    deleted before its start. Those whose row says deleted are left out first, unless their
+    deletion falls in the range, so the events of the estate's history are not read."""
+    return Resource.objects.filter(
+        ~Q(state=ResourceState.DELETED)
+        | Exists(
+            ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind=E.DELETED, at__gte=start)
+        ),
+        Exists(ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__lt=end)),
+        ~Exists(
+            ResourceEvent.objects.filter(resource_id=OuterRef("pk"), kind=E.DELETED, at__lt=start)
+        ),
+    )
+
+
 def _hour_candidates(start: datetime, end: datetime):
     """Resources that existed at some moment of [start, end) and have no usage row for it yet,
     with their state at `start`.
@@ -58,14 +74,7 @@ def _hour_candidates(start: datetime, end: datetime):
     time).
     """
     return (
-        Resource.objects.filter(
-            Exists(ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__lt=end)),
-            ~Exists(
-                ResourceEvent.objects.filter(
-                    resource_id=OuterRef("pk"), kind=E.DELETED, at__lt=start
-                )
-            ),
-        )
+        _alive_in(start, end)
         .exclude(Exists(Usage.objects.filter(resource_id=OuterRef("pk"), hour=start)))
         .annotate(
             prior_state=last_event("kind", STATE_EVENTS, start),
@@ -290,16 +299,7 @@ def meter_backfill(*, start: datetime, end: datetime) -> int:
     if end <= start:
         raise ValidationError({"to": ["Must be after the start."]})
     start, end = hour_floor(start), min(end, hour_floor(timezone.now()))
-    resources = list(
-        Resource.objects.filter(
-            Exists(ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__lt=end)),
-            ~Exists(
-                ResourceEvent.objects.filter(
-                    resource_id=OuterRef("pk"), kind=E.DELETED, at__lt=start
-                )
-            ),
-        ).values(*CANDIDATE_FIELDS)
-    )
+    resources = list(_alive_in(start, end).values(*CANDIDATE_FIELDS))
     events: dict[int, list[ResourceEvent]] = {}
     for event in ResourceEvent.objects.filter(
         resource_id__in=[r["pk"] for r in resources], at__lt=end
