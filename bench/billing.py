@@ -283,8 +283,10 @@ def run() -> int:
         (
             "accrual alone",
             f"{accrual_s * 1000:.0f} ms",
-            f"{accrual_queries} queries (resources, rates): "
-            f"{'ok' if accrual_queries <= 2 else 'MISSED'}",
+            # However many resources run: the last metered hour, its usage rows for what did not
+            # change since, the changed resources and their rates.
+            f"{accrual_queries} queries (hour, its rows, changed resources, rates): "
+            f"{'ok' if accrual_queries <= 4 else 'MISSED'}",
         ),
     ]
     width = max(len(r[0]) for r in rows)
