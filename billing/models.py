@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 
 
 class BillingProfile(models.Model):

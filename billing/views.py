@@ -24,8 +24,8 @@ from billing.selectors import budgets, chargeback, exports, periods, statements,
 from billing.services import budgets as budget_services
 from billing.services import exports as export_services
 from billing.statements import statement_csv_rows, statement_pdf
-from portal.forms import form_add_service_errors
-from portal.pagination import page_size
+from core.forms import form_add_service_errors
+from core.pagination import page_size
 
 
 class _Echo:
@@ -128,7 +128,7 @@ def _page_number(request: HttpRequest) -> int:
 
 
 def _page(report: chargeback.ChargebackReport) -> Page:
-    """The report's page for the list's page links (`portal/_pagination.html`): the rows are
+    """The report's page for the list's page links (`core/_pagination.html`): the rows are
     counted and sliced by the database, the paginator only numbers the pages."""
     return Paginator(range(report.count), report.page_size or max(report.count, 1)).get_page(
         report.page
@@ -272,7 +272,7 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
             return redirect("billing:budget_list")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": f"Budget of {budget.label}" if budget else f"New budget for {organization}",

@@ -23,7 +23,7 @@ from billing.services.budgets import budget_alerts_send
 from billing.services.metering import meter_backfill
 from billing.services.statements import statements_close
 from catalog.models import CatalogItem, Order, OrderStatus
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.models import CloudAccount, Resource, ResourceEvent, ResourceState
 
 HISTORY_MONTHS = 3

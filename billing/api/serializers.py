@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from billing.selectors.access import GROUPS
 from billing.selectors.periods import period_parse
-from portal.pagination import MAX_PAGE_SIZE
+from core.pagination import MAX_PAGE_SIZE
 
 MAX_ID = 2**63 - 1  # a database id is a bigint
 

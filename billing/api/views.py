@@ -20,7 +20,7 @@ from billing.selectors.budgets import budget_list
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.whatif import draft_card_get
 from billing.services.exports import usage_export_request
-from portal.pagination import page_size
+from core.pagination import page_size
 
 
 class ChargebackView(APIView):

@@ -14,8 +14,8 @@ from django.db.models import Count, Q, QuerySet, Sum
 
 from billing.models import BillingProfile, Usage, UsageDay, UsageResourceMonth
 from billing.selectors.periods import Period
-from portal.models import Project
-from portal.selectors import project_ids
+from core.models import Project
+from core.selectors import project_ids
 from provisioning.models import Resource
 
 DEFAULT_CURRENCY = "USD"

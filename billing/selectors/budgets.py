@@ -17,8 +17,8 @@ from billing.models import BillingProfile, Budget
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
 from billing.selectors.access import DEFAULT_CURRENCY, usage_in
 from billing.selectors.periods import Period, month_period, month_start, period_includes_now
-from portal.models import Organization, OrganizationRole, Project
-from portal.selectors import project_ids
+from core.models import Organization, OrganizationRole, Project
+from core.selectors import project_ids
 from provisioning.models import Resource
 
 

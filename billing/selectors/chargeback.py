@@ -28,7 +28,7 @@ from billing.selectors.access import (
 )
 from billing.selectors.periods import Period, period_includes_now
 from billing.selectors.whatif import whatif_costs
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.models import Resource, ResourceEvent
 
 # What people read for each grouping (page headings, CSV headers, the group-by menu).

@@ -4,8 +4,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import Exists, OuterRef, QuerySet
 
 from billing.models import Statement
-from portal.models import Project
-from portal.selectors import project_ids
+from core.models import Project
+from core.selectors import project_ids
 
 
 def statement_list(*, user: AbstractUser) -> QuerySet[Statement]:

@@ -10,8 +10,8 @@ from django.db.models import Q, QuerySet
 from billing.models import RateCard
 from billing.pricing import CENT, ZERO, PriceBook
 from billing.selectors.access import group_key, summary_sums
-from portal.models import Project
-from portal.selectors import project_ids
+from core.models import Project
+from core.selectors import project_ids
 
 
 def draft_cards(*, user: AbstractUser) -> QuerySet[RateCard]:

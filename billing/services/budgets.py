@@ -13,8 +13,8 @@ from django.utils import timezone
 from billing.models import Budget, BudgetAlert
 from billing.selectors.budgets import BudgetStatus, budget_statuses
 from billing.selectors.periods import month_period, period_includes_now
-from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
-from portal.services import audit_record, notify
+from core.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
+from core.services import audit_record, notify
 
 BUDGET_THRESHOLDS = (50, 80, 100)
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from billing.selectors.exports import EXPORT_HEADER, usage_export
 from billing.selectors.periods import Period
-from portal.services import notify
+from core.services import notify
 
 
 def export_storage() -> FileSystemStorage:

@@ -27,8 +27,8 @@ from billing.models import Usage
 from billing.pricing import MICRO, ZERO, PriceBook, billed_kind
 from billing.services.budgets import budget_alerts_send
 from billing.services.rollups import rollups_add
-from portal.models import OrganizationMembership, OrganizationRole
-from portal.services import notify
+from core.models import OrganizationMembership, OrganizationRole
+from core.services import notify
 from provisioning.models import Resource, ResourceEvent, ResourceState
 
 

@@ -1,6 +1,6 @@
 """factory_boy factories for billing's models: rate cards with their (versioned) rates, budgets,
 billing profiles and usage rows. People, organizations and projects come from the ground's
-factories (`portal.tests.factories`); a usage row's resource from `billing.tests.helpers`."""
+factories (`core.tests.factories`); a usage row's resource from `billing.tests.helpers`."""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -8,7 +8,7 @@ from decimal import Decimal
 import factory
 
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit, Usage
-from portal.tests.factories import OrganizationFactory, ProjectFactory
+from core.tests.factories import OrganizationFactory, ProjectFactory
 
 
 class BillingProfileFactory(factory.django.DjangoModelFactory):

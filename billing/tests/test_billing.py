@@ -14,7 +14,7 @@ from billing.services.budgets import budget_alerts_send
 from billing.services.metering import meter_hour, meter_last_hour, meter_range
 from billing.services.statements import statements_close
 from billing.tests.helpers import event, make_resource
-from portal.models import Notification
+from core.models import Notification
 
 pytestmark = pytest.mark.django_db
 

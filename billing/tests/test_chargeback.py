@@ -15,7 +15,7 @@ from billing.selectors.periods import month_period
 from billing.services import exports
 from billing.services.metering import meter_range
 from billing.tests.helpers import T0, at, event, make_resource
-from portal.models import Notification
+from core.models import Notification
 
 pytestmark = pytest.mark.django_db
 

@@ -24,8 +24,8 @@ from billing.services.metering import hour_floor, meter_backfill, meter_hour, me
 from billing.services.rates import rate_problems
 from billing.tests.helpers import T0, at, event, make_resource
 from catalog.models import Order, OrderStatus
-from portal.models import Notification, OrganizationRole
-from portal.services import organization_membership_add
+from core.models import Notification, OrganizationRole
+from core.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource
 from tests.fixtures import order_via_api, wait_until
 
