@@ -349,7 +349,7 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Row]:
     from billing.services.exports import usage_export_write
     from billing.services.metering import hour_floor, meter_hour
     from billing.services.statements import statements_close
-    from lifecycle.services import reclaim_evaluate
+    from lifecycle.services.reclaim import reclaim_evaluate
     from provisioning.models import CloudAccount
     from provisioning.services import reconcile_account
 

@@ -10,8 +10,9 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
-import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
+from approvals.selectors.admission import admission_refusal
+from approvals.selectors.quota import QUOTA_EXCEEDED, quota_effect
 from billing.pricing import PriceBook, monthly_quote
 from billing.selectors.budgets import budget_check
 from catalog import order_config, templating
@@ -304,7 +305,7 @@ def order_quote(
         cost = monthly_quote(cloud_account_id=cloud_account.pk, resources=resources)
     return Quote(
         estimated_monthly_cost=cost,
-        quota=approval_selectors.quota_effect(
+        quota=quota_effect(
             project=project, cloud_account=cloud_account, resources=resources, monthly_cost=cost
         ),
     )
@@ -325,9 +326,7 @@ def unsaved_order(*, user: AbstractUser, item: CatalogItem, plan: OrderPlan) -> 
 
 def order_refusal(*, order: Order, plan: OrderPlan) -> dict[str, list[str]]:
     """Why admission would refuse the order now, by kind ("quota", "budget"); empty: it fits."""
-    return approval_selectors.admission_refusal(
-        order=order, resources=plan.resources, sizes=plan.options["sizes"]
-    )
+    return admission_refusal(order=order, resources=plan.resources, sizes=plan.options["sizes"])
 
 
 @dataclass(frozen=True)
@@ -343,9 +342,7 @@ class Estimate:
 
     @property
     def over_limits(self) -> bool:
-        return any(
-            message.startswith(approval_selectors.QUOTA_EXCEEDED) for message in self.quote.quota
-        )
+        return any(message.startswith(QUOTA_EXCEEDED) for message in self.quote.quota)
 
 
 def order_estimate(

@@ -15,14 +15,14 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.selectors import pending_approval_count, pending_approval_total
+from approvals.selectors.deciders import pending_approval_count, pending_approval_total
 from autoscaling.selectors import dashboard_summary as autoscaling_summary
 from billing.selectors.budgets import budget_list
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.periods import month_period
 from catalog.models import OrderStatus
 from catalog.selectors import order_list
-from lifecycle.selectors import dashboard_summary as lifecycle_summary
+from lifecycle.selectors.dashboard import dashboard_summary as lifecycle_summary
 from provisioning.models import ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import drift_summary, resource_list, step_error_list

@@ -17,7 +17,7 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from autoscaling.models import ScalingActivity
 from catalog.models import Order
 from lifecycle.models import Lease
-from lifecycle.selectors import dashboard_summary as lifecycle_summary
+from lifecycle.selectors.dashboard import dashboard_summary as lifecycle_summary
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_key, heartbeat_record
 from portal.monitoring import LATENCY_BUCKETS
 from provisioning.models import CloudAccount, Resource, Step

@@ -19,9 +19,10 @@ from tests.test_saga import run_queued
 
 pytestmark = pytest.mark.django_db
 
-# The approve request's SQL queries (bench/approve.py measures the same request; 45 when the
-# deployment was planned inside it).
-APPROVE_QUERIES = 15
+# The approve request's SQL queries (bench/approve.py measures the same request, with its token
+# lookup: one more; 45 when the deployment was planned inside it, 15 when the answer re-read the
+# chain of stages).
+APPROVE_QUERIES = 12
 
 
 def _approve(api_as, demo, order: Order):
@@ -129,7 +130,7 @@ def test_the_workers_sweep_starts_an_approved_order_whose_deploy_message_was_los
     assert order.status == "provisioning"
 
 
-def test_the_approve_request_costs_at_most_15_queries(demo, api_as):
+def test_the_approve_request_costs_at_most_12_queries(demo, api_as):
     bob = api_as(demo["bob"])
     orders = [
         Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo, name=f"q-{i}").data["id"])
@@ -140,4 +141,4 @@ def test_the_approve_request_costs_at_most_15_queries(demo, api_as):
     with CaptureQueriesContext(connection) as queries:
         answer = bob.post(f"/api/v1/approvals/{second}/approve/", {})
     assert answer.status_code == 200
-    assert len(queries) <= APPROVE_QUERIES, "\n".join(q["sql"][:1500] for q in queries)
+    assert len(queries) == APPROVE_QUERIES, "\n".join(q["sql"][:1500] for q in queries)
