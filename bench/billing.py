@@ -132,7 +132,7 @@ def seed() -> None:
             [MONTH],
         )
         cur.execute(
-            """
+            f"""
             INSERT INTO billing_usage (resource_id, hour, kind, size, quantity, unit, hours,
                 running_hours, rate, idle_rate, one_time, cost, organization_id, project_id,
                 cost_center, user_id, catalog_item_id, cloud_account_id, provider, metered_at)
@@ -141,13 +141,13 @@ def seed() -> None:
                 o.requester_id, o.item_id, r.cloud_account_id, 'sandbox', now()
             FROM generate_series(0, %s - 1) AS h
             CROSS JOIN provisioning_resource r
-            JOIN portal_project p ON p.id = r.project_id
+            JOIN {Project._meta.db_table} p ON p.id = r.project_id
             JOIN catalog_order o ON o.id = r.order_id
             """,
             [MONTH, HOURS],
         )
     # The reports read the rollups metering keeps; rows written by SQL get them as migration
-    # 0007 gives them to rows metered before the rollups existed.
+    # billing.0008 gives them to rows metered before the rollups existed.
     rollups_rebuild()
     with connection.cursor() as cur:
         cur.execute("ANALYZE")

@@ -258,7 +258,7 @@ def seed(*, resources: int, usage_rows: int, now: datetime) -> dict:
         "WHERE date_trunc('hour', r.created_at) + make_interval(hours => h) < %(until)s",
         {"hours": hours_each, "until": now - timedelta(hours=2)},
     )
-    # What migration 0007 does for usage metered before the rollups: here, rows written by SQL.
+    # What migration billing.0008 does for rows metered before the rollups, for rows written by SQL.
     started = time.perf_counter()
     rollups_rebuild()
     print(f"usage rollups built in {time.perf_counter() - started:.0f} s", flush=True)
