@@ -17,9 +17,7 @@ from django.utils import timezone
 
 from approvals.selectors.deciders import pending_approval_count, pending_approval_total
 from autoscaling.selectors import dashboard_summary as autoscaling_summary
-from billing.selectors.budgets import budget_list
-from billing.selectors.chargeback import chargeback_report
-from billing.selectors.periods import month_period
+from billing.selectors.dashboard import dashboard_spend
 from catalog.models import OrderStatus
 from catalog.selectors import order_list
 from core.selectors import project_ids
@@ -73,19 +71,6 @@ def _orders_in_flight(user: AbstractUser) -> dict[str, Any]:
 def _approvals(user: AbstractUser) -> dict[str, int]:
     """Waiting for the user's decision, and waiting in all the projects the user sees."""
     return {"mine": pending_approval_count(user=user), "total": pending_approval_total(user=user)}
-
-
-def _spend(user: AbstractUser, today: datetime) -> dict[str, Any]:
-    """This month's visible spend (billing's chargeback rules) and the budgets the user reads."""
-    report = chargeback_report(user=user, period=month_period(today.date()), group_by="project")
-    return {
-        "month": report.period.label,
-        "currency": report.currency,
-        # Metered plus what runs since the last metered hour, as on Costs.
-        "total": report.total_with_accrued,
-        "by_project": report.rows[:LIST_LIMIT],
-        "budgets": budget_list(user=user, month=today.date()),
-    }
 
 
 @dataclass
@@ -147,7 +132,7 @@ def dashboard_summary(*, user: AbstractUser, now: datetime | None = None) -> dic
         "resources": _resource_counts(user),
         "orders": _orders_in_flight(user),
         "approvals": _approvals(user),
-        "spend": _spend(user, now),
+        "spend": dashboard_spend(user=user, now=now, top=LIST_LIMIT),
         "failures": _failures(user, now - FAILURE_WINDOW),
         "lifecycle": lifecycle_summary(user=user, now=now),
         "autoscaling": autoscaling_summary(user=user),
