@@ -50,7 +50,8 @@ from portal.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import resource_metrics
-from provisioning.services import resource_action_request, sandbox_set_load
+from provisioning.services.day2 import resource_action_request
+from provisioning.services.simulation import simulated_load_set
 
 logger = logging.getLogger(__name__)
 
@@ -421,4 +422,4 @@ def demo_seed() -> None:
             return  # refused (quota, budget): the order page says why
     if not group.scaling_policies.exists():
         policy_save(user=bob, policy=None, data={"group": group, **DEMO_POLICY})
-    sandbox_set_load(resource=group, load=DEMO_LOAD)
+    simulated_load_set(resource=group, load=DEMO_LOAD)

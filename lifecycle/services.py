@@ -23,7 +23,9 @@ from django.utils import timezone
 import approvals.services as approval_services
 import catalog.services as catalog_services
 import provisioning.selectors as provisioning_selectors
-import provisioning.services as provisioning_services
+import provisioning.services.day2 as provisioning_day2
+import provisioning.services.reconciler as provisioning_reconciler
+import provisioning.services.simulation as provisioning_simulation
 from billing.pricing import PriceBook, monthly_quote
 from catalog.models import ChangeAction, Order, OrderStatus
 from catalog.orders import order_admit, order_completed, order_deploy, order_destroy
@@ -259,7 +261,7 @@ def lease_unretire(*, user: AbstractUser, lease_id: int, now: datetime | None = 
             )
     stopped = Resource.objects.filter(pk__in=lease.stopped_servers, state=R.STOPPED)
     for server in stopped:
-        provisioning_services.resource_action_request(
+        provisioning_day2.resource_action_request(
             user=user, resource_id=server.pk, action="start", reason="lease unretired"
         )
     lease.retired_at = lease.delete_at = None
@@ -328,7 +330,7 @@ def _lease_retire(lease: Lease, now: datetime) -> str:
         if server.kind != "server" or server.state != R.ACTIVE:
             continue
         try:
-            provisioning_services.resource_action_request(
+            provisioning_day2.resource_action_request(
                 user=None, resource_id=server.pk, action="stop", reason=reason
             )
         except ValidationError as error:
@@ -589,7 +591,7 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
     resource = case.resource
     reason = f"idle under policy {case.policy.name}: {grade}"
     if grade == Grade.STOPPED and resource.state == R.ACTIVE:
-        provisioning_services.resource_action_request(
+        provisioning_day2.resource_action_request(
             user=None, resource_id=resource.pk, action="stop", reason=reason
         )
         _savings_start(resources=[resource], source=Saving.Source.RECLAIM, action="stop", now=now)
@@ -598,7 +600,7 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
     elif grade == Grade.DELETED:
         if resource.state != R.STOPPED:
             return False
-        provisioning_services.resource_action_request(
+        provisioning_day2.resource_action_request(
             user=None, resource_id=resource.pk, action="destroy", reason=reason
         )
         _savings_start(resources=[resource], source=Saving.Source.RECLAIM, action="delete", now=now)
@@ -777,7 +779,7 @@ def unknown_servers_adopt(
             name=", ".join(u.name for u in servers),
         )
         adopted += [
-            provisioning_services.unknown_server_adopt(
+            provisioning_reconciler.unknown_server_adopt(
                 unknown=unknown, order=order, observe_only=observe_only, user=user
             )
             for unknown in servers
@@ -867,4 +869,4 @@ def demo_seed() -> None:
     order = _demo_order(dave, data_lab, "idle-demo")
     if order is not None:
         for server in order.resources.filter(kind="server"):
-            provisioning_services.sandbox_set_load(resource=server, load="idle")
+            provisioning_simulation.simulated_load_set(resource=server, load="idle")

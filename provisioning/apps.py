@@ -6,7 +6,7 @@ class ProvisioningConfig(AppConfig):
     name = "provisioning"
 
     def ready(self) -> None:
-        from provisioning.services import account_options_forget
+        from provisioning.services.accounts import account_options_forget
 
         post_save.connect(
             account_options_forget,

@@ -49,6 +49,7 @@ from catalog.services import (
 )
 from portal.models import AuditEvent
 from provisioning.api.serializers import StepSerializer
+from provisioning.services.accounts import account_options_request
 
 
 class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
@@ -87,6 +88,8 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
         account = chosen_or_first(
             accounts, chosen=request.query_params.get("cloud_account"), field="cloud_account"
         )
+        if account:
+            account_options_request(account=account)
         choices = parameter_choices(item=item, account=account) if account else {}
         return Response(
             ItemOptionsSerializer(

@@ -8,7 +8,7 @@ from provisioning.api.serializers import ResourceSummarySerializer
 from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import CloudAccount
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
-from provisioning.services import (
+from provisioning.services.accounts import (
     cloud_account_create,
     cloud_account_test,
     cloud_account_update,

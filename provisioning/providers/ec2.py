@@ -25,7 +25,14 @@ from libcloud.dns.types import RecordType
 from libcloud.loadbalancer.base import Algorithm, LoadBalancer, Member
 from libcloud.loadbalancer.drivers.elb import ElasticLBDriver
 
-from provisioning.providers.base import TAG_PREFIX, CloudObject, Option, ProviderError, SizeInfo
+from provisioning.providers.base import (
+    TAG_PREFIX,
+    CloudObject,
+    Option,
+    ProviderError,
+    SizeInfo,
+    register,
+)
 from provisioning.providers.libcloud_common import (
     ById,
     LibcloudAdapter,
@@ -69,6 +76,7 @@ def _tagged(name: str) -> dict[str, Any]:
     return {f"tag:{TAG}": name}
 
 
+@register("ec2")
 class Ec2Adapter(LibcloudAdapter):
     credential_keys = ("access_key", "secret_key")
     capabilities = {

@@ -9,9 +9,14 @@ demos can exercise slow and failing clouds:
   timeout on the response), so retries must find the object instead of creating another.
 - `fail_connection`: a message `test_connection` fails with.
 - `load`: canopy name → load profile of a server, or of every server of an autoscaling group
-  (set through `provisioning.services.sandbox_set_load`): "busy" (the default), "idle", a
-  number (CPU % held near it) or "wave:N" (high and low alternating with a period of N minutes).
-  `simulated_metrics` simulates the series from it (the account's metrics source by default).
+  (set through `options_with_load`, which `provisioning.services.simulation` calls for any
+  provider with the SIMULATED_LOAD feature): "busy" (the default), "idle", a number (CPU % held
+  near it) or "wave:N" (high and low alternating with a period of N minutes). A server created
+  for a group records the group's name, so it follows the group's profile. `simulated_metrics`
+  simulates the series from it (the account's metrics source by default).
+
+The sandbox's state is its own: its objects' rows and its account's options, never Canopy's
+resources.
 """
 
 import hashlib
@@ -22,9 +27,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from provisioning.models import Resource, SandboxObject
+from provisioning.models import SandboxObject
 from provisioning.providers.base import (
     KINDS,
+    LOCAL_OPTIONS,
+    SIMULATED_LOAD,
+    SIMULATED_METRICS,
     TAG_PREFIX,
     CloudObject,
     MetricPoint,
@@ -32,6 +40,7 @@ from provisioning.providers.base import (
     ProviderAdapter,
     ProviderError,
     SizeInfo,
+    register,
 )
 
 SIZES = [SizeInfo("small", 1, 2), SizeInfo("medium", 2, 4), SizeInfo("large", 4, 8)]
@@ -68,7 +77,9 @@ def _cloud_object(obj: SandboxObject) -> CloudObject:
     )
 
 
+@register("sandbox")
 class SandboxAdapter(ProviderAdapter):
+    features = frozenset({LOCAL_OPTIONS, SIMULATED_LOAD, SIMULATED_METRICS})
     capabilities: ClassVar[dict[str, frozenset[str]]] = {
         "server": SERVER_ACTIONS,
         "volume": frozenset({"create", "delete", "snapshot", "extend"}),
@@ -196,6 +207,7 @@ class SandboxAdapter(ProviderAdapter):
                 "network_id": p.get("network_id") or "",
                 "ssh_key": p.get("ssh_key") or "",
                 "has_user_data": bool(p.get("user_data")),
+                "group": p.get("group") or "",
             },
         }
 
@@ -283,20 +295,25 @@ class SandboxAdapter(ProviderAdapter):
         self._after(fail_after, f"{action} {kind}")
         return _cloud_object(obj)
 
-    # --- simulated metrics -----------------------------------------------------------------
+    # --- simulated load and metrics --------------------------------------------------------
+    def options_with_load(self, names: list[str], load: str | float) -> dict[str, Any]:
+        """Kept on the account's options, under `load`."""
+        profile = load_profile(load)
+        loads = {
+            name: value
+            for name, value in (self.account.options.get("load") or {}).items()
+            if name not in names
+        }
+        loads[names[0]] = profile
+        return {**self.account.options, "load": loads}
+
     def _loads(self, objects: list[SandboxObject]) -> dict[str, str | float]:
         """Each server's load profile by external id: its own, else its autoscaling group's (so
-        future servers of the group inherit it), else busy. One query for all of them."""
+        future servers of the group inherit it), else busy."""
         loads = self.account.options.get("load") or {}
-        pks = {
-            obj.external_id: int(pk)
-            for obj in objects
-            if (pk := obj.name.removeprefix(TAG_PREFIX)).isdigit()
-        }
-        parents = dict(Resource.objects.filter(pk__in=pks.values()).values_list("pk", "parent_id"))
         profiles = {}
         for obj in objects:
-            group = f"{TAG_PREFIX}{parents.get(pks.get(obj.external_id))}"
+            group = obj.attributes.get("group") or ""
             own = loads[obj.name] if obj.name in loads else loads.get(group, DEFAULT_LOAD)
             profiles[obj.external_id] = load_profile(own)
         return profiles
