@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "django_htmx",
+    "axes",
+    "csp",
     "portal",
     "catalog",
     "approvals",
@@ -61,6 +63,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +74,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.AuditCredentialMiddleware",
     "identity.oidc.OidcSessionRefresh",  # re-checks OIDC sessions with the provider
+    "portal.middleware.ApiNotFoundAsJsonMiddleware",
+    # Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -113,6 +119,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "identity.backends.LocalPasswordBackend",  # Django's ModelBackend; see CANOPY_LOCAL_PASSWORDS
     "identity.backends.DirectoryLdapBackend",  # inactive until CANOPY_LDAP_SERVER_URI is set
     "identity.oidc.DirectoryOidcBackend",  # inactive until CANOPY_OIDC_ISSUER is set
@@ -161,12 +169,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Unknown or malformed filter values answer 400 naming the parameter.
+    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictFilterBackend"],
+    # Documents the 400/401/403/404/429/503 answers of every operation.
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
+    # JSON bodies nest at most CANOPY_JSON_MAX_DEPTH levels; deeper is a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Requests per client (address when anonymous, account when signed in); over it: 429 with
+    # Retry-After.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("CANOPY_API_THROTTLE_ANON", default="60/minute"),
+        "user": env("CANOPY_API_THROTTLE_USER", default="1200/minute"),
+    },
 }
+# How deep a JSON request body may nest (real bodies nest a few levels).
+CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Canopy API",
     "DESCRIPTION": "Self-service cloud catalog: order, approve, provision and manage resources.",
@@ -176,8 +204,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # An order's kind, and the kinds a policy matches: one enum.
-    "ENUM_NAME_OVERRIDES": {"OrderKindEnum": "approvals.models.OrderKind"},
+    # One name per choice set in the schema (drf-spectacular would otherwise invent
+    # State91aEnum); an order's kind and the kinds a policy matches are one enum.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderKindEnum": "approvals.models.OrderKind",
+        "ChangeActionEnum": "catalog.models.ChangeAction",
+        "OrderStatusEnum": "catalog.models.OrderStatus",
+        "ResourceStateEnum": "provisioning.models.ResourceState",
+        "ApproverRoleEnum": "approvals.models.ApproverRole",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -313,16 +348,6 @@ CANOPY_STEP_SPREAD = env.int("CANOPY_STEP_SPREAD", default=8)
 CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
 
 # --- Hardening: sign-in, HTTPS, headers, bad input (issue 14) -------------------------------
-INSTALLED_APPS += ["axes", "csp"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
-)
-MIDDLEWARE.append("portal.middleware.ApiNotFoundAsJsonMiddleware")
-# Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")
-# First: refuses a locked-out account before any password is checked.
-AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
 # Failed sign-ins per account (HTML login, admin, API token) before it is locked; the lock lifts
 # after the cool-off, or when an admin deletes its access attempt (admin → Axes).
 AXES_FAILURE_LIMIT = env.int("CANOPY_LOGIN_FAILURE_LIMIT", default=10)
@@ -337,38 +362,6 @@ AXES_RESET_ON_SUCCESS = True
 # Guesses during the lock neither count nor extend it, so the page can say when it lifts.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
-REST_FRAMEWORK |= {
-    # Documents the 400/401/403/404/429/503 answers of every operation.
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.DepthLimitedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    # Unknown or malformed filter values answer 400 naming the parameter.
-    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StrictPageNumberPagination",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
-    # Requests per client (address when anonymous, account when signed in); over it: 429 with
-    # Retry-After.
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env("CANOPY_API_THROTTLE_ANON", default="60/minute"),
-        "user": env("CANOPY_API_THROTTLE_USER", default="1200/minute"),
-    },
-}
-# One name per choice set in the schema (drf-spectacular would otherwise invent State91aEnum).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
-    "ChangeActionEnum": "catalog.models.ChangeAction",
-    "OrderStatusEnum": "catalog.models.OrderStatus",
-    "ResourceStateEnum": "provisioning.models.ResourceState",
-    "ApproverRoleEnum": "approvals.models.ApproverRole",
-}
-# How deep a JSON request body may nest; deeper is a 400 (real bodies nest a few levels).
-CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
 
 # HTTPS only (the default when DEBUG is off): Secure cookies, HSTS, redirect to https. Behind a
 # proxy that ends TLS, SECURE_PROXY_SSL_HEADER names its header, e.g. HTTP_X_FORWARDED_PROTO,https

@@ -31,9 +31,8 @@ from approvals.models import ApprovalRequest
 from identity.models import DirectoryRoleMapping
 from identity.oidc import DirectoryOidcBackend
 from portal.models import ProjectMembership, ProjectRole
-
-from .conftest import order_via_api, wait_until
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures import order_via_api, wait_until
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

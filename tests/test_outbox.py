@@ -13,8 +13,7 @@ from portal.cache import RedisCache
 from portal.celery import app as celery_app
 from portal.models import OutboxMessage
 from portal.outbox import RELAY_GRACE, outbox_enqueue, outbox_relay
-
-from .fault_stack import free_port
+from tests.fault_stack import free_port
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from provisioning.selectors import (
     size_info,
 )
 from provisioning.services import deployment_start, reconcile_accounts
-
-from .test_saga import approved_order, run_queued
+from tests.test_saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
