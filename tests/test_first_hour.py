@@ -19,8 +19,8 @@ from catalog.models import Order
 from catalog.orders import order_deploy, order_destroy
 from portal.labels import human
 from provisioning.models import Resource
+from provisioning.tests.helpers import approved_order, run_queued
 from tests.fixtures import order_via_api
-from tests.test_saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

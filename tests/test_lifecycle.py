@@ -24,8 +24,9 @@ from lifecycle.models import Grade, Lease, ReclaimCase, Saving
 from lifecycle.selectors import dashboard_summary
 from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
-from provisioning.services import deployment_start, sandbox_set_load
-from tests.test_saga import admit_and_deploy, approved_order, deploy_approved, run_queued
+from provisioning.services.saga import deployment_start
+from provisioning.services.simulation import simulated_load_set
+from provisioning.tests.helpers import admit_and_deploy, approved_order, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
@@ -249,7 +250,7 @@ def idle_policy(demo, **waits):
 def idle_server(demo, load="idle"):
     order = completed(demo)
     server = server_of(order)
-    sandbox_set_load(resource=server, load=load)
+    simulated_load_set(resource=server, load=load)
     return server
 
 
@@ -315,7 +316,7 @@ def test_activity_closes_the_case(demo):
     server = idle_server(demo)
     t0 = timezone.now() + timedelta(hours=1)
     services.reclaim_evaluate(now=t0)
-    sandbox_set_load(resource=server, load=60)
+    simulated_load_set(resource=server, load=60)
     assert services.reclaim_evaluate(now=t0 + timedelta(hours=1)) == {"closed": 1}
     case = ReclaimCase.objects.get(resource=server)
     assert case.closed_at is not None and case.close_reason.startswith("active again")

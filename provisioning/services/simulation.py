@@ -16,15 +16,16 @@ def simulated_load_set(*, resource: Resource, load: str | float) -> None:
     autoscaling group's current and future servers (a group's servers follow the group's
     profile, not one set on them before)."""
     account = CloudAccount.objects.select_for_update().get(pk=resource.cloud_account_id)
-    adapter = get_adapter(account)
-    if SIMULATED_LOAD not in adapter.features:
+    if SIMULATED_LOAD not in getattr(REGISTRY.get(account.provider), "features", ()):
         simulated = ", ".join(p for p, c in REGISTRY.items() if SIMULATED_LOAD in c.features)
         raise ValidationError({"load": [f"Only {simulated} resources have a simulated load."]})
     if resource.kind not in ("server", "autoscaling_group"):
         raise ValidationError({"load": [f"A {resource.kind} has no load to simulate."]})
     servers = [server.canopy_tag for server in resource.children.only("pk")]
     try:
-        account.options = adapter.options_with_load([resource.canopy_tag, *servers], load)
+        account.options = get_adapter(account).options_with_load(
+            [resource.canopy_tag, *servers], load
+        )
     except ValueError as error:
         raise ValidationError({"load": [str(error)]}) from None
     account.save(update_fields=["options"])

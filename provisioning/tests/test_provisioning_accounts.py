@@ -13,8 +13,9 @@ from provisioning.selectors import (
     cloud_account_options,
     size_info,
 )
-from provisioning.services import deployment_start, reconcile_accounts
-from tests.test_saga import approved_order, run_queued
+from provisioning.services.reconciler import reconcile_accounts
+from provisioning.services.saga import deployment_start
+from provisioning.tests.helpers import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
