@@ -133,10 +133,11 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return OrderCreateSerializer
         return OrderDetailSerializer if self.action == "retrieve" else OrderSerializer
 
-    def get_object(self):
-        order = super().get_object()
-        order.deployment_steps = provisioning_selectors.deployment_steps(order=order)
-        return order
+    def retrieve(self, request, *args, **kwargs):
+        order = self.get_object()
+        steps = provisioning_selectors.deployment_steps(order=order)
+        context = {**self.get_serializer_context(), "steps": steps}
+        return Response(OrderDetailSerializer(order, context=context).data)
 
     def _incoming(self, request) -> dict:
         """The order body with its item and project looked up (permissions come later)."""

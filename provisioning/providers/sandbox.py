@@ -60,7 +60,12 @@ ID_PREFIX = {
 }
 
 
-def _cloud_object(obj: SandboxObject) -> CloudObject:
+# What a CloudObject is made of: listings read these columns alone (no model built per row).
+LISTED = ("kind", "external_id", "name", "state", "size", "attributes", "public_ips", "private_ips")
+
+
+def _cloud_object(obj: SandboxObject | Any) -> CloudObject:
+    """`obj`: a SandboxObject, or a row of its LISTED columns."""
     attributes = {
         **obj.attributes,
         "public_ips": list(obj.public_ips),
@@ -153,14 +158,13 @@ class SandboxAdapter(ProviderAdapter):
         return _cloud_object(obj) if obj else None
 
     def list_tagged(self) -> list[CloudObject]:
-        return [
-            _cloud_object(obj)
-            for obj in self._objects().filter(name__startswith=TAG_PREFIX).order_by("id")
-        ]
+        tagged = self._objects().filter(name__startswith=TAG_PREFIX).order_by("id")
+        return [_cloud_object(row) for row in tagged.values_list(*LISTED, named=True)]
 
     def list_servers(self) -> list[CloudObject]:
         servers = []
-        for obj in self._objects().filter(kind="server").order_by("id"):
+        rows = self._objects().filter(kind="server").order_by("id")
+        for obj in rows.values_list(*LISTED, "created_at", named=True):
             server = _cloud_object(obj)
             server.attributes.update(
                 tags=dict(obj.attributes.get("tags") or {}), launched_at=obj.created_at.isoformat()

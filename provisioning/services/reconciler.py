@@ -63,7 +63,9 @@ def reconcile_stuck(*, now: datetime | None = None) -> int:
 POWER_STATES = {"running": R.ACTIVE, "stopped": R.STOPPED}
 # Resources compared per read: a bounded batch, so one account's thousands of resources never
 # sit in one query or one transaction.
-RECONCILE_BATCH = 200
+RECONCILE_BATCH = 1000
+# What `_differences` reads of a resource.
+COMPARED_COLUMNS = ("pk", "kind", "external_id", "state", "properties", "attributes")
 DriftField = Drift.Field
 # The billable truth is recorded whatever the policy, so metering follows the provider.
 BILLED_FIELDS = (DriftField.POWER, DriftField.SIZE, DriftField.VOLUME_SIZE)
@@ -73,8 +75,9 @@ def _member_ids(attributes: dict[str, Any]) -> str:
     return ", ".join(sorted(m["id"] for m in attributes.get("members", [])))
 
 
-def _differences(resource: Resource, obj: CloudObject) -> dict[str, tuple[str, str]]:
-    """Field → (what Canopy recorded, what the provider reports), where they differ."""
+def _differences(resource: Resource | Any, obj: CloudObject) -> dict[str, tuple[str, str]]:
+    """Field → (what Canopy recorded, what the provider reports), where they differ. `resource`:
+    a Resource, or a row of its COMPARED_COLUMNS."""
     found: dict[str, tuple[str, str]] = {}
     reported = obj.attributes
     if resource.kind == "server":
@@ -112,8 +115,8 @@ def drift_policy_for(*, account: CloudAccount) -> str:
 
 def reconcile_account(*, account_id: int) -> dict[str, int]:
     """Compare what Canopy recorded with what the provider reports (one listing), in bounded
-    batches read without locks; only a resource that differs is locked, re-read and handled in
-    its own short transaction."""
+    batches read without locks (only the columns compared, no model built per row); only a
+    resource that differs is locked, re-read and handled in its own short transaction."""
     account = CloudAccount.objects.get(pk=account_id)
     listed_at = timezone.now()
     adapter = get_adapter(account)
@@ -130,41 +133,35 @@ def reconcile_account(*, account_id: int) -> dict[str, int]:
         .filter(state_changed_at__lt=listed_at)  # changed since the listing: not comparable
         .exclude(external_id="")
         .order_by("pk")
+        .values_list(*COMPARED_COLUMNS, named=True)
     )
+    # Few drifts are open at a time: read once, by resource.
+    open_drifts: dict[int, list[tuple[int, str]]] = {}
+    for pk, resource_id, field in Drift.objects.filter(
+        resource__cloud_account=account, resolved_at__isnull=True
+    ).values_list("pk", "resource_id", "field"):
+        open_drifts.setdefault(resource_id, []).append((pk, field))
     after = 0
     while batch := list(compared.filter(pk__gt=after)[:RECONCILE_BATCH]):
         after = batch[-1].pk
-        differing = []
+        differing, agreeing = [], []
         for resource in batch:
             obj = reported.get((resource.kind, resource.external_id))
-            if obj is None or _differences(resource, obj):
+            found = _differences(resource, obj) if obj is not None else {}
+            if obj is None or found:
                 differing.append((resource.pk, obj))
-        _drifts_close(batch, reported, listed_at)
+            if obj is not None:  # open drifts of fields that agree again (restored, or by hand)
+                agreeing += [pk for pk, f in open_drifts.get(resource.pk, ()) if f not in found]
+        if agreeing:
+            Drift.objects.filter(pk__in=agreeing, resolved_at__isnull=True).update(
+                resolved_at=listed_at, outcome=Drift.Outcome.RESTORED
+            )
         for resource_id, obj in differing:
             outcome = _reconcile_resource(resource_id, obj, listed_at, action)
             if outcome:
                 counts[outcome] += 1
     counts["unknown"] = _reconcile_record(account, list(reported.values()))
     return counts
-
-
-def _drifts_close(batch: list[Resource], reported: dict, listed_at: datetime) -> None:
-    """Close the open drifts of fields that agree again (restored, or put right by hand)."""
-    by_pk = {resource.pk: resource for resource in batch}
-    agreeing = [
-        drift.pk
-        for drift in Drift.objects.filter(resource__in=batch, resolved_at__isnull=True)
-        if (
-            obj := reported.get(
-                (by_pk[drift.resource_id].kind, by_pk[drift.resource_id].external_id)
-            )
-        )
-        and drift.field not in _differences(by_pk[drift.resource_id], obj)
-    ]
-    if agreeing:
-        Drift.objects.filter(pk__in=agreeing, resolved_at__isnull=True).update(
-            resolved_at=listed_at, outcome=Drift.Outcome.RESTORED
-        )
 
 
 def _restore(resource: Resource, field: str) -> bool:
