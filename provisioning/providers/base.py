@@ -12,7 +12,7 @@ account as anything with the fields of `Account`.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -165,8 +165,9 @@ class ProviderAdapter(ABC):
         """start/stop/reboot, resize {size}, snapshot, extend {size_gb}, set_members {members}."""
 
     @abstractmethod
-    def list_tagged(self) -> list[CloudObject]:
-        """Every object whose name/tag starts with "canopy-" (for the reconciler)."""
+    def list_tagged(self, kinds: Collection[str] = KINDS) -> list[CloudObject]:
+        """Every object of these kinds whose name/tag starts with "canopy-" (for the
+        reconciler)."""
 
     @abstractmethod
     def list_servers(self) -> list[CloudObject]:

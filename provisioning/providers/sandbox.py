@@ -24,6 +24,7 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -157,8 +158,8 @@ class SandboxAdapter(ProviderAdapter):
         obj = self._objects().filter(kind=kind, name=name).order_by("id").first()
         return _cloud_object(obj) if obj else None
 
-    def list_tagged(self) -> list[CloudObject]:
-        tagged = self._objects().filter(name__startswith=TAG_PREFIX).order_by("id")
+    def list_tagged(self, kinds: Collection[str] = KINDS) -> list[CloudObject]:
+        tagged = self._objects().filter(name__startswith=TAG_PREFIX, kind__in=kinds).order_by("id")
         return [_cloud_object(row) for row in tagged.values_list(*LISTED, named=True)]
 
     def list_servers(self) -> list[CloudObject]:

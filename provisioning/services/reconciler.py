@@ -7,13 +7,14 @@ may be adopted into a project."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from portal.services import audit_record
@@ -64,39 +65,75 @@ POWER_STATES = {"running": R.ACTIVE, "stopped": R.STOPPED}
 # Resources compared per read: a bounded batch, so one account's thousands of resources never
 # sit in one query or one transaction.
 RECONCILE_BATCH = 1000
-# What `_differences` reads of a resource.
-COMPARED_COLUMNS = ("pk", "kind", "external_id", "state", "properties", "attributes")
+# What `_differences` reads of a resource: the few keys of its JSON it compares, read by the
+# database (decoding every resource's whole properties and attributes would cost more than all
+# the comparing).
+COMPARED = {
+    "size": KT("properties__size"),
+    "size_gb": KT("properties__size_gb"),
+    "members": F("attributes__members"),
+    "address": KT("attributes__address"),
+}
+
+
+class Recorded(NamedTuple):
+    """What Canopy recorded of a resource, as `_differences` compares it."""
+
+    pk: int
+    kind: str
+    external_id: str
+    state: str
+    size: Any
+    size_gb: Any
+    members: list | None
+    address: str | None
+
+    @classmethod
+    def of(cls, resource: Resource) -> Recorded:
+        props, attributes = resource.properties, resource.attributes
+        return cls(
+            resource.pk,
+            resource.kind,
+            resource.external_id,
+            resource.state,
+            props.get("size"),
+            props.get("size_gb"),
+            attributes.get("members"),
+            attributes.get("address"),
+        )
+
+
 DriftField = Drift.Field
 # The billable truth is recorded whatever the policy, so metering follows the provider.
 BILLED_FIELDS = (DriftField.POWER, DriftField.SIZE, DriftField.VOLUME_SIZE)
 
 
-def _member_ids(attributes: dict[str, Any]) -> str:
-    return ", ".join(sorted(m["id"] for m in attributes.get("members", [])))
+def _member_ids(members: list[dict[str, str]] | None) -> str:
+    return ", ".join(sorted(m["id"] for m in members or []))
 
 
-def _differences(resource: Resource | Any, obj: CloudObject) -> dict[str, tuple[str, str]]:
-    """Field → (what Canopy recorded, what the provider reports), where they differ. `resource`:
-    a Resource, or a row of its COMPARED_COLUMNS."""
+def _differences(resource: Recorded, obj: CloudObject) -> dict[str, tuple[str, str]]:
+    """Field → (what Canopy recorded, what the provider reports), where they differ."""
     found: dict[str, tuple[str, str]] = {}
     reported = obj.attributes
     if resource.kind == "server":
         power = POWER_STATES.get(obj.state)
         if power is not None and power != resource.state:
             found[DriftField.POWER] = (resource.state, power)
-        size, recorded_size = str(reported.get("size") or ""), str(resource.properties.get("size"))
+        size, recorded_size = str(reported.get("size") or ""), str(resource.size)
         if size and size != recorded_size:
             found[DriftField.SIZE] = (recorded_size, size)
     elif resource.kind == "volume" and reported.get("size_gb"):
-        recorded_gb = int(resource.properties.get("size_gb") or 0)
+        recorded_gb = int(float(resource.size_gb or 0))  # a number, or its text
         if int(reported["size_gb"]) != recorded_gb:
             found[DriftField.VOLUME_SIZE] = (str(recorded_gb), str(int(reported["size_gb"])))
     elif resource.kind == "load_balancer" and "members" in reported:
-        recorded_members, members = _member_ids(resource.attributes), _member_ids(reported)
+        recorded_members = _member_ids(resource.members)
+        members = _member_ids(reported["members"])
         if members != recorded_members:
             found[DriftField.MEMBERS] = (recorded_members, members)
     elif resource.kind == "dns_record" and reported.get("address"):
-        recorded_address = str(resource.attributes.get("address") or "")
+        recorded_address = str(resource.address or "")
         if reported["address"] != recorded_address:
             found[DriftField.ADDRESS] = (recorded_address, str(reported["address"]))
     return found
@@ -120,9 +157,10 @@ def reconcile_account(*, account_id: int) -> dict[str, int]:
     account = CloudAccount.objects.get(pk=account_id)
     listed_at = timezone.now()
     adapter = get_adapter(account)
-    # No transaction is open during the calls. Servers: also those never named by Canopy
-    # (adopted ones keep their own names).
-    tagged, servers = adapter.list_tagged(), adapter.list_servers()
+    # No transaction is open during the calls. Servers: every one, also those never named by
+    # Canopy (adopted ones keep their own names); the other kinds by Canopy's tag.
+    servers = adapter.list_servers()
+    tagged = adapter.list_tagged(kinds=[kind for kind in KINDS if kind != "server"])
     reported = {(obj.kind, obj.external_id): obj for obj in [*tagged, *servers]}
     action = drift_policy_for(account=account)
     counts = {"missing": 0, "drift": 0}
@@ -133,7 +171,8 @@ def reconcile_account(*, account_id: int) -> dict[str, int]:
         .filter(state_changed_at__lt=listed_at)  # changed since the listing: not comparable
         .exclude(external_id="")
         .order_by("pk")
-        .values_list(*COMPARED_COLUMNS, named=True)
+        .annotate(**COMPARED)
+        .values_list(*Recorded._fields)
     )
     # Few drifts are open at a time: read once, by resource.
     open_drifts: dict[int, list[tuple[int, str]]] = {}
@@ -142,7 +181,7 @@ def reconcile_account(*, account_id: int) -> dict[str, int]:
     ).values_list("pk", "resource_id", "field"):
         open_drifts.setdefault(resource_id, []).append((pk, field))
     after = 0
-    while batch := list(compared.filter(pk__gt=after)[:RECONCILE_BATCH]):
+    while batch := [Recorded(*row) for row in compared.filter(pk__gt=after)[:RECONCILE_BATCH]]:
         after = batch[-1].pk
         differing, agreeing = [], []
         for resource in batch:
@@ -228,7 +267,7 @@ def _reconcile_resource(
         d.field: d for d in Drift.objects.filter(resource=resource, resolved_at__isnull=True)
     }
     found = 0
-    for field, (recorded, reported) in _differences(resource, obj).items():
+    for field, (recorded, reported) in _differences(Recorded.of(resource), obj).items():
         previous = open_drifts.get(field)
         if previous is not None:
             if previous.reported == reported:

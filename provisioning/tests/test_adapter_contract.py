@@ -173,6 +173,8 @@ def test_list_tagged_shows_exactly_what_exists(cloud):
     created = [network, server, volume, balancer, record]
     assert cloud.kinds_and_names() == {(o.kind, o.name) for o in created}
     assert {o.external_id for o in cloud.adapter.list_tagged()} == {o.external_id for o in created}
+    some = cloud.adapter.list_tagged(kinds=["volume", "dns_record"])
+    assert {o.external_id for o in some} == {volume.external_id, record.external_id}
 
     for obj in reversed(created):  # the saga deletes in reverse order
         cloud.adapter.delete(obj.kind, obj.external_id)
