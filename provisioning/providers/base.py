@@ -14,7 +14,7 @@ account as anything with the fields of `Account`.
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 KINDS = ("server", "volume", "network", "load_balancer", "dns_record")
@@ -127,6 +127,12 @@ class ProviderAdapter(ABC):
         a profile of their own. Only adapters with the SIMULATED_LOAD feature simulate a load;
         raises ValueError saying what is wrong with `load`."""
         raise ProviderError(f"{self.account.provider} servers have no simulated load")
+
+    def simulated_metrics(
+        self, external_ids: list[str], since: datetime, until: datetime, step: timedelta
+    ) -> dict[str, list[MetricPoint]]:
+        """These servers' simulated series (adapters with the SIMULATED_METRICS feature)."""
+        raise ProviderError(f"{self.account.provider} servers have no simulated metrics")
 
     @abstractmethod
     def test_connection(self) -> None:
