@@ -15,6 +15,7 @@ from provisioning.selectors import (
 )
 from provisioning.services.reconciler import reconcile_accounts
 from provisioning.services.saga import deployment_start
+from provisioning.tests.factories import CloudAccountFactory
 from provisioning.tests.helpers import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
@@ -101,8 +102,8 @@ def test_test_connection_says_what_failed(demo, org_admin, api_as):
     assert answer == {"ok": False, "problem": "AuthFailure: the access key is not valid"}
 
 
-def test_options_sizes_and_capabilities(demo, monkeypatch):
-    account = CloudAccount.objects.get(name="sandbox")
+def test_options_sizes_and_capabilities(monkeypatch):
+    account = CloudAccountFactory()
     options = cloud_account_options(account=account)
     assert [s.id for s in options["sizes"]] == ["small", "medium", "large"]
     assert options["locations"] and options["images"]
@@ -249,7 +250,7 @@ def test_admin_shows_the_services_messages_on_bad_input(demo, client, field, mes
     assert not CloudAccount.objects.filter(name="other-cloud").exists()
 
 
-def test_a_new_account_is_not_served_options_cached_under_its_id(demo):
+def test_a_new_account_is_not_served_options_cached_under_its_id():
     """SQLite, the embedded mode, gives a new row the id of the last one deleted: options cached
     for that one must not reach the new account, however the row is written."""
     import time
@@ -258,11 +259,9 @@ def test_a_new_account_is_not_served_options_cached_under_its_id(demo):
 
     from provisioning.selectors import options_cache_key
 
-    reused_id = CloudAccount.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
+    reused_id = CloudAccountFactory().pk + 1000
     fresh = {"fetched_at": time.time(), "sizes": ["t3.micro"], "images": [], "locations": []}
     cache.set(options_cache_key(reused_id), fresh)
-    account = CloudAccount.objects.create(
-        pk=reused_id, name="fresh", organization=demo["web_shop"].organization, provider="sandbox"
-    )
+    account = CloudAccountFactory(pk=reused_id, name="fresh")
     sizes = [size.id for size in cloud_account_options(account=account)["sizes"]]
     assert sizes and "t3.micro" not in sizes
