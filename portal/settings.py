@@ -50,7 +50,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "csp",
-    "portal",
+    "core",  # the ground: tenancy, audit, notifications (imports no other app)
     "catalog",
     "approvals",
     "provisioning",
@@ -58,10 +58,11 @@ INSTALLED_APPS = [
     "lifecycle",
     "autoscaling",
     "identity",
+    "portal",  # the shell: URLs, dashboard, monitoring, demo seeding (may import every app)
 ]
 
 MIDDLEWARE = [
-    "portal.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
+    "core.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -72,9 +73,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "portal.middleware.AuditCredentialMiddleware",
+    "core.middleware.AuditCredentialMiddleware",
     "identity.oidc.OidcSessionRefresh",  # re-checks OIDC sessions with the provider
-    "portal.middleware.ApiNotFoundAsJsonMiddleware",
+    "core.middleware.ApiNotFoundAsJsonMiddleware",
     # Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
     "axes.middleware.AxesMiddleware",
 ]
@@ -95,8 +96,8 @@ TEMPLATES = [
                 "portal.context_processors.navigation",
                 "identity.context_processors.sign_in",
             ],
-            # `human` and `field_label` in every template (see portal.labels).
-            "builtins": ["portal.templatetags.labels"],
+            # `human` and `field_label` in every template (see core.labels).
+            "builtins": ["core.templatetags.labels"],
         },
     },
 ]
@@ -169,16 +170,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StrictPageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     # Unknown or malformed filter values answer 400 naming the parameter.
-    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["core.api.filters.StrictFilterBackend"],
     # Documents the 400/401/403/404/429/503 answers of every operation.
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
     # JSON bodies nest at most CANOPY_JSON_MAX_DEPTH levels; deeper is a 400.
     "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.DepthLimitedJSONParser",
+        "core.api.parsers.DepthLimitedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -263,7 +264,7 @@ CACHES = {
     }
 }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, fails soft
+    CACHES["default"]["BACKEND"] = "core.cache.RedisCache"  # one client per pool, fails soft
     # A cache that is down must cost little: redis-py's default retries back off for seconds.
     CACHES["default"]["OPTIONS"] = {
         "socket_connect_timeout": 1,
@@ -357,7 +358,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("CANOPY_LOGIN_COOLOFF_MINUTES", de
 # another person out on purpose).
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_VERBOSE = False
-AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 # Guesses during the lock neither count nor extend it, so the page can say when it lifts.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False

@@ -24,7 +24,7 @@ from tests.moto_server import moto, moto_url  # noqa: F401  (fixtures: moto's AW
 def demo(db) -> dict:
     """The seed_demo organization: users by name plus the web-shop project and linux-vm item."""
     from catalog.models import CatalogItem
-    from portal.models import Project
+    from core.models import Project
 
     call_command("seed_demo", stdout=io.StringIO())
     users = {u.username: u for u in User.objects.all()}

@@ -23,8 +23,8 @@ from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from billing.models import Budget
 from catalog.models import Order
+from core.models import AuditEvent, Notification
 from portal.celery import app as celery_app
-from portal.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
 from provisioning.services.saga import deployment_start
 from provisioning.services.simulation import simulated_load_set

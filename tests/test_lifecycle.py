@@ -19,10 +19,10 @@ from approvals.services import approval_decide
 from billing.pricing import PriceBook
 from catalog.models import Order
 from catalog.orders import order_cancel
+from core.models import AuditEvent, Notification
 from lifecycle import services
 from lifecycle.models import Grade, Lease, ReclaimCase, Saving
 from lifecycle.selectors import dashboard_summary
-from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
 from provisioning.services.saga import deployment_start
 from provisioning.services.simulation import simulated_load_set

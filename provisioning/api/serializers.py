@@ -3,7 +3,7 @@ deployment (which the orders API nests)."""
 
 from rest_framework import serializers
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.models import CloudAccount, Resource, Step
 
 

@@ -13,8 +13,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal.models import Organization
-from portal.services import audit_record
+from core.models import Organization
+from core.services import audit_record
 from provisioning.models import CloudAccount
 from provisioning.providers import ProviderError, get_adapter
 from provisioning.providers.metrics import metrics_settings_problems

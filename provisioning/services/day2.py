@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_fsm import can_proceed
 
-from portal.services import audit_record
+from core.services import audit_record
 from provisioning.models import Deployment, Resource, ResourceState, Step
 from provisioning.selectors import size_info
 from provisioning.services.planning import Plan, plan_servers

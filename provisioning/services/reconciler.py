@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
-from portal.services import audit_record
+from core.services import audit_record
 from provisioning.models import (
     TRANSITIONAL_STATES,
     CloudAccount,

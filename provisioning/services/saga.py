@@ -31,9 +31,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from portal.db import UNAVAILABLE_ERRORS
-from portal.outbox import outbox_enqueue
-from portal.selectors import user_has_project_perm
+from core.db import UNAVAILABLE_ERRORS
+from core.outbox import outbox_enqueue
+from core.selectors import user_has_project_perm
 from provisioning.models import (
     TRANSITIONAL_STATES,
     Deployment,

@@ -1,6 +1,6 @@
 """The audited writes every provisioning service shares: a resource's or a deployment's
 lifecycle change (audited, and announced by `lifecycle_changed`, through
-`portal.services.audited_transitions`: one INSERT per order however many rows change), columns
+`core.services.audited_transitions`: one INSERT per order however many rows change), columns
 written in one statement, and the billable event of a resource's change."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import connection
 from django.utils import timezone
 
-from portal.services import audited_transition, audited_transitions
+from core.services import audited_transition, audited_transitions
 from provisioning.models import Deployment, DeploymentState, Resource, ResourceEvent
 from provisioning.providers.base import KINDS
 from provisioning.signals import change_deployment_finished

@@ -1,7 +1,7 @@
 """factory_boy factories for provisioning's models: cloud accounts, the orders' resources,
 deployments and steps, drifts, and the sandbox's own objects.
 
-Built on the ground's factories (`portal.tests.factories`). A resource belongs to an order, a
+Built on the ground's factories (`core.tests.factories`). A resource belongs to an order, a
 row of catalog (the app above): `OrderFactory` names catalog's models by string, as
 provisioning's models do, and builds the least an order needs (an item of a category).
 `deployed_server()` gives a server as a finished deployment leaves it: active, with its twin
@@ -13,7 +13,7 @@ import uuid
 import factory
 from django.utils import timezone
 
-from portal.tests.factories import OrganizationFactory, ProjectFactory, UserFactory
+from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from provisioning.models import (
     CloudAccount,
     Deployment,

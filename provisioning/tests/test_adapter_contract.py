@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from portal.models import Organization
+from core.models import Organization
 from provisioning.models import CloudAccount
 from provisioning.providers import REGISTRY, get_adapter
 from provisioning.providers.base import (

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.tests.factories import ProjectFactory, UserFactory
+from core.tests.factories import ProjectFactory, UserFactory
 from provisioning.providers import get_adapter
 from provisioning.selectors import resource_list
 from provisioning.tests.factories import DriftFactory, OrderFactory, StepFactory, deployed_server

@@ -4,8 +4,8 @@ reconciler comparing each account's tagged objects with the database."""
 import pytest
 from django.db import connection
 
-from portal.models import AuditEvent, Organization, OrganizationRole
-from portal.services import organization_membership_add
+from core.models import AuditEvent, Organization, OrganizationRole
+from core.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource, SandboxObject, UnknownObject
 from provisioning.providers import REGISTRY, get_adapter
 from provisioning.selectors import (

@@ -8,7 +8,7 @@ from django.db.models import Q
 from approvals.services import approval_decide
 from catalog.models import Order
 from catalog.orders import order_destroy
-from portal.models import AuditEvent
+from core.models import AuditEvent
 from provisioning.models import (
     CloudAccount,
     Resource,
