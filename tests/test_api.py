@@ -10,8 +10,8 @@ from catalog.models import Order
 from catalog.tasks import admit_order
 from provisioning.models import Step
 from provisioning.services.saga import step_execute
-from provisioning.tests.helpers import deploy_approved
 from tests.fixtures import order_via_api
+from tests.saga import deploy_approved
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from portal.celery import app as celery_app
 from provisioning.models import Resource, SandboxObject
 from provisioning.services.saga import deployment_start
 from provisioning.services.simulation import simulated_load_set
-from provisioning.tests.helpers import admit_and_deploy, approved_order, run_queued
+from tests.saga import admit_and_deploy, approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from core.models import AuditEvent, Notification
 from provisioning.models import CloudAccount, Deployment, Resource, SandboxObject, Step
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import TransientProviderError, step_execute
-from provisioning.tests.helpers import admit_and_deploy, deploy_approved
+from tests.saga import admit_and_deploy, deploy_approved
 
 pytestmark = pytest.mark.django_db
 

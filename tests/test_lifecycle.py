@@ -26,7 +26,7 @@ from lifecycle.selectors import dashboard_summary
 from provisioning.models import Resource
 from provisioning.services.saga import deployment_start
 from provisioning.services.simulation import simulated_load_set
-from provisioning.tests.helpers import admit_and_deploy, approved_order, deploy_approved, run_queued
+from tests.saga import admit_and_deploy, approved_order, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)

@@ -14,8 +14,8 @@ from catalog.orders import DEPLOY_OVERDUE, order_deploy, orders_deploy_overdue
 from catalog.tasks import admit_order
 from provisioning.models import Deployment, Resource, SandboxObject
 from provisioning.selectors import cloud_account_options, options_cache_key
-from provisioning.tests.helpers import run_queued
 from tests.fixtures import order_via_api
+from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,8 @@ from core.models import Notification
 from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
 from provisioning.services.saga import step_execute
-from provisioning.tests.helpers import admit_and_deploy, deploy_approved
 from tests.fixtures import order_via_api
+from tests.saga import admit_and_deploy, deploy_approved
 
 
 def _limit(project, **limits) -> Quota:

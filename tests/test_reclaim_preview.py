@@ -13,7 +13,7 @@ from lifecycle import services
 from lifecycle.models import Lease, ReclaimCase
 from lifecycle.selectors import reclaim_preview, reclaim_preview_by_project
 from provisioning.services.simulation import simulated_load_set
-from provisioning.tests.helpers import run_queued
+from tests.saga import run_queued
 from tests.test_lifecycle import WAITS, completed, idle_policy, server_of
 
 pytestmark = pytest.mark.django_db

@@ -22,8 +22,8 @@ from core.labels import human
 from core.models import OrganizationMembership
 from lifecycle.models import IdlePolicy
 from provisioning.models import Resource
-from provisioning.tests.helpers import approved_order, run_queued
 from tests.fixtures import order_via_api
+from tests.saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

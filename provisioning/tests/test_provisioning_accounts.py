@@ -14,9 +14,7 @@ from provisioning.selectors import (
     size_info,
 )
 from provisioning.services.reconciler import reconcile_accounts
-from provisioning.services.saga import deployment_start
-from provisioning.tests.factories import CloudAccountFactory
-from provisioning.tests.helpers import approved_order, run_queued
+from provisioning.tests.factories import CloudAccountFactory, deployed_server
 
 pytestmark = pytest.mark.django_db
 
@@ -124,11 +122,8 @@ def test_capability_page_is_for_admins(demo, client):
     assert client.get("/resources/capabilities/").status_code == 403
 
 
-def test_reconciler_marks_missing_and_reports_unknown_objects(demo):
-    order = approved_order(demo, "web-tier", name="shop", instances=1)
-    deployment_start(order=order)
-    run_queued()
-    server = order.resources.get(kind="server")
+def test_reconciler_marks_missing_and_reports_unknown_objects():
+    server = deployed_server()
     SandboxObject.objects.filter(external_id=server.external_id).delete()  # deleted by hand
     account = server.cloud_account
     stray = get_adapter(account).create("network", "canopy-999999", {"cidr": "10.9.0.0/16"})

@@ -12,7 +12,7 @@ from portal.celery import app as celery_app
 from provisioning import tasks
 from provisioning.models import Step
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_resume
-from provisioning.tests.helpers import failing_once_on, fleet_order, queued
+from tests.saga import failing_once_on, fleet_order, queued
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from provisioning.models import (
 )
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import deployment_start, step_execute
-from provisioning.tests.helpers import (
+from tests.saga import (
     admit_and_deploy,
     approved_order,
     deploy_approved,

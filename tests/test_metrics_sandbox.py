@@ -12,7 +12,7 @@ from provisioning.selectors import resource_metrics
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import deployment_start
 from provisioning.services.simulation import simulated_load_set
-from provisioning.tests.helpers import approved_order, run_queued
+from tests.saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

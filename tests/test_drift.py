@@ -24,9 +24,9 @@ from provisioning.services import reconciler
 from provisioning.services.reconciler import reconcile_accounts
 from provisioning.services.saga import deployment_start
 from provisioning.tests.factories import CloudAccountFactory, OrderFactory, deployed_server
-from provisioning.tests.helpers import approved_order, run_queued
-from provisioning.tests.test_metrics_sources import ec2_fixture, ec2_order, instance_state  # noqa: F401
 from tests.moto_server import boto
+from tests.saga import approved_order, run_queued
+from tests.test_metrics_sources import ec2_fixture, ec2_order, instance_state  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from provisioning.models import CloudAccount, Resource, SandboxObject, Step
 from provisioning.selectors import cloud_account_options
 from provisioning.services import bindings, saga
 from provisioning.services.saga import TransientProviderError, deployment_start, step_execute
-from provisioning.tests.helpers import approved_order, fleet_order, queued, run_queued
+from tests.saga import approved_order, fleet_order, queued, run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,7 @@
-"""Helpers of the provisioning tests: approved orders with their plan pinned, and the saga's
-workers played in the test process."""
+"""The provisioning saga played in the test process, for the tests that drive it from an order:
+approved orders of catalog items with their plan pinned, the workers' deploy and step tasks run
+round after round, a provider call that fails once. (Provisioning's own tests build their rows
+with `provisioning/tests/factories.py` instead: an app's tests import no app above it.)"""
 
 import contextlib
 

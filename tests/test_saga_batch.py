@@ -18,7 +18,7 @@ from provisioning.models import Resource, SandboxObject, Step
 from provisioning.providers import ProviderError
 from provisioning.services import saga
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_execute, steps_resume
-from provisioning.tests.helpers import failing_once_on, fleet_order, queued, run_queued
+from tests.saga import failing_once_on, fleet_order, queued, run_queued
 
 pytestmark = pytest.mark.django_db
 
