@@ -166,23 +166,17 @@ def options_stale(entry: dict | None) -> bool:
     return entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS
 
 
-# `cloud_account_options`' entry not read yet (None: read, and there is none).
-_UNREAD: Any = object()
-
-
-def cloud_account_options(
-    *, account: CloudAccount, entry: dict | None = _UNREAD
-) -> dict[str, list]:
+def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -> dict[str, list]:
     """Locations, sizes and images of the account, from the cache; never calls a slow cloud
     and writes nothing.
 
-    An adapter that lists its options in place (the LOCAL_OPTIONS feature: the sandbox) is read
-    directly when the cache has no fresh entry; other providers' stale entries are served, and
+    A stale entry of an adapter that lists its options in place (the LOCAL_OPTIONS feature: the
+    sandbox), or none, is read directly instead. Other providers' stale entries are served, and
     with no entry yet they answer empty lists until a worker has fetched them (beat does every
     few minutes; `provisioning.services.accounts.account_options_request` asks at once).
-    `entry`: the account's cache entry (None: none), when the caller has just read it.
+    `entry`: the account's cache entry, when the caller has just read it.
     """
-    if entry is _UNREAD:
+    if entry is None:
         entry = cache.get(options_cache_key(account.pk))
     adapter_class = REGISTRY.get(account.provider)
     if options_stale(entry) and adapter_class and LOCAL_OPTIONS in adapter_class.features:

@@ -11,12 +11,14 @@ from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.models import Organization
 from core.services import audit_record
 from provisioning.models import CloudAccount
-from provisioning.providers import ProviderError, get_adapter
+from provisioning.providers import REGISTRY, ProviderError, get_adapter
+from provisioning.providers.base import LOCAL_OPTIONS
 from provisioning.providers.metrics import metrics_settings_problems
 from provisioning.selectors import options_cache_key, options_stale, organization_administered
 
@@ -109,15 +111,22 @@ def cloud_account_delete(*, user: AbstractUser, account: CloudAccount) -> None:
     if not organization_administered(user=user, organization=account.organization):
         raise PermissionDenied("Only the organization's admins manage its cloud accounts.")
     audit_record(action="cloud_account.deleted", target=account, actor=user, message=account.name)
-    account.delete()  # its cached options go with it: account_options_forget
+    account.delete()  # its cached options go with it: account_options_reset
 
 
-def account_options_forget(*, instance: CloudAccount, created: bool = True, **kwargs: Any) -> None:
+def account_options_reset(*, instance: CloudAccount, created: bool = True, **kwargs: Any) -> None:
     """Receiver of CloudAccount's post_save and post_delete: drop the options cached under a new
     or deleted account's id, however the row was written. They belong to another account:
-    SQLite, the embedded mode, gives a new row the id of the last one deleted."""
-    if created:
-        cache.delete(options_cache_key(instance.pk))
+    SQLite, the embedded mode, gives a new row the id of the last one deleted. A new account
+    whose adapter lists its options in place (the sandbox) has them cached at once."""
+    if not created:
+        return
+    cache.delete(options_cache_key(instance.pk))
+    adapter_class = REGISTRY.get(instance.provider)
+    if kwargs.get("signal") is post_save and LOCAL_OPTIONS in getattr(
+        adapter_class, "features", ()
+    ):
+        account_options_refresh(account_id=instance.pk)
 
 
 def cloud_account_test(*, user: AbstractUser | None, account: CloudAccount) -> str:
@@ -167,9 +176,12 @@ def account_options_refresh_all() -> int:
 
 def account_options_request(*, account: CloudAccount) -> None:
     """Ask a worker to fetch the account's options when its cached entry is missing or stale
-    (the order form calls it before reading them: the next read is fresh). An optimisation: a
-    broker that is down is logged, and the next request asks again."""
-    if options_stale(cache.get(options_cache_key(account.pk))):
+    (the order form calls it: the next read is fresh); an adapter that lists them in place
+    needs none. An optimisation: a broker that is down is logged, and the next request asks
+    again."""
+    adapter_class = REGISTRY.get(account.provider)
+    local = adapter_class is not None and LOCAL_OPTIONS in adapter_class.features
+    if not local and options_stale(cache.get(options_cache_key(account.pk))):
         transaction.on_commit(
             lambda: current_app.send_task(
                 "provisioning.tasks.refresh_account_options", args=[account.pk]
