@@ -42,7 +42,7 @@ from core.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import resource_metrics
-from provisioning.services import resource_action_request
+from provisioning.services.day2 import resource_action_request
 
 logger = logging.getLogger(__name__)
 

@@ -123,7 +123,7 @@ def through_workers() -> PhaseResult:
     """One approved order of 500 servers: planned as one graph, created by the worker pool."""
     from catalog.models import Order
     from provisioning.models import SandboxObject
-    from provisioning.services import deployment_start
+    from provisioning.services.saga import deployment_start
 
     _fleet_item()
     order = _approved_order("bench-fleet", {"count": SERVERS})
@@ -140,7 +140,7 @@ def through_workers() -> PhaseResult:
 def approval_to_first_call() -> PhaseResult:
     """One approval at a time on idle workers: approval → the first step's provider call."""
     from provisioning.models import Step
-    from provisioning.services import deployment_start
+    from provisioning.services.saga import deployment_start
 
     result = PhaseResult("approval → first call", requests=LATENCY_ORDERS)
     for i in range(-1, LATENCY_ORDERS):  # order -1 waits for the worker to start: not counted

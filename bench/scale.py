@@ -351,7 +351,7 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Row]:
     from billing.services.statements import statements_close
     from lifecycle.services.reclaim import reclaim_evaluate
     from provisioning.models import CloudAccount
-    from provisioning.services import reconcile_account
+    from provisioning.services.reconciler import reconcile_account
 
     now = timezone.now()
     print(

@@ -18,7 +18,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-import provisioning.services as provisioning_services
+import provisioning.services.day2 as provisioning_day2
+import provisioning.services.saga as provisioning_saga
 from approvals.services.admission import order_admission
 from catalog.models import ChangeAction, Order, OrderStatus
 from core.outbox import PUBLISH_RETRY, outbox_enqueue
@@ -117,7 +118,7 @@ def order_destroy(*, user: AbstractUser | None, order_id: int) -> Deployment:
     """Delete every resource of the order: the create saga in reverse (`user` None: a policy,
     such as an expired lease). The order's row lock keeps two requests from both starting it."""
     order = Order.objects.select_for_update().select_related("project").get(pk=order_id)
-    return provisioning_services.order_resources_destroy(user=user, order=order)
+    return provisioning_saga.order_resources_destroy(user=user, order=order)
 
 
 # --- admission ----------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def order_deploy(*, order_id: int) -> Deployment | None:
         return None if order.change_deployments.exists() else _change_start(order)
     if order.deployments.exists():
         return None
-    return provisioning_services.deployment_start(order=order)
+    return provisioning_saga.deployment_start(order=order)
 
 
 def _change_start(order: Order) -> Deployment | None:
@@ -244,10 +245,10 @@ def _change_start(order: Order) -> Deployment | None:
     bounds and a lease extension have nothing to provision and complete at once."""
     try:
         if order.action == ChangeAction.SET_BOUNDS:
-            provisioning_services.bounds_set(order=order)
+            provisioning_day2.bounds_set(order=order)
             deployment = None
         elif order.resource_id is not None:
-            step = provisioning_services.resource_action_request(
+            step = provisioning_day2.resource_action_request(
                 user=None,
                 resource_id=order.resource_id,
                 action=order.action,
@@ -258,7 +259,7 @@ def _change_start(order: Order) -> Deployment | None:
             deployment = step.deployment
         elif order.action == ChangeAction.DESTROY:
             target = Order.objects.select_for_update().get(pk=order.changes_order_id)
-            deployment = provisioning_services.order_resources_destroy(
+            deployment = provisioning_saga.order_resources_destroy(
                 user=None, order=target, change_order=order
             )
         else:

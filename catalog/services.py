@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 
 import provisioning.selectors as provisioning_selectors
-import provisioning.services as provisioning_services
+import provisioning.services.day2 as provisioning_day2
 from approvals.selectors.admission import change_refusal
 from approvals.selectors.policies import approval_preview
 from approvals.selectors.quota import change_demand, change_quota_effect
@@ -139,7 +139,7 @@ def change_plan(
     if resource is not None:
         if action not in ORDERED_ACTIONS:
             raise ValidationError({"action": [f"{action!r} is not a change to order."]})
-        params = provisioning_services.day2_check(resource=resource, action=action, params=params)
+        params = provisioning_day2.day2_check(resource=resource, action=action, params=params)
         live = [resource]
     elif action in (ChangeAction.DESTROY, ChangeAction.EXTEND_LEASE):
         live = list(
@@ -246,7 +246,7 @@ def resource_action(
     order; start, stop, reboot and snapshot run at once."""
     if action in ORDERED_ACTIONS:
         return change_order_submit(user=user, action=action, params=params, resource_id=resource_id)
-    return provisioning_services.resource_action_request(
+    return provisioning_day2.resource_action_request(
         user=user, resource_id=resource_id, action=action, params=params
     )
 

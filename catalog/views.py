@@ -33,6 +33,7 @@ from core.forms import form_add_service_errors
 from core.pagination import paginate
 from core.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
+from provisioning.services.accounts import account_options_request
 
 
 @login_required
@@ -66,6 +67,8 @@ def _item(request, slug):
 def item_order(request, slug):
     item = _item(request, slug)
     form = OrderForm(request.POST or None, item=item, user=request.user)
+    if form.account is not None:
+        account_options_request(account=form.account)
     if form.is_bound and form.is_valid():
         try:
             order = order_submit(

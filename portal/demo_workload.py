@@ -23,7 +23,7 @@ from lifecycle.models import IdlePolicy
 from lifecycle.services.leases import GONE, lease_open
 from lifecycle.services.reclaim import idle_policy_save
 from provisioning.models import Resource, ResourceState
-from provisioning.services import sandbox_set_load
+from provisioning.services.simulation import simulated_load_set
 
 # --- leases and idle reclaim, in data-lab ---------------------------------------------------
 DEMO_LEASE_MINUTES = 6
@@ -97,7 +97,7 @@ def lifecycle_demo_seed() -> None:
     order = _demo_order(dave, data_lab, "idle-demo")
     if order is not None:
         for server in order.resources.filter(kind="server"):
-            sandbox_set_load(resource=server, load="idle")
+            simulated_load_set(resource=server, load="idle")
 
 
 # --- autoscaling, in web-shop ------------------------------------------------------------
@@ -160,4 +160,4 @@ def autoscaling_demo_seed() -> None:
             return  # refused (quota, budget): the order page says why
     if not group.scaling_policies.exists():
         scaling_policy_save(user=bob, policy=None, data={"group": group, **AUTOSCALING_DEMO_POLICY})
-    sandbox_set_load(resource=group, load=AUTOSCALING_DEMO_LOAD)
+    simulated_load_set(resource=group, load=AUTOSCALING_DEMO_LOAD)

@@ -38,10 +38,10 @@ class WorkerSweeps(bootsteps.StartStopStep):
         # Imported now: the apps are loaded once the worker starts, not when Celery loads this.
         from catalog import orders
         from core import outbox
-        from provisioning import services as provisioning_services
+        from provisioning.services import saga as provisioning_saga
 
         self.outbox_relay = outbox.outbox_relay
-        self.steps_resume = provisioning_services.steps_resume
+        self.steps_resume = provisioning_saga.steps_resume
         self.orders_deploy_overdue = orders.orders_deploy_overdue
         self.tref = worker.timer.call_repeatedly(outbox.RELAY_SECONDS, self.sweep, ())
 

@@ -12,7 +12,7 @@ from provisioning.models import (
     Step,
     UnknownObject,
 )
-from provisioning.services import (
+from provisioning.services.accounts import (
     ACCOUNT_FIELDS,
     cloud_account_create,
     cloud_account_delete,

@@ -6,15 +6,15 @@ class ProvisioningConfig(AppConfig):
     name = "provisioning"
 
     def ready(self) -> None:
-        from provisioning.services import account_options_forget
+        from provisioning.services.accounts import account_options_reset
 
         post_save.connect(
-            account_options_forget,
+            account_options_reset,
             sender="provisioning.CloudAccount",
-            dispatch_uid="account-options-forget-save",
+            dispatch_uid="account-options-reset-save",
         )
         post_delete.connect(
-            account_options_forget,
+            account_options_reset,
             sender="provisioning.CloudAccount",
-            dispatch_uid="account-options-forget-delete",
+            dispatch_uid="account-options-reset-delete",
         )

@@ -307,9 +307,9 @@ class Step(FSMModelMixin, models.Model):
         return f"{self.action} {self.resource}"
 
     # pending/running → running is the claim, one UPDATE for a whole chunk of steps
-    # (provisioning.services._claim): running again is allowed, a step whose worker died is
+    # (provisioning.services.saga._claim): running again is allowed, a step whose worker died is
     # re-delivered while still running. pending → cancelled, for the pending steps of a failed
-    # saga, is one UPDATE too (provisioning.services._deployment_failed).
+    # saga, is one UPDATE too (provisioning.services.saga._deployment_failed).
 
     @transition(field=state, source=StepState.RUNNING, target=StepState.DONE)
     def finish(self) -> None: ...

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
@@ -26,7 +25,7 @@ from provisioning.models import (
     UnknownObject,
 )
 from provisioning.providers import REGISTRY, ProviderError, SizeInfo
-from provisioning.providers.base import ACTIONS, KINDS, MetricPoint
+from provisioning.providers.base import ACTIONS, KINDS, LOCAL_OPTIONS, MetricPoint
 from provisioning.providers.metrics import metrics_source
 
 logger = logging.getLogger(__name__)
@@ -162,29 +161,31 @@ def options_cache_key(account_id: int) -> str:
     return f"provisioning:options:{account_id}"
 
 
-def _enqueue_refresh(account_id: int) -> None:
-    from provisioning.tasks import refresh_account_options  # tasks import services
-
-    # An optimisation: a broker that is down is logged, and the next read asks again.
-    transaction.on_commit(lambda: refresh_account_options.delay(account_id), robust=True)
+def options_stale(entry: dict | None) -> bool:
+    """Whether a cached options entry is missing or due to be fetched again."""
+    return entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS
 
 
 def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -> dict[str, list]:
-    """Locations, sizes and images of the account, from the cache; never calls a slow cloud.
+    """Locations, sizes and images of the account, from the cache; never calls a slow cloud
+    and writes nothing.
 
-    A stale entry is served while a worker refreshes it; with no entry yet, the sandbox is read
-    in place (it is local) and other providers answer empty lists until the worker has filled
-    the cache. `entry`: the account's cache entry, when the caller has just read it.
+    A stale entry of an adapter that lists its options in place (the LOCAL_OPTIONS feature: the
+    sandbox), or none, is read directly instead. Other providers' stale entries are served, and
+    with no entry yet they answer empty lists until a worker has fetched them (beat does every
+    few minutes; `provisioning.services.accounts.account_options_request` asks at once).
+    `entry`: the account's cache entry, when the caller has just read it.
     """
     if entry is None:
         entry = cache.get(options_cache_key(account.pk))
-    if entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS:
-        if account.provider == CloudAccount.Provider.SANDBOX:
-            from provisioning.services import account_options_refresh
-
-            entry = account_options_refresh(account_id=account.pk)
-        else:
-            _enqueue_refresh(account.pk)
+    adapter_class = REGISTRY.get(account.provider)
+    if options_stale(entry) and adapter_class and LOCAL_OPTIONS in adapter_class.features:
+        adapter = adapter_class(account)
+        entry = {
+            "locations": adapter.list_locations(),
+            "sizes": adapter.list_sizes(),
+            "images": adapter.list_images(),
+        }
     if entry is None:
         return {"locations": [], "sizes": [], "images": []}
     return {name: entry[name] for name in ("locations", "sizes", "images")}

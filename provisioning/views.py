@@ -18,7 +18,7 @@ from provisioning.selectors import (
     resource_secret,
     unknown_objects,
 )
-from provisioning.services import DAY2_ACTIONS
+from provisioning.services.day2 import DAY2_ACTIONS
 
 # Display order and labels of the day-2 buttons; those a kind allows are shown.
 ACTION_LABELS = [

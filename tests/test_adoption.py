@@ -22,11 +22,12 @@ from lifecycle.selectors.reclaim import reclaim_candidates
 from lifecycle.services.adoption import unknown_servers_adopt
 from lifecycle.tests.helpers import idle_policy
 from provisioning.models import Resource, UnknownObject
-from provisioning.services import reconcile_accounts, resource_action_request
+from provisioning.services.day2 import resource_action_request
+from provisioning.services.reconciler import reconcile_accounts
 from tests.moto_server import boto
+from tests.saga import run_queued
 from tests.test_ec2 import IMAGE
 from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
-from tests.test_saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -19,12 +19,14 @@ from billing.models import Usage
 from billing.pricing import PriceBook
 from billing.services.metering import meter_hour
 from core.models import AuditEvent
-from provisioning import services
 from provisioning.models import Drift, DriftPolicy, Resource, SandboxObject
-from provisioning.services import deployment_start, reconcile_accounts
+from provisioning.services import reconciler
+from provisioning.services.reconciler import reconcile_accounts
+from provisioning.services.saga import deployment_start
+from provisioning.tests.factories import CloudAccountFactory, OrderFactory, deployed_server
 from tests.moto_server import boto
+from tests.saga import approved_order, run_queued
 from tests.test_metrics_sources import ec2_fixture, ec2_order, instance_state  # noqa: F401
-from tests.test_saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -146,19 +148,20 @@ def test_restore_puts_load_balancer_members_back(demo):
     assert drift.outcome == "restored"
 
 
-def test_the_organization_policy_applies_unless_the_account_has_its_own(demo):
-    account = _server(demo).cloud_account
-    assert services.drift_policy_for(account=account) == "adopt"  # no policy: adopt
+def test_the_organization_policy_applies_unless_the_account_has_its_own():
+    account = CloudAccountFactory()
+    assert reconciler.drift_policy_for(account=account) == "adopt"  # no policy: adopt
     DriftPolicy.objects.create(organization=account.organization, action="restore")
-    assert services.drift_policy_for(account=account) == "restore"
+    assert reconciler.drift_policy_for(account=account) == "restore"
     _policy(account, DriftPolicy.Action.ADOPT)
-    assert services.drift_policy_for(account=account) == "adopt"
+    assert reconciler.drift_policy_for(account=account) == "adopt"
 
 
-def test_batches_are_compared_without_locks(demo, monkeypatch):
+def test_batches_are_compared_without_locks(monkeypatch):
     """Only the resource that differs is locked, in its own transaction."""
-    monkeypatch.setattr(services, "RECONCILE_BATCH", 2)
-    servers = [_server(demo, f"vm{n}") for n in range(5)]
+    monkeypatch.setattr(reconciler, "RECONCILE_BATCH", 2)
+    order = OrderFactory()
+    servers = [deployed_server(order=order) for _ in range(5)]
     SandboxObject.objects.filter(external_id=servers[3].external_id).update(state="stopped")
     with CaptureQueriesContext(connection) as queries:
         assert reconcile_accounts()["drift"] == 1
@@ -170,6 +173,6 @@ def test_batches_are_compared_without_locks(demo, monkeypatch):
         for q in queries
         if 'FROM "provisioning_resource"' in q["sql"] and "LIMIT 2" in q["sql"]
     ]
-    assert len(batches) >= 3  # five (and more: networks) resources, two at a time
+    assert len(batches) >= 3  # five resources, two at a time
     assert Resource.objects.get(pk=servers[3].pk).state == "stopped"
     assert timezone.now() > Drift.objects.get().detected_at

@@ -176,7 +176,7 @@ def test_options_come_from_the_cloud(account):
 
 def test_order_forms_offer_the_clouds_options(account):
     from provisioning.selectors import cloud_account_options
-    from provisioning.services import account_options_refresh
+    from provisioning.services.accounts import account_options_refresh
 
     account_options_refresh(account_id=account.pk)  # what the background refresh runs
     options = cloud_account_options(account=account)
@@ -390,7 +390,7 @@ def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
     from catalog.orders import order_destroy
     from catalog.selectors import resolve_resources
     from provisioning.models import Resource
-    from provisioning.services import deployment_start
+    from provisioning.services.saga import deployment_start
     from tests.fixtures import wait_until
 
     boto(moto, "route53").create_hosted_zone(Name="shop.test", CallerReference="e2e")

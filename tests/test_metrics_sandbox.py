@@ -9,12 +9,10 @@ from django.core.exceptions import ValidationError
 
 from provisioning.models import CloudAccount
 from provisioning.selectors import resource_metrics
-from provisioning.services import (
-    deployment_start,
-    resource_action_request,
-    sandbox_set_load,
-)
-from tests.test_saga import approved_order, run_queued
+from provisioning.services.day2 import resource_action_request
+from provisioning.services.saga import deployment_start
+from provisioning.services.simulation import simulated_load_set
+from tests.saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -73,17 +71,17 @@ def test_profiles_busy_idle_number_and_wave(web_tier):
     busy = cpu(series(busy_server, hours=24))  # the default profile
     assert 25 < mean(busy) < 65 and max(busy) - min(busy) > 20  # a daily swing
 
-    sandbox_set_load(resource=busy_server, load="idle")
+    simulated_load_set(resource=busy_server, load="idle")
     idle = series(busy_server, hours=24)
     assert max(cpu(idle)) < 5
     assert mean(p.network_kbps for p in idle) < mean(p * 12 for p in busy) / 5
 
-    sandbox_set_load(resource=busy_server, load=80)
+    simulated_load_set(resource=busy_server, load=80)
     held = cpu(series(busy_server, hours=6))
     assert all(75 <= value <= 85 for value in held) and abs(mean(held) - 80) < 2
     assert max(cpu(series(other, hours=6))) < 75  # the other server keeps its own profile
 
-    sandbox_set_load(resource=busy_server, load="wave:10")
+    simulated_load_set(resource=busy_server, load="wave:10")
     wave = series(busy_server, hours=1, step=timedelta(minutes=1))
     # High for the first 5 minutes of every 10, low for the other 5 (the period is in epoch time).
     for point in wave:
@@ -101,7 +99,7 @@ def test_a_stopped_server_reports_zero(demo, web_tier):
 
 
 def test_a_group_averages_its_servers_and_its_load_reaches_future_servers(demo, group):
-    sandbox_set_load(resource=group, load=90)
+    simulated_load_set(resource=group, load=90)
     servers = list(group.children.filter(state="active"))
     per_server = [series(server) for server in servers]
     averaged = series(group)
@@ -119,9 +117,9 @@ def test_a_group_averages_its_servers_and_its_load_reaches_future_servers(demo, 
     assert newcomer not in servers
     assert all(80 <= value <= 100 for value in cpu(series(newcomer)))
 
-    sandbox_set_load(resource=newcomer, load="idle")  # one server's own profile wins
+    simulated_load_set(resource=newcomer, load="idle")  # one server's own profile wins
     assert max(cpu(series(newcomer))) < 5
-    sandbox_set_load(resource=group, load=20)  # setting the group again covers every server
+    simulated_load_set(resource=group, load=20)  # setting the group again covers every server
     assert all(10 <= value <= 30 for value in cpu(series(newcomer)))
 
 
@@ -138,14 +136,14 @@ def test_kinds_and_states_without_metrics(demo, group):
 def test_the_load_knob_checks_its_input(group):
     balancer = group.order.resources.get(kind="load_balancer")
     with pytest.raises(ValidationError, match="no load"):
-        sandbox_set_load(resource=balancer, load="busy")
+        simulated_load_set(resource=balancer, load="busy")
     for wrong in ("frantic", 140, "wave:0", "wave:x"):
         with pytest.raises(ValidationError):
-            sandbox_set_load(resource=group, load=wrong)
+            simulated_load_set(resource=group, load=wrong)
     CloudAccount.objects.filter(pk=group.cloud_account_id).update(provider="ec2")
     group.refresh_from_db()
     with pytest.raises(ValidationError, match="Only sandbox"):
-        sandbox_set_load(resource=group, load="idle")
+        simulated_load_set(resource=group, load="idle")
 
 
 def test_metric_average_is_the_mean_of_cpu_and_network():

@@ -6,7 +6,8 @@ from approvals.services.deciding import approval_decide
 from catalog.orders import order_admit, order_deploy
 from catalog.services import order_submit
 from provisioning.models import CloudAccount, SandboxObject, Step
-from provisioning.services import reconcile_stuck, step_execute
+from provisioning.services.reconciler import reconcile_stuck
+from provisioning.services.saga import step_execute
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_reconciler_moves_stuck_resources_to_error(demo, settings):
     order = _approved_order(demo)
     step_execute(step_id=Step.objects.get().pk)
     resource = order.resources.get()
-    from provisioning.services import resource_action_request
+    from provisioning.services.day2 import resource_action_request
 
     resource_action_request(user=demo["alice"], resource_id=resource.pk, action="stop")
     assert reconcile_stuck() == 0

@@ -11,10 +11,8 @@ from django.utils import timezone
 from portal.celery import app as celery_app
 from provisioning import tasks
 from provisioning.models import Step
-from provisioning.services import STEP_LEASE, deployment_start, steps_resume
-from tests.test_saga import queued
-from tests.test_saga_batch import _failing_once_on
-from tests.test_saga_steps import fleet_order
+from provisioning.services.saga import STEP_LEASE, deployment_start, steps_resume
+from tests.saga import failing_once_on, fleet_order, queued
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +36,7 @@ def test_a_database_error_inside_a_step_is_retried_not_failed(
     steps = queued()
     error = InterfaceError("connection already closed")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _failing_once_on(steps[0].pk, error, monkeypatch)
+        failing_once_on(steps[0].pk, error, monkeypatch)
         with django_capture_on_commit_callbacks(execute=True):
             tasks.run_steps([s.pk for s in steps])  # the task, run in this process
     step = Step.objects.get(pk=steps[0].pk)
@@ -53,7 +51,7 @@ def test_a_step_waiting_for_its_retry_keeps_its_lease(
     settings.CANOPY_STEP_RETRY_BASE = 40  # a backoff longer than the lease
     deployment_start(order=fleet_order(demo, 1))
     (step,) = queued()
-    _failing_once_on(step.pk, InterfaceError("server closed the connection"), monkeypatch)
+    failing_once_on(step.pk, InterfaceError("server closed the connection"), monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         tasks.run_steps([step.pk])
     ((_, _, countdown),) = sent

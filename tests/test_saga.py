@@ -2,16 +2,12 @@
 and parallel readiness, idempotent re-delivery, compensation and destruction in reverse,
 composites (database, autoscaling group) and day-2 actions."""
 
-import contextlib
-
 import pytest
 from django.db.models import Q
 
 from approvals.services.deciding import approval_decide
-from catalog.models import CatalogItem, Order
-from catalog.orders import order_deploy, order_destroy
-from catalog.selectors import resolve_resources
-from catalog.tasks import admit_order
+from catalog.models import Order
+from catalog.orders import order_destroy
 from core.models import AuditEvent
 from provisioning.models import (
     CloudAccount,
@@ -20,65 +16,17 @@ from provisioning.models import (
     SandboxObject,
     Step,
 )
-from provisioning.services import (
-    TransientProviderError,
-    deployment_start,
-    resource_action_request,
-    step_execute,
+from provisioning.services.day2 import resource_action_request
+from provisioning.services.saga import deployment_start, step_execute
+from tests.saga import (
+    admit_and_deploy,
+    approved_order,
+    deploy_approved,
+    queued,
+    run_queued,
 )
 
 pytestmark = pytest.mark.django_db
-
-PARAMS = {"size": "small", "image": "ubuntu-24.04", "location": "sandbox-1a"}
-
-
-def approved_order(demo, slug: str, **parameters) -> Order:
-    """An approved order of a default-catalog item with its plan pinned (admission is the
-    approvals app's concern)."""
-    item = CatalogItem.objects.get(slug=slug)
-    order = Order(
-        item=item,
-        project=demo["web_shop"],
-        requester=demo["alice"],
-        parameters={**PARAMS, **parameters},
-        cloud_account=CloudAccount.objects.get(name="sandbox"),
-        status="approved",
-    )
-    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
-    order.save()
-    return order
-
-
-def deploy_approved() -> None:
-    """Play the worker's `catalog.tasks.deploy_order` for every approved order not started."""
-    for order in Order.objects.filter(status="approved", deployments=None):
-        order_deploy(order_id=order.pk)
-
-
-def admit_and_deploy(order_id: int) -> None:
-    """Play the workers: admit the order (`catalog.tasks.admit_order`) and, when a policy
-    approved it at once, deploy it (`catalog.tasks.deploy_order`)."""
-    admit_order(order_id)
-    deploy_approved()
-
-
-def queued() -> list[Step]:
-    return list(Step.objects.filter(state="pending").exclude(queued_at=None).order_by("id"))
-
-
-def run_queued(max_rounds: int = 200) -> list[list[Step]]:
-    """Play the worker: run every queued step, round after round; returns the rounds."""
-    rounds = []
-    for _ in range(max_rounds):
-        deploy_approved()
-        ready = queued() + list(Step.objects.filter(state="running"))
-        if not ready:
-            return rounds
-        rounds.append(ready)
-        for step in ready:
-            with contextlib.suppress(TransientProviderError):  # Celery would retry; so do we
-                step_execute(step_id=step.pk)
-    pytest.fail("the saga did not settle")
 
 
 def keys(steps: list[Step]) -> list[str]:

@@ -13,27 +13,14 @@ from django.utils import timezone
 
 from catalog.models import Order
 from portal.celery import app as celery_app
-from provisioning import services, tasks
+from provisioning import tasks
 from provisioning.models import Resource, SandboxObject, Step
 from provisioning.providers import ProviderError
-from provisioning.services import STEP_LEASE, deployment_start, steps_execute, steps_resume
-from tests.test_saga import queued, run_queued
-from tests.test_saga_steps import fleet_order
+from provisioning.services import saga
+from provisioning.services.saga import STEP_LEASE, deployment_start, steps_execute, steps_resume
+from tests.saga import failing_once_on, fleet_order, queued, run_queued
 
 pytestmark = pytest.mark.django_db
-
-
-def _failing_once_on(step_pk: int, error: ProviderError, monkeypatch) -> None:
-    """The provider call of one step raises `error` the first time; the others go through."""
-    call_provider, failed = services._call_provider, []
-
-    def call(step):
-        if step.pk == step_pk and not failed:
-            failed.append(step.pk)
-            raise error
-        return call_provider(step)
-
-    monkeypatch.setattr(services, "_call_provider", call)
 
 
 def test_ready_steps_go_in_chunks_of_the_batch_size_spread_over_workers(
@@ -59,10 +46,10 @@ def test_a_transient_error_retries_only_its_own_step(demo, monkeypatch):
     deployment_start(order=order)
     steps = queued()
     flaky = steps[1]
-    _failing_once_on(flaky.pk, ProviderError("Throttling", transient=True), monkeypatch)
+    failing_once_on(flaky.pk, ProviderError("Throttling", transient=True), monkeypatch)
     retried = []
     monkeypatch.setattr(
-        services, "steps_enqueue", lambda chunks, countdown: retried.append((chunks, countdown))
+        saga, "steps_enqueue", lambda chunks, countdown: retried.append((chunks, countdown))
     )
     tasks.run_steps([s.pk for s in steps])  # the task, run in this process
     (((step_ids,), countdown),) = retried
@@ -84,7 +71,7 @@ def test_a_permanent_error_fails_its_step_and_compensation_deletes_the_others(de
     deployment_start(order=order)
     steps = queued()
     doomed = steps[2]
-    _failing_once_on(doomed.pk, ProviderError("InsufficientInstanceCapacity"), monkeypatch)
+    failing_once_on(doomed.pk, ProviderError("InsufficientInstanceCapacity"), monkeypatch)
     assert steps_execute(step_ids=[s.pk for s in steps]) == []
     doomed.refresh_from_db()
     assert (doomed.state, doomed.last_error) == ("failed", "InsufficientInstanceCapacity")
@@ -118,18 +105,18 @@ def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings):
 
 @pytest.mark.django_db(transaction=True)  # the lease is renewed from another connection
 def test_a_long_chunk_keeps_its_steps_alive(demo, monkeypatch):
-    monkeypatch.setattr(services, "HEARTBEAT", 0.05)
+    monkeypatch.setattr(saga, "HEARTBEAT", 0.05)
     deployment_start(order=fleet_order(demo, 3))
     steps = queued()
     beats = []
-    call_provider = services._call_provider
+    call_provider = saga._call_provider
 
     def slow_call(step):
         beats.append(Step.objects.get(pk=steps[-1].pk).heartbeat_at)
         time.sleep(0.2)  # a provider call four beats long
         return call_provider(step)
 
-    monkeypatch.setattr(services, "_call_provider", slow_call)
+    monkeypatch.setattr(saga, "_call_provider", slow_call)
     steps_execute(step_ids=[s.pk for s in steps])
     # The last step's lease is renewed while the chunk's earlier calls run.
     assert beats == sorted(beats) and len(set(beats)) == len(steps)
@@ -143,7 +130,7 @@ def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, mo
     order = fleet_order(demo, 4)
     deployment_start(order=order)
     steps = queued()
-    call_provider, calls = services._call_provider, []
+    call_provider, calls = saga._call_provider, []
 
     def dies_on_the_third_call(step):
         calls.append(step.pk)
@@ -151,14 +138,14 @@ def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, mo
             raise WorkerKilled
         return call_provider(step)
 
-    monkeypatch.setattr(services, "_call_provider", dies_on_the_third_call)
+    monkeypatch.setattr(saga, "_call_provider", dies_on_the_third_call)
     with pytest.raises(WorkerKilled):
         steps_execute(step_ids=[s.pk for s in steps])
     assert SandboxObject.objects.count() == 2  # created, never recorded
     assert set(Step.objects.filter(deployment__order=order).values_list("state", flat=True)) == {
         "running"
     }
-    monkeypatch.setattr(services, "_call_provider", call_provider)
+    monkeypatch.setattr(saga, "_call_provider", call_provider)
     later = timezone.now() + STEP_LEASE + timedelta(seconds=1)
     assert steps_resume(now=later) == len(steps)  # the lease ran out: all four again
     assert steps_execute(step_ids=[s.pk for s in steps]) == []

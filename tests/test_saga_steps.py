@@ -8,37 +8,15 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.models import CatalogItem, Category, Order
+from catalog.models import Order
 from core.models import AuditEvent
-from provisioning import services
 from provisioning.models import CloudAccount, Resource, SandboxObject, Step
 from provisioning.selectors import cloud_account_options
-from provisioning.services import TransientProviderError, deployment_start, step_execute
-from tests.test_saga import approved_order, queued, run_queued
+from provisioning.services import bindings, saga
+from provisioning.services.saga import TransientProviderError, deployment_start, step_execute
+from tests.saga import approved_order, fleet_order, queued, run_queued
 
 pytestmark = pytest.mark.django_db
-
-
-def fleet_order(demo, count: int) -> Order:
-    """An approved order of `count` identical servers (the shape `make bench` provisions)."""
-    CatalogItem.objects.update_or_create(
-        slug="fleet",
-        defaults={
-            "name": "Server fleet",
-            "category": Category.objects.first(),
-            "parameters": {"type": "object", "properties": {"count": {"type": "integer"}}},
-            "resources": [
-                {
-                    "key": "web",
-                    "kind": "server",
-                    "name": "fleet",
-                    "count": "{count}",
-                    "properties": {"size": "small", "image": "ubuntu-24.04"},
-                }
-            ],
-        },
-    )
-    return approved_order(demo, "fleet", count=count)
 
 
 def queries_of(run) -> int:
@@ -126,11 +104,11 @@ def test_an_unexpected_error_fails_the_step_and_the_order_with_its_message(
     demo, monkeypatch, caplog
 ):
     # A bug binding the load balancer's properties, after the network and servers exist.
-    concrete = _breaks_on("load_balancer", KeyError("port"), services._concrete)
-    monkeypatch.setattr(services, "_concrete", concrete)
+    concrete = _breaks_on("load_balancer", KeyError("port"), bindings.concrete)
+    monkeypatch.setattr(bindings, "concrete", concrete)
     order = approved_order(demo, "web-tier", name="shop", instances=2)
     deployment_start(order=order)
-    with caplog.at_level(logging.ERROR, logger="provisioning.services"):
+    with caplog.at_level(logging.ERROR, logger="provisioning.services.saga"):
         run_queued()
     step = Step.objects.get(resource__order=order, resource__kind="load_balancer", action="create")
     assert (step.state, step.last_error) == ("failed", "KeyError: 'port'")
@@ -146,7 +124,7 @@ def test_an_unexpected_error_fails_the_step_and_the_order_with_its_message(
 
 def test_an_error_recording_the_result_deletes_the_object_it_created(demo, monkeypatch):
     monkeypatch.setattr(
-        services, "_apply", _breaks_on("server", ValueError("bad address"), services._apply)
+        saga, "_apply", _breaks_on("server", ValueError("bad address"), saga._apply)
     )
     order = approved_order(demo, "linux-vm", name="web-1")
     deployment_start(order=order)
@@ -161,7 +139,7 @@ def test_an_error_recording_the_result_deletes_the_object_it_created(demo, monke
 
 def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
     calls = []
-    call_provider = services._call_provider
+    call_provider = saga._call_provider
 
     def flaky(step):
         calls.append(step.pk)
@@ -169,7 +147,7 @@ def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
             raise OperationalError("deadlock detected")
         return call_provider(step)
 
-    monkeypatch.setattr(services, "_call_provider", flaky)
+    monkeypatch.setattr(saga, "_call_provider", flaky)
     order = approved_order(demo, "linux-vm", name="web-1")
     deployment_start(order=order)
     step = queued()[0]

@@ -9,10 +9,11 @@ from billing.models import RateCard, Unit
 from catalog.models import Order
 from catalog.services import order_from_snapshot
 from provisioning.models import SandboxObject
-from provisioning.services import deployment_start, resource_action_request
+from provisioning.services.day2 import resource_action_request
+from provisioning.services.saga import deployment_start
 from tests.moto_server import boto
+from tests.saga import approved_order, run_queued
 from tests.test_metrics_sources import ec2_fixture, ec2_order  # noqa: F401  (ec2: fixture)
-from tests.test_saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,9 @@ from billing.models import Budget
 from catalog.models import Order
 from core.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
-from provisioning.services import deployment_start, sandbox_set_load
-from tests.test_saga import admit_and_deploy, approved_order, run_queued
+from provisioning.services.saga import deployment_start
+from provisioning.services.simulation import simulated_load_set
+from tests.saga import admit_and_deploy, approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,7 @@ def settle_and_check(group: Resource) -> None:
 
 def test_a_busy_group_grows_to_max_and_shrinks_to_min_respecting_cooldown(demo, group):
     policy = policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
-    sandbox_set_load(resource=group, load=90)
+    simulated_load_set(resource=group, load=90)
     low, high = group.properties["min"], group.properties["max"]
     # Ahead of the clock: each saga (run at once here) has finished by the `now` it started at,
     # so the cooldown counts from the activity's time.
@@ -89,7 +90,7 @@ def test_a_busy_group_grows_to_max_and_shrinks_to_min_respecting_cooldown(demo, 
     assert all(b.at - a.at == policy.cooldown * MINUTE for a, b in pairwise(out))
     assert "CPU % above 70" in out[0].cause
 
-    sandbox_set_load(resource=group, load=10)
+    simulated_load_set(resource=group, load=10)
     # Scaling in waits for a whole window below the threshold.
     now += policy.scale_in_window * MINUTE
     while group_size(group=group) > low:
@@ -111,7 +112,7 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
 ):
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **options: None)  # we run them
     ScalingPolicyFactory(group=group, **POLICY)
-    sandbox_set_load(resource=group, load=90)
+    simulated_load_set(resource=group, load=90)
     assert evaluate(now=timezone.now() + timedelta(hours=1)) == 1
     with django_capture_on_commit_callbacks(execute=True):
         run_queued()
@@ -121,7 +122,7 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
 
 def test_a_short_spike_does_not_scale(demo, group):
     ScalingPolicyFactory(group=group, **POLICY)
-    sandbox_set_load(resource=group, load="wave:4")  # 2 minutes high, 2 low: never 3 in a row
+    simulated_load_set(resource=group, load="wave:4")  # 2 minutes high, 2 low: never 3 in a row
     now = datetime(2030, 3, 6, 12, 0, tzinfo=UTC)
     for minute in range(12):
         assert evaluate(now=now + minute * MINUTE) == 0
@@ -130,7 +131,7 @@ def test_a_short_spike_does_not_scale(demo, group):
 
 def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo, group):
     ScalingPolicyFactory(group=group, **POLICY)
-    sandbox_set_load(resource=group, load=95)
+    simulated_load_set(resource=group, load=95)
     Quota.objects.filter(project=group.project).update(max_servers=0)
     now = timezone.now()
     assert evaluate(now=now) == 1
@@ -152,7 +153,7 @@ def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo, group):
 
 def test_a_scale_out_over_a_refusing_budget_is_refused(demo, group):
     ScalingPolicyFactory(group=group, **POLICY)
-    sandbox_set_load(resource=group, load=95)
+    simulated_load_set(resource=group, load=95)
     Budget.objects.filter(project=group.project).update(
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
     )
@@ -177,7 +178,7 @@ def test_schedules_set_a_floor_while_active(demo, group):
             "desired": 3,
         },
     )
-    sandbox_set_load(resource=group, load=10)
+    simulated_load_set(resource=group, load=10)
     wednesday_night = datetime(2030, 3, 6, 22, 0, tzinfo=UTC)  # 23:00 in Berlin
     assert evaluate(now=wednesday_night) == 0
     thursday_morning = datetime(2030, 3, 7, 7, 30, tzinfo=UTC)  # 08:30 in Berlin
@@ -289,7 +290,7 @@ def test_api_lists_by_project_and_only_managers_write(demo, group, api_as):
     assert alice.get("/api/v1/scaling-schedules/").json()["count"] == 1
     assert dave.get("/api/v1/scaling-schedules/").json()["count"] == 0
 
-    sandbox_set_load(resource=group, load=95)
+    simulated_load_set(resource=group, load=95)
     evaluate(now=timezone.now() + timedelta(hours=1))
     activities = alice.get(f"/api/v1/scaling-activities/?group={group.pk}").json()
     assert [(a["from_count"], a["to_count"], a["status"]) for a in activities["results"]] == [
@@ -335,7 +336,7 @@ def test_api_changes_and_deletes_a_schedule_through_the_services(demo, group, ap
 
 def test_the_group_page_shows_the_panel_and_managers_edit_rules(demo, group, client):
     ScalingPolicyFactory(group=group, **POLICY)
-    sandbox_set_load(resource=group, load=95)
+    simulated_load_set(resource=group, load=95)
     evaluate(now=timezone.now() + timedelta(hours=1))
     client.force_login(demo["alice"])
     page = client.get(f"/resources/{group.pk}/")
@@ -387,7 +388,7 @@ def test_dashboard_summary_is_per_user(demo, group, client):
 def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api_as, client):
     """AWS's "terminate instance and decrement desired capacity": the group shrinks by the
     destroyed server and does not bring it back; below `min` the request is refused."""
-    from provisioning.services import resource_action_request
+    from provisioning.services.day2 import resource_action_request
 
     resource_action_request(
         user=demo["alice"], resource_id=group.pk, action="set_desired", params={"desired": 3}

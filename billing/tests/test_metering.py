@@ -183,7 +183,8 @@ def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     from catalog.orders import order_admit, order_deploy
     from catalog.services import order_submit
     from provisioning.models import Step
-    from provisioning.services import resource_action_request, step_execute
+    from provisioning.services.day2 import resource_action_request
+    from provisioning.services.saga import step_execute
 
     def run_steps():
         while step := Step.objects.filter(state="pending").order_by("id").first():

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from catalog.models import CatalogItem, ChangeAction, Order, OrderKind, OrderStatus
 from catalog.selectors import item_price_from
 from core.models import AuditEvent
-from provisioning.api.serializers import ResourceSummarySerializer
+from provisioning.api.serializers import DeploymentStepSerializer, ResourceSummarySerializer
 from provisioning.models import Step
 
 
@@ -30,24 +30,6 @@ class CatalogItemSerializer(serializers.ModelSerializer):
     def get_estimated_monthly_cost(self, item: CatalogItem) -> str:
         """The monthly price of the item's first options, shown as "from" on the menu."""
         return str(item_price_from(item=item, accounts=self.context.get("pricing_accounts")))
-
-
-class DeploymentStepSerializer(serializers.Serializer):
-    """One step of the order's deployment graph (provisioning.selectors.deployment_steps)."""
-
-    id = serializers.IntegerField()
-    deployment = serializers.IntegerField(allow_null=True)
-    resource = serializers.IntegerField()
-    key = serializers.CharField()
-    kind = serializers.CharField()
-    name = serializers.CharField()
-    action = serializers.CharField()
-    state = serializers.CharField()
-    attempts = serializers.IntegerField()
-    last_error = serializers.CharField()
-    depends_on = serializers.ListField(child=serializers.IntegerField())
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -98,11 +80,16 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     resources = ResourceSummarySerializer(many=True)
-    steps = DeploymentStepSerializer(many=True, source="deployment_steps")
+    steps = serializers.SerializerMethodField()
     events = EventSerializer(many=True)
 
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "resources", "steps", "events"]
+
+    @extend_schema_field(DeploymentStepSerializer(many=True))
+    def get_steps(self, order: Order) -> list:
+        """The steps the view read (`provisioning.selectors.deployment_steps`) in `context`."""
+        return DeploymentStepSerializer(self.context["steps"], many=True).data
 
 
 class OrderCreateSerializer(serializers.Serializer):

@@ -49,6 +49,7 @@ from catalog.services import (
 )
 from core.models import AuditEvent
 from provisioning.api.serializers import StepSerializer
+from provisioning.services.accounts import account_options_request
 
 
 class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
@@ -87,6 +88,8 @@ class CatalogItemViewSet(viewsets.ReadOnlyModelViewSet):
         account = chosen_or_first(
             accounts, chosen=request.query_params.get("cloud_account"), field="cloud_account"
         )
+        if account:
+            account_options_request(account=account)
         choices = parameter_choices(item=item, account=account) if account else {}
         return Response(
             ItemOptionsSerializer(
@@ -130,10 +133,11 @@ class OrderViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             return OrderCreateSerializer
         return OrderDetailSerializer if self.action == "retrieve" else OrderSerializer
 
-    def get_object(self):
-        order = super().get_object()
-        order.deployment_steps = provisioning_selectors.deployment_steps(order=order)
-        return order
+    def retrieve(self, request, *args, **kwargs):
+        order = self.get_object()
+        steps = provisioning_selectors.deployment_steps(order=order)
+        context = {**self.get_serializer_context(), "steps": steps}
+        return Response(OrderDetailSerializer(order, context=context).data)
 
     def _incoming(self, request) -> dict:
         """The order body with its item and project looked up (permissions come later)."""

@@ -16,12 +16,9 @@ from catalog.orders import order_deploy
 from catalog.selectors import resolve_resources
 from core.models import AuditEvent, Notification
 from provisioning.models import CloudAccount, Deployment, Resource, SandboxObject, Step
-from provisioning.services import (
-    TransientProviderError,
-    resource_action_request,
-    step_execute,
-)
-from tests.test_saga import admit_and_deploy, deploy_approved
+from provisioning.services.day2 import resource_action_request
+from provisioning.services.saga import TransientProviderError, step_execute
+from tests.saga import admit_and_deploy, deploy_approved
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from catalog.tasks import admit_order
 from provisioning.models import Deployment, Resource, SandboxObject
 from provisioning.selectors import cloud_account_options, options_cache_key
 from tests.fixtures import order_via_api
-from tests.test_saga import run_queued
+from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -20,9 +20,9 @@ from catalog.services import order_submit
 from core.models import Notification
 from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
-from provisioning.services import step_execute
+from provisioning.services.saga import step_execute
 from tests.fixtures import order_via_api
-from tests.test_saga import admit_and_deploy, deploy_approved
+from tests.saga import admit_and_deploy, deploy_approved
 
 
 def _limit(project, **limits) -> Quota:

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 import provisioning.selectors as provisioning_selectors
-import provisioning.services as provisioning_services
+import provisioning.services.reconciler as provisioning_reconciler
 from approvals.services.quota import quota_commit_adopted
 from billing.pricing import monthly_quote
 from catalog.orders import order_completed
@@ -62,7 +62,7 @@ def unknown_servers_adopt(
             name=", ".join(u.name for u in servers),
         )
         adopted += [
-            provisioning_services.unknown_server_adopt(
+            provisioning_reconciler.unknown_server_adopt(
                 unknown=unknown, order=order, observe_only=observe_only, user=user
             )
             for unknown in servers

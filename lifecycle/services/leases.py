@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import catalog.services as catalog_services
-import provisioning.services as provisioning_services
+import provisioning.services.day2 as provisioning_day2
 from catalog.models import ChangeAction, Order, OrderStatus
 from catalog.orders import order_destroy
 from core.models import Project
@@ -184,7 +184,7 @@ def lease_unretire(*, user: AbstractUser, lease_id: int, now: datetime | None = 
             )
     stopped = Resource.objects.filter(pk__in=lease.stopped_servers, state=R.STOPPED)
     for server in stopped:
-        provisioning_services.resource_action_request(
+        provisioning_day2.resource_action_request(
             user=user, resource_id=server.pk, action="start", reason="lease unretired"
         )
     lease.retired_at = lease.delete_at = None
@@ -255,7 +255,7 @@ def _lease_retire(lease: Lease, now: datetime) -> str:
         if server.kind != "server" or server.state != R.ACTIVE:
             continue
         try:
-            provisioning_services.resource_action_request(
+            provisioning_day2.resource_action_request(
                 user=None, resource_id=server.pk, action="stop", reason=reason
             )
         except ValidationError as error:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-import provisioning.services as provisioning_services
+import provisioning.services.day2 as provisioning_day2
 from core.models import Organization, Project
 from core.services import audit_record, notify
 from lifecycle.models import Grade, IdlePolicy, ReclaimCase, ResourceKeep, Saving
@@ -194,7 +194,7 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
     resource = case.resource
     reason = f"idle under policy {case.policy.name}: {grade}"
     if grade == Grade.STOPPED and resource.state == R.ACTIVE:
-        provisioning_services.resource_action_request(
+        provisioning_day2.resource_action_request(
             user=None, resource_id=resource.pk, action="stop", reason=reason
         )
         savings_start(resources=[resource], source=Saving.Source.RECLAIM, action="stop", now=now)
@@ -203,7 +203,7 @@ def _grade_apply(case: ReclaimCase, grade: str, now: datetime) -> bool:
     elif grade == Grade.DELETED:
         if resource.state != R.STOPPED:
             return False
-        provisioning_services.resource_action_request(
+        provisioning_day2.resource_action_request(
             user=None, resource_id=resource.pk, action="destroy", reason=reason
         )
         savings_start(resources=[resource], source=Saving.Source.RECLAIM, action="delete", now=now)

@@ -6,8 +6,8 @@ from datetime import timedelta
 from lifecycle.models import IdlePolicy
 from lifecycle.services.reclaim import idle_policy_save
 from provisioning.models import Resource
-from provisioning.services import deployment_start
-from tests.test_saga import approved_order, run_queued
+from provisioning.services.saga import deployment_start
+from tests.saga import approved_order, run_queued
 
 
 def completed(demo, slug: str = "linux-vm", **parameters):

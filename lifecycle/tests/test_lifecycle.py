@@ -30,8 +30,8 @@ from lifecycle.services.reclaim import (
 )
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
 from provisioning.models import Resource
-from provisioning.services import sandbox_set_load
-from tests.test_saga import admit_and_deploy, deploy_approved, run_queued
+from provisioning.services.simulation import simulated_load_set
+from tests.saga import admit_and_deploy, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
@@ -226,7 +226,7 @@ def test_a_lease_whose_resources_a_person_deleted_ends(demo, api_as):
 def idle_server(demo, load="idle"):
     order = completed(demo)
     server = server_of(order)
-    sandbox_set_load(resource=server, load=load)
+    simulated_load_set(resource=server, load=load)
     return server
 
 
@@ -284,7 +284,7 @@ def test_activity_closes_the_case(demo):
     server = idle_server(demo)
     t0 = timezone.now() + timedelta(hours=1)
     reclaim_evaluate(now=t0)
-    sandbox_set_load(resource=server, load=60)
+    simulated_load_set(resource=server, load=60)
     assert reclaim_evaluate(now=t0 + timedelta(hours=1)) == {"closed": 1}
     case = ReclaimCase.objects.get(resource=server)
     assert case.closed_at is not None and case.close_reason.startswith("active again")

@@ -15,8 +15,8 @@ from lifecycle.services.leases import lease_process
 from lifecycle.services.reclaim import reclaim_evaluate
 from lifecycle.services.tick import lifecycle_tick
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
-from provisioning.services import sandbox_set_load
-from tests.test_saga import run_queued
+from provisioning.services.simulation import simulated_load_set
+from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)
@@ -50,7 +50,7 @@ def _happened(since_id: int) -> list[tuple[str, str, int]]:
 def test_the_preview_is_what_the_policies_then_do(demo, api_as, client):
     idle_policy(demo, **WAITS)
     idle = completed(demo, name="idle-1")
-    sandbox_set_load(resource=server_of(idle), load="idle")
+    simulated_load_set(resource=server_of(idle), load="idle")
     leased = completed(demo, name="busy-1")  # busy: only its lease acts on it
     t0 = timezone.now() + timedelta(hours=1)  # the servers have run through a window
     Lease.objects.filter(order=leased).update(expires_at=t0 + timedelta(days=2))
@@ -104,7 +104,7 @@ def test_owners_act_from_the_notice_in_one_click(demo, client):
     idle_policy(demo, **WAITS)
     order = completed(demo, name="idle-2")
     server = server_of(order)
-    sandbox_set_load(resource=server, load="idle")
+    simulated_load_set(resource=server, load="idle")
     t0 = timezone.now() + timedelta(hours=1)
     reclaim_evaluate(now=t0)
     Lease.objects.filter(order=order).update(expires_at=t0 + timedelta(days=2))

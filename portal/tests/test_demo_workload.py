@@ -17,7 +17,7 @@ from lifecycle.models import Grade, Lease
 from lifecycle.services.tick import lifecycle_tick
 from portal.demo_workload import DEMO_LEASE_MINUTES, autoscaling_demo_seed, lifecycle_demo_seed
 from provisioning.models import Resource
-from tests.test_saga import run_queued
+from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)

@@ -23,7 +23,7 @@ from core.models import OrganizationMembership
 from lifecycle.models import IdlePolicy
 from provisioning.models import Resource
 from tests.fixtures import order_via_api
-from tests.test_saga import approved_order, run_queued
+from tests.saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

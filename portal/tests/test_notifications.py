@@ -13,7 +13,7 @@ from catalog.orders import order_deploy
 from core.models import Notification, OrganizationRole
 from core.services import notify, organization_membership_add
 from provisioning.models import Step
-from provisioning.services import step_execute
+from provisioning.services.saga import step_execute
 from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db

@@ -3,38 +3,19 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.models import Organization, Project
-from provisioning.api.serializers import ResourceSummarySerializer
+from provisioning.api.serializers import (
+    CloudAccountSerializer,
+    ConnectionTestSerializer,
+    ResourceSerializer,
+)
 from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import CloudAccount
 from provisioning.selectors import cloud_accounts_administered, resource_list, resource_secret
-from provisioning.services import (
+from provisioning.services.accounts import (
     cloud_account_create,
     cloud_account_test,
     cloud_account_update,
 )
-
-
-class ResourceSerializer(ResourceSummarySerializer):
-    parent = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
-    # The order's lease (lifecycle): every resource of an order shares it; null without one.
-    lease_expires_at = serializers.DateTimeField(
-        source="order.lease.expires_at", read_only=True, default=None, allow_null=True
-    )
-
-    class Meta(ResourceSummarySerializer.Meta):
-        fields = [
-            *ResourceSummarySerializer.Meta.fields,
-            "order",
-            "project",
-            "key",
-            "parent",
-            "properties",
-            "attributes",
-            "status_message",
-            "created_at",
-            "lease_expires_at",
-        ]
 
 
 class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -60,45 +41,6 @@ class ResourceViewSet(viewsets.ReadOnlyModelViewSet):
         if not secret:
             return Response({"detail": "No secret you may see."}, status=status.HTTP_404_NOT_FOUND)
         return Response(secret)
-
-
-class CloudAccountSerializer(serializers.ModelSerializer):
-    organization = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Organization.objects.all()
-    )
-    credentials = serializers.DictField(
-        child=serializers.CharField(),
-        write_only=True,
-        required=False,
-        help_text='e.g. {"access_key": "…", "secret_key": "…"} for ec2; never returned',
-    )
-    projects = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Project.objects.all(), required=False
-    )
-    has_credentials = serializers.SerializerMethodField()
-
-    class Meta:
-        model = CloudAccount
-        fields = [
-            "id",
-            "name",
-            "organization",
-            "provider",
-            "region",
-            "endpoint_url",
-            "credentials",
-            "has_credentials",
-            "options",
-            "projects",
-        ]
-
-    def get_has_credentials(self, account: CloudAccount) -> bool:
-        return bool(account.credentials_encrypted)
-
-
-class ConnectionTestSerializer(serializers.Serializer):
-    ok = serializers.BooleanField()
-    problem = serializers.CharField(allow_blank=True)
 
 
 class CloudAccountViewSet(

@@ -1,29 +1,22 @@
-"""Provider adapters behind one interface; `get_adapter(account)` picks the right one."""
+"""Provider adapters behind one interface; `get_adapter(account)` picks the right one.
 
-from provisioning.models import CloudAccount
-from provisioning.providers.azure import AzureAdapter
+Importing this package installs every adapter: each module registers its class (see
+`base.register`), so `REGISTRY` lists the providers Canopy can talk to and what each can do.
+"""
+
+from provisioning.providers import azure, ec2, gce, openstack, sandbox  # noqa: F401 (register)
 from provisioning.providers.base import (
+    REGISTRY,
+    Account,
     CloudObject,
     Option,
     ProviderAdapter,
     ProviderError,
     SizeInfo,
 )
-from provisioning.providers.ec2 import Ec2Adapter
-from provisioning.providers.gce import GceAdapter
-from provisioning.providers.openstack import OpenStackAdapter
-from provisioning.providers.sandbox import SandboxAdapter
-
-REGISTRY: dict[str, type[ProviderAdapter]] = {
-    CloudAccount.Provider.SANDBOX: SandboxAdapter,
-    CloudAccount.Provider.EC2: Ec2Adapter,
-    CloudAccount.Provider.OPENSTACK: OpenStackAdapter,
-    CloudAccount.Provider.GCE: GceAdapter,
-    CloudAccount.Provider.AZURE: AzureAdapter,
-}
 
 
-def get_adapter(account: CloudAccount) -> ProviderAdapter:
+def get_adapter(account: Account) -> ProviderAdapter:
     try:
         adapter_class = REGISTRY[account.provider]
     except KeyError:

@@ -14,10 +14,11 @@ from typing import Any
 from libcloud.compute.base import NodeAuthPassword, NodeAuthSSHKey, NodeSize
 from libcloud.compute.drivers.azure_arm import AzureImage, AzureNodeDriver
 
-from provisioning.providers.base import Option, ProviderError
+from provisioning.providers.base import Option, ProviderError, register
 from provisioning.providers.libcloud_common import SERVER_ACTIONS, LibcloudAdapter
 
 
+@register("azure")
 class AzureAdapter(LibcloudAdapter):
     credential_keys = ("tenant_id", "subscription_id", "client_id", "client_secret")
     capabilities = {"server": SERVER_ACTIONS}

@@ -5,14 +5,17 @@ Kinds are the provider-level ones (`server`, `volume`, `network`, `load_balancer
 `dns_record`); databases and autoscaling groups are built by the provisioning saga from servers
 and load balancers. Every object carries the name `canopy-<resource pk>` (tag `Name` and
 `canopy-id` where the provider has tags), so a repeated step finds it instead of creating another.
+
+Adapters register themselves (`@register("ec2")`) with their capabilities: the kinds and actions
+they support, and `features` beyond them. This module knows no model: an adapter is handed its
+account as anything with the fields of `Account`.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar
-
-from provisioning.models import CloudAccount
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol
 
 KINDS = ("server", "volume", "network", "load_balancer", "dns_record")
 ACTIONS = (
@@ -27,6 +30,16 @@ ACTIONS = (
     "set_members",
 )
 TAG_PREFIX = "canopy-"
+# Features an adapter may have beyond kinds and actions:
+# - LOCAL_OPTIONS: lists its locations, sizes and images without calling a remote cloud, so they
+#   are read in place rather than fetched by a worker;
+# - SIMULATED_LOAD: takes a load profile per server (`options_with_load`);
+# - SIMULATED_METRICS: simulates its servers' metrics (`simulated_metrics`).
+LOCAL_OPTIONS, SIMULATED_LOAD, SIMULATED_METRICS = (
+    "local_options",
+    "simulated_load",
+    "simulated_metrics",
+)
 
 
 class ProviderError(Exception):
@@ -83,16 +96,43 @@ class MetricPoint:
     network_kbps: float  # in + out
 
 
+class Account(Protocol):
+    """What an adapter reads of its cloud account (`provisioning.models.CloudAccount`)."""
+
+    pk: int
+    name: str
+    provider: str
+    region: str
+    endpoint_url: str
+    options: dict[str, Any]
+    credentials: dict[str, str]
+
+
 class ProviderAdapter(ABC):
-    """One cloud account's provider. Subclasses declare what they can do in `capabilities`."""
+    """One cloud account's provider. Subclasses declare what they can do in `capabilities`
+    (kind → actions) and `features`."""
 
     capabilities: ClassVar[dict[str, frozenset[str]]] = {}
+    features: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, account: CloudAccount) -> None:
+    def __init__(self, account: Account) -> None:
         self.account = account
 
     def supports(self, kind: str, action: str) -> bool:
         return action in self.capabilities.get(kind, frozenset())
+
+    def options_with_load(self, names: list[str], load: str | float) -> dict[str, Any]:
+        """The account's options once the servers named `names[0]` (a server, or an autoscaling
+        group whose servers follow it) simulate `load`, and the others (the group's servers) drop
+        a profile of their own. Only adapters with the SIMULATED_LOAD feature simulate a load;
+        raises ValueError saying what is wrong with `load`."""
+        raise ProviderError(f"{self.account.provider} servers have no simulated load")
+
+    def simulated_metrics(
+        self, external_ids: list[str], since: datetime, until: datetime, step: timedelta
+    ) -> dict[str, list[MetricPoint]]:
+        """These servers' simulated series (adapters with the SIMULATED_METRICS feature)."""
+        raise ProviderError(f"{self.account.provider} servers have no simulated metrics")
 
     @abstractmethod
     def test_connection(self) -> None:
@@ -115,7 +155,8 @@ class ProviderAdapter(ABC):
     def create(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
         """Create with concrete properties:
 
-        server {size, image, location, ssh_key?, user_data?, network_id?};
+        server {size, image, location, ssh_key?, user_data?, network_id?, group?} (`group`: the
+        Canopy name of the autoscaling group it belongs to, for the provider to tag);
         volume {size_gb, server_id, location?}; network {cidr, location?};
         load_balancer {protocol, port, members: [{"id": server external id, "ip": str}]};
         dns_record {zone, record, type, address}.
@@ -130,8 +171,9 @@ class ProviderAdapter(ABC):
         """start/stop/reboot, resize {size}, snapshot, extend {size_gb}, set_members {members}."""
 
     @abstractmethod
-    def list_tagged(self) -> list[CloudObject]:
-        """Every object whose name/tag starts with "canopy-" (for the reconciler)."""
+    def list_tagged(self, kinds: Collection[str] = KINDS) -> list[CloudObject]:
+        """Every object of these kinds whose name/tag starts with "canopy-" (for the
+        reconciler)."""
 
     @abstractmethod
     def list_servers(self) -> list[CloudObject]:
@@ -142,3 +184,17 @@ class ProviderAdapter(ABC):
     def ensure(self, kind: str, name: str, properties: dict[str, Any]) -> CloudObject:
         """Create the object unless a previous attempt already did (steps may run twice)."""
         return self.find(kind, name) or self.create(kind, name, properties)
+
+
+# Provider name (`CloudAccount.provider`) → its adapter class, filled by `register`.
+REGISTRY: dict[str, type[ProviderAdapter]] = {}
+
+
+def register(provider: str) -> Callable[[type[ProviderAdapter]], type[ProviderAdapter]]:
+    """Class decorator: the adapter of `provider`'s accounts."""
+
+    def decorate(adapter_class: type[ProviderAdapter]) -> type[ProviderAdapter]:
+        REGISTRY[provider] = adapter_class
+        return adapter_class
+
+    return decorate

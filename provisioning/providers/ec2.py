@@ -14,6 +14,7 @@ Account options: `images` (AMI ids offered in forms; default: the account's own 
 
 import ipaddress
 import uuid
+from collections.abc import Collection
 from functools import cached_property
 from typing import Any
 
@@ -25,7 +26,15 @@ from libcloud.dns.types import RecordType
 from libcloud.loadbalancer.base import Algorithm, LoadBalancer, Member
 from libcloud.loadbalancer.drivers.elb import ElasticLBDriver
 
-from provisioning.providers.base import TAG_PREFIX, CloudObject, Option, ProviderError, SizeInfo
+from provisioning.providers.base import (
+    KINDS,
+    TAG_PREFIX,
+    CloudObject,
+    Option,
+    ProviderError,
+    SizeInfo,
+    register,
+)
 from provisioning.providers.libcloud_common import (
     ById,
     LibcloudAdapter,
@@ -69,6 +78,7 @@ def _tagged(name: str) -> dict[str, Any]:
     return {f"tag:{TAG}": name}
 
 
+@register("ec2")
 class Ec2Adapter(LibcloudAdapter):
     credential_keys = ("access_key", "secret_key")
     capabilities = {
@@ -178,28 +188,34 @@ class Ec2Adapter(LibcloudAdapter):
                 return self._act_volume(external_id, action, params)
             return self._reset_members(external_id, params["members"])
 
-    def list_tagged(self) -> list[CloudObject]:
+    def list_tagged(self, kinds: Collection[str] = KINDS) -> list[CloudObject]:
         having_tag = {"tag-key": TAG}
-        with self.calling():
-            nodes = self.compute.list_nodes(
-                ex_filters={**having_tag, "instance-state-name": LIVE_INSTANCE_STATES}
-            )
-            volumes = self.compute.list_volumes(
-                ex_filters={**having_tag, "status": LIVE_VOLUME_STATES}
-            )
-            vpcs = self.compute.ex_list_networks(filters=having_tag)
-            balancers = self.elb.list_balancers()
-            objects = [
-                *(self._server_object(n) for n in nodes),
-                *(self._volume_object(v) for v in volumes),
-                *(self._network_object(n) for n in vpcs),
-                *(self._balancer_object(b) for b in balancers if b.name.startswith(TAG_PREFIX)),
-                *(
+        objects: list[CloudObject] = []
+        with self.calling():  # one listing per kind asked for
+            if "server" in kinds:
+                nodes = self.compute.list_nodes(
+                    ex_filters={**having_tag, "instance-state-name": LIVE_INSTANCE_STATES}
+                )
+                objects += [self._server_object(n) for n in nodes]
+            if "volume" in kinds:
+                volumes = self.compute.list_volumes(
+                    ex_filters={**having_tag, "status": LIVE_VOLUME_STATES}
+                )
+                objects += [self._volume_object(v) for v in volumes]
+            if "network" in kinds:
+                vpcs = self.compute.ex_list_networks(filters=having_tag)
+                objects += [self._network_object(n) for n in vpcs]
+            if "load_balancer" in kinds:
+                balancers = self.elb.list_balancers()
+                objects += [
+                    self._balancer_object(b) for b in balancers if b.name.startswith(TAG_PREFIX)
+                ]
+            if "dns_record" in kinds:
+                objects += [
                     self._record_object(marker, record)
                     for zone in self.dns.list_zones()
                     for marker, record in self._markers(zone)
-                ),
-            ]
+                ]
         return [o for o in objects if o.name.startswith(TAG_PREFIX)]
 
     def list_servers(self) -> list[CloudObject]:

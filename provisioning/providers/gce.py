@@ -10,9 +10,11 @@ from typing import Any
 
 from libcloud.compute.drivers.gce import GCENodeDriver
 
+from provisioning.providers.base import register
 from provisioning.providers.libcloud_common import SERVER_ACTIONS, LibcloudAdapter
 
 
+@register("gce")
 class GceAdapter(LibcloudAdapter):
     credential_keys = ("client_email", "private_key", "project_id")
     capabilities = {"server": SERVER_ACTIONS}

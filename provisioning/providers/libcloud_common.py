@@ -4,7 +4,7 @@ reading credentials and the endpoint URL, and servers through libcloud's common 
 import re
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
@@ -16,6 +16,7 @@ from libcloud.common.types import InvalidCredsError, LibcloudError
 from libcloud.compute.base import Node, NodeDriver, NodeImage, NodeSize
 
 from provisioning.providers.base import (
+    KINDS,
     TAG_PREFIX,
     CloudObject,
     Option,
@@ -247,7 +248,9 @@ class LibcloudAdapter(ProviderAdapter):
         elif action == "reboot":
             self.compute.reboot_node(node)
 
-    def list_tagged(self) -> list[CloudObject]:
+    def list_tagged(self, kinds: Collection[str] = KINDS) -> list[CloudObject]:
+        if "server" not in kinds:
+            return []
         with self.calling():
             return [self.server_object(node) for node in self._canopy_nodes()]
 

@@ -35,8 +35,8 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioning.models import CloudAccount
-from provisioning.providers.base import MetricPoint, ProviderError
-from provisioning.providers.sandbox import SandboxAdapter
+from provisioning.providers import REGISTRY, get_adapter
+from provisioning.providers.base import SIMULATED_METRICS, MetricPoint, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,19 @@ class SimulatedMetrics(MetricsSource):
     def series(
         self, external_ids: Sequence[str], since: datetime, until: datetime, step: timedelta
     ) -> Series:
-        if self.account.provider != CloudAccount.Provider.SANDBOX:
-            raise ProviderError("Only sandbox accounts have simulated metrics")
-        adapter = SandboxAdapter(self.account)
+        if not _simulates(self.account.provider):
+            raise ProviderError(f"Only {_simulating()} accounts have simulated metrics")
+        adapter = get_adapter(self.account)
         return adapter.simulated_metrics(list(external_ids), since, until, step)
+
+
+def _simulates(provider: str) -> bool:
+    return SIMULATED_METRICS in getattr(REGISTRY.get(provider), "features", ())
+
+
+def _simulating() -> str:
+    """The providers whose adapters simulate metrics, for messages."""
+    return ", ".join(provider for provider in REGISTRY if _simulates(provider))
 
 
 def _grid(since: datetime, until: datetime, seconds: int) -> tuple[int, int] | None:
@@ -276,16 +285,15 @@ SOURCES: dict[str, type[MetricsSource]] = {
     source.name: source
     for source in (NoMetrics, SimulatedMetrics, CloudWatchMetrics, PrometheusMetrics)
 }
-DEFAULT_SOURCES = {
-    CloudAccount.Provider.SANDBOX: SimulatedMetrics.name,
-    CloudAccount.Provider.EC2: CloudWatchMetrics.name,
-}
+# The source of a provider without a choice of its own (a simulating adapter's: simulated).
+DEFAULT_SOURCES = {CloudAccount.Provider.EC2: CloudWatchMetrics.name}
 
 
 def metrics_settings(options: dict[str, Any], provider: str) -> dict[str, Any]:
     """The account's metrics settings with the provider's default source filled in."""
     settings = dict(options.get("metrics") or {})
-    settings.setdefault("source", DEFAULT_SOURCES.get(provider, NoMetrics.name))
+    default = SimulatedMetrics.name if _simulates(provider) else NoMetrics.name
+    settings.setdefault("source", DEFAULT_SOURCES.get(provider, default))
     return settings
 
 
@@ -301,8 +309,8 @@ def metrics_settings_problems(options: dict[str, Any], provider: str) -> list[st
     if source not in SOURCES:
         return [f'Unknown metrics source "{source}": use {", ".join(sorted(SOURCES))}.']
     problems = []
-    if source == SimulatedMetrics.name and provider != CloudAccount.Provider.SANDBOX:
-        problems.append("Only sandbox accounts have simulated metrics.")
+    if source == SimulatedMetrics.name and not _simulates(provider):
+        problems.append(f"Only {_simulating()} accounts have simulated metrics.")
     if source == PrometheusMetrics.name and not str(settings.get("url", "")).startswith(
         ("http://", "https://")
     ):

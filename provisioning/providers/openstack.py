@@ -11,10 +11,11 @@ from typing import Any
 from libcloud.compute.base import Node, NodeImage, NodeSize
 from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
 
-from provisioning.providers.base import ProviderError
+from provisioning.providers.base import ProviderError, register
 from provisioning.providers.libcloud_common import SERVER_ACTIONS, ById, LibcloudAdapter
 
 
+@register("openstack")
 class OpenStackAdapter(LibcloudAdapter):
     credential_keys = ("username", "password", "project_name")
     capabilities = {"server": SERVER_ACTIONS}

@@ -9,9 +9,14 @@ demos can exercise slow and failing clouds:
   timeout on the response), so retries must find the object instead of creating another.
 - `fail_connection`: a message `test_connection` fails with.
 - `load`: canopy name → load profile of a server, or of every server of an autoscaling group
-  (set through `provisioning.services.sandbox_set_load`): "busy" (the default), "idle", a
-  number (CPU % held near it) or "wave:N" (high and low alternating with a period of N minutes).
-  `simulated_metrics` simulates the series from it (the account's metrics source by default).
+  (set through `options_with_load`, which `provisioning.services.simulation` calls for any
+  provider with the SIMULATED_LOAD feature): "busy" (the default), "idle", a number (CPU % held
+  near it) or "wave:N" (high and low alternating with a period of N minutes). A server created
+  for a group records the group's name, so it follows the group's profile. `simulated_metrics`
+  simulates the series from it (the account's metrics source by default).
+
+The sandbox's state is its own: its objects' rows and its account's options, never Canopy's
+resources.
 """
 
 import hashlib
@@ -19,12 +24,16 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from provisioning.models import Resource, SandboxObject
+from provisioning.models import SandboxObject
 from provisioning.providers.base import (
     KINDS,
+    LOCAL_OPTIONS,
+    SIMULATED_LOAD,
+    SIMULATED_METRICS,
     TAG_PREFIX,
     CloudObject,
     MetricPoint,
@@ -32,6 +41,7 @@ from provisioning.providers.base import (
     ProviderAdapter,
     ProviderError,
     SizeInfo,
+    register,
 )
 
 SIZES = [SizeInfo("small", 1, 2), SizeInfo("medium", 2, 4), SizeInfo("large", 4, 8)]
@@ -51,7 +61,12 @@ ID_PREFIX = {
 }
 
 
-def _cloud_object(obj: SandboxObject) -> CloudObject:
+# What a CloudObject is made of: listings read these columns alone (no model built per row).
+LISTED = ("kind", "external_id", "name", "state", "size", "attributes", "public_ips", "private_ips")
+
+
+def _cloud_object(obj: SandboxObject | Any) -> CloudObject:
+    """`obj`: a SandboxObject, or a row of its LISTED columns."""
     attributes = {
         **obj.attributes,
         "public_ips": list(obj.public_ips),
@@ -68,7 +83,9 @@ def _cloud_object(obj: SandboxObject) -> CloudObject:
     )
 
 
+@register("sandbox")
 class SandboxAdapter(ProviderAdapter):
+    features = frozenset({LOCAL_OPTIONS, SIMULATED_LOAD, SIMULATED_METRICS})
     capabilities: ClassVar[dict[str, frozenset[str]]] = {
         "server": SERVER_ACTIONS,
         "volume": frozenset({"create", "delete", "snapshot", "extend"}),
@@ -141,15 +158,14 @@ class SandboxAdapter(ProviderAdapter):
         obj = self._objects().filter(kind=kind, name=name).order_by("id").first()
         return _cloud_object(obj) if obj else None
 
-    def list_tagged(self) -> list[CloudObject]:
-        return [
-            _cloud_object(obj)
-            for obj in self._objects().filter(name__startswith=TAG_PREFIX).order_by("id")
-        ]
+    def list_tagged(self, kinds: Collection[str] = KINDS) -> list[CloudObject]:
+        tagged = self._objects().filter(name__startswith=TAG_PREFIX, kind__in=kinds).order_by("id")
+        return [_cloud_object(row) for row in tagged.values_list(*LISTED, named=True)]
 
     def list_servers(self) -> list[CloudObject]:
         servers = []
-        for obj in self._objects().filter(kind="server").order_by("id"):
+        rows = self._objects().filter(kind="server").order_by("id")
+        for obj in rows.values_list(*LISTED, "created_at", named=True):
             server = _cloud_object(obj)
             server.attributes.update(
                 tags=dict(obj.attributes.get("tags") or {}), launched_at=obj.created_at.isoformat()
@@ -196,6 +212,7 @@ class SandboxAdapter(ProviderAdapter):
                 "network_id": p.get("network_id") or "",
                 "ssh_key": p.get("ssh_key") or "",
                 "has_user_data": bool(p.get("user_data")),
+                "group": p.get("group") or "",
             },
         }
 
@@ -283,20 +300,25 @@ class SandboxAdapter(ProviderAdapter):
         self._after(fail_after, f"{action} {kind}")
         return _cloud_object(obj)
 
-    # --- simulated metrics -----------------------------------------------------------------
+    # --- simulated load and metrics --------------------------------------------------------
+    def options_with_load(self, names: list[str], load: str | float) -> dict[str, Any]:
+        """Kept on the account's options, under `load`."""
+        profile = load_profile(load)
+        loads = {
+            name: value
+            for name, value in (self.account.options.get("load") or {}).items()
+            if name not in names
+        }
+        loads[names[0]] = profile
+        return {**self.account.options, "load": loads}
+
     def _loads(self, objects: list[SandboxObject]) -> dict[str, str | float]:
         """Each server's load profile by external id: its own, else its autoscaling group's (so
-        future servers of the group inherit it), else busy. One query for all of them."""
+        future servers of the group inherit it), else busy."""
         loads = self.account.options.get("load") or {}
-        pks = {
-            obj.external_id: int(pk)
-            for obj in objects
-            if (pk := obj.name.removeprefix(TAG_PREFIX)).isdigit()
-        }
-        parents = dict(Resource.objects.filter(pk__in=pks.values()).values_list("pk", "parent_id"))
         profiles = {}
         for obj in objects:
-            group = f"{TAG_PREFIX}{parents.get(pks.get(obj.external_id))}"
+            group = obj.attributes.get("group") or ""
             own = loads[obj.name] if obj.name in loads else loads.get(group, DEFAULT_LOAD)
             profiles[obj.external_id] = load_profile(own)
         return profiles

@@ -13,8 +13,8 @@ from provisioning.selectors import (
     cloud_account_options,
     size_info,
 )
-from provisioning.services import deployment_start, reconcile_accounts
-from tests.test_saga import approved_order, run_queued
+from provisioning.services.reconciler import reconcile_accounts
+from provisioning.tests.factories import CloudAccountFactory, deployed_server
 
 pytestmark = pytest.mark.django_db
 
@@ -100,8 +100,8 @@ def test_test_connection_says_what_failed(demo, org_admin, api_as):
     assert answer == {"ok": False, "problem": "AuthFailure: the access key is not valid"}
 
 
-def test_options_sizes_and_capabilities(demo, monkeypatch):
-    account = CloudAccount.objects.get(name="sandbox")
+def test_options_sizes_and_capabilities(monkeypatch):
+    account = CloudAccountFactory()
     options = cloud_account_options(account=account)
     assert [s.id for s in options["sizes"]] == ["small", "medium", "large"]
     assert options["locations"] and options["images"]
@@ -122,11 +122,8 @@ def test_capability_page_is_for_admins(demo, client):
     assert client.get("/resources/capabilities/").status_code == 403
 
 
-def test_reconciler_marks_missing_and_reports_unknown_objects(demo):
-    order = approved_order(demo, "web-tier", name="shop", instances=1)
-    deployment_start(order=order)
-    run_queued()
-    server = order.resources.get(kind="server")
+def test_reconciler_marks_missing_and_reports_unknown_objects():
+    server = deployed_server()
     SandboxObject.objects.filter(external_id=server.external_id).delete()  # deleted by hand
     account = server.cloud_account
     stray = get_adapter(account).create("network", "canopy-999999", {"cidr": "10.9.0.0/16"})
@@ -248,7 +245,7 @@ def test_admin_shows_the_services_messages_on_bad_input(demo, client, field, mes
     assert not CloudAccount.objects.filter(name="other-cloud").exists()
 
 
-def test_a_new_account_is_not_served_options_cached_under_its_id(demo):
+def test_a_new_account_is_not_served_options_cached_under_its_id():
     """SQLite, the embedded mode, gives a new row the id of the last one deleted: options cached
     for that one must not reach the new account, however the row is written."""
     import time
@@ -257,11 +254,9 @@ def test_a_new_account_is_not_served_options_cached_under_its_id(demo):
 
     from provisioning.selectors import options_cache_key
 
-    reused_id = CloudAccount.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
+    reused_id = CloudAccountFactory().pk + 1000
     fresh = {"fetched_at": time.time(), "sizes": ["t3.micro"], "images": [], "locations": []}
     cache.set(options_cache_key(reused_id), fresh)
-    account = CloudAccount.objects.create(
-        pk=reused_id, name="fresh", organization=demo["web_shop"].organization, provider="sandbox"
-    )
+    account = CloudAccountFactory(pk=reused_id, name="fresh")
     sizes = [size.id for size in cloud_account_options(account=account)["sizes"]]
     assert sizes and "t3.micro" not in sizes

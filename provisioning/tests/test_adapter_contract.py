@@ -1,4 +1,7 @@
-"""One contract, every adapter that can run here: the sandbox, and ec2 against moto.
+"""One contract, every registered adapter. Those that can run here (the sandbox, and ec2
+against moto) are driven through every behaviour; the others (openstack, gce, azure) are built
+from a configured account and checked for what they declare, and a new adapter that registers
+without an entry here fails `test_every_registered_adapter_is_under_contract`.
 
 The provisioning saga relies on exactly these behaviours: ensure adopts what a previous attempt
 created, find works by Canopy's name, delete tolerates what is already gone, list_tagged shows
@@ -12,8 +15,17 @@ import pytest
 
 from core.models import Organization
 from provisioning.models import CloudAccount
-from provisioning.providers import get_adapter
-from provisioning.providers.base import CloudObject, ProviderAdapter, ProviderError
+from provisioning.providers import REGISTRY, get_adapter
+from provisioning.providers.base import (
+    ACTIONS,
+    KINDS,
+    LOCAL_OPTIONS,
+    SIMULATED_LOAD,
+    SIMULATED_METRICS,
+    CloudObject,
+    ProviderAdapter,
+    ProviderError,
+)
 from tests.moto_server import boto
 
 ZONE = "shop.test"
@@ -56,10 +68,14 @@ def ec2_cloud(request: pytest.FixtureRequest, organization: Organization) -> Clo
     return Cloud(get_adapter(account), {"size": "t3.micro", "image": "ami-12c6146b"}, "t3.small")
 
 
-@pytest.fixture(params=[sandbox_cloud, ec2_cloud], ids=["sandbox", "ec2"])
+# The adapters driven through the whole contract, by provider.
+RUNNABLE = {"sandbox": sandbox_cloud, "ec2": ec2_cloud}
+
+
+@pytest.fixture(params=sorted(RUNNABLE))
 def cloud(request, db) -> Cloud:
     organization = Organization.objects.create(name="Contract org", slug="contract-org")
-    return request.param(request, organization)
+    return RUNNABLE[request.param](request, organization)
 
 
 def test_ensure_adopts_what_exists(cloud):
@@ -157,6 +173,8 @@ def test_list_tagged_shows_exactly_what_exists(cloud):
     created = [network, server, volume, balancer, record]
     assert cloud.kinds_and_names() == {(o.kind, o.name) for o in created}
     assert {o.external_id for o in cloud.adapter.list_tagged()} == {o.external_id for o in created}
+    some = cloud.adapter.list_tagged(kinds=["volume", "dns_record"])
+    assert {o.external_id for o in some} == {volume.external_id, record.external_id}
 
     for obj in reversed(created):  # the saga deletes in reverse order
         cloud.adapter.delete(obj.kind, obj.external_id)
@@ -204,14 +222,33 @@ def test_required_settings_are_named(provider, fields, message):
         get_adapter(unsaved_account(provider, GOOD_CREDENTIALS[provider], **fields))
 
 
-@pytest.mark.parametrize(
-    ("provider", "fields"),
-    [
-        ("openstack", {"endpoint_url": "https://keystone.example:5000"}),
-        ("gce", {"region": "europe-west1-b"}),
-        ("azure", {"region": "westeurope", "options": {"resource_group": "canopy"}}),
-    ],
-)
+# How each adapter that cannot run here is configured (building it calls nothing).
+CONFIGURED = {
+    "openstack": {"endpoint_url": "https://keystone.example:5000"},
+    "gce": {"region": "europe-west1-b"},
+    "azure": {"region": "westeurope", "options": {"resource_group": "canopy"}},
+}
+
+
+def test_every_registered_adapter_is_under_contract():
+    assert set(REGISTRY) == set(RUNNABLE) | set(CONFIGURED)
+    assert set(REGISTRY) == set(CloudAccount.Provider.values)  # every provider has its adapter
+
+
+@pytest.mark.parametrize("provider", sorted(REGISTRY))
+def test_every_adapter_declares_what_canopy_knows(provider):
+    """Capabilities name provider-level kinds and actions only, servers are created and deleted
+    everywhere, and features are the ones Canopy knows."""
+    adapter_class = REGISTRY[provider]
+    assert adapter_class.capabilities and set(adapter_class.capabilities) <= set(KINDS)
+    for actions in adapter_class.capabilities.values():
+        assert actions <= set(ACTIONS)
+    assert {"create", "delete"} <= adapter_class.capabilities["server"]
+    assert adapter_class.features <= {LOCAL_OPTIONS, SIMULATED_LOAD, SIMULATED_METRICS}
+    assert not adapter_class.__abstractmethods__  # implements the whole interface
+
+
+@pytest.mark.parametrize(("provider", "fields"), sorted(CONFIGURED.items()))
 def test_configured_adapters_declare_servers_only(provider, fields):
     # Building the adapter calls nothing: GCE and Azure authenticate when the driver is built.
     adapter = get_adapter(unsaved_account(provider, GOOD_CREDENTIALS[provider], **fields))
