@@ -9,7 +9,19 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,7 +36,7 @@ from billing.accrual import (
     last_event,
 )
 from billing.models import Usage
-from billing.pricing import MICRO, ZERO, PriceBook, billed_kind
+from billing.pricing import MICRO, ZERO, HourlyPrice, PriceBook, billed_kind
 from billing.services.budgets import budget_alerts_send
 from billing.services.rollups import rollups_add
 from core.models import OrganizationMembership, OrganizationRole
@@ -48,6 +60,7 @@ class _Segment:
 
 # What metering reads of a resource (with its state before the hour) to write its usage row.
 CANDIDATE_FIELDS = ("pk", "kind", "parent__kind", "properties", *CHARGE_TO.values())
+PRIOR = ("prior_state", "prior_size", "prior_quantity")
 
 
 def _alive_in(start: datetime, end: datetime) -> QuerySet[Resource]:
@@ -66,7 +79,7 @@ def _alive_in(start: datetime, end: datetime) -> QuerySet[Resource]:
     )
 
 
-def _hour_candidates(start: datetime, end: datetime):
+def _hour_candidates(start: datetime, end: datetime) -> QuerySet[Resource]:
     """Resources that existed at some moment of [start, end) and have no usage row for it yet,
     with their state at `start`.
 
@@ -81,7 +94,6 @@ def _hour_candidates(start: datetime, end: datetime):
             prior_size=last_event("size", SIZE_EVENTS, start),
             prior_quantity=last_event("quantity", SIZE_EVENTS, start),
         )
-        .values(*CANDIDATE_FIELDS, "prior_state", "prior_size", "prior_quantity")
     )
 
 
@@ -174,12 +186,21 @@ def _usage_row(
 @transaction.atomic
 def meter_hour(*, hour: datetime) -> int:
     """Write the usage rows of one clock hour; rows that already exist are left alone, so metering
-    an hour again charges nothing twice. Returns the number of rows the hour has now."""
+    an hour again charges nothing twice. Returns the number of rows the hour has now.
+
+    Resources with no event in the hour (nearly all) run or stand stopped all of it at one price:
+    one INSERT … SELECT writes them, priced in SQL. The few with events in the hour (created,
+    resized, stopped, deleted meanwhile) are prorated per segment in Python."""
     start = hour_floor(hour)
     end = start + HOUR
     if end > timezone.now():
         raise ValidationError({"hour": ["An hour is metered once it has ended."]})
-    resources = list(_hour_candidates(start, end))
+    _jit_off()
+    now = timezone.now()
+    in_hour = ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__gte=start, at__lt=end)
+    candidates = _hour_candidates(start, end)
+    _quiet_insert(candidates.exclude(Exists(in_hour)), start=start, now=now)
+    resources = list(candidates.filter(Exists(in_hour)).values(*CANDIDATE_FIELDS, *PRIOR))
     events: dict[int, list[ResourceEvent]] = {}
     for event in ResourceEvent.objects.filter(at__gte=start, at__lt=end).order_by("at", "id"):
         events.setdefault(event.resource_id, []).append(event)
@@ -189,9 +210,100 @@ def meter_hour(*, hour: datetime) -> int:
         for resource in resources
         if (row := _usage_row(resource, events.get(resource["pk"], []), start, book)) is not None
     ]
-    rollups_add(start=start, end=end, metered_at=_usage_insert(rows))
-    _unpriced_announce([row for row in rows if row["unpriced"]], before=start)
+    _usage_insert(rows, now=now)
+    rollups_add(start=start, end=end, metered_at=now)
+    _unpriced_announce(
+        list(
+            Usage.objects.filter(hour=start, unpriced=True, metered_at=now).values(
+                "cloud_account_id", "kind", "size", "organization_id"
+            )
+        ),
+        before=start,
+    )
     return Usage.objects.filter(hour=start).count()
+
+
+# A quiet resource's price key (its card's account, billed kind, size, GB and root disk) and the
+# rest of its usage row, as SQL expressions over the candidates (aliases may not name a field).
+_BILLED_KIND = Case(
+    When(kind="server", parent__kind="database", then=Value("database")), default=F("kind")
+)
+_PRICE_KEY = {
+    "k_account": F("cloud_account_id"),
+    "k_kind": _BILLED_KIND,
+    "k_size": Coalesce(F("prior_size"), Value("")),
+    "k_quantity": Coalesce(F("prior_quantity"), Value(Decimal("1"))),
+    "k_disk": Coalesce(Cast(KeyTextTransform("disk_gb", "properties"), CharField()), Value("")),
+}
+_ROW = {
+    "r_resource": F("pk"),
+    "r_running": Case(
+        When(prior_state__in=[k for k, run in RUNNING_AFTER.items() if run], then=Value(1)),
+        default=Value(0),
+    ),
+    **{f"r_{column}": F(path) for column, path in CHARGE_TO.items()},
+}
+
+
+def _quiet_insert(candidates: QuerySet[Resource], *, start: datetime, now: datetime) -> None:
+    """One INSERT … SELECT … ON CONFLICT DO NOTHING for the resources that ran (or stood
+    stopped) the whole hour: their prices, resolved once per distinct key with the PriceBook
+    (a few hundred keys for tens of thousands of resources), are joined as a VALUES list."""
+    quiet = candidates.filter(prior_state__in=list(RUNNING_AFTER))
+    keys = list(quiet.values(**_PRICE_KEY).values_list(*_PRICE_KEY).distinct().order_by())
+    if not keys:
+        return
+    book = PriceBook({key[0] for key in keys})
+    prices = []
+    for account, kind, size, quantity, disk in keys:
+        price = book.hourly(
+            cloud_account_id=account,
+            kind=kind,
+            size=size,
+            quantity=Decimal(quantity),
+            properties={"disk_gb": disk} if disk else {},
+            on=start.date(),
+        )
+        prices.append((account, kind, size, str(quantity), disk, *_sql_price(price)))
+    sql, params = quiet.values(**_PRICE_KEY, **_ROW).query.sql_with_params()
+    ops = connection.ops
+    columns = ["resource_id", "hour", "kind", "size", "quantity", "unit", "hours"]
+    columns += ["running_hours", "rate", "idle_rate", "one_time", "cost", *CHARGE_TO]
+    columns += ["unpriced", "metered_at"]
+    cost = "CASE WHEN c.r_running = 1 THEN p.column6 ELSE p.column7 END"
+    values = ", ".join(["(%s, %s, %s, CAST(%s AS NUMERIC), %s, %s, %s, %s)"] * len(prices))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Usage._meta.db_table} ({', '.join(map(ops.quote_name, columns))}) "
+            "SELECT c.r_resource, %s, c.k_kind, c.k_size, c.k_quantity, "
+            "CASE WHEN c.k_kind = 'volume' THEN 'GB' ELSE 'each' END, 1, c.r_running, "
+            f"p.column6, p.column7, 0, {cost}, "
+            f"{', '.join(f'c.r_{column}' for column in CHARGE_TO)}, p.column8, %s "
+            f"FROM ({sql}) c JOIN (VALUES {values}) p ON c.k_account = p.column1 "
+            "AND c.k_kind = p.column2 AND c.k_size = p.column3 AND c.k_quantity = p.column4 "
+            f"AND c.k_disk = p.column5 WHERE p.column8 OR {cost} <> 0 "
+            "ON CONFLICT (resource_id, hour) DO NOTHING",
+            [
+                ops.adapt_datetimefield_value(start),
+                ops.adapt_datetimefield_value(now),
+                *params,
+                *(value for price in prices for value in price),
+            ],
+        )
+
+
+def _sql_price(price: HourlyPrice) -> tuple:
+    """A price's running and idle rates and its unpriced flag, as the VALUES list holds them."""
+    return (price.running, price.idle, not price.priced)
+
+
+def _jit_off() -> None:
+    """PostgreSQL's JIT compiles the candidates' query (its estimated cost is high, its rows are
+    read by index) for longer than it runs: > 1 s of an hour's metering at 20,000 resources.
+    Off for this transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
 
 
 def _unpriced_announce(rows: list[dict], *, before: datetime) -> None:
@@ -228,17 +340,16 @@ def _unpriced_announce(rows: list[dict], *, before: datetime) -> None:
             )
 
 
-def _usage_insert(rows: list[dict]) -> datetime:
+def _usage_insert(rows: list[dict], *, now: datetime) -> None:
     """INSERT … ON CONFLICT DO NOTHING: a row metered meanwhile by another run is kept as is.
 
     On PostgreSQL one INSERT … SELECT FROM unnest(column arrays) writes the hour: 10,000 rows
     in a fraction of a second, where the ORM's per-value preparation takes seconds. SQLite gets
     one executemany of INSERT OR IGNORE (only its datetimes need adapting), for the same reason.
-    Returns the run's `metered_at`: the rows it wrote (not those kept) carry it.
+    The rows it writes (not those kept) carry the run's `metered_at`, `now`.
     """
-    now = timezone.now()
     if not rows:
-        return now
+        return
     if connection.vendor not in ("postgresql", "sqlite"):
         Usage.objects.bulk_create(
             (Usage(**row, metered_at=now) for row in rows), batch_size=2000, ignore_conflicts=True
@@ -268,14 +379,13 @@ def _usage_insert(rows: list[dict]) -> datetime:
                     for row in values
                 ],
             )
-            return now
+            return
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
         cursor.execute(
             f"INSERT INTO {Usage._meta.db_table} ({columns}) SELECT * FROM unnest({arrays}) "
             "ON CONFLICT (resource_id, hour) DO NOTHING",
             [list(column) for column in zip(*values, strict=True)],
         )
-    return now
 
 
 def meter_range(*, start: datetime, end: datetime) -> int:
@@ -309,7 +419,9 @@ def meter_backfill(*, start: datetime, end: datetime) -> int:
     rows: list[dict] = []
     for resource in resources:
         rows.extend(_resource_hours(resource, events.get(resource["pk"], []), start, end, book))
-    rollups_add(start=start, end=end, metered_at=_usage_insert(rows))
+    now = timezone.now()
+    _usage_insert(rows, now=now)
+    rollups_add(start=start, end=end, metered_at=now)
     return len(rows)
 
 
