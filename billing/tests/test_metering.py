@@ -258,3 +258,52 @@ def test_a_quote_looks_the_account_up_once_however_many_servers(demo):
         monthly_quote(cloud_account_id=sandbox.pk, resources=specs)
     table = CloudAccount._meta.db_table
     assert sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries) == 1
+
+
+def test_an_hour_of_a_mixed_population_is_metered_row_for_row(demo):
+    """The quiet resources (written by one INSERT … SELECT) and those with events in the hour
+    (prorated in Python) give the rows a person works out from the demo's rates."""
+    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+    card.rates.filter(resource_kind="load_balancer").delete()
+
+    def server(*events, kind="server", parent=None, **properties):
+        resource = make_resource(demo, kind=kind, parent=parent, **properties)
+        for what, when, *size in events:
+            event(resource, what, when, size=size[0] if size else "")
+        return resource
+
+    running = server(("created", at(0), "small"))
+    stopped = server(("created", at(0), "small"), ("stopped", at(0.5)))
+    volume = make_resource(demo, kind="volume")
+    event(volume, "created", at(0), quantity=Decimal("20"))
+    unpriced = server(("created", at(0)), kind="load_balancer")
+    resized = server(("created", at(0), "small"), ("resized", at(1.5), "large"))
+    deleted = server(("created", at(0), "small"), ("deleted", at(1.25)))
+    observed = server(("created", at(0), "small"))
+    Resource.objects.filter(pk=observed.pk).update(observe_only=True)
+    server(("created", at(0), "small"), ("deleted", at(0.5)))  # gone before the hour
+    server(("created", at(2), "small"))  # not yet there
+    database = make_resource(demo, kind="database", size="small")
+    database_server = server(("created", at(0), "small"), parent=database)
+
+    meter_hour(hour=at(1))
+    columns = ("kind", "size", "quantity", "unit", "hours", "running_hours", "cost", "unpriced")
+    rows = {
+        row.pop("resource_id"): tuple(row.values())
+        for row in Usage.objects.filter(hour=at(1)).values("resource_id", *columns)
+    }
+    d = Decimal
+    assert rows == {
+        running.pk: ("server", "small", d(1), "each", d(1), d(1), d("0.02"), False),
+        volume.pk: ("volume", "", d(20), "GB", d(1), d(1), d("0.002740"), False),  # 20*0.10/730
+        unpriced.pk: ("load_balancer", "", d(1), "each", d(1), d(1), d(0), True),
+        # half an hour small at 0.02, half an hour large at 0.08
+        resized.pk: ("server", "large", d(1), "each", d(1), d(1), d("0.05"), False),
+        deleted.pk: ("server", "small", d(1), "each", d("0.25"), d("0.25"), d("0.005"), False),
+        observed.pk: ("server", "small", d(1), "each", d(1), d(1), d("0.02"), False),
+        database_server.pk: ("database", "small", d(1), "each", d(1), d(1), d("0.05"), False),
+    }
+    assert stopped.pk not in rows  # stopped all hour, nothing charged while stopped
+    before = list(Usage.objects.order_by("pk").values())
+    meter_hour(hour=at(1))
+    assert list(Usage.objects.order_by("pk").values()) == before
