@@ -271,7 +271,10 @@ def _quiet_insert(candidates: QuerySet[Resource], *, start: datetime, now: datet
     columns += ["running_hours", "rate", "idle_rate", "one_time", "cost", *CHARGE_TO]
     columns += ["unpriced", "metered_at"]
     cost = "CASE WHEN c.r_running = 1 THEN p.column6 ELSE p.column7 END"
-    values = ", ".join(["(%s, %s, %s, CAST(%s AS NUMERIC), %s, %s, %s, %s)"] * len(prices))
+    values = ", ".join(
+        ["(%s, %s, %s, CAST(%s AS NUMERIC), %s, CAST(%s AS NUMERIC), CAST(%s AS NUMERIC), %s)"]
+        * len(prices)
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Usage._meta.db_table} ({', '.join(map(ops.quote_name, columns))}) "
