@@ -36,7 +36,7 @@ from billing.accrual import (
     last_event,
 )
 from billing.models import Usage
-from billing.pricing import MICRO, ZERO, HourlyPrice, PriceBook, billed_kind
+from billing.pricing import MICRO, ZERO, PriceBook, billed_kind
 from billing.services.budgets import budget_alerts_send
 from billing.services.rollups import rollups_add
 from core.models import OrganizationMembership, OrganizationRole
@@ -225,6 +225,7 @@ def meter_hour(*, hour: datetime) -> int:
 
 # A quiet resource's price key (its card's account, billed kind, size, GB and root disk) and the
 # rest of its usage row, as SQL expressions over the candidates (aliases may not name a field).
+# The billed kind is `billed_kind` in SQL: a database's server is charged as the database.
 _BILLED_KIND = Case(
     When(kind="server", parent__kind="database", then=Value("database")), default=F("kind")
 )
@@ -264,7 +265,9 @@ def _quiet_insert(candidates: QuerySet[Resource], *, start: datetime, now: datet
             properties={"disk_gb": disk} if disk else {},
             on=start.date(),
         )
-        prices.append((account, kind, size, str(quantity), disk, *_sql_price(price)))
+        prices.append(
+            (account, kind, size, str(quantity), disk, price.running, price.idle, not price.priced)
+        )
     sql, params = quiet.values(**_PRICE_KEY, **_ROW).query.sql_with_params()
     ops = connection.ops
     columns = ["resource_id", "hour", "kind", "size", "quantity", "unit", "hours"]
@@ -293,11 +296,6 @@ def _quiet_insert(candidates: QuerySet[Resource], *, start: datetime, now: datet
                 *(value for price in prices for value in price),
             ],
         )
-
-
-def _sql_price(price: HourlyPrice) -> tuple:
-    """A price's running and idle rates and its unpriced flag, as the VALUES list holds them."""
-    return (price.running, price.idle, not price.priced)
 
 
 def _jit_off() -> None:
