@@ -197,10 +197,11 @@ def meter_hour(*, hour: datetime) -> int:
         raise ValidationError({"hour": ["An hour is metered once it has ended."]})
     _jit_off()
     now = timezone.now()
-    in_hour = ResourceEvent.objects.filter(resource_id=OuterRef("pk"), at__gte=start, at__lt=end)
+    # The few resources with events in the hour, by the events' time index (not per resource).
+    in_hour = ResourceEvent.objects.filter(at__gte=start, at__lt=end).values("resource_id")
     candidates = _hour_candidates(start, end)
-    _quiet_insert(candidates.exclude(Exists(in_hour)), start=start, now=now)
-    resources = list(candidates.filter(Exists(in_hour)).values(*CANDIDATE_FIELDS, *PRIOR))
+    _quiet_insert(candidates.exclude(pk__in=in_hour), start=start, now=now)
+    resources = list(candidates.filter(pk__in=in_hour).values(*CANDIDATE_FIELDS, *PRIOR))
     events: dict[int, list[ResourceEvent]] = {}
     for event in ResourceEvent.objects.filter(at__gte=start, at__lt=end).order_by("at", "id"):
         events.setdefault(event.resource_id, []).append(event)
