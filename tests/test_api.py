@@ -10,8 +10,8 @@ from catalog.models import Order
 from catalog.tasks import admit_order
 from provisioning.models import Step
 from provisioning.services import step_execute
+from tests.fixtures import order_via_api
 
-from .conftest import order_via_api
 from .test_saga import deploy_approved
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,7 @@ from identity.models import ApiToken, ServiceAccount
 from identity.services import api_token_issue
 from portal.models import AuditEvent, OrganizationRole
 from portal.services import organization_membership_add
-
-from .conftest import order_via_api
+from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,7 @@ from catalog.models import CatalogItem, Order
 from catalog.selectors import chosen_or_first, cloud_accounts_for_item
 from provisioning.models import CloudAccount
 from provisioning.providers.base import Option, SizeInfo
-
-from .conftest import order_via_api
+from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from identity.models import DirectoryIdentity
 from identity.tasks import directory_sync
 from portal.models import AuditEvent, ProjectMembership, ProjectRole
 from portal.services import project_membership_add
+from tests.fixtures import order_via_api
 
-from .conftest import order_via_api
 from .ldap_server import (
     ADMIN_DN,
     ADMIN_PASSWORD,

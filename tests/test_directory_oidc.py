@@ -31,8 +31,8 @@ from approvals.models import ApprovalRequest
 from identity.models import DirectoryRoleMapping
 from identity.oidc import DirectoryOidcBackend
 from portal.models import ProjectMembership, ProjectRole
+from tests.fixtures import order_via_api, wait_until
 
-from .conftest import order_via_api, wait_until
 from .test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -23,8 +23,7 @@ from catalog.orders import (
 from catalog.tasks import admit_order, admit_submitted
 from portal.celery import app as celery_app
 from portal.models import AuditEvent, Notification, OutboxMessage
-
-from .conftest import order_via_api, wait_until
+from tests.fixtures import order_via_api, wait_until
 
 # The SQL of one order request once the caller is authenticated (a token lookup adds one):
 # the permission, whether the project already uses the order's names (one statement), and the

@@ -5,8 +5,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import Order
 from provisioning.models import Resource, SandboxObject
-
-from .conftest import order_via_api, wait_until
+from tests.fixtures import order_via_api, wait_until
 
 pytestmark = pytest.mark.worker
 
