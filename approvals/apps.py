@@ -6,7 +6,7 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals import receivers
-        from portal.signals import lifecycle_changed
+        from core.signals import lifecycle_changed
         from provisioning.signals import capacity_requested
 
         lifecycle_changed.connect(receivers.lifecycle_changed_react, dispatch_uid="approvals")

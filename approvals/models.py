@@ -58,9 +58,9 @@ class ApprovalPolicy(models.Model):
     is_active = models.BooleanField(default=True)
     # --- what it matches
     organization = models.ForeignKey(
-        "portal.Organization", null=True, blank=True, on_delete=models.CASCADE
+        "core.Organization", null=True, blank=True, on_delete=models.CASCADE
     )
-    project = models.ForeignKey("portal.Project", null=True, blank=True, on_delete=models.CASCADE)
+    project = models.ForeignKey("core.Project", null=True, blank=True, on_delete=models.CASCADE)
     catalog_item = models.ForeignKey(
         "catalog.CatalogItem", null=True, blank=True, on_delete=models.CASCADE
     )
@@ -353,10 +353,10 @@ class Quota(models.Model):
     """
 
     project = models.OneToOneField(
-        "portal.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="quota"
+        "core.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="quota"
     )
     organization = models.OneToOneField(
-        "portal.Organization",
+        "core.Organization",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
@@ -398,7 +398,7 @@ class QuotaEntry(models.Model):
     """
 
     project = models.ForeignKey(
-        "portal.Project", on_delete=models.CASCADE, related_name="quota_entries"
+        "core.Project", on_delete=models.CASCADE, related_name="quota_entries"
     )
     order = models.ForeignKey(
         "catalog.Order", on_delete=models.CASCADE, related_name="quota_entries"

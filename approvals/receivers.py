@@ -1,4 +1,4 @@
-"""Reactions to other apps' lifecycle changes (`portal.signals.lifecycle_changed`): the quota
+"""Reactions to other apps' lifecycle changes (`core.signals.lifecycle_changed`): the quota
 ledger and the requester's notifications follow orders and resources without editing those apps."""
 
 from approvals import services

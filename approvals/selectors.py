@@ -37,9 +37,9 @@ from approvals.models import (
 from billing.models import Budget
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
-from portal.db import fetch_all
-from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.selectors import project_ids, project_list
+from core.db import fetch_all
+from core.models import OrganizationMembership, OrganizationRole, Project
+from core.selectors import project_ids, project_list
 from provisioning.models import CloudAccount, Resource
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
@@ -652,7 +652,7 @@ def _admission_screen(*, project: Project, demand: Demand) -> bool:
     reserved and committed ledger sums) and no budget of the organization refuses orders (a
     superset of those `budget_check` reads, so billing's rule decides whenever one exists).
 
-    Plain SQL, prepared (`portal.db`), on purpose: it runs on every order request, where
+    Plain SQL, prepared (`core.db`), on purpose: it runs on every order request, where
     building the equivalent ORM queries cost ten times what PostgreSQL takes to answer them."""
     organization = project.organization_id
     rows = fetch_all(_SCREEN_SQL, [organization, LedgerStatus.RELEASED, project.pk, organization])

@@ -49,8 +49,8 @@ from approvals.selectors import (
     stage_acting_for,
 )
 from approvals.signals import approval_decided, order_admission_decided
-from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.services import audit_record, audited_transition, notify
+from core.models import OrganizationMembership, OrganizationRole, Project
+from core.services import audit_record, audited_transition, notify
 from provisioning.models import Resource
 from provisioning.selectors import changed_properties, cloud_account_for_order
 

@@ -30,9 +30,9 @@ from approvals.services import (
     quota_can_change,
     quota_set,
 )
-from portal.forms import form_add_service_errors
-from portal.pagination import paginate
-from portal.selectors import project_list
+from core.forms import form_add_service_errors
+from core.pagination import paginate
+from core.selectors import project_list
 
 
 @login_required
@@ -181,7 +181,7 @@ def quota_edit(request, project_id):
             return redirect("approvals:quota_list")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": f"Quota of {project.name}",

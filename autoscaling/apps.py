@@ -7,6 +7,6 @@ class AutoscalingConfig(AppConfig):
 
     def ready(self) -> None:
         from autoscaling import receivers
-        from portal.signals import lifecycle_changed
+        from core.signals import lifecycle_changed
 
         lifecycle_changed.connect(receivers.lifecycle_changed_react, dispatch_uid="autoscaling")

@@ -1,4 +1,4 @@
-"""Reactions to provisioning's lifecycle changes (`portal.signals.lifecycle_changed`)."""
+"""Reactions to provisioning's lifecycle changes (`core.signals.lifecycle_changed`)."""
 
 from django.db import transaction
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from approvals.selectors import role_members
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
-from portal.models import Project
-from portal.selectors import project_ids, user_has_project_perm
+from core.models import Project
+from core.selectors import project_ids, user_has_project_perm
 from provisioning.models import Resource, ResourceState
 from provisioning.selectors import metric_average, resource_list, resource_metrics
 

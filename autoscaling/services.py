@@ -45,8 +45,8 @@ from catalog.models import OrderStatus
 from catalog.orders import order_admit, order_deploy
 from catalog.selectors import catalog_item_list
 from catalog.services import order_submit
-from portal.models import Project
-from portal.services import audit_record, notify
+from core.models import Project
+from core.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import resource_metrics

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from autoscaling.forms import ScalingPolicyForm, ScalingScheduleForm
 from autoscaling.selectors import group_list, may_manage, policy_list, schedule_list
 from autoscaling.services import policy_delete, policy_save, schedule_delete, schedule_save
-from portal.forms import form_add_service_errors
+from core.forms import form_add_service_errors
 
 # What each kind of rule needs: its form, selector and services.
 RULES = {

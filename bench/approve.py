@@ -42,7 +42,7 @@ def _pending_approvals(count: int) -> list[int]:
     from catalog.models import CatalogItem
     from catalog.orders import order_admit
     from catalog.services import order_submit
-    from portal.models import Project
+    from core.models import Project
 
     User = get_user_model()
     alice = User.objects.get(username="alice")

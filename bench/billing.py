@@ -87,8 +87,8 @@ def seed() -> None:
     from django.db import connection
 
     from catalog.models import CatalogItem, Order
-    from portal.models import Organization, OrganizationRole, Project
-    from portal.services import organization_membership_add
+    from core.models import Organization, OrganizationRole, Project
+    from core.services import organization_membership_add
     from provisioning.models import CloudAccount, Resource
 
     call_command("migrate", "--noinput", verbosity=0)

@@ -57,7 +57,7 @@ def _env(tmp: Path) -> dict[str, str]:
 
 def _approved_order(slug: str, parameters: dict):
     from catalog.models import CatalogItem, Order
-    from portal.models import Project
+    from core.models import Project
     from provisioning.models import CloudAccount
 
     project = Project.objects.get(slug="web-shop")

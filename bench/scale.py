@@ -115,9 +115,9 @@ def seed(*, resources: int, usage_rows: int, now: datetime) -> dict:
 
     from billing.models import Usage
     from catalog.models import CatalogItem, Order
+    from core.models import Organization, OrganizationRole, Project
+    from core.services import organization_membership_add
     from lifecycle.models import IdlePolicy
-    from portal.models import Organization, OrganizationRole, Project
-    from portal.services import organization_membership_add
     from provisioning.models import CloudAccount, Resource, ResourceEvent, SandboxObject
 
     call_command("migrate", "--noinput", verbosity=0)

@@ -5,8 +5,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.models import AuditEvent
 from identity.authentication import ApiTokenAuthentication
-from portal.models import AuditEvent
 
 
 class BareInsertView(APIView):

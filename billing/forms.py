@@ -3,7 +3,7 @@
 from django import forms
 
 from billing.models import Budget
-from portal.models import Project
+from core.models import Project
 
 
 class BudgetForm(forms.ModelForm):

@@ -8,7 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 
 
 class BillingProfile(models.Model):

@@ -19,8 +19,8 @@ from billing import accrual
 from billing.accrual import RunningCost
 from billing.models import BillingProfile, Budget, RateCard, Statement, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO, PriceBook, billed_kind
-from portal.models import Organization, OrganizationRole, Project
-from portal.selectors import project_ids
+from core.models import Organization, OrganizationRole, Project
+from core.selectors import project_ids
 from provisioning.models import Resource, ResourceEvent
 
 DEFAULT_CURRENCY = "USD"

@@ -25,8 +25,8 @@ from billing.accrual import (
 )
 from billing.models import Budget, BudgetAlert, RateCard, Statement, StatementLine, Usage
 from billing.pricing import BILLABLE_KINDS, CENT, MICRO, ZERO, PriceBook, billed_kind
-from portal.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
-from portal.services import audit_record, notify
+from core.models import OrganizationMembership, OrganizationRole, ProjectMembership, ProjectRole
+from core.services import audit_record, notify
 from provisioning.models import CloudAccount, Resource, ResourceEvent
 from provisioning.selectors import cloud_account_options
 

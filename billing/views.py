@@ -19,7 +19,7 @@ from billing.api.serializers import ChargebackQuerySerializer
 from billing.forms import BudgetForm
 from billing.models import Statement
 from billing.statements import statement_csv_rows, statement_pdf
-from portal.forms import form_add_service_errors
+from core.forms import form_add_service_errors
 
 
 class _Echo:
@@ -214,7 +214,7 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
             return redirect("billing:budget_list")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": f"Budget of {budget.label}" if budget else f"New budget for {organization}",

@@ -3,7 +3,7 @@
 import django_filters
 
 from catalog.models import Order, OrderKind, OrderStatus
-from portal.filtersets import ProjectFilter
+from core.filtersets import ProjectFilter
 
 
 class OrderFilterSet(django_filters.FilterSet):

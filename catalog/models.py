@@ -11,8 +11,8 @@ from django.db import models
 from django_fsm import FSMField, FSMModelMixin, can_proceed, transition
 
 from approvals.models import OrderKind
-from portal.labels import field_label
-from portal.models import Organization, Project
+from core.labels import field_label
+from core.models import Organization, Project
 
 
 class Category(models.Model):

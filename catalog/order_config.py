@@ -43,7 +43,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 import provisioning.selectors as provisioning_selectors
 from billing.pricing import card_rates
 from catalog.models import CatalogItem
-from portal.models import Project
+from core.models import Project
 from provisioning.models import CloudAccount
 
 GENERATION_KEY = "catalog:order-config-generation"
@@ -57,7 +57,7 @@ SOURCES = (
     "catalog.CatalogItem",
     "catalog.CatalogItem_projects",
     "catalog.CatalogItem_organizations",
-    "portal.Project",
+    "core.Project",
     "provisioning.CloudAccount",
     "provisioning.CloudAccount_projects",
     "billing.RateCard",

@@ -21,8 +21,8 @@ from django.utils import timezone
 import approvals.services as approval_services
 import provisioning.services as provisioning_services
 from catalog.models import ChangeAction, Order, OrderStatus
-from portal.outbox import PUBLISH_RETRY, outbox_enqueue
-from portal.services import audited_transition
+from core.outbox import PUBLISH_RETRY, outbox_enqueue
+from core.services import audited_transition
 from provisioning.models import Deployment
 
 # An order approved this long ago without a deployment lost its deploy message (the broker was
@@ -102,7 +102,7 @@ def order_cancel(*, user: AbstractUser, order_id: int) -> Order:
     """The requester withdraws an order that has not started provisioning.
 
     Approvals react to the change (close the request, release the quota) through
-    `portal.signals.lifecycle_changed`.
+    `core.signals.lifecycle_changed`.
     """
     order = Order.objects.select_for_update().get(pk=order_id)
     if order.requester_id != user.pk:

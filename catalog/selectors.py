@@ -16,9 +16,9 @@ from billing.pricing import PriceBook, monthly_quote
 from billing.selectors import budget_check
 from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order, OrderStatus
-from portal.labels import field_label
-from portal.models import Project
-from portal.selectors import project_ids, project_list, user_has_project_perm
+from core.labels import field_label
+from core.models import Project
+from core.selectors import project_ids, project_list, user_has_project_perm
 from provisioning.models import CloudAccount, Resource
 
 ModelT = TypeVar("ModelT", bound=Model)

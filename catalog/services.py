@@ -30,9 +30,9 @@ from catalog.models import (
 )
 from catalog.orders import order_admission_enqueue
 from catalog.selectors import OPEN_STATUSES, order_plan, order_refusal, unsaved_order
-from portal.models import Organization, Project
-from portal.selectors import user_has_project_perm
-from portal.services import audit_record
+from core.models import Organization, Project
+from core.selectors import user_has_project_perm
+from core.services import audit_record
 from provisioning.models import Resource, Step
 
 

@@ -29,9 +29,9 @@ from catalog.services import (
     order_submit,
     resource_action,
 )
-from portal.forms import form_add_service_errors
-from portal.pagination import paginate
-from portal.selectors import audit_events_for_order
+from core.forms import form_add_service_errors
+from core.pagination import paginate
+from core.selectors import audit_events_for_order
 from provisioning.models import TRANSITIONAL_STATES
 
 

@@ -8,11 +8,11 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
+from core.models import AuditEvent
+from core.services import acting_credential
 from identity.models import ApiToken, ServiceAccount
 from identity.selectors import api_token_for_key
 from identity.services import api_token_digest, api_token_touch
-from portal.models import AuditEvent
-from portal.services import acting_credential
 
 
 class ApiTokenAuthentication(BaseAuthentication):

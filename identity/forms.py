@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
 
-from portal.models import ProjectRole
+from core.models import ProjectRole
 
 
 class ApiTokenForm(forms.Form):

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from portal.models import Organization, OrganizationRole, Project, ProjectRole
+from core.models import Organization, OrganizationRole, Project, ProjectRole
 
 
 class DirectorySource(models.TextChoices):

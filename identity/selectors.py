@@ -3,8 +3,8 @@
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Q, QuerySet
 
+from core.models import OrganizationMembership, OrganizationRole, Project
 from identity.models import ApiToken, ServiceAccount
-from portal.models import OrganizationMembership, OrganizationRole, Project
 
 
 def organization_admin_of(*, user: AbstractUser, organization_id: int) -> bool:

@@ -14,6 +14,20 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.models import (
+    Organization,
+    OrganizationMembership,
+    Project,
+    ProjectMembership,
+    ProjectRole,
+)
+from core.services import (
+    audit_record,
+    organization_membership_add,
+    organization_membership_remove,
+    project_membership_add,
+    project_membership_remove,
+)
 from identity.models import (
     ApiToken,
     DirectoryIdentity,
@@ -21,20 +35,6 @@ from identity.models import (
     ServiceAccount,
 )
 from identity.selectors import organization_admin_of
-from portal.models import (
-    Organization,
-    OrganizationMembership,
-    Project,
-    ProjectMembership,
-    ProjectRole,
-)
-from portal.services import (
-    audit_record,
-    organization_membership_add,
-    organization_membership_remove,
-    project_membership_add,
-    project_membership_remove,
-)
 
 # When a person is in groups that map to both project roles, the stronger one wins.
 _PROJECT_ROLE_STRENGTH = {ProjectRole.MEMBER: 1, ProjectRole.MANAGER: 2}

@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.forms import form_add_service_errors
 from identity import selectors, services
 from identity.forms import ApiTokenForm, ServiceAccountForm
-from portal.forms import form_add_service_errors
 
 
 @login_required

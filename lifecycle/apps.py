@@ -6,7 +6,7 @@ class LifecycleConfig(AppConfig):
     verbose_name = "Lifecycle: leases, retirement and idle reclaim"
 
     def ready(self) -> None:
+        from core.signals import lifecycle_changed
         from lifecycle.receivers import lifecycle_changed_react
-        from portal.signals import lifecycle_changed
 
         lifecycle_changed.connect(lifecycle_changed_react, dispatch_uid="lifecycle")

@@ -2,8 +2,8 @@
 
 import django_filters
 
+from core.filtersets import ProjectFilter
 from lifecycle.models import Lease, LeaseState
-from portal.filtersets import ProjectFilter
 
 
 class LeaseFilterSet(django_filters.FilterSet):

@@ -2,8 +2,8 @@
 
 from django import forms
 
+from core.forms import HumanDurationField
 from lifecycle.models import IdlePolicy
-from portal.forms import HumanDurationField
 
 WAIT_HELP = "Counted from the previous grade; empty: the ladder stops before this grade."
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 
 
 class LeaseState(models.TextChoices):

@@ -1,4 +1,4 @@
-"""Reactions to orders and resources changing (`portal.signals.lifecycle_changed`): a completed
+"""Reactions to orders and resources changing (`core.signals.lifecycle_changed`): a completed
 order gets its lease, a resource running again ends what its stop saved, and an order whose
 resources are all gone ends its lease."""
 

@@ -17,6 +17,8 @@ from billing.pricing import PriceBook, billed_kind
 from billing.selectors import Period, month_period, user_currency
 from catalog.models import ChangeAction, Order
 from catalog.selectors import OPEN_STATUSES, order_list
+from core.models import OrganizationMembership, OrganizationRole, Project
+from core.selectors import project_ids, user_has_project_perm
 from lifecycle.models import (
     Grade,
     IdlePolicy,
@@ -26,8 +28,6 @@ from lifecycle.models import (
     ResourceKeep,
     Saving,
 )
-from portal.models import OrganizationMembership, OrganizationRole, Project
-from portal.selectors import project_ids, user_has_project_perm
 from provisioning.models import Resource, ResourceState, UnknownObject
 from provisioning.providers.base import KINDS, MetricPoint
 from provisioning.selectors import cloud_accounts_administered, resource_list

@@ -29,6 +29,9 @@ from catalog.models import ChangeAction, Order, OrderStatus
 from catalog.orders import order_admit, order_completed, order_deploy, order_destroy
 from catalog.selectors import catalog_item_list
 from catalog.services import order_adopted, order_submit
+from core.models import Organization, Project
+from core.selectors import user_has_project_perm
+from core.services import audit_record, audited_transition, notify
 from lifecycle.models import (
     Grade,
     IdlePolicy,
@@ -48,9 +51,6 @@ from lifecycle.selectors import (
     policy_can_change,
     reclaim_candidates,
 )
-from portal.models import Organization, Project
-from portal.selectors import user_has_project_perm
-from portal.services import audit_record, audited_transition, notify
 from provisioning.models import Resource, ResourceState, UnknownObject
 from provisioning.providers.base import KINDS
 

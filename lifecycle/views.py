@@ -15,12 +15,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog.models import Order
+from core.forms import form_add_service_errors
+from core.pagination import paginate
 from lifecycle import selectors, services
 from lifecycle.filtersets import LeaseFilterSet
 from lifecycle.forms import IdlePolicyForm
 from lifecycle.models import LeaseState
-from portal.forms import form_add_service_errors
-from portal.pagination import paginate
 from provisioning.selectors import resource_list
 
 
@@ -86,7 +86,7 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
             return redirect("lifecycle:index")
     return render(
         request,
-        "portal/settings_form.html",
+        "core/settings_form.html",
         {
             "form": form,
             "title": f"Idle policy {policy.name}",

@@ -18,6 +18,8 @@ from catalog.api.views import (
     ResourceActionView,
     SnapshotRestoreView,
 )
+from core.api.notifications import NotificationViewSet
+from core.api.views import ProjectViewSet
 from identity.api.views import (
     ApiTokenViewSet,
     DirectoryRoleMappingViewSet,
@@ -25,8 +27,6 @@ from identity.api.views import (
     TokenView,
 )
 from portal.api.dashboard import DashboardView, ResourceMetricsView
-from portal.api.notifications import NotificationViewSet
-from portal.api.views import ProjectViewSet
 from provisioning.api.views import CloudAccountViewSet, ResourceViewSet
 
 router = DefaultRouter()

@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 
 from approvals.selectors import pending_approval_count
-from portal.selectors import unread_notification_count
+from core.selectors import unread_notification_count
 
 
 def navigation(request: HttpRequest) -> dict:

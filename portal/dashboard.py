@@ -2,7 +2,7 @@
 (resources and orders follow their project, costs follow billing's rules), so the dashboard shows
 exactly what the rest of the portal shows the same user. A constant number of queries.
 
-Kept apart from portal.selectors, which the other apps' selectors import.
+Kept apart from core.selectors, which the other apps' selectors import.
 """
 
 from collections import Counter

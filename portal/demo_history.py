@@ -21,7 +21,7 @@ from billing.models import Rate, RateCard, Unit
 from billing.pricing import monthly_quote
 from billing.selectors import month_after, month_start
 from catalog.models import CatalogItem, Order, OrderStatus
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.models import CloudAccount, Resource, ResourceEvent, ResourceState
 
 HISTORY_MONTHS = 3

@@ -25,8 +25,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from approvals.models import ApprovalRequest, ApprovalStatus
 from autoscaling.models import ScalingActivity
 from catalog.models import Order
+from core.cache import cache_ping
 from lifecycle.models import Lease, ReclaimCase
-from portal.cache import cache_ping
 from portal.celery import app as celery_app
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_read
 from provisioning.models import Drift, Resource, Step, StepState

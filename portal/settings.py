@@ -48,7 +48,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "django_htmx",
-    "portal",
+    "axes",
+    "csp",
+    "core",  # the ground: tenancy, audit, notifications (imports no other app)
     "catalog",
     "approvals",
     "provisioning",
@@ -56,11 +58,13 @@ INSTALLED_APPS = [
     "lifecycle",
     "autoscaling",
     "identity",
+    "portal",  # the shell: URLs, dashboard, monitoring, demo seeding (may import every app)
 ]
 
 MIDDLEWARE = [
-    "portal.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
+    "core.middleware.DatabaseUnavailableMiddleware",  # outermost: sees every layer's errors
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,8 +73,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "portal.middleware.AuditCredentialMiddleware",
+    "core.middleware.AuditCredentialMiddleware",
     "identity.oidc.OidcSessionRefresh",  # re-checks OIDC sessions with the provider
+    "core.middleware.ApiNotFoundAsJsonMiddleware",
+    # Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -89,8 +96,8 @@ TEMPLATES = [
                 "portal.context_processors.navigation",
                 "identity.context_processors.sign_in",
             ],
-            # `human` and `field_label` in every template (see portal.labels).
-            "builtins": ["portal.templatetags.labels"],
+            # `human` and `field_label` in every template (see core.labels).
+            "builtins": ["core.templatetags.labels"],
         },
     },
 ]
@@ -113,6 +120,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "identity.backends.LocalPasswordBackend",  # Django's ModelBackend; see CANOPY_LOCAL_PASSWORDS
     "identity.backends.DirectoryLdapBackend",  # inactive until CANOPY_LDAP_SERVER_URI is set
     "identity.oidc.DirectoryOidcBackend",  # inactive until CANOPY_OIDC_ISSUER is set
@@ -161,12 +170,32 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Unknown or malformed filter values answer 400 naming the parameter.
+    "DEFAULT_FILTER_BACKENDS": ["core.api.filters.StrictFilterBackend"],
+    # Documents the 400/401/403/404/429/503 answers of every operation.
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exceptions.exception_handler",
+    # JSON bodies nest at most CANOPY_JSON_MAX_DEPTH levels; deeper is a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Requests per client (address when anonymous, account when signed in); over it: 429 with
+    # Retry-After.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("CANOPY_API_THROTTLE_ANON", default="60/minute"),
+        "user": env("CANOPY_API_THROTTLE_USER", default="1200/minute"),
+    },
 }
+# How deep a JSON request body may nest (real bodies nest a few levels).
+CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Canopy API",
     "DESCRIPTION": "Self-service cloud catalog: order, approve, provision and manage resources.",
@@ -176,8 +205,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # An order's kind, and the kinds a policy matches: one enum.
-    "ENUM_NAME_OVERRIDES": {"OrderKindEnum": "approvals.models.OrderKind"},
+    # One name per choice set in the schema (drf-spectacular would otherwise invent
+    # State91aEnum); an order's kind and the kinds a policy matches are one enum.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderKindEnum": "approvals.models.OrderKind",
+        "ChangeActionEnum": "catalog.models.ChangeAction",
+        "OrderStatusEnum": "catalog.models.OrderStatus",
+        "ResourceStateEnum": "provisioning.models.ResourceState",
+        "ApproverRoleEnum": "approvals.models.ApproverRole",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -228,7 +264,7 @@ CACHES = {
     }
 }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one client per pool, fails soft
+    CACHES["default"]["BACKEND"] = "core.cache.RedisCache"  # one client per pool, fails soft
     # A cache that is down must cost little: redis-py's default retries back off for seconds.
     CACHES["default"]["OPTIONS"] = {
         "socket_connect_timeout": 1,
@@ -313,16 +349,6 @@ CANOPY_STEP_SPREAD = env.int("CANOPY_STEP_SPREAD", default=8)
 CANOPY_METRICS_TOKEN = env("CANOPY_METRICS_TOKEN", default="")
 
 # --- Hardening: sign-in, HTTPS, headers, bad input (issue 14) -------------------------------
-INSTALLED_APPS += ["axes", "csp"]
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
-)
-MIDDLEWARE.append("portal.middleware.ApiNotFoundAsJsonMiddleware")
-# Last, so that it turns a refused sign-in into the lockout page (HTML login and admin).
-MIDDLEWARE.append("axes.middleware.AxesMiddleware")
-# First: refuses a locked-out account before any password is checked.
-AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
 # Failed sign-ins per account (HTML login, admin, API token) before it is locked; the lock lifts
 # after the cool-off, or when an admin deletes its access attempt (admin → Axes).
 AXES_FAILURE_LIMIT = env.int("CANOPY_LOGIN_FAILURE_LIMIT", default=10)
@@ -332,43 +358,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("CANOPY_LOGIN_COOLOFF_MINUTES", de
 # another person out on purpose).
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_VERBOSE = False
-AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+AXES_LOCKOUT_CALLABLE = "identity.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 # Guesses during the lock neither count nor extend it, so the page can say when it lifts.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
-REST_FRAMEWORK |= {
-    # Documents the 400/401/403/404/429/503 answers of every operation.
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.DepthLimitedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    # Unknown or malformed filter values answer 400 naming the parameter.
-    "DEFAULT_FILTER_BACKENDS": ["portal.api.filters.StrictFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StrictPageNumberPagination",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
-    # Requests per client (address when anonymous, account when signed in); over it: 429 with
-    # Retry-After.
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env("CANOPY_API_THROTTLE_ANON", default="60/minute"),
-        "user": env("CANOPY_API_THROTTLE_USER", default="1200/minute"),
-    },
-}
-# One name per choice set in the schema (drf-spectacular would otherwise invent State91aEnum).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"],
-    "ChangeActionEnum": "catalog.models.ChangeAction",
-    "OrderStatusEnum": "catalog.models.OrderStatus",
-    "ResourceStateEnum": "provisioning.models.ResourceState",
-    "ApproverRoleEnum": "approvals.models.ApproverRole",
-}
-# How deep a JSON request body may nest; deeper is a 400 (real bodies nest a few levels).
-CANOPY_JSON_MAX_DEPTH = env.int("CANOPY_JSON_MAX_DEPTH", default=32)
 
 # HTTPS only (the default when DEBUG is off): Secure cookies, HSTS, redirect to https. Behind a
 # proxy that ends TLS, SECURE_PROXY_SSL_HEADER names its header, e.g. HTTP_X_FORWARDED_PROTO,https

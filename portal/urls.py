@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from mozilla_django_oidc.views import OIDCLogoutView
 
+from core.views import notification_list_view, notifications_read_view
 from portal import dashboard_views
-from portal.notifications_views import notification_list_view, notifications_read_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -2,7 +2,7 @@
 messages from beat: they must work when the broker has just come back, and beat's messages need
 the broker too.
 
-- every RELAY_SECONDS: publish what the outbox holds (`portal.outbox.outbox_relay`);
+- every RELAY_SECONDS: publish what the outbox holds (`core.outbox.outbox_relay`);
 - every STEP_SWEEP_SECONDS: re-queue the steps whose worker died (`steps_resume`), and start
   the approved orders whose deploy message was lost (`catalog.orders.orders_deploy_overdue`).
 
@@ -19,7 +19,7 @@ import time
 from celery import bootsteps
 from django.db import close_old_connections
 
-from portal.db import UNAVAILABLE_ERRORS
+from core.db import UNAVAILABLE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class WorkerSweeps(bootsteps.StartStopStep):
     def start(self, worker) -> None:
         # Imported now: the apps are loaded once the worker starts, not when Celery loads this.
         from catalog import orders
-        from portal import outbox
+        from core import outbox
         from provisioning import services as provisioning_services
 
         self.outbox_relay = outbox.outbox_relay

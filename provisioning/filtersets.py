@@ -2,7 +2,7 @@
 
 import django_filters
 
-from portal.filtersets import ProjectFilter
+from core.filtersets import ProjectFilter
 from provisioning.models import Resource, ResourceState
 
 KIND_LABELS = [

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.crypto import decrypt_json, encrypt_json
 
 

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from portal.models import Organization, OrganizationMembership, OrganizationRole, Project
-from portal.selectors import project_ids, user_has_project_perm
+from core.models import Organization, OrganizationMembership, OrganizationRole, Project
+from core.selectors import project_ids, user_has_project_perm
 from provisioning.models import (
     CloudAccount,
     Drift,

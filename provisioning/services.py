@@ -34,11 +34,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from portal.db import UNAVAILABLE_ERRORS
-from portal.models import Organization
-from portal.outbox import outbox_enqueue
-from portal.selectors import user_has_project_perm
-from portal.services import audit_record, audited_transition, audited_transitions
+from core.db import UNAVAILABLE_ERRORS
+from core.models import Organization
+from core.outbox import outbox_enqueue
+from core.selectors import user_has_project_perm
+from core.services import audit_record, audited_transition, audited_transitions
 from provisioning.models import (
     TRANSITIONAL_STATES,
     CloudAccount,

@@ -5,7 +5,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from portal.db import UNAVAILABLE_ERRORS
+from core.db import UNAVAILABLE_ERRORS
 from provisioning import services
 
 

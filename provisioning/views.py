@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
-from portal.pagination import paginate
+from core.pagination import paginate
 from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import TRANSITIONAL_STATES, ResourceState
 from provisioning.providers.base import ACTIONS as PROVIDER_ACTIONS

@@ -219,7 +219,7 @@ def _flushes(item: pytest.Item) -> bool:
 def demo(db, demo_snapshot: DemoSnapshot | None) -> dict:
     """The seed_demo organization: users by name plus the web-shop project and linux-vm item."""
     from catalog.models import CatalogItem
-    from portal.models import Project
+    from core.models import Project
 
     if demo_snapshot is None:
         call_command("seed_demo", stdout=io.StringIO())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from portal.models import Organization
+from core.models import Organization
 from provisioning.models import CloudAccount
 from provisioning.providers import get_adapter
 from provisioning.providers.base import CloudObject, ProviderAdapter, ProviderError

@@ -15,10 +15,10 @@ from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services import meter_hour
 from catalog.orders import order_destroy
+from core.models import AuditEvent, OrganizationRole
+from core.services import organization_membership_add
 from lifecycle import services as lifecycle_services
 from lifecycle.selectors import adoptable_servers, reclaim_candidates
-from portal.models import AuditEvent, OrganizationRole
-from portal.services import organization_membership_add
 from provisioning.models import Resource, UnknownObject
 from provisioning.services import reconcile_accounts, resource_action_request
 from tests.moto_server import boto

@@ -11,8 +11,7 @@ from catalog.tasks import admit_order
 from provisioning.models import Step
 from provisioning.services import step_execute
 from tests.fixtures import order_via_api
-
-from .test_saga import deploy_approved
+from tests.test_saga import deploy_approved
 
 pytestmark = pytest.mark.django_db
 

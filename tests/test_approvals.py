@@ -28,8 +28,8 @@ from approvals.selectors import APPROVAL_LINK_MAX_AGE, APPROVAL_LINK_SALT, appro
 from approvals.services import approval_escalate_overdue, approval_link, policy_save
 from catalog.models import Order
 from catalog.tasks import admit_order
-from portal.models import AuditEvent, OrganizationRole
-from portal.services import organization_membership_add
+from core.models import AuditEvent, OrganizationRole
+from core.services import organization_membership_add
 from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db

@@ -23,8 +23,8 @@ from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from billing.models import Budget
 from catalog.models import Order
+from core.models import AuditEvent, Notification
 from portal.celery import app as celery_app
-from portal.models import AuditEvent, Notification
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
 from tests.test_saga import admit_and_deploy, approved_order, run_queued

@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing.models import Budget, BudgetAlert, Rate, Statement, Usage
 from billing.selectors import budget_check, budget_list, budget_statuses
 from billing.services import meter_hour, meter_last_hour, meter_range, statements_close
-from portal.models import Notification
+from core.models import Notification
 from tests.test_metering import event, make_resource
 
 pytestmark = pytest.mark.django_db

@@ -164,7 +164,7 @@ def test_every_persona_first_hour(demo, live_server, printing_worker, browser, t
     admin = _login(browser, base, "admin")
     admin.goto("/admin/")
     expect(admin.locator("body")).to_contain_text("Scaling policies")
-    admin.goto("/admin/portal/auditevent/")
+    admin.goto("/admin/core/auditevent/")
     expect(admin.get_by_role("link", name=re.compile("Add audit event"))).to_have_count(0)
 
 

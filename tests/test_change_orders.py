@@ -14,7 +14,7 @@ from billing.pricing import monthly_quote
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy
 from catalog.selectors import resolve_resources
-from portal.models import AuditEvent, Notification
+from core.models import AuditEvent, Notification
 from provisioning.models import CloudAccount, Deployment, Resource, SandboxObject, Step
 from provisioning.services import (
     TransientProviderError,

@@ -28,8 +28,8 @@ from billing.services import (
     rate_problems,
 )
 from catalog.models import Order, OrderStatus
-from portal.models import Notification, OrganizationRole
-from portal.services import organization_membership_add
+from core.models import Notification, OrganizationRole
+from core.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource
 from tests.fixtures import order_via_api, wait_until
 from tests.test_metering import T0, at, event, make_resource

@@ -18,7 +18,7 @@ from django.utils import timezone
 from billing.models import Usage
 from billing.pricing import PriceBook
 from billing.services import meter_hour
-from portal.models import AuditEvent
+from core.models import AuditEvent
 from provisioning import services
 from provisioning.models import Drift, DriftPolicy, Resource, SandboxObject
 from provisioning.services import deployment_start, reconcile_accounts

@@ -12,7 +12,7 @@ from libcloud.dns.types import RecordType
 from libcloud.loadbalancer.base import Algorithm, Member
 from libcloud.loadbalancer.drivers.elb import ElasticLBDriver
 
-from portal.models import Organization
+from core.models import Organization
 from provisioning.models import CloudAccount
 from provisioning.providers import get_adapter
 from provisioning.providers.base import ProviderError
@@ -202,8 +202,8 @@ def test_refused_credentials_are_permanent_and_say_so(account):
 
 
 def test_test_connection_action_against_moto(demo, moto, api_as):
-    from portal.models import OrganizationRole
-    from portal.services import organization_membership_add
+    from core.models import OrganizationRole
+    from core.services import organization_membership_add
 
     account = ec2_account(demo["web_shop"].organization, moto)
     organization_membership_add(

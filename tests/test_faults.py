@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .fault_stack import Canopy
+from tests.fault_stack import Canopy
 
 pytestmark = pytest.mark.faults
 

@@ -19,10 +19,10 @@ from approvals.services import approval_decide
 from billing.pricing import PriceBook
 from catalog.models import Order
 from catalog.orders import order_cancel
+from core.models import AuditEvent, Notification
 from lifecycle import services
 from lifecycle.models import Grade, Lease, ReclaimCase, Saving
 from lifecycle.selectors import dashboard_summary
-from portal.models import AuditEvent, Notification
 from provisioning.models import Resource
 from provisioning.services import deployment_start, sandbox_set_load
 from tests.test_saga import admit_and_deploy, approved_order, deploy_approved, run_queued

@@ -19,8 +19,8 @@ from catalog.orders import (
     orders_admit_submitted,
 )
 from catalog.tasks import admit_order, admit_submitted
+from core.models import AuditEvent, Notification, OutboxMessage
 from portal.celery import app as celery_app
-from portal.models import AuditEvent, Notification, OutboxMessage
 from tests.fixtures import order_via_api, wait_until
 
 

@@ -20,7 +20,7 @@ from billing.pricing import monthly_quote
 from catalog import order_config
 from catalog.models import CatalogItem, Order
 from catalog.selectors import resolve_resources
-from portal.selectors import user_has_project_perm
+from core.selectors import user_has_project_perm
 from provisioning.models import CloudAccount
 from tests.fixtures import order_via_api
 
@@ -177,7 +177,7 @@ def test_the_order_permission_is_the_user_s_own_or_a_group_s(demo):
     assert user_has_project_perm(user=dave, project=data_lab, perm="order_in_project")
     assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
     team = Group.objects.create(name="web-shop team")
-    assign_perm("portal.order_in_project", team, web_shop)
+    assign_perm("core.order_in_project", team, web_shop)
     assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
     dave.groups.add(team)
     assert user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")

@@ -5,8 +5,8 @@ import pytest
 
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.services import policy_save
-from portal.models import Organization, OrganizationRole, Project
-from portal.services import organization_membership_add
+from core.models import Organization, OrganizationRole, Project
+from core.services import organization_membership_add
 from tests.fixtures import order_via_api
 
 MANAGER_STAGE = [{"name": "Manager", "role": "project_manager"}]

@@ -4,8 +4,8 @@ reconciler comparing each account's tagged objects with the database."""
 import pytest
 from django.db import connection
 
-from portal.models import AuditEvent, Organization, OrganizationRole
-from portal.services import organization_membership_add
+from core.models import AuditEvent, Organization, OrganizationRole
+from core.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource, SandboxObject, UnknownObject
 from provisioning.providers import REGISTRY, get_adapter
 from provisioning.selectors import (
@@ -14,8 +14,7 @@ from provisioning.selectors import (
     size_info,
 )
 from provisioning.services import deployment_start, reconcile_accounts
-
-from .test_saga import approved_order, run_queued
+from tests.test_saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

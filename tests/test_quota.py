@@ -17,7 +17,7 @@ from catalog.models import Order
 from catalog.orders import order_admit
 from catalog.selectors import resolve_resources
 from catalog.services import order_submit
-from portal.models import Notification
+from core.models import Notification
 from provisioning.models import Resource, Step
 from provisioning.selectors import cloud_account_for_project
 from provisioning.services import step_execute

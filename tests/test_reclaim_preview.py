@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from core.models import AuditEvent, Notification
 from lifecycle import services
 from lifecycle.models import Lease, ReclaimCase
 from lifecycle.selectors import reclaim_preview, reclaim_preview_by_project
-from portal.models import AuditEvent, Notification
 from provisioning.services import sandbox_set_load
 from tests.test_lifecycle import WAITS, completed, idle_policy, server_of
 from tests.test_saga import run_queued

@@ -15,8 +15,7 @@ from provisioning.models import CloudAccount, Resource, SandboxObject, Step
 from provisioning.providers import get_adapter
 from provisioning.services import STEP_LEASE, deployment_start, steps_resume
 from tests.fixtures import _database_url_for_subprocess, _run_worker, wait_until
-
-from .test_saga import approved_order
+from tests.test_saga import approved_order
 
 pytestmark = pytest.mark.worker
 

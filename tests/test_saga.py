@@ -12,7 +12,7 @@ from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy, order_destroy
 from catalog.selectors import resolve_resources
 from catalog.tasks import admit_order
-from portal.models import AuditEvent
+from core.models import AuditEvent
 from provisioning.models import (
     CloudAccount,
     Resource,

@@ -9,7 +9,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import CatalogItem, Category, Order
-from portal.models import AuditEvent
+from core.models import AuditEvent
 from provisioning import services
 from provisioning.models import CloudAccount, Resource, SandboxObject, Step
 from provisioning.selectors import cloud_account_options

@@ -30,7 +30,7 @@ from approvals.services import (
     policy_save,
     quota_set,
 )
-from portal.selectors import project_list
+from core.selectors import project_list
 
 
 class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from catalog.models import CatalogItem, ChangeAction, Order, OrderKind, OrderStatus
 from catalog.selectors import item_price_from
-from portal.models import AuditEvent
+from core.models import AuditEvent
 from provisioning.api.serializers import ResourceSummarySerializer
 from provisioning.models import Step
 

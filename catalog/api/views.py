@@ -47,7 +47,7 @@ from catalog.services import (
     order_submit,
     resource_action,
 )
-from portal.models import AuditEvent
+from core.models import AuditEvent
 from provisioning.api.serializers import StepSerializer
 
 

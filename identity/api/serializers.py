@@ -3,8 +3,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
+from core.models import ProjectRole
 from identity.models import ApiToken, DirectoryRoleMapping, ServiceAccount
-from portal.models import ProjectRole
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -4,10 +4,10 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from billing.selectors import period_parse
+from core.models import Organization, Project
 from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors import MAX_PREVIEW_DAYS, SAVINGS_GROUPS
 from lifecycle.services import MAX_EXTENSION_DAYS
-from portal.models import Organization, Project
 
 
 class LeaseSerializer(serializers.ModelSerializer):

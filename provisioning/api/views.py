@@ -3,7 +3,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.models import Organization, Project
+from core.models import Organization, Project
 from provisioning.api.serializers import ResourceSummarySerializer
 from provisioning.filtersets import ResourceFilterSet
 from provisioning.models import CloudAccount

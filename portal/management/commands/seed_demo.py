@@ -3,6 +3,7 @@
 Idempotent: running it again updates what exists and creates nothing twice.
 """
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,12 +16,15 @@ from approvals.services import policy_save
 from autoscaling import services as autoscaling_services
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
+from core.models import Organization, OrganizationRole, Project, ProjectRole
+from core.services import organization_membership_add, project_membership_add
 from lifecycle import services as lifecycle_services
 from portal import demo_history
-from portal.models import Organization, OrganizationRole, Project, ProjectRole
-from portal.services import organization_membership_add, project_membership_add
 from provisioning.models import CloudAccount
 
+# The list prices' first version; the demo's history adds a later one (a price cut), so a
+# second `seed_demo` must name the version it updates.
+LIST_PRICES_SINCE = date(2000, 1, 1)
 HOURLY_PRICES = {
     "small": Decimal("0.0200"),
     "medium": Decimal("0.0400"),
@@ -99,6 +103,7 @@ class Command(BaseCommand):
                 resource_kind=kind,
                 size=size,
                 unit=unit,
+                effective_from=LIST_PRICES_SINCE,
                 defaults={"price": price},
             )
         BillingProfile.objects.get_or_create(organization=acme, defaults={"currency": "USD"})

@@ -1,0 +1,24 @@
+"""Filters shared by the HTML lists and the API: a project choice limited to the caller's own."""
+
+import django_filters
+from django.http import HttpRequest
+
+from core.models import Project
+from core.selectors import project_list
+
+
+def own_projects(request: HttpRequest | None):
+    """The projects a filter may name: the caller's (the schema generator has no caller)."""
+    if request is None:
+        return Project.objects.none()
+    return project_list(user=request.user)
+
+
+class ProjectFilter(django_filters.ModelChoiceFilter):
+    """`?project=<id>` among the caller's projects; another id is a 400, not an empty list."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("queryset", own_projects)
+        kwargs.setdefault("label", "Project")
+        kwargs.setdefault("empty_label", "All projects")
+        super().__init__(*args, **kwargs)

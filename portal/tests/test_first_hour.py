@@ -1,0 +1,424 @@
+"""The first hour of every persona (issue 16), below the browser: links from the configured base
+URL, messages that say why, states that are true, human labels, the inbox's bulk decisions."""
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.test import Client, override_settings
+
+from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
+from billing.models import Budget
+from catalog.models import Order
+from catalog.orders import order_deploy, order_destroy
+from core.labels import human
+from core.models import OrganizationMembership
+from lifecycle.models import IdlePolicy
+from provisioning.models import Resource
+from tests.fixtures import order_via_api
+from tests.test_saga import approved_order, run_queued
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _provisioned(demo, slug: str = "linux-vm", **parameters) -> Order:
+    order = approved_order(demo, slug, **parameters)
+    order_deploy(order_id=order.pk)
+    run_queued()
+    order.refresh_from_db()
+    assert order.status == "completed", order.status_message
+    return order
+
+
+def test_base_url_follows_the_port():
+    """`PORT=8765 make run`: every process (honcho gives the worker and beat ports of their
+    own) gets the portal's address from make; a process given only PORT derives the same."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CANOPY_BASE_URL", "MAKEFLAGS")}
+    printed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "base-url"],
+        input="base-url:\n\t@echo $$CANOPY_BASE_URL\n",
+        env={**env, "PORT": "8765"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert printed.stdout.strip() == "http://127.0.0.1:8765"
+    code = "from django.conf import settings; print(settings.CANOPY_BASE_URL)"
+    derived = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env={**env, "PORT": "8765", "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert derived.stdout.strip() == "http://127.0.0.1:8765"
+
+
+@override_settings(CANOPY_BASE_URL="http://portal.example:8765")
+def test_approval_email_links_start_with_the_base_url(
+    demo, api_as, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        order_via_api(api_as(demo["alice"]), demo)
+    (email,) = [m for m in mail.outbox if m.to == [demo["bob"].email]]
+    links = [line.split()[-1] for line in email.body.splitlines() if "/approvals/" in line]
+    assert links and all(link.startswith("http://portal.example:8765/") for link in links)
+
+
+@pytest.mark.parametrize(
+    ("slug", "field", "value", "rule"),
+    [
+        ("linux-vm", "name", "Web 1", "lower-case letters, digits and hyphens"),
+        ("linux-vm", "name", "a" * 80, "starting with a letter, 2\N{EN DASH}31 characters"),
+        ("private-network", "cidr", "192.168.0.0/24", "a private range in 10.0.0.0/8"),
+        ("dns-record", "zone", "Example", "a DNS zone such as apps.example.com"),
+    ],
+)
+def test_a_bad_value_is_told_the_rule_in_the_form_and_the_api(
+    demo, api_as, slug, field, value, rule
+):
+    base = {"linux-vm": {"name": "web-1", "size": "small"}}.get(slug, {})
+    if slug == "private-network":
+        base = {"name": "net-1", "cidr": "10.10.0.0/24"}
+    if slug == "dns-record":
+        base = {"name": "web-1", "size": "small", "record": "www"}
+    answer = api_as(demo["alice"]).post(
+        "/api/v1/orders/",
+        {"item": slug, "project": demo["web_shop"].pk, "parameters": {**base, field: value}},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert rule in str(answer.json()), answer.json()
+    page = _client(demo["alice"]).post(
+        f"/catalog/{slug}/", {"project": demo["web_shop"].pk, **base, field: value}
+    )
+    assert rule in page.content.decode()
+    assert "Enter a valid value" not in page.content.decode()
+
+
+def test_a_name_the_project_uses_is_refused_by_name(demo, api_as):
+    _provisioned(demo, name="web-1")
+    answer = order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-1")
+    assert answer.status_code == 400
+    assert "web-1" in str(answer.json()["name"])
+    page = _client(demo["alice"]).post(
+        "/catalog/linux-vm/", {"project": demo["web_shop"].pk, "name": "web-1", "size": "small"}
+    )
+    assert 'data-testid="error-name"' in page.content.decode()
+    assert not Order.objects.filter(status="submitted").exists()
+    # Another project may use the name; so may the same project once the server is deleted.
+    assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-2").status_code == 201
+
+
+def test_the_estimate_refuses_an_invalid_form_and_says_why(demo):
+    page = _client(demo["alice"]).post(
+        "/catalog/web-tier/estimate/",
+        {"project": demo["web_shop"].pk, "name": "shop", "size": "small", "instances": 9999},
+    )
+    text = page.content.decode()
+    assert "Estimated monthly cost" not in text
+    assert "Web servers: Ensure this value is less than or equal to 10." in text
+
+
+def test_an_over_quota_estimate_stands_out_and_disables_submit(demo, api_as):
+    Quota.objects.filter(project=demo["web_shop"]).update(max_servers=1)
+    body = {"project": demo["web_shop"].pk, "name": "shop", "size": "small", "instances": 3}
+    text = _client(demo["alice"]).post("/catalog/web-tier/estimate/", body).content.decode()
+    assert 'data-testid="estimate-refused"' in text
+    assert "Over the server quota of web-shop" in text
+    assert "disabled" in text.split('data-testid="estimate-refused"')[1]
+    # The API keeps refusing it.
+    parameters = {name: value for name, value in body.items() if name != "project"}
+    answer = api_as(demo["alice"]).post(
+        "/api/v1/orders/",
+        {"item": "web-tier", "project": demo["web_shop"].pk, "parameters": parameters},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert "Over the server quota of web-shop" in str(answer.json())
+
+
+def test_an_order_whose_resources_are_gone_reads_deleted(demo):
+    order = _provisioned(demo, name="gone-1")
+    alice = _client(demo["alice"])
+    page = alice.get(f"/orders/{order.pk}/").content.decode()
+    assert "Delete all resources" in page
+    order_destroy(user=demo["alice"], order_id=order.pk)
+    run_queued()
+    page = alice.get(f"/orders/{order.pk}/").content.decode()
+    assert '<span class="status status-deleted" data-testid="order-status">deleted</span>' in page
+    assert "Delete all resources" not in page
+    server = Resource.objects.get(order=order)
+    detail = alice.get(f"/resources/{server.pk}/").content.decode()
+    assert 'data-testid="resource-deleted"' in detail
+    for gone in ("Public IPs", "Extend", "Keep", ">Stop<", "203.0.113."):
+        assert gone not in detail, gone
+
+
+def test_stage_one_of_two_says_who_is_next(demo, api_as):
+    order_via_api(api_as(demo["alice"]), demo, size="large")  # above 50 USD: bob, then carol
+    approval = ApprovalRequest.objects.get()
+    bob = _client(demo["bob"])
+    page = bob.post(
+        f"/approvals/{approval.pk}/decide/", {"decision": "approve"}, follow=True
+    ).content.decode()
+    assert f"Order #{approval.order_id}: approved stage 1 of 2, waiting for Finance." in page
+    assert f"Order #{approval.order_id} approved." not in page
+
+
+def test_the_inbox_approves_several_orders_with_one_comment(demo, api_as):
+    alice = api_as(demo["alice"])
+    ids = [order_via_api(alice, demo, name=f"web-{n}").data["id"] for n in (1, 2)]
+    approvals = ApprovalRequest.objects.filter(order_id__in=ids)
+    page = _client(demo["bob"]).post(
+        "/approvals/decide/",
+        {"approval": [a.pk for a in approvals], "decision": "approve", "comment": "both fine"},
+        follow=True,
+    )
+    assert {a.status for a in approvals.all()} == {"approved"}
+    assert {a.comment for a in approvals.all()} == {"both fine"}
+    for order_id in ids:
+        assert f"Order #{order_id} approved." in page.content.decode()
+
+
+def test_a_policy_may_ask_for_a_reason_to_reject(demo, api_as):
+    ApprovalPolicy.objects.update(reject_needs_reason=True)
+    order_via_api(api_as(demo["alice"]), demo)
+    approval = ApprovalRequest.objects.get()
+    bob = _client(demo["bob"])
+    page = bob.post(f"/approvals/{approval.pk}/decide/", {"decision": "reject"}, follow=True)
+    assert "asks for a reason to reject" in page.content.decode()
+    approval.refresh_from_db()
+    assert approval.status == "pending"
+    bob.post(f"/approvals/{approval.pk}/decide/", {"decision": "reject", "comment": "too big"})
+    approval.refresh_from_db()
+    assert approval.status == "rejected"
+
+
+def test_delegating_to_a_requester_warns_and_keeps_their_orders(demo, api_as):
+    order = order_via_api(api_as(demo["alice"]), demo).data
+    page = _client(demo["bob"]).post(
+        "/approvals/delegations/",
+        {"delegate": "alice", "starts_on": "2020-01-01", "ends_on": "2099-01-01"},
+        follow=True,
+    )
+    assert f"alice requested #{order['id']}, which wait for you" in page.content.decode()
+    # Four eyes: alice, now bob's delegate, still cannot decide her own order.
+    approval = ApprovalRequest.objects.get(order_id=order["id"])
+    _client(demo["alice"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
+    approval.refresh_from_db()
+    assert approval.status == "pending"
+
+
+def test_pages_show_labels_not_field_names(demo, api_as):
+    order_via_api(api_as(demo["alice"]), demo, ssh_key="ssh-ed25519 AAAA alice@laptop")
+    order = Order.objects.get()
+    html = _client(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
+    page = re.sub(r"<[^>]*>", " ", html)  # what people read, not class names
+    assert "pending approval" in page
+    for internal in ("pending_approval", "ssh_key", "None", "order.status"):
+        assert internal not in page, internal
+    assert "SSH public key" in page and "Server name" in page
+
+
+def test_human_labels():
+    assert human(timedelta(days=1)) == "1 day"
+    assert human(timedelta(hours=26, minutes=5)) == "1 day 2 hours 5 minutes"
+    assert human(["snap-1", "snap-2"]) == "snap-1, snap-2"
+    assert human(None) == "—"
+    assert human("pending_approval") == "pending approval"
+    assert human("approval.stage_decided") == "approval stage decided"
+
+
+def test_linux_items_offer_no_windows_image(demo):
+    for slug, windows in [("linux-vm", False), ("web-tier", False), ("windows-vm", True)]:
+        page = _client(demo["alice"]).get(f"/catalog/{slug}/").content.decode()
+        assert ("Windows Server 2022" in page) is windows, slug
+
+
+@override_settings(DEBUG=False)
+def test_friendly_error_pages_and_quiet_logs(demo, caplog):
+    client = _client(demo["dave"])
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        missing = client.get("/orders/999999/")
+        refused = client.get("/costs/budgets/new/")  # dave is no finance person
+    assert refused.status_code == 403
+    assert "Only finance people and organization admins set budgets." in refused.content.decode()
+    requests = [record for record in caplog.records if record.name == "django.request"]
+    assert len(requests) == 2  # one line each (sign-in's own lines, e.g. axes', are not these)
+    assert missing.status_code == 404
+    assert 'data-testid="error-page"' in missing.content.decode()
+    assert "URLconf" not in missing.content.decode()
+    assert all(record.exc_info is None for record in requests)
+    assert client.get("/favicon.ico").status_code == 301
+
+
+def test_cost_is_priced_from_what_was_entered(demo, api_as):
+    """The API quote and the form's estimate price the instances entered, not the default."""
+    body = {"name": "shop", "size": "small"}
+    quotes = [
+        api_as(demo["alice"])
+        .post(
+            "/api/v1/orders/quote/",
+            {
+                "item": "web-tier",
+                "project": demo["web_shop"].pk,
+                "parameters": body | {"instances": n},
+            },
+            format="json",
+        )
+        .json()["estimated_monthly_cost"]
+        for n in (1, 2)
+    ]
+    assert Decimal(quotes[1]) > Decimal(quotes[0])
+
+
+def test_catalog_search_and_category_filter(demo):
+    alice = _client(demo["alice"])
+    found = alice.get("/", {"q": "postgresql"}).content.decode()
+    assert "PostgreSQL database" in found and "Linux VM" not in found
+    networking = alice.get("/", {"category": "networking"}).content.decode()
+    assert "Private network" in networking and "Windows VM" not in networking
+    assert "Nothing on the menu matches" in alice.get("/", {"q": "mainframe"}).content.decode()
+
+
+def test_dns_records_take_the_type_of_what_they_name(demo):
+    """A for a server's IP, CNAME for a load balancer's host name."""
+    tier = _provisioned(demo, "web-tier", name="shop", instances=1, zone="apps.example.com")
+    host = _provisioned(demo, "dns-record", name="named-1", record="www", zone="apps.example.com")
+    types = {
+        order.item.slug: Resource.objects.get(order=order, kind="dns_record").attributes["type"]
+        for order in (tier, host)
+    }
+    assert types == {"web-tier": "CNAME", "dns-record": "A"}
+
+
+def test_finance_changes_a_budget_without_the_admin(demo):
+
+    carol = _client(demo["carol"])
+    assert carol.get("/costs/budgets/new/").status_code == 200
+    twice = carol.post(
+        "/costs/budgets/new/", {"project": demo["web_shop"].pk, "monthly_amount": "1"}
+    ).content.decode()
+    assert "web-shop has a budget already: change that one." in twice.replace("&#x27;", "'")
+    saved = carol.post("/costs/budgets/new/", {"cost_center": "CC-900", "monthly_amount": "9.5"})
+    assert saved.status_code == 302
+    assert Budget.objects.get(cost_center="CC-900").monthly_amount == Decimal("9.5")
+    budget = Budget.objects.get(project=demo["web_shop"])
+    carol.post(
+        f"/costs/budgets/{budget.pk}/",
+        {
+            "project": demo["web_shop"].pk,
+            "monthly_amount": "200",
+            "refuse_orders_over_budget": "on",
+        },
+    )
+    budget.refresh_from_db()
+    assert budget.monthly_amount == Decimal("200") and budget.refuse_orders_over_budget
+    # A member of the project reads it but may not change it.
+    assert _client(demo["alice"]).get(f"/costs/budgets/{budget.pk}/").status_code == 404
+    assert _client(demo["alice"]).get("/costs/budgets/new/").status_code == 403
+
+
+def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
+
+    OrganizationMembership.objects.create(
+        user=demo["carol"], organization=demo["web_shop"].organization, role="admin"
+    )
+    carol = _client(demo["carol"])
+    assert "project web-shop" in carol.get("/approvals/quotas/").content.decode()
+    carol.post(f"/approvals/quotas/{demo['web_shop'].pk}/", {"max_servers": "7"})
+    quota = Quota.objects.get(project=demo["web_shop"])
+    assert quota.max_servers == 7 and quota.max_vcpus is None  # an empty box: no limit
+    assert _client(demo["bob"]).get(f"/approvals/quotas/{demo['web_shop'].pk}/").status_code == 403
+
+    policy = IdlePolicy.objects.filter(organization=demo["web_shop"].organization).first()
+    if policy is None:
+        policy = IdlePolicy.objects.create(
+            organization=demo["web_shop"].organization, name="acme idle", window="1 00:00:00"
+        )
+    form = carol.get(f"/lifecycle/idle-policies/{policy.pk}/").content.decode()
+    assert "1 day" in form and "0:00:00" not in form
+    carol.post(
+        f"/lifecycle/idle-policies/{policy.pk}/",
+        {
+            "name": policy.name,
+            "enabled": "on",
+            "cpu_below_percent": "3",
+            "network_below_kbps": "20",
+            "window": "2 hours",
+            "notify_after": "30 minutes",
+        },
+    )
+    policy.refresh_from_db()
+    assert (policy.window, policy.notify_after, policy.stop_after) == (
+        timedelta(hours=2),
+        timedelta(minutes=30),
+        None,
+    )
+
+
+def test_desired_zero_is_told_the_group_bounds(demo, api_as):
+    order = _provisioned(demo, "autoscaling-web-tier", name="tier", instances=2)
+    group = Resource.objects.get(order=order, kind="autoscaling_group")
+    answer = api_as(demo["alice"]).post(
+        f"/api/v1/resources/{group.pk}/actions/",
+        {"action": "set_desired", "desired": 0},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert "between 1 and 6" in str(answer.json()), answer.json()
+    page = _client(demo["alice"]).post(
+        f"/orders/changes/resources/{group.pk}/",
+        {"action": "set_desired", "desired": "0"},
+        follow=True,
+    )
+    assert "between 1 and 6" in page.content.decode()
+    assert "already has" not in page.content.decode()
+
+
+def test_an_order_with_a_broken_resource_reads_degraded(demo):
+    order = _provisioned(demo, "web-tier", name="tier", instances=2)
+    web = Resource.objects.filter(order=order, kind="server").first()
+    Resource.objects.filter(pk=web.pk).update(state="error")  # as a failed day-2 step leaves it
+    page = _client(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
+    assert 'data-testid="order-status">degraded</span>' in page
+
+
+def test_the_admin_in_words(demo):
+    admin = _client(demo["admin"])
+    assert "Scaling policies" in admin.get("/admin/").content.decode()
+    events = admin.get("/admin/core/auditevent/").content.decode()
+    assert "/admin/core/auditevent/add/" not in events
+    form = admin.get("/admin/provisioning/cloudaccount/add/").content.decode()
+    credentials = re.search(r'<textarea name="new_credentials"[^>]*>([^<]*)</textarea>', form)
+    assert credentials is not None and credentials.group(1).strip() == ""
+
+
+def test_an_order_over_a_budget_that_only_alerts_is_warned_not_refused(demo):
+
+    Budget.objects.filter(project=demo["web_shop"]).update(monthly_amount=Decimal("0.01"))
+    body = {"project": demo["web_shop"].pk, "name": "big-1", "size": "large"}
+    text = _client(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
+    assert 'data-testid="estimate-over-budget"' in text and "over its budget of 0.01" in text
+    assert "disabled" not in text
+    Budget.objects.filter(project=demo["web_shop"]).update(refuse_orders_over_budget=True)
+    text = _client(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
+    assert 'data-testid="estimate-refused"' in text and "disabled" in text
