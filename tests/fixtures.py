@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import setup_databases, teardown_databases
 from rest_framework.test import APIClient
 
-from portal.cache import RedisCache
+from core.cache import RedisCache
 from portal.celery import app as celery_app
 from tests.ldap_server import directory  # noqa: F401  (fixture: a real slapd)
 from tests.moto_server import moto, moto_url  # noqa: F401  (fixtures: moto's AWS API)
@@ -153,9 +153,10 @@ class DemoSnapshot:
                     cursor.execute(f'DELETE FROM "{table}"')
                 _copy_in(cursor, table, rows)
         # Seeding's saves told the caches; copied rows tell nobody, and their ids are the same
-        # in every test, so what an earlier test cached under them must go.
-        order_config.changed()
+        # in every test, so what an earlier test cached under them must go (then the order
+        # configuration's cache starts a generation, as after the seed's saves).
         _forget_cache()
+        order_config.changed()
 
     def repair(self) -> None:
         with self.blocker.unblock(), transaction.atomic(), connection.cursor() as cursor:
