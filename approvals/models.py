@@ -51,7 +51,8 @@ class OverQuotaAction(models.TextChoices):
 
 class ApprovalPolicy(models.Model):
     """Which orders need whose approval. Empty match fields match everything; among the matching
-    active policies the most specific one wins (see `approvals.selectors.policy_for_order`)."""
+    active policies the most specific one wins (see
+    `approvals.selectors.policies.policy_for_order`)."""
 
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)

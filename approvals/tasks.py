@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from approvals.services import approval_escalate_overdue
+from approvals.services.escalation import approval_escalate_overdue
 
 
 @shared_task

@@ -12,24 +12,19 @@ from django.views.decorators.http import require_POST
 from approvals.filtersets import ApprovalFilterSet
 from approvals.forms import DelegationForm, QuotaForm
 from approvals.models import ApprovalRequest, ApprovalStatus, Quota
-from approvals.selectors import (
+from approvals.selectors.deciders import (
     approval_inbox,
     approval_link_resolve,
     approval_list,
-    approval_summary,
     decision_outcome,
     delegation_list,
     order_ids_awaiting_from,
-    quota_rows,
 )
-from approvals.services import (
-    approval_can_decide,
-    approval_decide,
-    delegation_create,
-    delegation_delete,
-    quota_can_change,
-    quota_set,
-)
+from approvals.selectors.policies import approval_summary
+from approvals.selectors.quota import quota_rows
+from approvals.services.deciding import approval_can_decide, approval_decide
+from approvals.services.delegation import delegation_create, delegation_delete
+from approvals.services.quota import quota_can_change, quota_set
 from core.forms import form_add_service_errors
 from core.pagination import paginate
 from core.selectors import project_list

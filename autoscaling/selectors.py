@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from approvals.selectors import role_members
+from approvals.selectors.deciders import role_members
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from core.models import Project
 from core.selectors import project_ids, user_has_project_perm

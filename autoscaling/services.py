@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -30,7 +28,6 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.services import approval_decide
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule, group_bounds
 from autoscaling.selectors import (
     GROUP_KIND,
@@ -41,16 +38,11 @@ from autoscaling.selectors import (
 )
 from billing.pricing import monthly_quote
 from billing.selectors import budget_check
-from catalog.models import OrderStatus
-from catalog.orders import order_admit, order_deploy
-from catalog.selectors import catalog_item_list
-from catalog.services import order_submit
-from core.models import Project
 from core.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import resource_metrics
-from provisioning.services import resource_action_request, sandbox_set_load
+from provisioning.services import resource_action_request
 
 logger = logging.getLogger(__name__)
 
@@ -364,61 +356,3 @@ def evaluate(*, now: datetime | None = None) -> int:
         except Exception:  # one broken group must not stop the others' scaling
             logger.exception("Autoscaling could not evaluate group %s", group_id)
     return recorded
-
-
-# --- the demo -----------------------------------------------------------------------------
-DEMO_NAME = "autoscale-demo"
-# Short windows and cooldown, and a load that is high for 10 minutes then low for 10: `make run`
-# shows the group growing to its max and shrinking back to its min within minutes.
-DEMO_LOAD = "wave:20"
-DEMO_POLICY = {
-    "metric": ScalingPolicy.Metric.CPU,
-    "scale_out_threshold": 70,
-    "scale_out_window": 2,
-    "scale_in_threshold": 30,
-    "scale_in_window": 2,
-    "step": 1,
-    "cooldown": 2,
-}
-
-
-def demo_seed() -> None:
-    """For `make run`: alice's autoscaling web tier in web-shop (1 to 4 servers), approved by
-    bob, with a CPU policy of short windows and a wave load. Idempotent: a live demo group only
-    gets its policy and load back; a new order is placed once the earlier one is gone."""
-    if not settings.CANOPY_DEMO_WORKLOAD:
-        return
-    users = get_user_model().objects.in_bulk(["alice", "bob"], field_name="username")
-    alice, bob = users["alice"], users["bob"]
-    web_shop = Project.objects.get(organization__slug="acme", slug="web-shop")
-    demo_orders = web_shop.orders.filter(parameters__name=DEMO_NAME)
-    group = (
-        Resource.objects.filter(order__in=demo_orders, kind=GROUP_KIND)
-        .exclude(state__in=[ResourceState.DELETED, ResourceState.DELETING, ResourceState.MISSING])
-        .order_by("-id")
-        .first()
-    )
-    if group is None:
-        if demo_orders.filter(
-            status__in=[OrderStatus.SUBMITTED, OrderStatus.PENDING_APPROVAL]
-        ).exists():
-            return  # an earlier seed's order is still being admitted
-        item = catalog_item_list(user=alice).get(slug="autoscaling-web-tier")
-        order = order_submit(
-            user=alice,
-            item=item,
-            project=web_shop,
-            parameters={"name": DEMO_NAME, "size": "small", "instances": 1, "max_instances": 4},
-        )
-        order_admit(order_id=order.pk)
-        order.refresh_from_db()
-        if order.status == OrderStatus.PENDING_APPROVAL:
-            approval_decide(user=bob, approval_id=order.approval.pk, approve=True, comment="demo")
-        # Planned now rather than by the worker, so the seed can give the group its policy.
-        order_deploy(order_id=order.pk)
-        group = order.resources.filter(kind=GROUP_KIND).first()
-        if group is None:
-            return  # refused (quota, budget): the order page says why
-    if not group.scaling_policies.exists():
-        policy_save(user=bob, policy=None, data={"group": group, **DEMO_POLICY})
-    sandbox_set_load(resource=group, load=DEMO_LOAD)

@@ -67,15 +67,16 @@ def measure() -> tuple[list[float], int]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
 
     from approvals.models import Quota
+    from identity.services import api_token_issue
 
     bob = get_user_model().objects.get(username="bob")
     # The demo quota (20 servers) would refuse most of the orders.
     Quota.objects.filter(project__slug="web-shop").update(max_servers=None, max_vcpus=None)
     approvals = _pending_approvals(WARMUP + REQUESTS + 1)
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=bob)[0].key}")
+    key = api_token_issue(user=bob, name="bench", created_by=bob).key
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
 
     def approve(approval_id: int) -> None:
         response = client.post(
@@ -129,6 +130,7 @@ def main() -> int:
     env.update(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
         DJANGO_SETTINGS_MODULE="portal.settings",
+        HTTPS_ONLY="false",  # plain http in-process, as `make run`
     )
     recreate_database(DB_NAME)
     try:

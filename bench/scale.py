@@ -251,7 +251,7 @@ def seed(*, resources: int, usage_rows: int, now: datetime) -> dict:
             "provider": "'sandbox'",
             "metered_at": "now()",
         },
-        "FROM provisioning_resource r JOIN portal_project p ON p.id = r.project_id "
+        f"FROM provisioning_resource r JOIN {Project._meta.db_table} p ON p.id = r.project_id "
         "JOIN catalog_order o ON o.id = r.order_id "
         "CROSS JOIN generate_series(0, %(hours)s - 1) AS h "
         "WHERE date_trunc('hour', r.created_at) + make_interval(hours => h) < %(until)s",
@@ -341,7 +341,7 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Row]:
     from django.utils import timezone
 
     from billing.services import hour_floor, meter_hour, statements_close
-    from lifecycle.services import reclaim_evaluate
+    from lifecycle.services.reclaim import reclaim_evaluate
     from provisioning.models import CloudAccount
     from provisioning.services import reconcile_account
 

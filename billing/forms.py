@@ -3,6 +3,7 @@
 from django import forms
 
 from billing.models import Budget
+from billing.selectors import budget_clash
 from core.models import Project
 
 
@@ -23,6 +24,7 @@ class BudgetForm(forms.ModelForm):
 
     def __init__(self, *args, organization_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.instance.organization_id = organization_id
         self.fields["project"].queryset = Project.objects.filter(
             organization_id=organization_id
         ).order_by("name")
@@ -34,9 +36,11 @@ class BudgetForm(forms.ModelForm):
         project = cleaned.get("project")
         if project:
             cleaned["cost_center"] = ""
-            self.instance.cost_center = ""
-            if project.budgets.exclude(pk=self.instance.pk).exists():
-                self.add_error("project", f"{project} has a budget already: change that one.")
         elif not cleaned.get("cost_center"):
             self.add_error("project", "Choose a project, or give a cost center.")
+            return cleaned
+        # Said in words before the model's constraints would say "Constraint … is violated".
+        self.instance.project, self.instance.cost_center = project, cleaned["cost_center"]
+        for field, errors in budget_clash(budget=self.instance).items():
+            self.add_error(field, errors)
         return cleaned

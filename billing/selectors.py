@@ -713,21 +713,47 @@ def _running_by_budget_scope(
 def budget_list(
     *, user: AbstractUser, month: date, now: datetime | None = None
 ) -> list[BudgetStatus]:
-    """Budgets the user may read: of projects whose costs they see or that they manage, and of
-    cost centers when they are finance for the organization."""
+    """The statuses of the budgets the user may read (`budget_visible`)."""
+    return budget_statuses(month=month, budgets=budget_visible(user=user), now=now)
+
+
+# Budgets as they are listed: by organization, cost centers first (a project's has none).
+BUDGET_ORDER = ("organization_id", "cost_center", "project__name", "pk")
+
+
+def budget_visible(*, user: AbstractUser) -> QuerySet[Budget]:
+    """Budgets the user may read: of the projects they belong to (members see what their
+    orders are checked against), and of cost centers when they are finance or admins of the
+    organization."""
     if not user.is_authenticated:
-        return []
+        return Budget.objects.none()
     cost_projects = project_ids(user=user, perm="view_project_costs")
-    managed = project_ids(user=user, perm="approve_for_project")
     finance_orgs = Project.objects.filter(pk__in=cost_projects).values("organization_id")
-    visible = Budget.objects.filter(
-        Q(project__in=cost_projects)
-        | Q(project__in=managed)
+    return Budget.objects.filter(
+        Q(project__in=project_ids(user=user, perm="view_project"))
         | Q(project__isnull=True, organization__in=finance_orgs)
-    )
-    return budget_statuses(
-        month=month, budgets=visible.order_by("organization_id", "cost_center"), now=now
-    )
+    ).order_by(*BUDGET_ORDER)
+
+
+def budget_clash(*, budget: Budget) -> dict[str, list[str]]:
+    """Why this (unsaved) budget may not be kept: its project or cost center already has one
+    (one budget per project and per cost center); empty when it may."""
+    others = Budget.objects.exclude(pk=budget.pk)
+    if budget.project_id and others.filter(project_id=budget.project_id).exists():
+        return {"project": [f"{budget.project} has a budget already: change that one."]}
+    if (
+        not budget.project_id
+        and budget.cost_center
+        and others.filter(
+            organization_id=budget.organization_id, cost_center=budget.cost_center
+        ).exists()
+    ):
+        return {
+            "cost_center": [
+                f"Cost center {budget.cost_center} has a budget already: change that one."
+            ]
+        }
+    return {}
 
 
 def budget_organizations(*, user: AbstractUser) -> QuerySet[Organization]:

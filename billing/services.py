@@ -401,6 +401,9 @@ def budget_save(
         budget.cost_center = ""
     elif not budget.cost_center:
         raise ValidationError({"project": ["Choose a project, or give a cost center."]})
+    clash = selectors.budget_clash(budget=budget)
+    if clash:
+        raise ValidationError(clash)
     budget.full_clean()
     budget.save()
     audit_record(
@@ -410,6 +413,15 @@ def budget_save(
         message=f"{before} → {budget}" if before else str(budget),
     )
     return budget
+
+
+@transaction.atomic
+def budget_delete(*, user: AbstractUser, budget: Budget) -> None:
+    """Remove a budget (finance and admins of its organization); its alerts go with it."""
+    if not budget_can_change(user=user, organization_id=budget.organization_id):
+        raise PermissionDenied("Only the organization's finance people and admins set budgets.")
+    audit_record(action="budget.deleted", target=budget, actor=user, message=str(budget))
+    budget.delete()
 
 
 def _budget_recipients(budget: Budget) -> list:

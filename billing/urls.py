@@ -12,6 +12,7 @@ urlpatterns = [
     path("budgets/", views.budget_list_view, name="budget_list"),
     path("budgets/new/", views.budget_edit, name="budget_new"),
     path("budgets/<int:budget_id>/", views.budget_edit, name="budget_edit"),
+    path("budgets/<int:budget_id>/delete/", views.budget_delete_view, name="budget_delete"),
     path("statements/", views.statement_list_view, name="statement_list"),
     path("statements/<int:statement_id>/", views.statement_detail, name="statement_detail"),
     path(

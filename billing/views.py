@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
 
 from billing import charts, selectors, services
 from billing.api.serializers import ChargebackQuerySerializer
@@ -221,8 +222,19 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
             "intro": "A monthly spending limit. Alerts go at 50, 80 and 100 %; a refusing "
             "budget also refuses new orders that would take the month over it.",
             "back": reverse("billing:budget_list"),
+            "delete_url": reverse("billing:budget_delete", args=[budget.pk]) if budget else "",
+            "delete_confirm": f"Delete the budget of {budget.label}?" if budget else "",
         },
     )
+
+
+@login_required
+@require_POST
+def budget_delete_view(request: HttpRequest, budget_id: int) -> HttpResponse:
+    budget = get_object_or_404(selectors.budget_editable(user=request.user), pk=budget_id)
+    services.budget_delete(user=request.user, budget=budget)
+    messages.success(request, f"Budget of {budget.label} deleted.")
+    return redirect("billing:budget_list")
 
 
 @login_required

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-import approvals.services as approval_services
 import provisioning.services as provisioning_services
+from approvals.services.admission import order_admission
 from catalog.models import ChangeAction, Order, OrderStatus
 from core.outbox import PUBLISH_RETRY, outbox_enqueue
 from core.services import audited_transition
@@ -180,7 +180,7 @@ def orders_admit_overdue(*, now=None) -> int:
 def order_admit(*, order_id: int) -> Order | None:
     """Admission of a submitted order, run by the worker (`catalog.tasks.admit_submitted`) once
     `order_submit` committed: the order's row is locked and approvals admits it
-    (`approvals.services.order_admission`), announcing the outcome the receivers act on.
+    (`approvals.services.admission.order_admission`), announcing the outcome the receivers act on.
 
     Idempotent: an order that is no longer submitted (admitted by an earlier delivery of the
     task, cancelled meanwhile) is left alone and None is returned.
@@ -193,7 +193,7 @@ def order_admit(*, order_id: int) -> Order | None:
     )
     if order is None:
         return None
-    approval_services.order_admission(order=order)
+    order_admission(order=order)
     return order
 
 

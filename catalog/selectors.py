@@ -10,12 +10,13 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 
-import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
+from approvals.selectors.admission import admission_refusal
+from approvals.selectors.quota import QUOTA_EXCEEDED, quota_effect
 from billing.pricing import PriceBook, monthly_quote
 from billing.selectors import budget_check
 from catalog import order_config, templating
-from catalog.models import CatalogItem, Category, Order, OrderStatus
+from catalog.models import CatalogItem, Category, Order, OrderKind, OrderStatus
 from core.labels import field_label
 from core.models import Project
 from core.selectors import project_ids, project_list, user_has_project_perm
@@ -187,18 +188,48 @@ def _readable(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+# A new order in one of these states will make its resources: their names are spoken for.
+NAMES_RESERVED = [
+    OrderStatus.SUBMITTED,
+    OrderStatus.PENDING_APPROVAL,
+    OrderStatus.APPROVED,
+    OrderStatus.PROVISIONING,
+]
+
+
+def _names_ordered(*, project: Project, names: Sequence[tuple[str, str]]) -> list[str]:
+    """Which of these (kind, name) pairs a pending new order of the project will make (one
+    not yet provisioned, rejected, cancelled or failed)."""
+    wanted = set(names)
+    plans = Order.objects.filter(
+        project=project, kind=OrderKind.NEW, status__in=NAMES_RESERVED
+    ).values_list("plan", flat=True)
+    return [
+        name
+        for plan in plans
+        for spec in (plan or {}).get("resources", [])
+        for name in templating.copy_names(spec)
+        if (spec["kind"], name) in wanted
+    ]
+
+
 def name_conflicts(*, item: CatalogItem, project: Project, resources: list[dict]) -> dict:
-    """The names the order would give that the project already uses for the same kind, keyed by
-    the item's `name` parameter (where names come from), or empty."""
+    """The names the order would give that the project already uses for the same kind, or that
+    a pending order of the project will use, keyed by the item's `name` parameter (where names
+    come from), or empty."""
     names = [(spec["kind"], name) for spec in resources for name in templating.copy_names(spec)]
-    taken = provisioning_selectors.resource_names_in_use(project=project, names=names)
-    if not taken:
+    existing = provisioning_selectors.resource_names_in_use(project=project, names=names)
+    ordered = sorted(set(_names_ordered(project=project, names=names)) - set(existing))
+    if not existing and not ordered:
         return {}
     field = "name" if "name" in item.parameters.get("properties", {}) else "parameters"
-    listed = ", ".join(taken)
+    told = [f"{project.name} already has {', '.join(existing)}"] if existing else []
+    if ordered:
+        told.append(f"an order waiting to be provisioned will make {', '.join(ordered)}")
     return {
         field: [
-            f"{project.name} already has {listed}: choose a name no resource of the project uses."
+            f"Names are unique per project and kind: {'; '.join(told)}. Choose a name no "
+            "resource or pending order of the project uses."
         ]
     }
 
@@ -304,7 +335,7 @@ def order_quote(
         cost = monthly_quote(cloud_account_id=cloud_account.pk, resources=resources)
     return Quote(
         estimated_monthly_cost=cost,
-        quota=approval_selectors.quota_effect(
+        quota=quota_effect(
             project=project, cloud_account=cloud_account, resources=resources, monthly_cost=cost
         ),
     )
@@ -325,9 +356,7 @@ def unsaved_order(*, user: AbstractUser, item: CatalogItem, plan: OrderPlan) -> 
 
 def order_refusal(*, order: Order, plan: OrderPlan) -> dict[str, list[str]]:
     """Why admission would refuse the order now, by kind ("quota", "budget"); empty: it fits."""
-    return approval_selectors.admission_refusal(
-        order=order, resources=plan.resources, sizes=plan.options["sizes"]
-    )
+    return admission_refusal(order=order, resources=plan.resources, sizes=plan.options["sizes"])
 
 
 @dataclass(frozen=True)
@@ -343,9 +372,7 @@ class Estimate:
 
     @property
     def over_limits(self) -> bool:
-        return any(
-            message.startswith(approval_selectors.QUOTA_EXCEEDED) for message in self.quote.quota
-        )
+        return any(message.startswith(QUOTA_EXCEEDED) for message in self.quote.quota)
 
 
 def order_estimate(

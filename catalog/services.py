@@ -14,9 +14,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-import approvals.selectors as approval_selectors
 import provisioning.selectors as provisioning_selectors
 import provisioning.services as provisioning_services
+from approvals.selectors.admission import change_refusal
+from approvals.selectors.policies import approval_preview
+from approvals.selectors.quota import change_demand, change_quota_effect
 from billing.pricing import billed_kind, monthly_quote
 from catalog import templating
 from catalog.models import (
@@ -189,11 +191,11 @@ def change_plan(
         estimated_monthly_cost=after,
         monthly_cost_delta=after - before,
     )
-    _, kinds = approval_selectors.change_demand(order=change)
+    _, kinds = change_demand(order=change)
     return ChangePlan(
         order=change,
-        quota=approval_selectors.change_quota_effect(order=change),
-        approval=approval_selectors.approval_preview(order=change, kinds=kinds),
+        quota=change_quota_effect(order=change),
+        approval=approval_preview(order=change, kinds=kinds),
     )
 
 
@@ -220,7 +222,7 @@ def change_order_submit(
         target = Order.objects.select_for_update().get(pk=order_id)
         plan = change_plan(user=user, action=action, params=params, order=target)
     order = plan.order
-    refusal = approval_selectors.change_refusal(order=order)
+    refusal = change_refusal(order=order)
     if refusal:
         raise ValidationError(refusal)
     order.save()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from lifecycle import services
 from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep, Saving
+from lifecycle.services.reclaim import idle_policy_save
 
 
 @admin.register(IdlePolicy)
@@ -23,7 +23,7 @@ class IdlePolicyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         """Through the service: the same checks, and an audit event."""
-        services.idle_policy_save(user=request.user, policy=obj, fields={})
+        idle_policy_save(user=request.user, policy=obj, fields={})
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -3,7 +3,8 @@ order gets its lease, a resource running again ends what its stop saved, and an 
 resources are all gone ends its lease."""
 
 from catalog.models import Order
-from lifecycle import services
+from lifecycle.services.leases import GONE, lease_order_changed, lease_resource_gone
+from lifecycle.services.savings import savings_resource_running
 from provisioning.models import Resource, ResourceState
 
 
@@ -11,10 +12,10 @@ def lifecycle_changed_react(sender, *, instance, field, from_state, to_state, **
     if from_state == to_state:
         return
     if sender is Order and field == "status":
-        services.lease_order_changed(order=instance, to_state=to_state)
+        lease_order_changed(order=instance, to_state=to_state)
     elif sender is Resource and field == "state":
         # A resource just created has no stop to end: no query on the saga's busiest path.
         if to_state == ResourceState.ACTIVE and from_state != ResourceState.PROVISIONING:
-            services.savings_resource_running(resource=instance)
-        elif to_state in services.GONE:
-            services.lease_resource_gone(resource=instance)
+            savings_resource_running(resource=instance)
+        elif to_state in GONE:
+            lease_resource_gone(resource=instance)

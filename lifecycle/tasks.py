@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from lifecycle.services import lifecycle_tick
+from lifecycle.services.tick import lifecycle_tick
 
 
 @shared_task

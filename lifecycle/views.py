@@ -14,13 +14,31 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from billing.selectors import user_currency
 from catalog.models import Order
 from core.forms import form_add_service_errors
 from core.pagination import paginate
-from lifecycle import selectors, services
 from lifecycle.filtersets import LeaseFilterSet
-from lifecycle.forms import IdlePolicyForm
+from lifecycle.forms import IdlePolicyCreateForm, IdlePolicyForm
 from lifecycle.models import LeaseState
+from lifecycle.selectors.adoption import adoptable_servers, adoption_projects
+from lifecycle.selectors.dashboard import dashboard_summary
+from lifecycle.selectors.leases import lease_extension_orders, lease_list
+from lifecycle.selectors.preview import MAX_PREVIEW_DAYS, reclaim_preview_by_project
+from lifecycle.selectors.reclaim import (
+    idle_policy_list,
+    idle_policy_scopes,
+    reclaim_case_list,
+    resource_keep_list,
+)
+from lifecycle.services.adoption import unknown_servers_adopt
+from lifecycle.services.leases import lease_extend, lease_unretire
+from lifecycle.services.reclaim import (
+    idle_policy_delete,
+    idle_policy_save,
+    resource_keep_remove,
+    resource_keep_set,
+)
 from provisioning.selectors import resource_list
 
 
@@ -48,8 +66,8 @@ def _run(
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     user = request.user
-    cases = selectors.reclaim_case_list(user=user)
-    leases = selectors.lease_list(user=user).order_by("expires_at", "id")
+    cases = reclaim_case_list(user=user)
+    leases = lease_list(user=user).order_by("expires_at", "id")
     if not request.GET.get("state"):  # deleted leases are history: shown when asked for
         leases = leases.exclude(state=LeaseState.DELETED)
     filters = LeaseFilterSet(request.GET, queryset=leases, request=request)
@@ -58,27 +76,81 @@ def index(request: HttpRequest) -> HttpResponse:
         request,
         "lifecycle/index.html",
         {
-            "summary": selectors.dashboard_summary(user=user),
+            "summary": dashboard_summary(user=user),
             "filters": filters,
             "page": page,
             "leases": page.object_list,
-            "extensions": selectors.lease_extension_orders(user=user)[:50],
+            "extensions": lease_extension_orders(user=user)[:50],
             "cases": cases.filter(closed_at__isnull=True),
             "closed_cases": cases.filter(closed_at__isnull=False)[:20],
-            "keeps": selectors.resource_keep_list(user=user),
-            "policies": selectors.idle_policy_list(user=user),
+            "keeps": resource_keep_list(user=user),
+            "policies": idle_policy_list(user=user),
+            "can_add_policy": idle_policy_scopes(user=user)[0].exists(),
+        },
+    )
+
+
+IDLE_POLICY_INTRO = (
+    "A top-level server is idle when its average CPU and network stay below both thresholds "
+    "over the window; its owner is then notified, and the server stopped, retired and deleted "
+    "after each wait, unless it is busy again or kept."
+)
+
+
+@login_required
+def idle_policy_new(request: HttpRequest) -> HttpResponse:
+    """Organization admins add an idle policy for their organization or one of its projects."""
+    organizations, projects = idle_policy_scopes(user=request.user)
+    if not organizations.exists():
+        raise PermissionDenied("Only organization admins set idle policies.")
+    form = IdlePolicyCreateForm(
+        request.POST or None, organizations=organizations, projects=projects
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = idle_policy_save(
+                user=request.user,
+                fields={name: form.cleaned_data[name] for name in IdlePolicyForm.Meta.fields},
+                **form.scope_kwargs(),
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, f"Idle policy {policy.name} added.")
+            return redirect("lifecycle:index")
+    return render(
+        request,
+        "core/settings_form.html",
+        {
+            "form": form,
+            "title": "New idle policy",
+            "intro": IDLE_POLICY_INTRO,
+            "back": reverse("lifecycle:index"),
         },
     )
 
 
 @login_required
+@require_POST
+def idle_policy_delete_view(request: HttpRequest, policy_id: int) -> HttpResponse:
+    policy = get_object_or_404(idle_policy_list(user=request.user), pk=policy_id)
+    _run(
+        request,
+        lambda: idle_policy_delete(user=request.user, policy=policy),
+        f"Idle policy {policy.name} deleted: its servers follow their organization's policy, "
+        "if any.",
+    )
+    return redirect("lifecycle:index")
+
+
+@login_required
 def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
     """Organization admins change an idle policy of their organization or its projects."""
-    policy = get_object_or_404(selectors.idle_policy_list(user=request.user), pk=policy_id)
+    policy = get_object_or_404(idle_policy_list(user=request.user), pk=policy_id)
     form = IdlePolicyForm(request.POST or None, instance=policy)
     if request.method == "POST" and form.is_valid():
         try:
-            services.idle_policy_save(user=request.user, policy=policy, fields=form.cleaned_data)
+            idle_policy_save(user=request.user, policy=policy, fields=form.cleaned_data)
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:
@@ -90,10 +162,10 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
         {
             "form": form,
             "title": f"Idle policy {policy.name}",
-            "intro": "A top-level server is idle when its average CPU and network stay below "
-            "both thresholds over the window; its owner is then notified, and the server "
-            "stopped, retired and deleted after each wait, unless it is busy again or kept.",
+            "intro": IDLE_POLICY_INTRO,
             "back": reverse("lifecycle:index"),
+            "delete_url": reverse("lifecycle:idle_policy_delete", args=[policy.pk]),
+            "delete_confirm": f"Delete idle policy {policy.name}?",
         },
     )
 
@@ -101,7 +173,7 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def lease_extend_view(request: HttpRequest, lease_id: int) -> HttpResponse:
-    lease = get_object_or_404(selectors.lease_list(user=request.user), pk=lease_id)
+    lease = get_object_or_404(lease_list(user=request.user), pk=lease_id)
     try:
         days = int(request.POST.get("days", ""))
     except ValueError:
@@ -109,7 +181,7 @@ def lease_extend_view(request: HttpRequest, lease_id: int) -> HttpResponse:
         return _back(request)
     _run(
         request,
-        lambda: services.lease_extend(
+        lambda: lease_extend(
             user=request.user, lease_id=lease.pk, days=days, reason=request.POST.get("reason", "")
         ),
         lambda result: (
@@ -124,10 +196,10 @@ def lease_extend_view(request: HttpRequest, lease_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def lease_unretire_view(request: HttpRequest, lease_id: int) -> HttpResponse:
-    lease = get_object_or_404(selectors.lease_list(user=request.user), pk=lease_id)
+    lease = get_object_or_404(lease_list(user=request.user), pk=lease_id)
     _run(
         request,
-        lambda: services.lease_unretire(user=request.user, lease_id=lease.pk),
+        lambda: lease_unretire(user=request.user, lease_id=lease.pk),
         "Unretired: the servers are starting again.",
     )
     return _back(request)
@@ -141,13 +213,13 @@ def resource_keep_view(request: HttpRequest, resource_id: int) -> HttpResponse:
     if request.POST.get("remove"):
         _run(
             request,
-            lambda: services.resource_keep_remove(user=request.user, resource_id=resource.pk),
+            lambda: resource_keep_remove(user=request.user, resource_id=resource.pk),
             "Keep removed: idle reclaim applies again.",
         )
     else:
         _run(
             request,
-            lambda: services.resource_keep_set(
+            lambda: resource_keep_set(
                 user=request.user, resource_id=resource.pk, reason=request.POST.get("reason", "")
             ),
             "Marked keep: idle reclaim leaves it alone.",
@@ -158,7 +230,7 @@ def resource_keep_view(request: HttpRequest, resource_id: int) -> HttpResponse:
 @login_required
 def adoption_view(request: HttpRequest) -> HttpResponse:
     """Servers launched outside Canopy, to adopt into a project (organization admins)."""
-    projects = selectors.adoption_projects(user=request.user)
+    projects = adoption_projects(user=request.user)
     if request.method == "POST":
         project = projects.filter(pk=request.POST.get("project") or 0).first()
         if project is None:
@@ -167,7 +239,7 @@ def adoption_view(request: HttpRequest) -> HttpResponse:
             ids = [int(i) for i in request.POST.getlist("objects") if i.isdigit()]
             _run(
                 request,
-                lambda: services.unknown_servers_adopt(
+                lambda: unknown_servers_adopt(
                     user=request.user,
                     unknown_ids=ids,
                     project=project,
@@ -179,7 +251,7 @@ def adoption_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "lifecycle/adoption.html",
-        {"servers": selectors.adoptable_servers(user=request.user), "projects": projects},
+        {"servers": adoptable_servers(user=request.user), "projects": projects},
     )
 
 
@@ -190,17 +262,16 @@ PREVIEW_DAYS = 30
 def reclaim_preview_view(request: HttpRequest) -> HttpResponse:
     """What the idle and lease policies will do in the next N days, per project (a dry run)."""
     raw = request.GET.get("days") or str(PREVIEW_DAYS)
-    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= selectors.MAX_PREVIEW_DAYS else None
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_PREVIEW_DAYS else None
     if days is None:
-        messages.error(
-            request, f"Days must be a whole number from 1 to {selectors.MAX_PREVIEW_DAYS}."
-        )
+        messages.error(request, f"Days must be a whole number from 1 to {MAX_PREVIEW_DAYS}.")
         days = PREVIEW_DAYS
     return render(
         request,
         "lifecycle/preview.html",
         {
             "days": days,
-            "projects": selectors.reclaim_preview_by_project(user=request.user, days=days),
+            "projects": reclaim_preview_by_project(user=request.user, days=days),
+            "currency": user_currency(user=request.user),
         },
     )

@@ -10,7 +10,7 @@ from approvals.api.views import (
     ProjectQuotaView,
     QuotaViewSet,
 )
-from billing.api.views import BudgetListView, ChargebackView, ShowbackView
+from billing.api.views import BudgetViewSet, ChargebackView, ShowbackView
 from catalog.api.views import (
     CatalogItemViewSet,
     OrderDestroyView,
@@ -39,6 +39,7 @@ router.register("policies", PolicyViewSet, basename="policy")
 router.register("quotas", QuotaViewSet, basename="quota")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("resources", ResourceViewSet, basename="resource")
+router.register("budgets", BudgetViewSet, basename="budget")
 router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")
 router.register("tokens", ApiTokenViewSet, basename="api-token-manage")
 router.register("service-accounts", ServiceAccountViewSet, basename="service-account")
@@ -53,7 +54,6 @@ urlpatterns = [
     path("resources/<int:pk>/actions/", ResourceActionView.as_view(), name="resource-actions"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
     path("showback/", ShowbackView.as_view(), name="showback"),
-    path("budgets/", BudgetListView.as_view(), name="budget-list"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
     path(
         "resources/<int:resource_id>/metrics/",

@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from approvals.selectors import pending_approval_count
+from approvals.selectors.deciders import pending_approval_count
 from core.selectors import unread_notification_count
 
 

@@ -15,12 +15,14 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.selectors import pending_approval_count, pending_approval_total
+from approvals.selectors.deciders import pending_approval_count, pending_approval_total
 from autoscaling.selectors import dashboard_summary as autoscaling_summary
 from billing.selectors import budget_list, chargeback_report, month_period
 from catalog.models import OrderStatus
 from catalog.selectors import order_list
-from lifecycle.selectors import dashboard_summary as lifecycle_summary
+from core.selectors import project_ids
+from lifecycle.selectors.dashboard import dashboard_summary as lifecycle_summary
+from portal.rollups import counts_by, resource_counts
 from provisioning.models import ResourceState
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import drift_summary, resource_list, step_error_list
@@ -36,17 +38,14 @@ LIST_LIMIT = 10
 
 
 def _resource_counts(user: AbstractUser) -> dict[str, Any]:
-    """Live resources by state and by provider, from one GROUP BY over both."""
-    rows = (
-        resource_list(user=user)
-        .exclude(state=ResourceState.DELETED)
-        .values_list("state", "cloud_account__provider")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    """Live resources by state and by provider, from the rollup of the user's projects (the
+    projects `resource_list` shows them), as of when it was counted."""
+    counts, counted_at = resource_counts(projects=project_ids(user=user, perm="view_project"))
     by_state: Counter[str] = Counter()
     by_provider: Counter[str] = Counter()
-    for state, provider, n in rows:
+    for state, provider, n in counts_by(
+        counts.exclude(state=ResourceState.DELETED), "state", "provider"
+    ):
         by_state[state] += n
         by_provider[provider] += n
     # States in their lifecycle order, as the FSM lists them.
@@ -55,6 +54,7 @@ def _resource_counts(user: AbstractUser) -> dict[str, Any]:
         "total": sum(by_state.values()),
         "by_state": {state: by_state[state] for state in states},
         "by_provider": dict(sorted(by_provider.items())),
+        "counted_at": counted_at,
     }
 
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
-from django.db.models.functions import Greatest
 from django.utils import timezone
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -29,7 +28,8 @@ from core.cache import cache_ping
 from lifecycle.models import Lease, ReclaimCase
 from portal.celery import app as celery_app
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_read
-from provisioning.models import Drift, Resource, Step, StepState
+from portal.rollups import counts_by, resource_counts, step_counts
+from provisioning.models import Drift, Step, StepState
 
 # Latency histograms cover the steps finished this recently: a window, so they are gauge
 # histograms (buckets may go down); histogram_quantile() reads them as they are.
@@ -72,12 +72,8 @@ class CanopyCollector(Collector):
             "Resources by state, provider and kind.",
             labels=["state", "provider", "kind"],
         )
-        rows = (
-            Resource.objects.values_list("state", "cloud_account__provider", "kind")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for state, provider, kind, n in rows:
+        counts, _ = resource_counts()  # the rollup beat keeps: not a scan of the estate
+        for state, provider, kind, n in counts_by(counts, "state", "provider", "kind"):
             gauge.add_metric([state, provider, kind], n)
         yield gauge
 
@@ -122,11 +118,7 @@ class CanopyCollector(Collector):
             "Provider steps that failed for good (the saga compensated or the action failed).",
             labels=labels,
         )
-        rows = (
-            Step.objects.values_list("state", "resource__cloud_account__provider", "resource__kind")
-            .annotate(n=Count("pk"), extra=Sum(Greatest(F("attempts") - 1, 0)))
-            .order_by()
-        )
+        rows = step_counts().values_list("state", "provider", "kind", "n", "retries")
         retried: dict[tuple, int] = defaultdict(int)
         failed: dict[tuple, int] = defaultdict(int)
         for state, provider, kind, n, extra in rows:

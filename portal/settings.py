@@ -320,6 +320,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.tasks.tick",
         "schedule": timedelta(seconds=60),
     },
+    # The resource counts the dashboard and /metrics read (portal.rollups).
+    "refresh-rollups": {
+        "task": "portal.tasks.refresh_rollups",
+        "schedule": timedelta(seconds=30),
+    },
 }
 
 # --- Canopy ---------------------------------------------------------------------------------

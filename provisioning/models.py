@@ -5,6 +5,7 @@ so every worker process sees the same cloud)."""
 from typing import Any
 
 from django.db import models
+from django.db.models.functions import Coalesce
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.models import Organization, Project
@@ -104,6 +105,14 @@ class Resource(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The dashboard's and the autoscaling engine's groups: a few rows among 100,000.
+            models.Index(
+                fields=["project"],
+                condition=models.Q(kind="autoscaling_group"),
+                name="resource_group_by_project",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
@@ -282,6 +291,17 @@ class Step(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The dashboard's failures: the steps that hit an error lately, by when they last
+            # ran (`step_error_list`'s `at`), without reading every step ever run.
+            models.Index(
+                Coalesce("finished_at", "started_at", "created_at"),
+                condition=~models.Q(last_error=""),
+                name="step_error_at",
+            ),
+            # /metrics' latency histograms: the steps finished in the last hour.
+            models.Index(fields=["finished_at"], name="step_finished_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource}"

@@ -17,13 +17,14 @@ from billing.services import meter_hour
 from catalog.orders import order_destroy
 from core.models import AuditEvent, OrganizationRole
 from core.services import organization_membership_add
-from lifecycle import services as lifecycle_services
-from lifecycle.selectors import adoptable_servers, reclaim_candidates
+from lifecycle.selectors.adoption import adoptable_servers
+from lifecycle.selectors.reclaim import reclaim_candidates
+from lifecycle.services.adoption import unknown_servers_adopt
+from lifecycle.tests.helpers import idle_policy
 from provisioning.models import Resource, UnknownObject
 from provisioning.services import reconcile_accounts, resource_action_request
 from tests.moto_server import boto
 from tests.test_ec2 import IMAGE
-from tests.test_lifecycle import idle_policy
 from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
 from tests.test_saga import run_queued
 
@@ -127,7 +128,7 @@ def test_observed_only_servers_are_metered_but_never_acted_on(demo, ec2, moto, o
     reconcile_accounts()
     [row] = adoptable_servers(user=org_admin)
     assert row.suggested == demo["web_shop"]  # by its cost center
-    [server] = lifecycle_services.unknown_servers_adopt(
+    [server] = unknown_servers_adopt(
         user=org_admin, unknown_ids=[row.server.pk], project=row.suggested, observe_only=True
     )
     assert server.observe_only and server.events.filter(kind="created").exists()
@@ -145,6 +146,6 @@ def test_adoption_is_for_the_organizations_admins(demo, ec2, moto):
     unknown = UnknownObject.objects.get(name="legacy")
     assert adoptable_servers(user=demo["alice"]) == []
     with pytest.raises(PermissionDenied, match="Only the organization's admins"):
-        lifecycle_services.unknown_servers_adopt(
+        unknown_servers_adopt(
             user=demo["alice"], unknown_ids=[unknown.pk], project=demo["web_shop"]
         )

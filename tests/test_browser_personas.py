@@ -3,9 +3,10 @@
 alice searches the catalog, is told why a name is refused, orders two servers and watches them;
 bob follows the link printed in his approval email and approves both orders at once; carol
 approves the finance stage and changes a budget; alice deletes an order and sees it deleted;
-dave cannot see alice's order; admin finds the admin in words; and at a phone's width (390 px)
-no page scrolls sideways. The worker prints emails with the console backend, as `make run`
-does, and derives their links from PORT: the test follows the printed links.
+dave cannot see alice's order; admin adds an idle policy and finds the admin in words; and at
+a phone's width (390 px) no page scrolls sideways. The worker prints emails with the console
+backend, as `make run` does, and derives their links from PORT: the test follows the printed
+links.
 """
 
 import re
@@ -160,8 +161,18 @@ def test_every_persona_first_hour(demo, live_server, printing_worker, browser, t
     dave.goto(f"/orders/{large_order}/")
     expect(dave.get_by_test_id("error-page")).to_contain_text("Page not found")
 
-    # admin: the admin speaks in words and the audit log is read-only.
+    # admin: a new idle policy for web-shop from the Leases page, without /admin/.
     admin = _login(browser, base, "admin")
+    admin.goto("/lifecycle/")
+    admin.get_by_test_id("idle-policy-new").click()
+    admin.select_option("#id_scope", f"project-{demo['web_shop'].pk}")
+    admin.fill("#id_name", "web-shop nights")
+    admin.fill("#id_window", "2 hours")
+    admin.click("button:has-text('Save')")
+    expect(admin.locator(".messages")).to_contain_text("Idle policy web-shop nights added.")
+    expect(admin.locator("body")).to_contain_text("project web-shop")
+
+    # admin: the admin speaks in words and the audit log is read-only.
     admin.goto("/admin/")
     expect(admin.locator("body")).to_contain_text("Scaling policies")
     admin.goto("/admin/core/auditevent/")

@@ -215,7 +215,7 @@ def test_meter_command_backfills_a_range(demo):
 def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     """Order → approve → provision → stop: the real lifecycle events are metered, and a full
     running hour costs the order's quote / 730."""
-    from approvals.services import approval_decide
+    from approvals.services.deciding import approval_decide
     from billing.selectors import chargeback_report, month_period
     from catalog.orders import order_admit, order_deploy
     from catalog.services import order_submit

@@ -18,8 +18,8 @@ from autoscaling.selectors import group_size
 from autoscaling.services import evaluate, policy_save
 from catalog.models import CatalogItem, Order
 from catalog.selectors import resolve_resources
-from lifecycle import services as lifecycle_services
 from lifecycle.models import ReclaimCase
+from lifecycle.services.reclaim import idle_policy_save, reclaim_evaluate
 from provisioning.models import CloudAccount, Resource
 from provisioning.providers import ProviderError
 from provisioning.providers.metrics import PrometheusMetrics, metrics_source
@@ -135,7 +135,7 @@ def test_servers_charted_and_reclaimed_from_prometheus(demo, prometheus, monkeyp
     )
     assert (points[-1].cpu_percent, points[-1].network_kbps) == pytest.approx((1.5, 8.0), abs=0.2)
 
-    lifecycle_services.idle_policy_save(
+    idle_policy_save(
         user=None,
         organization=demo["web_shop"].organization,
         fields={
@@ -154,7 +154,7 @@ def test_servers_charted_and_reclaimed_from_prometheus(demo, prometheus, monkeyp
         return original(self, external_ids, *args)
 
     monkeypatch.setattr(PrometheusMetrics, "series", counted)
-    assert lifecycle_services.reclaim_evaluate(now=timezone.now()) == {"notified": 1, "busy": 1}
+    assert reclaim_evaluate(now=timezone.now()) == {"notified": 1, "busy": 1}
     assert calls == [sorted([idle.external_id, busy.external_id])]  # one call for the account
     case = ReclaimCase.objects.get()
     assert case.resource == idle and case.evidence["cpu_percent"] == pytest.approx(1.5, abs=0.2)
@@ -242,7 +242,7 @@ def test_ec2_server_charts_come_from_cloudwatch(demo, ec2, moto, api_as, client)
 
 def test_an_idle_ec2_server_is_notified_then_stopped(demo, ec2, moto):
     server = ec2_order(demo, ec2, "linux-vm", name="sleepy").resources.get(kind="server")
-    lifecycle_services.idle_policy_save(
+    idle_policy_save(
         user=None,
         organization=demo["web_shop"].organization,
         fields={
@@ -263,11 +263,11 @@ def test_an_idle_ec2_server_is_notified_then_stopped(demo, ec2, moto):
         since=t0 - 2 * 60 * MINUTE,
         until=t0 + 2 * 60 * MINUTE,
     )
-    assert lifecycle_services.reclaim_evaluate(now=t0) == {"notified": 1}
+    assert reclaim_evaluate(now=t0) == {"notified": 1}
     case = ReclaimCase.objects.get(resource=server)
     assert (case.evidence["cpu_percent"], case.evidence["network_kbps"]) == (1.2, 9.0)
-    assert lifecycle_services.reclaim_evaluate(now=t0 + 30 * MINUTE) == {"waiting": 1}
-    assert lifecycle_services.reclaim_evaluate(now=t0 + 60 * MINUTE) == {"stopped": 1}
+    assert reclaim_evaluate(now=t0 + 30 * MINUTE) == {"waiting": 1}
+    assert reclaim_evaluate(now=t0 + 60 * MINUTE) == {"stopped": 1}
     run_queued()
     server.refresh_from_db()
     assert server.state == "stopped" and instance_state(moto, server.external_id) == "stopped"

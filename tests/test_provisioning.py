@@ -2,7 +2,7 @@
 
 import pytest
 
-from approvals.services import approval_decide
+from approvals.services.deciding import approval_decide
 from catalog.orders import order_admit, order_deploy
 from catalog.services import order_submit
 from provisioning.models import CloudAccount, SandboxObject, Step

@@ -7,7 +7,7 @@ import contextlib
 import pytest
 from django.db.models import Q
 
-from approvals.services import approval_decide
+from approvals.services.deciding import approval_decide
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy, order_destroy
 from catalog.selectors import resolve_resources

@@ -14,7 +14,7 @@ from approvals.models import (
     PolicyStage,
     Quota,
 )
-from approvals.selectors import quota_usage
+from approvals.selectors.quota import quota_usage
 from catalog.api.serializers import OrderSerializer
 
 
@@ -73,6 +73,15 @@ class ApprovalSerializer(serializers.ModelSerializer):
             "comment",
             "created_at",
         ]
+
+
+class ApprovalDecidedSerializer(ApprovalSerializer):
+    """The answer to a decision: the request as it now stands (its status, the stage open next,
+    who decided, its order), without re-reading the whole chain: `GET /api/v1/approvals/{id}/`
+    lists every stage with its approvers and decisions."""
+
+    class Meta(ApprovalSerializer.Meta):
+        fields = [name for name in ApprovalSerializer.Meta.fields if name != "stages"]
 
 
 class DecisionSerializer(serializers.Serializer):

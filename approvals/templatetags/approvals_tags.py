@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from django import template
 
-from approvals.selectors import approval_summary as summary_for
+from approvals.selectors.policies import approval_summary as summary_for
 
 if TYPE_CHECKING:  # orders live in catalog, above this app: only handed in
     from catalog.models import Order

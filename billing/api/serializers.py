@@ -3,7 +3,9 @@
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
+from billing.models import Budget
 from billing.selectors import GROUPS, period_parse
+from core.models import Organization, Project
 
 MAX_ID = 2**63 - 1  # a database id is a bigint
 
@@ -117,6 +119,7 @@ class BudgetQuerySerializer(serializers.Serializer):
 class BudgetStatusSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="budget.pk")
     label = serializers.CharField(source="budget.label")
+    organization = serializers.CharField(source="budget.organization.slug")
     project = serializers.IntegerField(source="budget.project_id", allow_null=True)
     cost_center = serializers.CharField(source="budget.cost_center")
     month = serializers.DateField()
@@ -132,3 +135,44 @@ class BudgetStatusSerializer(serializers.Serializer):
     forecast_percent = serializers.IntegerField()
     currency = serializers.CharField()
     refuse_orders_over_budget = serializers.BooleanField(source="budget.refuse_orders_over_budget")
+
+
+class BudgetSerializer(serializers.ModelSerializer):
+    """A budget as finance sets it: for a project, or for a cost center of an organization
+    (`organization` by slug; for a project's budget it is the project's)."""
+
+    organization = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Organization.objects.all(), required=False
+    )
+    project = serializers.PrimaryKeyRelatedField(
+        queryset=Project.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = Budget
+        fields = [
+            "organization",
+            "project",
+            "cost_center",
+            "monthly_amount",
+            "refuse_orders_over_budget",
+        ]
+        extra_kwargs = {
+            "monthly_amount": {"min_value": 0, "max_value": 10**12 - 1},
+            # The service checks the one-budget-per-project/cost-center rules, readably.
+            "cost_center": {"validators": []},
+        }
+        validators = []
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is not None:
+            attrs.pop("organization", None)  # a budget stays in its organization
+            return attrs
+        project = attrs.get("project")
+        if project is not None:
+            attrs["organization"] = project.organization
+        elif "organization" not in attrs:
+            raise serializers.ValidationError(
+                {"organization": ["Give the organization of a cost center's budget."]}
+            )
+        return attrs

@@ -1,20 +1,31 @@
-"""Chargeback and budgets over the API: the same selectors as the HTML pages."""
+"""Chargeback and budgets over the API: the same selectors and services as the HTML pages."""
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
-from rest_framework.generics import ListAPIView
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing import services
 from billing.api.serializers import (
     BudgetQuerySerializer,
+    BudgetSerializer,
     BudgetStatusSerializer,
     ChargebackQuerySerializer,
     ChargebackSerializer,
 )
-from billing.selectors import budget_list, chargeback_report, draft_card_get
+from billing.filtersets import BudgetFilterSet
+from billing.models import Budget
+from billing.selectors import (
+    BUDGET_ORDER,
+    BudgetStatus,
+    budget_statuses,
+    budget_visible,
+    chargeback_report,
+    draft_card_get,
+)
 
 
 class ChargebackView(APIView):
@@ -47,18 +58,68 @@ class ShowbackView(ChargebackView):
     showback = True
 
 
-class BudgetListView(ListAPIView):
-    """Budgets of a month with what was spent and the month-end forecast; finance sees its
-    organization's, managers their projects'."""
+@extend_schema_view(
+    list=extend_schema(parameters=[BudgetQuerySerializer]),
+    retrieve=extend_schema(parameters=[BudgetQuerySerializer]),
+    create=extend_schema(request=BudgetSerializer, responses={201: BudgetStatusSerializer}),
+    update=extend_schema(request=BudgetSerializer, responses=BudgetStatusSerializer),
+    partial_update=extend_schema(request=BudgetSerializer, responses=BudgetStatusSerializer),
+)
+class BudgetViewSet(viewsets.ModelViewSet):
+    """Monthly budgets with what was spent in the month (`period`, this month by default) and
+    the month-end forecast. Members read their projects' budgets, finance and organization
+    admins also the cost centers' and set them all (a budget of a project, or of a cost center
+    of an organization given by slug)."""
 
     serializer_class = BudgetStatusSerializer
-    filter_backends = []  # the month is the only parameter: a list of statuses, not a queryset
+    filterset_class = BudgetFilterSet
 
-    @extend_schema(parameters=[BudgetQuerySerializer])
-    def get(self, request: Request, *args, **kwargs) -> Response:
-        return super().get(request, *args, **kwargs)
+    def get_queryset(self) -> QuerySet[Budget]:
+        return budget_visible(user=self.request.user)
 
-    def get_queryset(self) -> list:
+    def _statuses(self, budgets: list[Budget]) -> list[BudgetStatus]:
+        """The month's figures of these budgets (one computation for a whole page)."""
         query = BudgetQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        return budget_list(user=self.request.user, **query.validated_data)
+        return budget_statuses(
+            budgets=Budget.objects.filter(pk__in=[budget.pk for budget in budgets]).order_by(
+                *BUDGET_ORDER
+            ),
+            **query.validated_data,
+        )
+
+    def _answer(self, budget: Budget, status_code: int = 200) -> Response:
+        (budget_status,) = self._statuses([budget])
+        return Response(BudgetStatusSerializer(budget_status).data, status=status_code)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(
+            BudgetStatusSerializer(self._statuses(page), many=True).data
+        )
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return self._answer(self.get_object())
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        incoming = BudgetSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        organization = data.pop("organization")
+        budget = services.budget_save(user=request.user, organization_id=organization.pk, data=data)
+        return self._answer(budget, status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        budget = self.get_object()
+        incoming = BudgetSerializer(budget, data=request.data, partial=kwargs.get("partial", False))
+        incoming.is_valid(raise_exception=True)
+        budget = services.budget_save(
+            user=request.user,
+            budget=budget,
+            organization_id=budget.organization_id,
+            data=dict(incoming.validated_data),
+        )
+        return self._answer(budget)
+
+    def perform_destroy(self, instance: Budget) -> None:
+        services.budget_delete(user=self.request.user, budget=instance)

@@ -6,8 +6,9 @@ from rest_framework import serializers
 from billing.selectors import period_parse
 from core.models import Organization, Project
 from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep
-from lifecycle.selectors import MAX_PREVIEW_DAYS, SAVINGS_GROUPS
-from lifecycle.services import MAX_EXTENSION_DAYS
+from lifecycle.selectors.preview import MAX_PREVIEW_DAYS
+from lifecycle.selectors.savings import SAVINGS_GROUPS
+from lifecycle.services.leases import MAX_EXTENSION_DAYS
 
 
 class LeaseSerializer(serializers.ModelSerializer):

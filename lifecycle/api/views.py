@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from catalog.api.serializers import OrderSerializer
 from catalog.models import Order
-from lifecycle import selectors, services
 from lifecycle.api.serializers import (
     AdoptableServerSerializer,
     AdoptSerializer,
@@ -26,6 +25,19 @@ from lifecycle.api.serializers import (
     SavingsSerializer,
 )
 from lifecycle.filtersets import LeaseFilterSet
+from lifecycle.selectors.adoption import adoptable_servers, adoption_projects
+from lifecycle.selectors.leases import lease_list
+from lifecycle.selectors.preview import reclaim_preview_by_project
+from lifecycle.selectors.reclaim import idle_policy_list, reclaim_case_list, resource_keep_list
+from lifecycle.selectors.savings import savings
+from lifecycle.services.adoption import unknown_servers_adopt
+from lifecycle.services.leases import lease_extend, lease_unretire
+from lifecycle.services.reclaim import (
+    idle_policy_delete,
+    idle_policy_save,
+    resource_keep_remove,
+    resource_keep_set,
+)
 from provisioning.selectors import resource_list
 
 
@@ -36,7 +48,7 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = LeaseFilterSet
 
     def get_queryset(self):
-        return selectors.lease_list(user=self.request.user).order_by("expires_at", "id")
+        return lease_list(user=self.request.user).order_by("expires_at", "id")
 
     @extend_schema(
         request=LeaseExtendSerializer,
@@ -51,7 +63,7 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
     def extend(self, request: Request, pk=None) -> Response:
         incoming = LeaseExtendSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        result = services.lease_extend(
+        result = lease_extend(
             user=request.user, lease_id=self.get_object().pk, **incoming.validated_data
         )
         if isinstance(result, Order):
@@ -61,7 +73,7 @@ class LeaseViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses=LeaseSerializer)
     @action(detail=True, methods=["post"])
     def unretire(self, request: Request, pk=None) -> Response:
-        lease = services.lease_unretire(user=request.user, lease_id=self.get_object().pk)
+        lease = lease_unretire(user=request.user, lease_id=self.get_object().pk)
         return Response(LeaseSerializer(lease).data)
 
 
@@ -74,12 +86,12 @@ class IdlePolicyViewSet(viewsets.ModelViewSet):
     filterset_fields = ["organization", "project", "enabled"]
 
     def get_queryset(self):
-        return selectors.idle_policy_list(user=self.request.user)
+        return idle_policy_list(user=self.request.user)
 
     def perform_create(self, serializer: IdlePolicySerializer) -> None:
         data = dict(serializer.validated_data)
         organization, project = data.pop("organization", None), data.pop("project", None)
-        serializer.instance = services.idle_policy_save(
+        serializer.instance = idle_policy_save(
             user=self.request.user, organization=organization, project=project, fields=data
         )
 
@@ -88,12 +100,12 @@ class IdlePolicyViewSet(viewsets.ModelViewSet):
         # The scope stays.
         data.pop("organization", None)
         data.pop("project", None)
-        serializer.instance = services.idle_policy_save(
+        serializer.instance = idle_policy_save(
             user=self.request.user, policy=serializer.instance, fields=data
         )
 
     def perform_destroy(self, instance) -> None:
-        services.idle_policy_delete(user=self.request.user, policy=instance)
+        idle_policy_delete(user=self.request.user, policy=instance)
 
 
 class ReclaimCaseViewSet(viewsets.ReadOnlyModelViewSet):
@@ -103,7 +115,7 @@ class ReclaimCaseViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["grade", "resource", "policy"]
 
     def get_queryset(self):
-        return selectors.reclaim_case_list(user=self.request.user)
+        return reclaim_case_list(user=self.request.user)
 
 
 class ResourceKeepViewSet(
@@ -119,20 +131,20 @@ class ResourceKeepViewSet(
     filterset_fields = ["resource"]
 
     def get_queryset(self):
-        return selectors.resource_keep_list(user=self.request.user).order_by("-created_at")
+        return resource_keep_list(user=self.request.user).order_by("-created_at")
 
     def perform_create(self, serializer: ResourceKeepSerializer) -> None:
         resource = get_object_or_404(
             resource_list(user=self.request.user), pk=serializer.validated_data["resource_id"]
         )
-        serializer.instance = services.resource_keep_set(
+        serializer.instance = resource_keep_set(
             user=self.request.user,
             resource_id=resource.pk,
             reason=serializer.validated_data["reason"],
         )
 
     def perform_destroy(self, instance) -> None:
-        services.resource_keep_remove(user=self.request.user, resource_id=instance.resource_id)
+        resource_keep_remove(user=self.request.user, resource_id=instance.resource_id)
 
 
 class SavingsView(APIView):
@@ -143,7 +155,7 @@ class SavingsView(APIView):
     def get(self, request: Request) -> Response:
         query = SavingsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = selectors.savings(user=request.user, **query.validated_data)
+        report = savings(user=request.user, **query.validated_data)
         return Response(SavingsSerializer(report).data)
 
 
@@ -153,7 +165,7 @@ class AdoptableServerViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=AdoptableServerSerializer(many=True))
     def list(self, request: Request) -> Response:
-        servers = selectors.adoptable_servers(user=request.user)
+        servers = adoptable_servers(user=request.user)
         return Response(AdoptableServerSerializer(servers, many=True).data)
 
     @extend_schema(
@@ -165,9 +177,9 @@ class AdoptableServerViewSet(viewsets.ViewSet):
         data = AdoptSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = get_object_or_404(
-            selectors.adoption_projects(user=request.user), pk=data.validated_data["project"]
+            adoption_projects(user=request.user), pk=data.validated_data["project"]
         )
-        adopted = services.unknown_servers_adopt(
+        adopted = unknown_servers_adopt(
             user=request.user,
             unknown_ids=data.validated_data["objects"],
             project=project,
@@ -186,7 +198,5 @@ class ReclaimPreviewView(APIView):
     def get(self, request: Request) -> Response:
         query = PreviewQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        previews = selectors.reclaim_preview_by_project(
-            user=request.user, days=query.validated_data["days"]
-        )
+        previews = reclaim_preview_by_project(user=request.user, days=query.validated_data["days"])
         return Response(ProjectPreviewSerializer(previews, many=True).data)

@@ -4,7 +4,9 @@ panel lifecycle adds to billing's Costs page (billing, below lifecycle, does not
 from django import template
 
 from lifecycle.models import Lease
-from lifecycle.selectors import leases_for_orders, resource_lifecycle, savings
+from lifecycle.selectors.leases import leases_for_orders
+from lifecycle.selectors.reclaim import resource_lifecycle
+from lifecycle.selectors.savings import savings
 
 register = template.Library()
 

@@ -21,6 +21,9 @@ class _Counts(serializers.Serializer):
 class ResourceCountsSerializer(_Counts):
     by_state = serializers.DictField(child=serializers.IntegerField())
     by_provider = serializers.DictField(child=serializers.IntegerField())
+    counted_at = serializers.DateTimeField(
+        help_text="When the counts were taken: beat recounts every 30 seconds."
+    )
 
 
 class OrderBriefSerializer(serializers.Serializer):

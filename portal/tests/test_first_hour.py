@@ -17,7 +17,7 @@ from django.test import Client, override_settings
 from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
 from billing.models import Budget
 from catalog.models import Order
-from catalog.orders import order_deploy, order_destroy
+from catalog.orders import order_cancel, order_deploy, order_destroy
 from core.labels import human
 from core.models import OrganizationMembership
 from lifecycle.models import IdlePolicy
@@ -125,6 +125,22 @@ def test_a_name_the_project_uses_is_refused_by_name(demo, api_as):
     assert not Order.objects.filter(status="submitted").exists()
     # Another project may use the name; so may the same project once the server is deleted.
     assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-2").status_code == 201
+
+
+def test_a_name_a_pending_order_will_use_is_refused_with_the_rule(demo, api_as):
+    first = order_via_api(api_as(demo["alice"]), demo, name="web-7")
+    assert Order.objects.get(pk=first.data["id"]).status == "pending_approval"
+    answer = order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-7")
+    assert answer.status_code == 400
+    (message,) = answer.json()["name"]
+    assert "unique per project and kind" in message and "web-7" in message, message
+    page = _client(demo["alice"]).post(
+        "/catalog/linux-vm/", {"project": demo["web_shop"].pk, "name": "web-7", "size": "small"}
+    )
+    assert "unique per project and kind" in page.content.decode()
+    # Once the pending order is cancelled, its names are free again.
+    order_cancel(user=demo["alice"], order_id=first.data["id"])
+    assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-7").status_code == 201
 
 
 def test_the_estimate_refuses_an_invalid_form_and_says_why(demo):
@@ -373,6 +389,55 @@ def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
         timedelta(minutes=30),
         None,
     )
+
+
+def test_idle_policies_are_added_and_deleted_in_the_portal(demo):
+    web_shop = demo["web_shop"]
+    OrganizationMembership.objects.create(
+        user=demo["carol"], organization=web_shop.organization, role="admin"
+    )
+    IdlePolicy.objects.filter(project=web_shop).delete()
+    carol = _client(demo["carol"])
+    assert 'data-testid="idle-policy-new"' in carol.get("/lifecycle/").content.decode()
+    form = {
+        "scope": f"project-{web_shop.pk}",
+        "name": "web-shop idle",
+        "enabled": "on",
+        "cpu_below_percent": "4",
+        "network_below_kbps": "30",
+        "window": "0 minutes",
+        "notify_after": "1 hour",
+    }
+    # The same rules as the API: a window must be positive, said on the field.
+    page = carol.post("/lifecycle/idle-policies/new/", form).content.decode()
+    assert 'data-testid="error-window"' in page
+    carol.post("/lifecycle/idle-policies/new/", {**form, "window": "2 hours"})
+    policy = IdlePolicy.objects.get(project=web_shop)
+    assert (policy.name, policy.window) == ("web-shop idle", timedelta(hours=2))
+    # A second policy for the same project is refused on the scope.
+    again = carol.post("/lifecycle/idle-policies/new/", {**form, "window": "1 hour"})
+    assert 'data-testid="error-scope"' in again.content.decode()
+    # Members and project managers neither add nor delete policies.
+    for name in ("alice", "bob"):
+        assert _client(demo[name]).get("/lifecycle/idle-policies/new/").status_code == 403
+        deleted = _client(demo[name]).post(f"/lifecycle/idle-policies/{policy.pk}/delete/")
+        assert deleted.status_code == 404
+    edit = carol.get(f"/lifecycle/idle-policies/{policy.pk}/").content.decode()
+    assert 'data-testid="settings-delete"' in edit
+    carol.post(f"/lifecycle/idle-policies/{policy.pk}/delete/")
+    assert not IdlePolicy.objects.filter(pk=policy.pk).exists()
+
+
+def test_finance_deletes_a_budget_in_the_portal(demo):
+    budget = Budget.objects.get(project=demo["web_shop"])
+    carol = _client(demo["carol"])
+    assert (
+        'data-testid="settings-delete"'
+        in carol.get(f"/costs/budgets/{budget.pk}/").content.decode()
+    )
+    assert _client(demo["alice"]).post(f"/costs/budgets/{budget.pk}/delete/").status_code == 404
+    carol.post(f"/costs/budgets/{budget.pk}/delete/")
+    assert not Budget.objects.filter(pk=budget.pk).exists()
 
 
 def test_desired_zero_is_told_the_group_bounds(demo, api_as):

@@ -17,9 +17,12 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from autoscaling.models import ScalingActivity
 from catalog.models import Order
 from lifecycle.models import Lease
-from lifecycle.selectors import dashboard_summary as lifecycle_summary
+from lifecycle.selectors.dashboard import dashboard_summary as lifecycle_summary
 from portal.heartbeat import HEARTBEAT_MAX_AGE, heartbeat_key, heartbeat_record
+from portal.models import ResourceCount
 from portal.monitoring import LATENCY_BUCKETS
+from portal.rollups import STALE_AFTER
+from portal.tasks import refresh_rollups
 from provisioning.models import CloudAccount, Resource, Step
 from provisioning.providers import get_adapter
 from provisioning.selectors import resource_metrics
@@ -349,12 +352,38 @@ def test_metrics_counts_what_the_database_holds(demo, api_as, client):
 
 def test_metrics_queries_do_not_grow_with_rows(demo, client):
     populate(demo)
+    refresh_rollups()  # as beat does: the scrape reads the rollup
     with CaptureQueriesContext(connection) as few:
         scrape(client)
     populate(demo, scale=3)
+    refresh_rollups()
     with CaptureQueriesContext(connection) as many:
         scrape(client)
     assert len(many) == len(few)
+
+
+def test_dashboard_counts_come_from_the_rollup_beat_refreshes(demo, api_as):
+    """The counts are the rollup's (as of `counted_at`), not a scan of the estate on every
+    request: a resource created since shows after beat's next refresh."""
+    populate(demo)
+    alice = api_as(demo["alice"])
+    before = alice.get("/api/v1/dashboard/").json()["resources"]
+    assert before["by_state"] == visible_states(demo["web_shop"])
+    make_resource(demo, state="active")
+    assert alice.get("/api/v1/dashboard/").json()["resources"] == before
+    refresh_rollups()
+    after = alice.get("/api/v1/dashboard/").json()["resources"]
+    assert after["by_state"] == visible_states(demo["web_shop"])
+    assert after["total"] == before["total"] + 1 and after["counted_at"] > before["counted_at"]
+
+
+def test_a_rollup_beat_left_behind_is_recounted_on_read(demo, api_as):
+    populate(demo)
+    refresh_rollups()
+    make_resource(demo, state="active")
+    ResourceCount.objects.update(refreshed_at=timezone.now() - STALE_AFTER - timedelta(seconds=1))
+    answer = api_as(demo["alice"]).get("/api/v1/dashboard/").json()["resources"]
+    assert answer["by_state"] == visible_states(demo["web_shop"])
 
 
 def test_metrics_token_is_required_when_set(db, client, settings):

@@ -7,7 +7,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from approvals.services import approval_escalate_overdue
+from approvals.services.escalation import approval_escalate_overdue
 from catalog.models import Order
 from catalog.orders import order_deploy
 from core.models import Notification, OrganizationRole

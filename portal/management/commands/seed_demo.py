@@ -12,14 +12,13 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from approvals.models import ApprovalPolicy, ApproverRole, Quota
-from approvals.services import policy_save
-from autoscaling import services as autoscaling_services
+from approvals.services.policies import policy_save
 from billing.models import BillingProfile, Budget, Rate, RateCard, Unit
 from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
 from core.models import Organization, OrganizationRole, Project, ProjectRole
 from core.services import organization_membership_add, project_membership_add
-from lifecycle import services as lifecycle_services
 from portal import demo_history
+from portal.demo_workload import autoscaling_demo_seed, lifecycle_demo_seed
 from provisioning.models import CloudAccount
 
 # The list prices' first version; the demo's history adds a later one (a price cut), so a
@@ -169,8 +168,8 @@ class Command(BaseCommand):
                 fields={"name": name, **fields},
                 stages=stages,
             )
-        lifecycle_services.demo_seed()  # a lease running out and an idle server, in data-lab
-        autoscaling_services.demo_seed()  # web-shop's autoscaling group under a wave load
+        lifecycle_demo_seed()  # a lease running out and an idle server, in data-lab
+        autoscaling_demo_seed()  # web-shop's autoscaling group under a wave load
         if settings.CANOPY_DEMO_WORKLOAD:
             # Three months of costs: trends, closed statements, a budget alert from the start.
             demo_history.seed()

@@ -5,6 +5,7 @@ budget, policy, stages, notifications."""
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery_app
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -20,7 +21,6 @@ from catalog.orders import (
 )
 from catalog.tasks import admit_order, admit_submitted
 from core.models import AuditEvent, Notification, OutboxMessage
-from portal.celery import app as celery_app
 from tests.fixtures import order_via_api, wait_until
 
 

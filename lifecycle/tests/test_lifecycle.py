@@ -15,33 +15,26 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest
-from approvals.services import approval_decide
+from approvals.services.deciding import approval_decide
 from billing.pricing import PriceBook
-from catalog.models import Order
 from catalog.orders import order_cancel
 from core.models import AuditEvent, Notification
-from lifecycle import services
-from lifecycle.models import Grade, Lease, ReclaimCase, Saving
-from lifecycle.selectors import dashboard_summary
+from lifecycle.models import Lease, ReclaimCase, Saving
+from lifecycle.selectors.dashboard import dashboard_summary
+from lifecycle.services.leases import grace_period, lease_extend, lease_process, lease_unretire
+from lifecycle.services.reclaim import (
+    idle_policy_save,
+    reclaim_evaluate,
+    resource_keep_remove,
+    resource_keep_set,
+)
+from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
 from provisioning.models import Resource
-from provisioning.services import deployment_start, sandbox_set_load
-from tests.test_saga import admit_and_deploy, approved_order, deploy_approved, run_queued
+from provisioning.services import sandbox_set_load
+from tests.test_saga import admit_and_deploy, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
-
-
-def completed(demo, slug: str = "linux-vm", **parameters):
-    order = approved_order(demo, slug, name=parameters.pop("name", "vm1"), **parameters)
-    deployment_start(order=order)
-    run_queued()
-    order.refresh_from_db()
-    assert order.status == "completed"
-    return order
-
-
-def server_of(order) -> Resource:
-    return order.resources.get(kind="server")
 
 
 def prices(server: Resource):
@@ -72,7 +65,7 @@ def test_an_item_without_a_default_lease_gives_none(demo):
 def test_extending_within_the_maximum_is_self_service(demo):
     lease = Lease.objects.get(order=completed(demo))
     before = lease.expires_at
-    result = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=10)
+    result = lease_extend(user=demo["alice"], lease_id=lease.pk, days=10)
     lease.refresh_from_db()
     assert result == lease and lease.expires_at == before + 10 * DAY
     assert AuditEvent.objects.filter(action="lease.extended", actor=demo["alice"]).exists()
@@ -86,11 +79,9 @@ def test_beyond_the_maximum_a_change_order_goes_to_the_manager(demo):
     item = order.item
     days = item.lease_max_days - item.lease_default_days + 5  # 5 days past the maximum
     with pytest.raises(ValidationError) as refused:  # beyond the maximum, say why
-        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
+        lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
     assert "reason" in refused.value.message_dict
-    request = services.lease_extend(
-        user=demo["alice"], lease_id=lease.pk, days=days, reason="quarter end"
-    )
+    request = lease_extend(user=demo["alice"], lease_id=lease.pk, days=days, reason="quarter end")
     assert (request.kind, request.action, request.status) == ("change", "extend_lease", "submitted")
     admit_and_deploy(request.pk)
     request.refresh_from_db()
@@ -114,14 +105,14 @@ def test_beyond_the_maximum_a_change_order_goes_to_the_manager(demo):
 def test_a_rejected_or_withdrawn_extension_leaves_the_lease_alone(demo):
     lease = Lease.objects.get(order=completed(demo, size="medium"))
     before = lease.expires_at
-    request = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=500, reason="x")
+    request = lease_extend(user=demo["alice"], lease_id=lease.pk, days=500, reason="x")
     with pytest.raises(ValidationError):  # one pending request at a time
-        services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+        lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
     admit_and_deploy(request.pk)
     approval_decide(user=demo["bob"], approval_id=request.approval.pk, approve=False)
     lease.refresh_from_db()
     assert lease.expires_at == before
-    withdrawn = services.lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+    withdrawn = lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
     order_cancel(user=demo["alice"], order_id=withdrawn.pk)
     withdrawn.refresh_from_db()
     lease.refresh_from_db()
@@ -133,13 +124,13 @@ def test_warnings_go_out_once_each(demo):
     lease = Lease.objects.get(order=order)
     mail.outbox.clear()
     early = lease.expires_at - 8 * DAY
-    assert services.lease_process(now=early) == {}
+    assert lease_process(now=early) == {}
     week = lease.expires_at - 6 * DAY
-    assert services.lease_process(now=week) == {"warned": 1}
-    assert services.lease_process(now=week + timedelta(hours=1)) == {}  # not twice
+    assert lease_process(now=week) == {"warned": 1}
+    assert lease_process(now=week + timedelta(hours=1)) == {}  # not twice
     day = lease.expires_at - timedelta(hours=12)
-    assert services.lease_process(now=day) == {"warned": 1}
-    assert services.lease_process(now=day) == {}
+    assert lease_process(now=day) == {"warned": 1}
+    assert lease_process(now=day) == {}
     warnings = Notification.objects.filter(user=demo["alice"], subject__contains="expires")
     assert warnings.count() == 2
     lease.refresh_from_db()
@@ -153,8 +144,8 @@ def test_expiry_stops_then_the_grace_period_ends_in_deletion(demo):
     lease = Lease.objects.get(order=order)
     server = server_of(order)
     expiry = lease.expires_at
-    assert services.lease_process(now=expiry) == {"retired": 1}
-    assert services.lease_process(now=expiry + timedelta(minutes=1)) == {}  # idempotent
+    assert lease_process(now=expiry) == {"retired": 1}
+    assert lease_process(now=expiry + timedelta(minutes=1)) == {}  # idempotent
     run_queued()
     server.refresh_from_db()
     lease.refresh_from_db()
@@ -166,14 +157,14 @@ def test_expiry_stops_then_the_grace_period_ends_in_deletion(demo):
     price = prices(server)
     assert saved.hourly == price.running - price.idle and saved.source == "lease"
 
-    assert services.lease_process(now=expiry + 2 * DAY) == {}  # still in grace
-    assert services.lease_process(now=expiry + 3 * DAY) == {"deleted": 1}
+    assert lease_process(now=expiry + 2 * DAY) == {}  # still in grace
+    assert lease_process(now=expiry + 3 * DAY) == {"deleted": 1}
     run_queued()
     server.refresh_from_db()
     lease.refresh_from_db()
     assert lease.state == "deleted"
     assert set(order.resources.values_list("state", flat=True)) == {"deleted"}
-    assert services.lease_process(now=expiry + 4 * DAY) == {}
+    assert lease_process(now=expiry + 4 * DAY) == {}
 
 
 def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(demo):
@@ -183,7 +174,7 @@ def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(demo):
     servers = list(order.resources.filter(kind="server"))
     assert len(servers) == 2
     expiry = Lease.objects.get(order=order).expires_at
-    assert services.lease_process(now=expiry) == {"retired": 1}
+    assert lease_process(now=expiry) == {"retired": 1}
     run_queued()
     stops = Saving.objects.filter(action="stop")
     assert {s.resource_id for s in stops} == {s.pk for s in servers}
@@ -191,7 +182,7 @@ def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(demo):
         price = prices(saving.resource)
         assert saving.hourly == price.running - price.idle
     with CaptureQueriesContext(connection) as queries:
-        assert services.lease_process(now=expiry + services.grace_period()) == {"deleted": 1}
+        assert lease_process(now=expiry + grace_period()) == {"deleted": 1}
     rate_reads = [q for q in queries.captured_queries if "billing_rate" in q["sql"]]
     assert len(rate_reads) == 1
     deletes = {s.resource_id: s.hourly for s in Saving.objects.filter(action="delete")}
@@ -205,12 +196,12 @@ def test_unretire_starts_the_servers_and_renews_the_lease(demo):
     order = completed(demo)
     lease = Lease.objects.get(order=order)
     server = server_of(order)
-    services.lease_process(now=lease.expires_at)
+    lease_process(now=lease.expires_at)
     run_queued()
     with pytest.raises(PermissionDenied):  # dave is not in web-shop
-        services.lease_unretire(user=demo["dave"], lease_id=lease.pk)
+        lease_unretire(user=demo["dave"], lease_id=lease.pk)
     now = timezone.now()
-    services.lease_unretire(user=demo["alice"], lease_id=lease.pk, now=now)
+    lease_unretire(user=demo["alice"], lease_id=lease.pk, now=now)
     run_queued()
     server.refresh_from_db()
     lease.refresh_from_db()
@@ -232,20 +223,6 @@ def test_a_lease_whose_resources_a_person_deleted_ends(demo, api_as):
 
 
 # --- idle reclaim -------------------------------------------------------------------------
-def idle_policy(demo, **waits):
-    return services.idle_policy_save(
-        user=None,
-        organization=demo["web_shop"].organization,
-        fields={
-            "name": "Acme idle",
-            "cpu_below_percent": 5,
-            "network_below_kbps": 100,
-            "window": timedelta(hours=1),
-            **waits,
-        },
-    )
-
-
 def idle_server(demo, load="idle"):
     order = completed(demo)
     server = server_of(order)
@@ -253,31 +230,23 @@ def idle_server(demo, load="idle"):
     return server
 
 
-WAITS = {
-    "notify_after": timedelta(0),
-    "stop_after": timedelta(hours=2),
-    "retire_after": timedelta(hours=3),
-    "delete_after": timedelta(hours=4),
-}
-
-
 def test_an_idle_server_is_reclaimed_in_graded_steps(demo):
     idle_policy(demo, **WAITS)
     server = idle_server(demo)
     t0 = timezone.now() + timedelta(hours=1)  # the server has run through one window
-    assert services.reclaim_evaluate(now=t0) == {"notified": 1}
+    assert reclaim_evaluate(now=t0) == {"notified": 1}
     case = ReclaimCase.objects.get(resource=server)
     assert case.grade == "notified" and case.evidence["idle"]
     assert Notification.objects.filter(user=demo["alice"], subject__contains="idle").count() == 1
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=1)) == {"waiting": 1}
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=2)) == {"stopped": 1}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=1)) == {"waiting": 1}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=2)) == {"stopped": 1}
     run_queued()
     server.refresh_from_db()
     assert server.state == "stopped"
     assert Saving.objects.get(resource=server, action="stop").source == "reclaim"
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=4)) == {"waiting": 1}
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=5)) == {"retired": 1}
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=9)) == {"deleted": 1}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=4)) == {"waiting": 1}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=5)) == {"retired": 1}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=9)) == {"deleted": 1}
     run_queued()
     server.refresh_from_db()
     case.refresh_from_db()
@@ -287,36 +256,36 @@ def test_an_idle_server_is_reclaimed_in_graded_steps(demo):
     # stopping saved the running price less the stopped price (its disk), deleting the rest
     saved = Saving.objects.filter(resource=server).values_list("hourly", flat=True)
     assert sum(saved) == prices(server).running
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=10)) == {}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=10)) == {}
 
 
 def test_an_empty_wait_stops_the_ladder_there(demo):
     idle_policy(demo, notify_after=timedelta(0), stop_after=None, retire_after=timedelta(0))
     server = idle_server(demo)
     t0 = timezone.now() + timedelta(hours=1)
-    services.reclaim_evaluate(now=t0)
-    services.reclaim_evaluate(now=t0 + 30 * DAY)
+    reclaim_evaluate(now=t0)
+    reclaim_evaluate(now=t0 + 30 * DAY)
     assert ReclaimCase.objects.get(resource=server).grade == "notified"
 
 
 def test_busy_servers_and_servers_without_metrics_are_left_alone(demo):
     idle_policy(demo, **WAITS)
     server = idle_server(demo, load="busy")
-    assert services.reclaim_evaluate(now=timezone.now() + timedelta(hours=1)) == {"busy": 1}
+    assert reclaim_evaluate(now=timezone.now() + timedelta(hours=1)) == {"busy": 1}
     assert not ReclaimCase.objects.exists()
     # A provider reporting no metrics (the ec2 adapter): never reclaimed.
     server.external_id = ""
     server.save(update_fields=["external_id"])
-    assert services.reclaim_evaluate(now=timezone.now() + timedelta(hours=1)) == {"busy": 1}
+    assert reclaim_evaluate(now=timezone.now() + timedelta(hours=1)) == {"busy": 1}
 
 
 def test_activity_closes_the_case(demo):
     idle_policy(demo, **WAITS)
     server = idle_server(demo)
     t0 = timezone.now() + timedelta(hours=1)
-    services.reclaim_evaluate(now=t0)
+    reclaim_evaluate(now=t0)
     sandbox_set_load(resource=server, load=60)
-    assert services.reclaim_evaluate(now=t0 + timedelta(hours=1)) == {"closed": 1}
+    assert reclaim_evaluate(now=t0 + timedelta(hours=1)) == {"closed": 1}
     case = ReclaimCase.objects.get(resource=server)
     assert case.closed_at is not None and case.close_reason.startswith("active again")
     assert AuditEvent.objects.filter(action="reclaim.closed", target_id=case.pk).exists()
@@ -326,33 +295,33 @@ def test_keep_skips_the_server_until_removed(demo):
     idle_policy(demo, **WAITS)
     server = idle_server(demo)
     t0 = timezone.now() + timedelta(hours=1)
-    services.reclaim_evaluate(now=t0)
+    reclaim_evaluate(now=t0)
     with pytest.raises(PermissionDenied):
-        services.resource_keep_set(user=demo["dave"], resource_id=server.pk, reason="mine")
-    services.resource_keep_set(user=demo["alice"], resource_id=server.pk, reason="demo on Friday")
+        resource_keep_set(user=demo["dave"], resource_id=server.pk, reason="mine")
+    resource_keep_set(user=demo["alice"], resource_id=server.pk, reason="demo on Friday")
     case = ReclaimCase.objects.get(resource=server)
     assert case.closed_at is not None and "demo on Friday" in case.close_reason
-    assert services.reclaim_evaluate(now=t0 + 5 * DAY) == {"kept": 1}
+    assert reclaim_evaluate(now=t0 + 5 * DAY) == {"kept": 1}
     server.refresh_from_db()
     assert server.state == "active"
-    services.resource_keep_remove(user=demo["alice"], resource_id=server.pk)
-    assert services.reclaim_evaluate(now=t0 + 5 * DAY) == {"notified": 1}
+    resource_keep_remove(user=demo["alice"], resource_id=server.pk)
+    assert reclaim_evaluate(now=t0 + 5 * DAY) == {"notified": 1}
 
 
 def test_a_project_policy_beats_the_organizations(demo):
     idle_policy(demo, **WAITS)
-    services.idle_policy_save(
+    idle_policy_save(
         user=None,
         project=demo["web_shop"],
         fields={"name": "web-shop lenient", "cpu_below_percent": 1, "window": DAY},
     )
     idle_server(demo, load=3)  # idle for Acme (below 5 %), not for web-shop (below 1 %)
-    assert services.reclaim_evaluate(now=timezone.now() + 2 * DAY) == {"busy": 1}
+    assert reclaim_evaluate(now=timezone.now() + 2 * DAY) == {"busy": 1}
 
 
 def test_policies_are_for_organization_admins(demo):
     with pytest.raises(PermissionDenied):
-        services.idle_policy_save(
+        idle_policy_save(
             user=demo["bob"],
             organization=demo["web_shop"].organization,
             fields={"name": "x", "window": DAY},
@@ -364,7 +333,7 @@ def test_savings_are_reported_by_project_and_on_the_api(demo, api_as, client):
     order = completed(demo)
     lease = Lease.objects.get(order=order)
     server = server_of(order)
-    services.lease_process(now=lease.expires_at)
+    lease_process(now=lease.expires_at)
     saving = Saving.objects.get(resource=server)
     # the saving started at the (future) expiry: pretend it started 10 hours ago
     Saving.objects.filter(pk=saving.pk).update(started_at=timezone.now() - timedelta(hours=10))
@@ -437,33 +406,6 @@ def test_resource_page_shows_the_lease_with_its_buttons(demo, client):
     assert client.get("/lifecycle/").status_code == 200
     listing = client.get("/resources/")
     assert b"Lease expires" in listing.content
-
-
-# --- the demo -----------------------------------------------------------------------------
-@override_settings(CANOPY_DEMO_WORKLOAD=True)
-def test_demo_seed_shows_a_lease_running_out_and_an_idle_server_reclaimed(demo):
-    services.demo_seed()
-    services.demo_seed()  # idempotent: the orders are in flight
-    orders = {o.parameters["name"]: o for o in Order.objects.filter(project=demo["data_lab"])}
-    assert set(orders) == {"lease-demo", "idle-demo"}
-    run_queued()
-    lease = Lease.objects.get(order=orders["lease-demo"])
-    start = timezone.now()
-    assert lease.expires_at - start < timedelta(minutes=services.DEMO_LEASE_MINUTES)
-    ticks = []
-    for minute in range(12):  # beat's ticks, with the worker running what they asked for
-        ticks.append(services.lifecycle_tick(now=start + timedelta(minutes=minute)))
-        run_queued()
-    assert ticks[0]["leases"] == {"warned": 1}
-    lease.refresh_from_db()
-    assert lease.state == "retired"
-    grades = [grade for tick in ticks for grade in tick["reclaim"] if grade in Grade.values]
-    assert grades == ["notified", "stopped", "retired", "deleted"]
-    idle = orders["idle-demo"].resources.get(kind="server")
-    idle.refresh_from_db()
-    assert idle.state == "deleted"
-    services.demo_seed()  # the idle demo is over: seeding again starts a new one
-    assert Order.objects.filter(project=demo["data_lab"], parameters__name="idle-demo").count() == 2
 
 
 def test_idle_policies_over_the_api_are_for_organization_admins(demo, api_as):

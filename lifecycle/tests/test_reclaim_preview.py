@@ -9,11 +9,13 @@ import pytest
 from django.utils import timezone
 
 from core.models import AuditEvent, Notification
-from lifecycle import services
 from lifecycle.models import Lease, ReclaimCase
-from lifecycle.selectors import reclaim_preview, reclaim_preview_by_project
+from lifecycle.selectors.preview import reclaim_preview, reclaim_preview_by_project
+from lifecycle.services.leases import lease_process
+from lifecycle.services.reclaim import reclaim_evaluate
+from lifecycle.services.tick import lifecycle_tick
+from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
 from provisioning.services import sandbox_set_load
-from tests.test_lifecycle import WAITS, completed, idle_policy, server_of
 from tests.test_saga import run_queued
 
 pytestmark = pytest.mark.django_db
@@ -86,10 +88,10 @@ def test_the_preview_is_what_the_policies_then_do(demo, api_as, client):
     done = []
     for at in sorted({p.at for p in planned}):
         if at > t0:  # what is due at t0 was due before it too
-            services.lifecycle_tick(now=at - MINUTE)
+            lifecycle_tick(now=at - MINUTE)
             run_queued()
             assert len(_happened(last)) == len(done), f"acted before {at - t0}"
-        services.lifecycle_tick(now=at)
+        lifecycle_tick(now=at)
         run_queued()
         done += [(at, *happened) for happened in _happened(last)[len(done) :]]
     expected = [(p.at, p.source, p.action, p.order_id) for p in planned]
@@ -104,9 +106,9 @@ def test_owners_act_from_the_notice_in_one_click(demo, client):
     server = server_of(order)
     sandbox_set_load(resource=server, load="idle")
     t0 = timezone.now() + timedelta(hours=1)
-    services.reclaim_evaluate(now=t0)
+    reclaim_evaluate(now=t0)
     Lease.objects.filter(order=order).update(expires_at=t0 + timedelta(days=2))
-    services.lease_process(now=t0)
+    lease_process(now=t0)
     idle_notice = Notification.objects.get(user=demo["alice"], subject__contains="idle")
     warning = Notification.objects.get(user=demo["alice"], subject__contains="expires")
     assert idle_notice.url == warning.url == f"/resources/{server.pk}/#resource-lease"

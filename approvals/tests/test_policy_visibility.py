@@ -4,25 +4,26 @@ projects and orders, an organization's admins all of the organization's, staff e
 import pytest
 
 from approvals.models import ApprovalPolicy, ApprovalRequest
-from approvals.services import policy_save
-from core.models import Organization, OrganizationRole, Project
+from approvals.services.policies import policy_save
+from approvals.tests.factories import ApprovalPolicyFactory
+from core.models import OrganizationRole
 from core.services import organization_membership_add
+from core.tests.factories import ProjectFactory
 from tests.fixtures import order_via_api
-
-MANAGER_STAGE = [{"name": "Manager", "role": "project_manager"}]
 
 
 @pytest.fixture
 def policies(demo) -> dict[str, ApprovalPolicy]:
     """The demo's "Acme standard" (organization-wide) and "data-lab self-service", plus one for
     web-shop only and one of another organization."""
-    globex = Organization.objects.create(name="Globex", slug="globex")
-    Project.objects.create(organization=globex, name="Rockets", slug="rockets", cost_center="G-1")
-    for name, scope in [
-        ("web-shop large servers", {"project": demo["web_shop"], "min_monthly_cost": 100}),
-        ("Globex standard", {"organization": globex}),
-    ]:
-        policy_save(policy=None, fields={"name": name, **scope}, stages=MANAGER_STAGE)
+    globex = ProjectFactory(name="Rockets", organization__name="Globex").organization
+    ApprovalPolicyFactory(
+        name="web-shop large servers",
+        organization=None,
+        project=demo["web_shop"],
+        min_monthly_cost=100,
+    )
+    ApprovalPolicyFactory(name="Globex standard", organization=globex)
     return {policy.name: policy for policy in ApprovalPolicy.objects.all()}
 
 

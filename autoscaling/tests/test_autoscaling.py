@@ -11,20 +11,20 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
+from celery import current_app as celery_app
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.loader import render_to_string
-from django.test import override_settings
 from django.utils import timezone
 
 from approvals.models import Quota
-from autoscaling import services as autoscaling_services
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
+from autoscaling.tests.factories import ScalingPolicyFactory, ScalingScheduleFactory
+from autoscaling.tests.helpers import active_servers, balancer_members
 from billing.models import Budget
 from catalog.models import Order
 from core.models import AuditEvent, Notification
-from portal.celery import app as celery_app
 from provisioning.models import Resource, SandboxObject
 from provisioning.services import deployment_start, sandbox_set_load
 from tests.test_saga import admit_and_deploy, approved_order, run_queued
@@ -50,16 +50,6 @@ def group(demo) -> Resource:
     deployment_start(order=order)
     run_queued()
     return order.resources.get(kind="autoscaling_group")
-
-
-def active_servers(group: Resource) -> set[str]:
-    return set(group.children.filter(state="active").values_list("external_id", flat=True))
-
-
-def balancer_members(group: Resource) -> set[str]:
-    balancer = group.order.resources.get(kind="load_balancer")
-    cloud = SandboxObject.objects.get(external_id=balancer.external_id)
-    return {member["id"] for member in cloud.attributes["members"]}
 
 
 def settle_and_check(group: Resource) -> None:
@@ -120,7 +110,7 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
     demo, group, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **options: None)  # we run them
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=90)
     assert evaluate(now=timezone.now() + timedelta(hours=1)) == 1
     with django_capture_on_commit_callbacks(execute=True):
@@ -130,7 +120,7 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
 
 
 def test_a_short_spike_does_not_scale(demo, group):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load="wave:4")  # 2 minutes high, 2 low: never 3 in a row
     now = datetime(2030, 3, 6, 12, 0, tzinfo=UTC)
     for minute in range(12):
@@ -139,7 +129,7 @@ def test_a_short_spike_does_not_scale(demo, group):
 
 
 def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo, group):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=95)
     Quota.objects.filter(project=group.project).update(max_servers=0)
     now = timezone.now()
@@ -161,7 +151,7 @@ def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo, group):
 
 
 def test_a_scale_out_over_a_refusing_budget_is_refused(demo, group):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=95)
     Budget.objects.filter(project=group.project).update(
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
@@ -209,18 +199,13 @@ def test_schedules_set_a_floor_while_active(demo, group):
 
 
 def test_overnight_schedule_without_policy_is_the_target(demo, group):
-    schedule_save(
-        user=demo["bob"],
-        schedule=None,
-        data={
-            "group": group,
-            "name": "nightly batch",
-            "days": [2],  # starts Wednesday, runs into Thursday
-            "start": time(22),
-            "end": time(2),
-            "timezone": "UTC",
-            "desired": 2,
-        },
+    ScalingScheduleFactory(
+        group=group,
+        name="nightly batch",
+        days=[2],  # starts Wednesday, runs into Thursday
+        start=time(22),
+        end=time(2),
+        desired=2,
     )
     assert evaluate(now=datetime(2030, 3, 7, 1, 0, tzinfo=UTC)) == 1  # Thursday 01:00
     settle_and_check(group)
@@ -229,18 +214,8 @@ def test_overnight_schedule_without_policy_is_the_target(demo, group):
     assert evaluate(now=datetime(2030, 3, 7, 2, 30, tzinfo=UTC)) == 0
     assert group_size(group=group) == 2
     # A second schedule for the small hours brings it down to its own count.
-    schedule_save(
-        user=demo["bob"],
-        schedule=None,
-        data={
-            "group": group,
-            "name": "small hours",
-            "days": [3],
-            "start": time(2),
-            "end": time(6),
-            "timezone": "UTC",
-            "desired": 1,
-        },
+    ScalingScheduleFactory(
+        group=group, name="small hours", days=[3], start=time(2), end=time(6), desired=1
     )
     assert evaluate(now=datetime(2030, 3, 7, 2, 45, tzinfo=UTC)) == 1
     settle_and_check(group)
@@ -359,7 +334,7 @@ def test_api_changes_and_deletes_a_schedule_through_the_services(demo, group, ap
 
 
 def test_the_group_page_shows_the_panel_and_managers_edit_rules(demo, group, client):
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+    ScalingPolicyFactory(group=group, **POLICY)
     sandbox_set_load(resource=group, load=95)
     evaluate(now=timezone.now() + timedelta(hours=1))
     client.force_login(demo["alice"])
@@ -407,29 +382,6 @@ def test_dashboard_summary_is_per_user(demo, group, client):
     assert dashboard_summary(user=demo["dave"])["groups"] == []
     html = render_to_string("autoscaling/_dashboard.html", {"summary": summary})
     assert group.name in html
-
-
-@override_settings(CANOPY_DEMO_WORKLOAD=True)
-def test_demo_seed_builds_a_waving_group_once(demo):
-    autoscaling_services.demo_seed()
-    autoscaling_services.demo_seed()  # idempotent
-    [group] = Resource.objects.filter(kind="autoscaling_group")
-    assert group.order.status in ("approved", "provisioning")
-    run_queued()
-    group.refresh_from_db()
-    assert group.state == "active"
-    assert ScalingPolicy.objects.filter(group=group).count() == 1
-    # The wave: high for 10 minutes, low for 10; evaluated every minute like beat does.
-    start = datetime(2030, 3, 6, 12, 0, tzinfo=UTC)  # a wave period starts on the hour
-    sizes = []
-    for minute in range(20):
-        evaluate(now=start + minute * MINUTE)
-        run_queued()
-        sizes.append(group_size(group=group))
-        assert balancer_members(group) == active_servers(group)
-    assert max(sizes) == group.properties["max"] and sizes[-1] < max(sizes)
-    autoscaling_services.demo_seed()
-    assert Resource.objects.filter(kind="autoscaling_group").count() == 1
 
 
 def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, group, api_as, client):

@@ -10,8 +10,8 @@ from django.db import connection
 from django.db.models import Sum
 
 from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quota, QuotaEntry
-from approvals.selectors import quota_effect
-from approvals.services import day2_admit
+from approvals.selectors.quota import quota_effect
+from approvals.services.quota import day2_admit
 from billing.pricing import monthly_quote
 from catalog.models import Order
 from catalog.orders import order_admit

@@ -1,6 +1,6 @@
 """The order request's cached configuration (catalog.order_config) follows every change at once;
-its pre-check screen (approvals.selectors._admission_screen) refuses exactly what the full checks
-refuse; its one-statement permission check answers as guardian does."""
+its pre-check screen (approvals.selectors.admission._admission_screen) refuses exactly what the
+full checks refuse; its one-statement permission check answers as guardian does."""
 
 import math
 import time
