@@ -101,9 +101,9 @@ def test_an_order_request_runs_a_constant_number_of_queries(demo, api_as, query_
     the permission, whether the project already uses the order's names (one statement), and
     the lock-free pre-check (quotas with their ledger sums and whether a budget refuses orders,
     one statement), then the order and its audit row in one transaction (here a savepoint: two
-    statements more); 7 when pinned here first. The item, the project, its accounts and the
-    rate card come from catalog.order_config once warm. None depends on the order's size or on
-    how many orders exist."""
+    statements more): 7 when pinned first, 8 since pending orders hold their names. The item,
+    the project, its accounts and the rate card come from catalog.order_config once warm. None
+    depends on the order's size or on how many orders exist."""
     alice = api_as(demo["alice"])
     for index in range(3):  # orders in the ledger must not change the count
         assert order_via_api(alice, demo, name=f"warm-{index}").status_code == 201
