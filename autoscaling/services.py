@@ -37,7 +37,7 @@ from autoscaling.selectors import (
     schedule_is_active,
 )
 from billing.pricing import monthly_quote
-from billing.selectors import budget_check
+from billing.selectors.budgets import budget_check
 from core.services import audit_record, notify
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricPoint

@@ -86,6 +86,7 @@ def seed() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from billing.services.rollups import rollups_rebuild
     from catalog.models import CatalogItem, Order
     from core.models import Organization, OrganizationRole, Project
     from core.services import organization_membership_add
@@ -131,7 +132,7 @@ def seed() -> None:
             [MONTH],
         )
         cur.execute(
-            """
+            f"""
             INSERT INTO billing_usage (resource_id, hour, kind, size, quantity, unit, hours,
                 running_hours, rate, idle_rate, one_time, cost, organization_id, project_id,
                 cost_center, user_id, catalog_item_id, cloud_account_id, provider, metered_at)
@@ -140,11 +141,15 @@ def seed() -> None:
                 o.requester_id, o.item_id, r.cloud_account_id, 'sandbox', now()
             FROM generate_series(0, %s - 1) AS h
             CROSS JOIN provisioning_resource r
-            JOIN portal_project p ON p.id = r.project_id
+            JOIN {Project._meta.db_table} p ON p.id = r.project_id
             JOIN catalog_order o ON o.id = r.order_id
             """,
             [MONTH, HOURS],
         )
+    # The reports read the rollups metering keeps; rows written by SQL get them as migration
+    # billing.0008 gives them to rows metered before the rollups existed.
+    rollups_rebuild()
+    with connection.cursor() as cur:
         cur.execute("ANALYZE")
 
 
@@ -184,8 +189,9 @@ def run() -> int:
 
     from billing.accrual import running_costs
     from billing.models import Usage
-    from billing.selectors import chargeback_report, month_period
-    from billing.services import meter_hour
+    from billing.selectors.chargeback import chargeback_report
+    from billing.selectors.periods import month_period
+    from billing.services.metering import meter_hour
     from provisioning.models import Resource
 
     print(f"seeding {RESOURCES:,} resources and {RESOURCES * HOURS:,} usage rows", flush=True)
@@ -277,8 +283,10 @@ def run() -> int:
         (
             "accrual alone",
             f"{accrual_s * 1000:.0f} ms",
-            f"{accrual_queries} queries (resources, rates): "
-            f"{'ok' if accrual_queries <= 2 else 'MISSED'}",
+            # However many resources run: the last metered hour, its usage rows for what did not
+            # change since, the changed resources and their rates.
+            f"{accrual_queries} queries (hour, its rows, changed resources, rates): "
+            f"{'ok' if accrual_queries <= 4 else 'MISSED'}",
         ),
     ]
     width = max(len(r[0]) for r in rows)

@@ -29,6 +29,24 @@ GONE = [ResourceState.DELETED, ResourceState.MISSING]
 SECONDS_PER_HOUR = Decimal(3600)
 
 
+# Whom a resource's cost is charged to: a usage column (and RunningCost attribute) → the path
+# of a resource's `values()` that holds it. Metering and the accrual read and charge alike.
+CHARGE_TO: dict[str, str] = {
+    "organization_id": "project__organization_id",
+    "project_id": "project_id",
+    "cost_center": "project__cost_center",
+    "user_id": "order__requester_id",
+    "catalog_item_id": "order__item_id",
+    "cloud_account_id": "cloud_account_id",
+    "provider": "cloud_account__provider",
+}
+
+
+def charged_to(row: dict) -> dict:
+    """The charge-to columns of a resource read with `values(*CHARGE_TO.values())`."""
+    return {column: row[path] for column, path in CHARGE_TO.items()}
+
+
 def last_event(field: str, kinds: list[str], before: datetime) -> Subquery:
     """The `field` of the resource's latest event of `kinds` before a moment (correlated)."""
     return Subquery(
@@ -57,6 +75,8 @@ class RunningCost:
     hourly: Decimal
     accrued: Decimal
     unpriced: bool
+    # Created since the last metered hour: no usage row has it yet, only this estimate.
+    new: bool = False
 
     @property
     def monthly(self) -> Decimal:
@@ -71,12 +91,64 @@ def running_costs(
     per hour and what they accrued in [start, end) after the last metered hour and before `now`
     (the present: gone resources are left out by their state, not only by their events).
 
-    One query: the state, size and creation come from correlated subqueries on the events, the
-    last metered hour from one scalar subquery on usage (every resource of an hour is metered
-    together, so the latest metered hour holds for all)."""
+    Most of an estate did nothing since the last metered hour: what it runs now is what that
+    hour's usage row says (state, size, price, whom it is charged to), read in one indexed scan.
+    The few resources with an event since that hour began (created, stopped, resized, deleted)
+    are read from their events (`_changed_costs`); with no metered hour yet, all of them are.
+    (So a resource is priced as its last hour was metered: a price version that starts since
+    reaches the accrual with the next metered hour; one that costs nothing has no row, and no
+    accrual to add.)"""
+    metered_hour = (
+        Usage.objects.filter(hour__lt=now).order_by("-hour").values_list("hour", flat=True).first()
+    )
+    live = resources.exclude(state__in=GONE)
+    if metered_hour is None:
+        return _changed_costs(live, start, end, now)
+    changed = ResourceEvent.objects.filter(at__gte=metered_hour, at__lt=now).values("resource_id")
+    costs = _changed_costs(live.filter(pk__in=changed), start, end, now)
+    since = max(metered_hour + HOUR, start)
+    window = (min(end, now) - since).total_seconds()
+    share = Decimal(window) / SECONDS_PER_HOUR if window > 0 else ZERO
+    rows = (
+        Usage.objects.filter(hour=metered_hour, resource__in=live)
+        .exclude(resource_id__in=changed)
+        .values_list(
+            "resource_id",
+            *CHARGE_TO,
+            "kind",
+            "size",
+            "running_hours",
+            "rate",
+            "idle_rate",
+            "unpriced",
+        )
+    )
+    for resource_id, *charge_to, kind, size, running_hours, rate, idle, unpriced in rows:
+        # No event in that hour: it ran all of it, or was stopped all of it.
+        hourly = rate if running_hours > 0 else idle
+        costs.append(
+            RunningCost(
+                resource_id=resource_id,
+                **dict(zip(CHARGE_TO, charge_to, strict=True)),
+                kind=kind,
+                size=size,
+                running=running_hours > 0,
+                hourly=hourly,
+                accrued=hourly * share,
+                unpriced=unpriced,
+            )
+        )
+    return costs
+
+
+def _changed_costs(
+    resources: QuerySet[Resource], start: datetime, end: datetime, now: datetime
+) -> list[RunningCost]:
+    """`running_costs` of resources read from their events: one query (the state, size and
+    creation from correlated subqueries on the events, the last metered hour from one scalar
+    subquery on usage: every resource of an hour is metered together), one for the rates."""
     rows = list(
-        resources.exclude(state__in=GONE)
-        .annotate(
+        resources.annotate(
             # The one property pricing reads (a root disk's GB), not the whole JSON document.
             disk_gb=KeyTextTransform("disk_gb", "properties"),
             state_event=last_event("kind", STATE_EVENTS, now),
@@ -90,19 +162,12 @@ def running_costs(
             metered_hour=Subquery(
                 Usage.objects.filter(hour__lt=now).order_by("-hour").values("hour")[:1]
             ),
-        )
-        .values(
+        ).values(
             "pk",
             "kind",
             "parent__kind",
             "disk_gb",
-            "project_id",
-            "project__organization_id",
-            "project__cost_center",
-            "order__requester_id",
-            "order__item_id",
-            "cloud_account_id",
-            "cloud_account__provider",
+            *CHARGE_TO.values(),
             "cloud_account__organization_id",
             "state_event",
             "current_size",
@@ -154,25 +219,21 @@ def _running_cost(
     metered_until = row["metered_hour"] + HOUR if row["metered_hour"] else created
     since = max(metered_until, created, start)
     accrued = ZERO
+    new = created == since  # created since the last metered hour (and in the window)
     if window_end > since:
         accrued = hourly * Decimal((window_end - since).total_seconds()) / SECONDS_PER_HOUR
-        if created == since:
-            accrued += price.one_time  # created since the last metered hour: its fee is due too
+        if new:
+            accrued += price.one_time  # its fee is due too
     return RunningCost(
         resource_id=row["pk"],
-        organization_id=row["project__organization_id"],
-        project_id=row["project_id"],
-        cost_center=row["project__cost_center"],
-        user_id=row["order__requester_id"],
-        catalog_item_id=row["order__item_id"],
-        cloud_account_id=row["cloud_account_id"],
-        provider=row["cloud_account__provider"],
+        **charged_to(row),
         kind=kind,
         size=size,
         running=running,
         hourly=hourly,
         accrued=accrued,
         unpriced=not price.priced,
+        new=new,
     )
 
 

@@ -11,7 +11,7 @@ from billing.models import (
     StatementLine,
     Usage,
 )
-from billing.services import rate_problems
+from billing.services.rates import rate_problems
 
 
 class RateForm(forms.ModelForm):

@@ -2,7 +2,8 @@
 project, month over month by cost center, and a budget's burn-down with its forecast line.
 
 Reads only, scoped like the reports (through `billing.selectors`); each chart is one GROUP BY
-query plus, for the current period, the accrual the report already computed. Labels are what
+query on the daily usage rollup plus, for the current period, the accrual the report already
+computed. Labels are what
 people read: project names, "Cost center CC-100", dates.
 """
 
@@ -12,13 +13,15 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Q, Sum
-from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.db.models import DateField, Q, QuerySet, Sum
+from django.db.models.functions import Trunc, TruncMonth
 
-from billing import selectors
 from billing.accrual import RunningCost
 from billing.pricing import CENT, ZERO
-from billing.selectors import BudgetStatus, Period
+from billing.selectors.access import summary_filtered, usage_filtered, usage_in
+from billing.selectors.budgets import BudgetStatus
+from billing.selectors.chargeback import project_names
+from billing.selectors.periods import Period, month_period, month_start
 
 # Longer periods are drawn per week, so a year stays readable (53 bars, not 365).
 DAILY_UP_TO_DAYS = 92
@@ -42,6 +45,16 @@ def _steps(start: date, end: date, step: timedelta) -> list[date]:
     return days
 
 
+def _daily(
+    user: AbstractUser, period: Period, filters: dict, showback: bool
+) -> tuple[QuerySet, str]:
+    """The rows a chart sums and their time column: the daily rollup, or narrowed to one
+    resource its hours (the rollup per resource is monthly)."""
+    if filters.get("resource") not in (None, ""):
+        return usage_filtered(user=user, period=period, filters=filters, showback=showback), "hour"
+    return summary_filtered(user=user, period=period, filters=filters, showback=showback), "day"
+
+
 def cost_over_time(
     *,
     user: AbstractUser,
@@ -58,9 +71,9 @@ def cost_over_time(
     if weekly:
         first -= timedelta(days=first.weekday())  # weeks start on Monday, as TruncWeek's do
     buckets = _steps(first, period.end.date(), timedelta(days=7 if weekly else 1))
+    source, time = _daily(user, period, filters, showback)
     rows = (
-        selectors.usage_filtered(user=user, period=period, filters=filters, showback=showback)
-        .annotate(bucket=TruncWeek("hour") if weekly else TruncDate("hour"))
+        source.annotate(bucket=Trunc(time, "week" if weekly else "day", output_field=DateField()))
         .values("bucket", "project_id")
         .annotate(cost=Sum("cost"))
         .order_by()
@@ -70,7 +83,7 @@ def cost_over_time(
         by_project[row["project_id"]][bisect_right(buckets, _as_date(row["bucket"])) - 1] += row[
             "cost"
         ]
-    names = selectors.project_names(set(by_project))
+    names = project_names(set(by_project))
     datasets = [
         {"label": names.get(pk, str(pk)), "data": [_money(v) for v in data]}
         for pk, data in sorted(by_project.items(), key=lambda item: -sum(item[1]))
@@ -99,16 +112,14 @@ def cost_by_month(
 ) -> dict:
     """Month over month by cost center: the twelve months up to the period's last month, the
     current one with its accrual (estimated until metered)."""
-    last = selectors.month_start((period.end - timedelta(seconds=1)).date())
+    last = month_start((period.end - timedelta(seconds=1)).date())
     months = [last]
     while len(months) < MONTHS_COMPARED:
-        months.insert(0, selectors.month_start(months[0] - timedelta(days=1)))
-    span = Period(
-        selectors.month_period(months[0]).start, selectors.month_period(last).end, "months"
-    )
+        months.insert(0, month_start(months[0] - timedelta(days=1)))
+    span = Period(month_period(months[0]).start, month_period(last).end, "months")
+    source, time = _daily(user, span, filters, showback)
     rows = (
-        selectors.usage_filtered(user=user, period=span, filters=filters, showback=showback)
-        .annotate(month=TruncMonth("hour"))
+        source.annotate(month=TruncMonth(time))
         .values("month", "cost_center")
         .annotate(cost=Sum("cost"))
         .order_by()
@@ -117,7 +128,7 @@ def cost_by_month(
     by_center: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * len(months))
     for row in rows:
         by_center[row["cost_center"]][index[_as_date(row["month"])]] += row["cost"]
-    current = index.get(selectors.month_start(now.date()))
+    current = index.get(month_start(now.date()))
     for cost in running if current is not None else ():
         by_center[cost.cost_center][current] += cost.accrued
     # Drop the leading months without any cost: a young organization's chart starts with it.
@@ -139,7 +150,7 @@ def budget_burn_down(*, status: BudgetStatus, now: datetime) -> dict:
     """A budget's month: cumulative spend per day (metered, then today's accrual), the
     forecast line from now to the month's end at the run rate, and the budget as a line."""
     budget = status.budget
-    period = selectors.month_period(status.month)
+    period = month_period(status.month)
     days = _steps(period.start.date(), period.end.date(), timedelta(days=1))
     scope = (
         Q(project_id=budget.project_id)
@@ -147,9 +158,8 @@ def budget_burn_down(*, status: BudgetStatus, now: datetime) -> dict:
         else Q(organization_id=budget.organization_id, cost_center=budget.cost_center)
     )
     daily = dict(
-        selectors.usage_in(period=period)
+        usage_in(period=period)
         .filter(scope)
-        .annotate(day=TruncDate("hour"))
         .values("day")
         .annotate(cost=Sum("cost"))
         .values_list("day", "cost")

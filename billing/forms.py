@@ -3,7 +3,7 @@
 from django import forms
 
 from billing.models import Budget
-from billing.selectors import budget_clash
+from billing.selectors.budgets import budget_clash
 from core.models import Project
 
 

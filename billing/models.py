@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.models import Organization, Project
 
@@ -113,8 +114,11 @@ class Usage(models.Model):
     only `idle_rate`, its storage). Unique per (resource, hour): metering twice charges once.
     """
 
+    # Few, small indexes on the largest table: (resource, hour) is the unique key (and serves a
+    # resource's drill-down), (project, hour) and (user, hour) a member's or manager's rows,
+    # hour the period scans; the foreign keys' own indexes would only duplicate them.
     resource = models.ForeignKey(
-        "provisioning.Resource", on_delete=models.PROTECT, related_name="usage"
+        "provisioning.Resource", on_delete=models.PROTECT, related_name="usage", db_index=False
     )
     hour = models.DateTimeField()
     kind = models.CharField(max_length=32)
@@ -129,28 +133,56 @@ class Usage(models.Model):
     idle_rate = models.DecimalField(max_digits=14, decimal_places=6, help_text="per hour stopped")
     one_time = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
     cost = models.DecimalField(max_digits=16, decimal_places=6)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage")
+    # Whom the hour is charged to: copied from the resource, its project and its order by the
+    # statement that writes the row, so the database does not check these keys again for every
+    # row (those checks cost metering more than the insert itself); the ORM still applies their
+    # on_delete.
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.PROTECT,
+        related_name="usage",
+        db_index=False,
+        db_constraint=False,
+    )
     cost_center = models.CharField(max_length=40)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     catalog_item = models.ForeignKey(
-        "catalog.CatalogItem", null=True, on_delete=models.SET_NULL, related_name="+"
+        "catalog.CatalogItem",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     cloud_account = models.ForeignKey(
-        "provisioning.CloudAccount", null=True, on_delete=models.SET_NULL, related_name="+"
+        "provisioning.CloudAccount",
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     provider = models.CharField(max_length=16)
     # No rate applied (none on the account's card nor on a default one): metered at 0, flagged
     # on reports and to the organization's admins until someone prices it. A database default
     # too, so that set-based INSERTs which do not name it stay valid.
     unpriced = models.BooleanField(default=False, db_default=False)
-    # Set when the row's cost center statement is closed; a row metered later goes to the next one.
-    statement = models.ForeignKey(
-        "Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="usage"
-    )
-    metered_at = models.DateTimeField(auto_now_add=True)
+    # One value per metering run: which rows the run wrote, to add to the rollups.
+    metered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["hour", "resource_id"]
@@ -160,16 +192,94 @@ class Usage(models.Model):
         indexes = [
             models.Index(fields=["hour"], name="usage_hour"),
             models.Index(fields=["project", "hour"], name="usage_project_hour"),
-            models.Index(
-                fields=["organization", "cost_center", "hour"],
-                name="usage_unbilled",
-                condition=Q(statement__isnull=True),
-            ),
+            models.Index(fields=["user", "hour"], name="usage_user_hour"),
             models.Index(fields=["hour"], name="usage_unpriced", condition=Q(unpriced=True)),
         ]
 
     def __str__(self) -> str:
         return f"{self.resource_id} @ {self.hour:%Y-%m-%d %H:00}: {self.cost}"
+
+
+class UsageRollup(models.Model):
+    """Usage summed by everything a report groups or filters on, kept by metering in the same
+    transaction as the rows it sums (reports read these, not the hours).
+
+    The keys that may be missing on a usage row (no requester, no catalog item, no account) are
+    stored as 0 here, so that the unique key holds (NULLs are all distinct to a unique index) and
+    metering can add to a row with one INSERT … ON CONFLICT on every database."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cost_center = models.CharField(max_length=40)
+    user_id = models.BigIntegerField(help_text="the requester's id; 0: none")
+    catalog_item_id = models.BigIntegerField(help_text="0: none")
+    cloud_account_id = models.BigIntegerField(help_text="0: none")
+    provider = models.CharField(max_length=16)
+    kind = models.CharField(max_length=32)
+    size = models.CharField(max_length=64, blank=True)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    cost = models.DecimalField(max_digits=18, decimal_places=6)
+    hours = models.DecimalField(max_digits=16, decimal_places=6)
+    running_hours = models.DecimalField(max_digits=16, decimal_places=6)
+    # Rows with a one-time fee (what-if re-prices the fee per creation) and rows unpriced.
+    created = models.PositiveIntegerField(default=0)
+    unpriced = models.PositiveIntegerField(default=0)
+
+    # The grouping key after the time (and resource) columns, in this order.
+    KEY = (
+        "organization_id",
+        "project_id",
+        "cost_center",
+        "user_id",
+        "catalog_item_id",
+        "cloud_account_id",
+        "provider",
+        "kind",
+        "size",
+        "quantity",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class UsageDay(UsageRollup):
+    """A day's (UTC) usage by project, cost center, user, catalog item, account, provider, kind
+    and size: every report grouping but the resource, any period of whole days, the charts,
+    budgets and statements."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", *UsageRollup.KEY], name="one_usage_day_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} project {self.project_id} {self.kind}: {self.cost}"
+
+
+class UsageResourceMonth(UsageRollup):
+    """A month's usage of each resource (with the same keys): the chargeback by resource, one
+    page at a time, and any report narrowed to one resource."""
+
+    month = models.DateField(help_text="first day of the month")
+    resource = models.ForeignKey(
+        "provisioning.Resource", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "resource", *UsageRollup.KEY],
+                name="one_usage_resource_month_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} resource {self.resource_id}: {self.cost}"
 
 
 class Budget(models.Model):

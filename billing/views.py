@@ -8,19 +8,24 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.core.paginator import Page, Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from billing import charts, selectors, services
+from billing import charts
 from billing.api.serializers import ChargebackQuerySerializer
 from billing.forms import BudgetForm
 from billing.models import Statement
+from billing.selectors import budgets, chargeback, exports, periods, statements, whatif
+from billing.services import budgets as budget_services
+from billing.services import exports as export_services
 from billing.statements import statement_csv_rows, statement_pdf
 from core.forms import form_add_service_errors
+from core.pagination import page_size
 
 
 class _Echo:
@@ -52,14 +57,20 @@ def _report_page(request: HttpRequest, *, showback: bool) -> HttpResponse:
     query, errors = _query(request)
     now = timezone.now()
     card_id = query.pop("whatif", None)
-    whatif = None
+    draft = None
     if card_id:
         try:
-            whatif = selectors.draft_card_get(user=request.user, card_id=card_id)
+            draft = whatif.draft_card_get(user=request.user, card_id=card_id)
         except ValidationError as error:
             errors = {**errors, **error.message_dict}
-    report = selectors.chargeback_report(
-        user=request.user, showback=showback, now=now, whatif=whatif, **query
+    report = chargeback.chargeback_report(
+        user=request.user,
+        showback=showback,
+        now=now,
+        whatif=draft,
+        page=_page_number(request),
+        page_size=page_size(request),
+        **query,
     )
     period, filters = query["period"], query["filters"]
     params = {k: v for k, v in request.GET.items() if k not in ("group_by",)}
@@ -93,20 +104,34 @@ def _report_page(request: HttpRequest, *, showback: bool) -> HttpResponse:
                 "over_time": charts.cost_over_time(**chart_args, now=now),
                 "by_month": charts.cost_by_month(**chart_args, now=now),
             },
-            "groups": selectors.GROUP_LABELS.items(),
-            "draft_cards": selectors.draft_cards(user=request.user),
-            "group_label": selectors.GROUP_LABELS[report.group_by],
+            "groups": chargeback.GROUP_LABELS.items(),
+            "draft_cards": whatif.draft_cards(user=request.user),
+            "group_label": chargeback.GROUP_LABELS[report.group_by],
             "filters": filters,
             "filter_labels": {
-                selectors.GROUP_LABELS[group]: label
-                for group, label in selectors.filter_labels(filters).items()
+                chargeback.GROUP_LABELS[group]: label
+                for group, label in chargeback.filter_labels(filters).items()
             },
             "errors": errors,
             "query_string": request.GET.urlencode(),
+            "page": _page(report),
             "period_value": request.GET.get("period", period.label),
             # Lifecycle's savings panel reads the same period (`{% cost_savings period %}`).
             "period": period,
         },
+    )
+
+
+def _page_number(request: HttpRequest) -> int:
+    page = request.GET.get("page", "1")
+    return int(page) if page.isdigit() else 1
+
+
+def _page(report: chargeback.ChargebackReport) -> Page:
+    """The report's page for the list's page links (`core/_pagination.html`): the rows are
+    counted and sliced by the database, the paginator only numbers the pages."""
+    return Paginator(range(report.count), report.page_size or max(report.count, 1)).get_page(
+        report.page
     )
 
 
@@ -122,26 +147,58 @@ def showback_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def chargeback_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """Every usage row of the report's scope, streamed: fine for a year of a large organization."""
+def chargeback_csv(request: HttpRequest) -> HttpResponse:
+    """The report as on the page, one line per group (every group: by resource, every page)."""
     query, _ = _query(request)
+    query.pop("whatif", None)
     showback = request.GET.get("showback") == "1"
-    rows = selectors.usage_export(
-        user=request.user, period=query["period"], filters=query["filters"], showback=showback
-    )
-    response = StreamingHttpResponse(
-        _csv_stream(selectors.EXPORT_HEADER, rows), content_type="text/csv"
-    )
-    name = f"canopy-usage-{query['period'].label.replace('..', '_')}.csv"
+    report = chargeback.chargeback_report(user=request.user, showback=showback, whole=True, **query)
+    header, *rows = exports.summary_csv_rows(report)
+    response = HttpResponse("".join(_csv_stream(header, rows)), content_type="text/csv")
+    label = query["period"].label.replace("..", "_")
+    name = f"canopy-costs-{label}-by-{report.group_by.replace('_', '-')}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@login_required
+@require_POST
+def usage_export_start(request: HttpRequest) -> HttpResponse:
+    """Ask for the raw hours of the report's scope: written in the background, the user is
+    notified with the link when the file is ready."""
+    query, _ = _query(request)
+    export_services.usage_export_request(
+        user=request.user,
+        period=query["period"],
+        filters=query["filters"],
+        showback=request.GET.get("showback") == "1",
+    )
+    messages.info(
+        request,
+        "The usage hours are being prepared; you will get a notification with the link to "
+        "download them.",
+    )
+    return redirect(reverse("billing:chargeback") + "?" + request.GET.urlencode())
+
+
+@login_required
+def usage_export_download(request: HttpRequest, export_id: str) -> FileResponse:
+    path = export_services.usage_export_path(user=request.user, export_id=export_id)
+    if path is None:
+        raise Http404("No such export, or not ready yet.")
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=f"canopy-usage-{export_id[:8]}.csv",
+        content_type="text/csv",
+    )
 
 
 @login_required
 def resource_costs(request: HttpRequest, resource_id: int) -> HttpResponse:
     """The end of a drill-down: a resource's lifecycle events and the hours they were charged."""
     query, _ = _query(request)
-    detail = selectors.resource_cost_detail(
+    detail = chargeback.resource_cost_detail(
         user=request.user, resource_id=resource_id, period=query["period"]
     )
     if detail is None:
@@ -152,11 +209,11 @@ def resource_costs(request: HttpRequest, resource_id: int) -> HttpResponse:
 @login_required
 def budget_list_view(request: HttpRequest) -> HttpResponse:
     try:
-        period = selectors.period_parse(period=request.GET.get("period"))
+        period = periods.period_parse(period=request.GET.get("period"))
     except ValidationError:
-        period = selectors.period_parse()
+        period = periods.period_parse()
     now = timezone.now()
-    statuses = selectors.budget_list(user=request.user, month=period.start.date(), now=now)
+    statuses = budgets.budget_list(user=request.user, month=period.start.date(), now=now)
     burn_downs = [
         {
             "status": status,
@@ -165,7 +222,7 @@ def budget_list_view(request: HttpRequest) -> HttpResponse:
         }
         for status in statuses
     ]
-    editable = set(selectors.budget_editable(user=request.user).values_list("pk", flat=True))
+    editable = set(budgets.budget_editable(user=request.user).values_list("pk", flat=True))
     return render(
         request,
         "billing/budget_list.html",
@@ -174,7 +231,7 @@ def budget_list_view(request: HttpRequest) -> HttpResponse:
             "burn_downs": burn_downs,
             "period": period,
             "editable": editable,
-            "organizations": selectors.budget_organizations(user=request.user),
+            "organizations": budgets.budget_organizations(user=request.user),
         },
     )
 
@@ -184,11 +241,11 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
     """Create (no `budget_id`; `?organization=` when the user sets several organizations'
     budgets) or change a budget."""
     budget = (
-        get_object_or_404(selectors.budget_editable(user=request.user), pk=budget_id)
+        get_object_or_404(budgets.budget_editable(user=request.user), pk=budget_id)
         if budget_id
         else None
     )
-    organizations = selectors.budget_organizations(user=request.user)
+    organizations = budgets.budget_organizations(user=request.user)
     if budget is not None:
         organization = budget.organization
     else:
@@ -202,7 +259,7 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in form.Meta.fields}
         try:
-            saved = services.budget_save(
+            saved = budget_services.budget_save(
                 user=request.user,
                 budget=budget,
                 organization_id=organization.pk,
@@ -231,20 +288,20 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
 @login_required
 @require_POST
 def budget_delete_view(request: HttpRequest, budget_id: int) -> HttpResponse:
-    budget = get_object_or_404(selectors.budget_editable(user=request.user), pk=budget_id)
-    services.budget_delete(user=request.user, budget=budget)
+    budget = get_object_or_404(budgets.budget_editable(user=request.user), pk=budget_id)
+    budget_services.budget_delete(user=request.user, budget=budget)
     messages.success(request, f"Budget of {budget.label} deleted.")
     return redirect("billing:budget_list")
 
 
 @login_required
 def statement_list_view(request: HttpRequest) -> HttpResponse:
-    statements = selectors.statement_list(user=request.user)
-    return render(request, "billing/statement_list.html", {"statements": statements})
+    rows = statements.statement_list(user=request.user)
+    return render(request, "billing/statement_list.html", {"statements": rows})
 
 
 def _statement(request: HttpRequest, statement_id: int) -> Statement:
-    statement = selectors.statement_get(user=request.user, statement_id=statement_id)
+    statement = statements.statement_get(user=request.user, statement_id=statement_id)
     if statement is None:
         raise Http404("No such statement.")
     return statement

@@ -14,7 +14,7 @@ import provisioning.selectors as provisioning_selectors
 from approvals.selectors.admission import admission_refusal
 from approvals.selectors.quota import QUOTA_EXCEEDED, quota_effect
 from billing.pricing import PriceBook, monthly_quote
-from billing.selectors import budget_check
+from billing.selectors.budgets import budget_check
 from catalog import order_config, templating
 from catalog.models import CatalogItem, Category, Order, OrderKind, OrderStatus
 from core.labels import field_label

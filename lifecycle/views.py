@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from billing.selectors import user_currency
+from billing.selectors.access import user_currency
 from catalog.models import Order
 from core.forms import form_add_service_errors
 from core.pagination import paginate

@@ -10,7 +10,7 @@ from approvals.api.views import (
     ProjectQuotaView,
     QuotaViewSet,
 )
-from billing.api.views import BudgetViewSet, ChargebackView, ShowbackView
+from billing.api.views import BudgetViewSet, ChargebackView, ShowbackView, UsageExportView
 from catalog.api.views import (
     CatalogItemViewSet,
     OrderDestroyView,
@@ -53,6 +53,7 @@ urlpatterns = [
     path("resources/<int:pk>/restore/", SnapshotRestoreView.as_view(), name="snapshot-restore"),
     path("resources/<int:pk>/actions/", ResourceActionView.as_view(), name="resource-actions"),
     path("chargeback/", ChargebackView.as_view(), name="chargeback"),
+    path("chargeback/exports/", UsageExportView.as_view(), name="usage-export"),
     path("showback/", ShowbackView.as_view(), name="showback"),
     path("dashboard/", DashboardView.as_view(), name="api-dashboard"),
     path(

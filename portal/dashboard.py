@@ -17,7 +17,9 @@ from django.utils import timezone
 
 from approvals.selectors.deciders import pending_approval_count, pending_approval_total
 from autoscaling.selectors import dashboard_summary as autoscaling_summary
-from billing.selectors import budget_list, chargeback_report, month_period
+from billing.selectors.budgets import budget_list
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.periods import month_period
 from catalog.models import OrderStatus
 from catalog.selectors import order_list
 from core.selectors import project_ids

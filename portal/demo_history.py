@@ -16,10 +16,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from billing import services as billing_services
 from billing.models import Rate, RateCard, Unit
 from billing.pricing import monthly_quote
-from billing.selectors import month_after, month_start
+from billing.selectors.periods import month_after, month_start
+from billing.services.budgets import budget_alerts_send
+from billing.services.metering import meter_backfill
+from billing.services.statements import statements_close
 from catalog.models import CatalogItem, Order, OrderStatus
 from core.models import Organization, Project
 from provisioning.models import CloudAccount, Resource, ResourceEvent, ResourceState
@@ -176,10 +178,10 @@ def seed(*, now: datetime | None = None) -> bool:
     ResourceEvent.objects.bulk_create(events)
 
     start = datetime(months[0].year, months[0].month, 1, tzinfo=UTC)
-    billing_services.meter_backfill(start=start, end=now)
+    meter_backfill(start=start, end=now)
     for month in months:
-        billing_services.statements_close(month=month)
-    billing_services.budget_alerts_send(month=month_start(now.date()), now=now)
+        statements_close(month=month)
+    budget_alerts_send(month=month_start(now.date()), now=now)
     return True
 
 

@@ -213,6 +213,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "catalog.models.OrderStatus",
         "ResourceStateEnum": "provisioning.models.ResourceState",
         "ApproverRoleEnum": "approvals.models.ApproverRole",
+        "ApprovalStatusEnum": "approvals.models.ApprovalStatus",
     },
 }
 
@@ -249,6 +250,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CANOPY_QUEUE_PREFIX = env("CANOPY_QUEUE_PREFIX", default="")
 CANOPY_DEFAULT_QUEUE = f"{CANOPY_QUEUE_PREFIX}canopy"
 CANOPY_PROVIDER_QUEUE = f"{CANOPY_QUEUE_PREFIX}provisioning"
+# Billing's long jobs (metering, closing a month, exports) stay off the admission queue.
+CANOPY_BILLING_QUEUE = f"{CANOPY_QUEUE_PREFIX}billing"
 # Provider options (locations, sizes, images) are cached and refreshed by workers, so web and
 # workers must share the cache: Redis when the broker is Redis, else files under var/ (embedded).
 # The prefix keeps test sessions apart.
@@ -273,7 +276,10 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     }
 CELERY_TASK_DEFAULT_QUEUE = CANOPY_DEFAULT_QUEUE
 # Provider calls get their own queue so a slow cloud cannot starve approvals or bookkeeping.
-CELERY_TASK_ROUTES = {"provisioning.tasks.*": {"queue": CANOPY_PROVIDER_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "provisioning.tasks.*": {"queue": CANOPY_PROVIDER_QUEUE},
+    "billing.tasks.*": {"queue": CANOPY_BILLING_QUEUE},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # A few minutes past the hour, so the hour's last lifecycle events are committed.

@@ -13,7 +13,7 @@ from django.db.models import F
 from approvals.models import QuotaEntry
 from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
-from billing.services import meter_hour
+from billing.services.metering import meter_hour
 from catalog.orders import order_destroy
 from core.models import AuditEvent, OrganizationRole
 from core.services import organization_membership_add

@@ -5,7 +5,7 @@ statement as CSV and PDF, a budget whose forecast crossed its threshold, and the
 import pytest
 from playwright.sync_api import expect
 
-from billing.selectors import month_period
+from billing.selectors.periods import month_period
 from portal import demo_history
 from tests.test_browser import _login, browser  # noqa: F401  (fixture: Debian's Chromium)
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from billing.models import Usage
 from billing.pricing import PriceBook
-from billing.services import meter_hour
+from billing.services.metering import meter_hour
 from core.models import AuditEvent
 from provisioning import services
 from provisioning.models import Drift, DriftPolicy, Resource, SandboxObject

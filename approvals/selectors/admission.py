@@ -18,7 +18,7 @@ from approvals.selectors.quota import (
     resource_demand,
 )
 from billing.models import Budget
-from billing.selectors import budget_check
+from billing.selectors.budgets import budget_check
 from core.db import fetch_all
 from core.models import Project
 

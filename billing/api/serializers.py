@@ -4,8 +4,10 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 from billing.models import Budget
-from billing.selectors import GROUPS, period_parse
+from billing.selectors.access import GROUPS
+from billing.selectors.periods import period_parse
 from core.models import Organization, Project
+from core.pagination import MAX_PAGE_SIZE
 
 MAX_ID = 2**63 - 1  # a database id is a bigint
 
@@ -56,6 +58,21 @@ class ChargebackQuerySerializer(serializers.Serializer):
         return attrs
 
 
+class ChargebackPageSerializer(serializers.Serializer):
+    """Which page of a report by resource (the other groupings come whole)."""
+
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    page_size = serializers.IntegerField(
+        required=False, min_value=1, help_text=f"rows per page, at most {MAX_PAGE_SIZE}"
+    )
+
+
+class UsageExportSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+    detail = serializers.CharField()
+
+
 def _money(help_text: str) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=16, decimal_places=2, help_text=help_text)
 
@@ -102,6 +119,9 @@ class ChargebackSerializer(serializers.Serializer):
     whatif_card = serializers.CharField(source="whatif_card.name", allow_null=True, default=None)
     whatif_total = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
     rows = ChargebackRowSerializer(many=True)
+    count = serializers.IntegerField(help_text="rows in the whole report (all pages)")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
     drill_down = serializers.CharField(
         allow_null=True,
         help_text="The group_by that details a row: ask again with <group_by>=<row key> added; "

@@ -8,34 +8,37 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import services
 from billing.api.serializers import (
     BudgetQuerySerializer,
     BudgetSerializer,
     BudgetStatusSerializer,
+    ChargebackPageSerializer,
     ChargebackQuerySerializer,
     ChargebackSerializer,
+    UsageExportSerializer,
 )
 from billing.filtersets import BudgetFilterSet
 from billing.models import Budget
-from billing.selectors import (
-    BUDGET_ORDER,
-    BudgetStatus,
-    budget_statuses,
-    budget_visible,
-    chargeback_report,
-    draft_card_get,
-)
+from billing.selectors.budgets import BUDGET_ORDER, BudgetStatus, budget_statuses, budget_visible
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.whatif import draft_card_get
+from billing.services.budgets import budget_delete, budget_save
+from billing.services.exports import usage_export_request
+from core.pagination import page_size
 
 
 class ChargebackView(APIView):
     """Costs of a period grouped by organization, project, cost center, user, catalog item,
     provider, kind or resource; finance sees its organization, managers their projects,
-    members their own usage. Narrow with the drill-down parameters (e.g. `project=3`)."""
+    members their own usage. Narrow with the drill-down parameters (e.g. `project=3`). By
+    resource the rows come a page at a time (`page`, `page_size`), by metered cost."""
 
     showback = False
 
-    @extend_schema(parameters=[ChargebackQuerySerializer], responses=ChargebackSerializer)
+    @extend_schema(
+        parameters=[ChargebackQuerySerializer, ChargebackPageSerializer],
+        responses=ChargebackSerializer,
+    )
     def get(self, request: Request) -> Response:
         query = ChargebackQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -45,8 +48,15 @@ class ChargebackView(APIView):
             whatif = draft_card_get(user=request.user, card_id=card_id) if card_id else None
         except ValidationError as error:
             raise serializers.ValidationError(error.message_dict) from error
+        paging = ChargebackPageSerializer(data=request.query_params)
+        paging.is_valid(raise_exception=True)
         report = chargeback_report(
-            user=request.user, showback=self.showback, whatif=whatif, **params
+            user=request.user,
+            showback=self.showback,
+            whatif=whatif,
+            page=paging.validated_data.get("page"),
+            page_size=page_size(request),
+            **params,
         )
         return Response(ChargebackSerializer(report).data)
 
@@ -56,6 +66,31 @@ class ShowbackView(ChargebackView):
     teams are shown their costs without being charged."""
 
     showback = True
+
+
+class UsageExportView(APIView):
+    """Ask for every usage hour of a report's scope (the chargeback's parameters) as a CSV:
+    written in the background; a notification brings its download link."""
+
+    @extend_schema(
+        parameters=[ChargebackQuerySerializer],
+        request=None,
+        responses={202: UsageExportSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        query = ChargebackQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        export_id = usage_export_request(
+            user=request.user,
+            period=query.validated_data["period"],
+            filters=query.validated_data["filters"],
+        )
+        data = {
+            "id": export_id,
+            "status": "being prepared",
+            "detail": "The file is written in the background; a notification brings its link.",
+        }
+        return Response(UsageExportSerializer(data).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(
@@ -106,14 +141,14 @@ class BudgetViewSet(viewsets.ModelViewSet):
         incoming.is_valid(raise_exception=True)
         data = dict(incoming.validated_data)
         organization = data.pop("organization")
-        budget = services.budget_save(user=request.user, organization_id=organization.pk, data=data)
+        budget = budget_save(user=request.user, organization_id=organization.pk, data=data)
         return self._answer(budget, status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
         budget = self.get_object()
         incoming = BudgetSerializer(budget, data=request.data, partial=kwargs.get("partial", False))
         incoming.is_valid(raise_exception=True)
-        budget = services.budget_save(
+        budget = budget_save(
             user=request.user,
             budget=budget,
             organization_id=budget.organization_id,
@@ -122,4 +157,4 @@ class BudgetViewSet(viewsets.ModelViewSet):
         return self._answer(budget)
 
     def perform_destroy(self, instance: Budget) -> None:
-        services.budget_delete(user=self.request.user, budget=instance)
+        budget_delete(user=self.request.user, budget=instance)

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from billing.selectors import period_parse
+from billing.selectors.periods import period_parse
 from core.models import Organization, Project
 from lifecycle.models import IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors.preview import MAX_PREVIEW_DAYS

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import Count
 from django.utils import timezone
 
-from billing.selectors import month_period
+from billing.selectors.periods import month_period
 from lifecycle.models import Grade, LeaseState
 from lifecycle.selectors.leases import SOON, lease_list
 from lifecycle.selectors.reclaim import reclaim_case_list

@@ -9,7 +9,8 @@ from django.db.models import Count, DateTimeField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
 
-from billing.selectors import Period, user_currency
+from billing.selectors.access import user_currency
+from billing.selectors.periods import Period
 from core.models import Project
 from core.selectors import project_ids
 from lifecycle.models import Saving

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from billing.models import BudgetAlert, Rate, Statement, Usage
 from billing.pricing import monthly_quote
-from billing.selectors import budget_list, chargeback_report, month_period, period_parse
+from billing.selectors.budgets import budget_list
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.periods import month_period, period_parse
 from portal import demo_history
 from provisioning.models import Resource
 
@@ -31,14 +33,24 @@ def test_last_month_has_a_chargeback_by_project_and_closed_statements(demo, hist
     report = chargeback_report(user=demo["carol"], period=last_month, group_by="project")
     assert {row.label for row in report.rows} == {"web-shop", "data-lab"}
     assert all(row.cost > 0 for row in report.rows)
-    # Each past month is closed per cost center, its total the usage it claimed (its lines are
-    # rounded to the cent one by one).
+    # Each past month is closed per cost center, its total the month's usage of the cost center
+    # (the history is metered before the months are closed; its lines are rounded to the cent
+    # one by one).
     for month in history:
         statements = Statement.objects.filter(month=month)
         assert set(statements.values_list("cost_center", flat=True)) == {"CC-100", "CC-200"}
         for statement in statements:
             lines = list(statement.lines.all())
-            claimed = sum(u.cost for u in Usage.objects.filter(statement=statement))
+            period = month_period(month)
+            claimed = sum(
+                u.cost
+                for u in Usage.objects.filter(
+                    organization_id=statement.organization_id,
+                    cost_center=statement.cost_center,
+                    hour__gte=period.start,
+                    hour__lt=period.end,
+                )
+            )
             assert statement.total == sum(line.cost for line in lines)
             assert abs(statement.total - claimed) <= Decimal("0.01") * len(lines)
     statement = Statement.objects.filter(month=history[-1]).first()

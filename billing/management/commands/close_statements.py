@@ -5,7 +5,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.services import statements_close
+from billing.services.statements import statements_close
 
 
 class Command(BaseCommand):

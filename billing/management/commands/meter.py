@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.services import meter_range
+from billing.services.metering import meter_range
 
 
 def _moment(value: str) -> datetime:

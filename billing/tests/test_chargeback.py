@@ -5,12 +5,17 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db.models import Sum
 
+from billing import tasks
 from billing.models import Usage
-from billing.selectors import chargeback_report, month_period
-from billing.services import meter_range
-from tests.test_metering import T0, at, event, make_resource
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.periods import month_period
+from billing.services import exports
+from billing.services.metering import meter_range
+from billing.tests.helpers import T0, at, event, make_resource
+from core.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -136,14 +141,55 @@ def test_html_resource_costs_are_private(demo, usage, client):
     assert client.get(f"/costs/resources/{usage['alice_vm'].pk}/?period=2026-10").status_code == 200
 
 
-def test_csv_export_streams_every_visible_row(demo, usage, client):
+def test_summary_csv_has_the_report_rows_and_total(demo, usage, client):
+    client.force_login(demo["carol"])
+    response = client.get("/costs/export.csv?period=2026-10&group_by=project")
+    header, *rows, total = list(csv.reader(io.StringIO(response.content.decode())))
+    assert header[:2] == ["Project", "Cost (USD)"]
+    assert {row[0]: Decimal(row[1]) for row in rows} == {
+        "web-shop": _total(Usage.objects.filter(project=demo["web_shop"])),
+        "data-lab": _total(Usage.objects.filter(project=demo["data_lab"])),
+    }
+    assert total[:2] == ["Total", str(_total(Usage.objects.all()))]
+    by_resource = client.get("/costs/export.csv?period=2026-10&group_by=resource&page_size=1")
+    assert len(by_resource.content.decode().splitlines()) == 1 + 3 + 1  # every page
+
+
+def test_raw_hours_are_written_in_the_background_for_their_reader(
+    demo, usage, client, django_capture_on_commit_callbacks, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
+    sent = []
+    monkeypatch.setattr(
+        exports.current_app, "send_task", lambda name, kwargs: sent.append((name, kwargs))
+    )
     client.force_login(demo["bob"])
-    response = client.get("/costs/export.csv?period=2026-10")
-    assert response.streaming
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post("/costs/exports/?period=2026-10", follow=True)
+    assert "being prepared" in page.content.decode()
+    ((name, kwargs),) = sent
+    assert name == "billing.tasks.usage_export"
+    tasks.usage_export(**kwargs)  # what the worker runs
+    (notice,) = Notification.objects.filter(user=demo["bob"], subject__contains="ready")
+    response = client.get(notice.url)
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     web_shop = Usage.objects.filter(project=demo["web_shop"])
     assert len(rows) == web_shop.count()
     assert sum(Decimal(row["Cost"]) for row in rows) == web_shop.aggregate(t=Sum("cost"))["t"]
+    client.force_login(demo["carol"])  # somebody else's file
+    assert client.get(notice.url).status_code == 404
+
+
+def test_by_resource_comes_a_page_at_a_time(demo, usage, api_as):
+    client = api_as(demo["carol"])
+    first = client.get("/api/v1/chargeback/?period=2026-10&group_by=resource&page_size=2").data
+    second = client.get(
+        "/api/v1/chargeback/?period=2026-10&group_by=resource&page_size=2&page=2"
+    ).data
+    assert (first["count"], first["pages"], len(first["rows"]), len(second["rows"])) == (3, 2, 2, 1)
+    costs = [Decimal(row["cost"]) for row in first["rows"] + second["rows"]]
+    assert costs == sorted(costs, reverse=True)
+    assert first["total"] == second["total"] == str(_total(Usage.objects.all()))
 
 
 def test_chargeback_is_in_the_openapi_schema(client):

@@ -1,6 +1,6 @@
 """Metering: hourly usage rows from lifecycle events, exact, explainable, never charged twice."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -12,50 +12,14 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import Rate, Unit, Usage
 from billing.pricing import HOURS_PER_MONTH, monthly_quote
-from billing.services import meter_hour, meter_range
-from catalog.models import Order
-from provisioning.models import CloudAccount, Resource, ResourceEvent
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.periods import month_period
+from billing.services.metering import meter_hour, meter_range
+from billing.tests.helpers import T0, at, event, make_resource, usage_of
+from provisioning.models import CloudAccount, Resource
 from provisioning.selectors import cloud_account_options
 
 pytestmark = pytest.mark.django_db
-
-T0 = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)  # a Monday 10:00 UTC in a month long gone
-
-
-def at(hours: float) -> datetime:
-    return T0 + timedelta(hours=hours)
-
-
-def make_resource(
-    demo, *, kind="server", user="alice", project="web_shop", parent=None, **properties
-):
-    """A resource of `user`'s order in `project` (web-shop), with no events yet."""
-    order = parent.order if parent else None
-    order = order or Order.objects.create(
-        item=demo["linux_vm"],
-        project=demo[project],
-        requester=demo[user],
-        parameters={"name": "web-1", "size": "small"},
-    )
-    return Resource.objects.create(
-        order=order,
-        project=demo[project],
-        cloud_account=CloudAccount.objects.get(name="sandbox"),
-        parent=parent,
-        kind=kind,
-        name=f"{kind}-{Resource.objects.count() + 1}",
-        properties=properties,
-    )
-
-
-def event(resource, kind, when, *, size="", quantity=Decimal("1")):
-    return ResourceEvent.objects.create(
-        resource=resource, kind=kind, at=when, size=size, quantity=quantity
-    )
-
-
-def usage_of(resource) -> dict[datetime, Decimal]:
-    return dict(Usage.objects.filter(resource=resource).values_list("hour", "cost"))
 
 
 def test_metering_twice_changes_nothing(demo):
@@ -216,7 +180,6 @@ def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     """Order → approve → provision → stop: the real lifecycle events are metered, and a full
     running hour costs the order's quote / 730."""
     from approvals.services.deciding import approval_decide
-    from billing.selectors import chargeback_report, month_period
     from catalog.orders import order_admit, order_deploy
     from catalog.services import order_submit
     from provisioning.models import Step

@@ -13,26 +13,19 @@ from django.utils import timezone
 from billing import accrual
 from billing.models import BudgetAlert, Rate, RateCard, Usage
 from billing.pricing import CENT, HOURS_PER_MONTH, PriceBook, monthly_quote
-from billing.selectors import (
-    budget_statuses,
-    chargeback_report,
-    month_period,
-    period_parse,
-)
-from billing.services import (
-    budget_alerts_send,
-    hour_floor,
-    meter_backfill,
-    meter_hour,
-    meter_range,
-    rate_problems,
-)
+from billing.selectors.budgets import budget_statuses
+from billing.selectors.chargeback import chargeback_report
+from billing.selectors.exports import EXPORT_HEADER
+from billing.selectors.periods import month_period, period_parse
+from billing.services.budgets import budget_alerts_send
+from billing.services.metering import hour_floor, meter_backfill, meter_hour, meter_range
+from billing.services.rates import rate_problems
+from billing.tests.helpers import T0, at, event, make_resource
 from catalog.models import Order, OrderStatus
 from core.models import Notification, OrganizationRole
 from core.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource
 from tests.fixtures import order_via_api, wait_until
-from tests.test_metering import T0, at, event, make_resource
 
 pytestmark = pytest.mark.django_db
 
@@ -89,11 +82,14 @@ def test_the_accrual_is_one_query_whatever_the_number_of_running_resources(demo,
     now = _now()
     period = period_parse()
 
-    def queries_for(count: int) -> int:
+    def queries_for(count: int, metered: bool = False) -> int:
         for _ in range(count):
             server = make_resource(demo, size="small")
             event(server, "created", now - timedelta(hours=2), size="small")
-        with query_baseline("billing.running_costs") as queries:
+        if metered:
+            meter_hour(hour=hour_floor(now) - timedelta(hours=1))
+        name = "billing.running_costs_metered" if metered else "billing.running_costs"
+        with query_baseline(name) as queries:
             costs = accrual.running_costs(
                 resources=Resource.objects.all(), start=period.start, end=period.end, now=now
             )
@@ -101,7 +97,11 @@ def test_the_accrual_is_one_query_whatever_the_number_of_running_resources(demo,
         return len(queries.captured_queries)
 
     few, many = queries_for(2), queries_for(30)
-    assert few == many  # the resources, and the rates of their cards (2, the baseline)
+    # The last metered hour (none here), the resources, and the rates of their cards: 3 when
+    # pinned first.
+    assert few == many
+    # With a metered hour: its rows for what did not change since, and the changed ones: 4.
+    assert queries_for(2, metered=True) == queries_for(30, metered=True)
 
 
 def test_a_completed_order_shows_in_month_to_date_at_once(demo, api_as, celery_worker_process):
@@ -350,10 +350,11 @@ def test_csv_headers_and_group_labels_are_for_people(demo, client):
     event(server, "created", at(0), size="small")
     meter_range(start=T0, end=at(1))
     client.force_login(demo["carol"])
-    response = client.get("/costs/export.csv?period=2026-10")
-    header = next(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert "Resource" in header and "Cost center" in header and "Project" in header
-    assert not any("__" in column or "_" in column for column in header)
+    response = client.get("/costs/export.csv?period=2026-10&group_by=cost_center")
+    header = next(csv.reader(io.StringIO(response.content.decode())))
+    assert header[:2] == ["Cost center", "Cost (USD)"]
+    assert "Resource" in EXPORT_HEADER and "Cost center" in EXPORT_HEADER  # the raw hours'
+    assert not any("__" in column or "_" in column for column in header + EXPORT_HEADER)
     page = client.get("/costs/?period=2026-10&group_by=cost_center").content.decode()
     assert "Cost center" in page and "Cost_center" not in page
 
