@@ -26,7 +26,8 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = "canopy,provisioning"  # settings' queue names without a prefix: the broker is private
+# The settings' queue names without a prefix: the broker is private.
+QUEUES = "canopy,provisioning,billing"
 
 
 def free_port() -> int:

@@ -291,7 +291,7 @@ def celery_worker_process(transactional_db, tmp_path: Path) -> Iterator[subproce
 def worker_process(tmp_path: Path, **extra_env: str) -> Iterator[subprocess.Popen]:
     """Start a worker (its environment plus `extra_env`) after purging the test queues; its
     log is `tmp_path / "worker.log"`, printed at the end (pytest shows it when a test failed)."""
-    queues = [settings.CANOPY_DEFAULT_QUEUE, settings.CANOPY_PROVIDER_QUEUE]
+    queues = settings.CANOPY_QUEUES
     with celery_app.connection_for_write() as conn:
         for queue in queues:  # messages left by earlier tests point at flushed rows
             conn.default_channel.queue_declare(queue=queue, durable=True)

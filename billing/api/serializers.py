@@ -22,7 +22,18 @@ def _month_field(help_text: str) -> serializers.RegexField:
     )
 
 
-class ChargebackQuerySerializer(serializers.Serializer):
+class QueryParameters(serializers.Serializer):
+    """Query parameters of one value each: `project[id]=3` is a malformed `project`, not an
+    unknown parameter to skip (as on every list's filters)."""
+
+    def to_internal_value(self, data):
+        nested = {key.split("[", 1)[0] for key in data if "[" in key} & set(self.fields)
+        if nested:
+            raise serializers.ValidationError({name: ["Give one value."] for name in nested})
+        return super().to_internal_value(data)
+
+
+class ChargebackQuerySerializer(QueryParameters):
     """A period (a month, or start and end days) and a grouping, narrowed by drill-down keys."""
 
     period = _month_field("A month, YYYY-MM; the current month when neither period nor start/end.")
@@ -58,7 +69,7 @@ class ChargebackQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class ChargebackPageSerializer(serializers.Serializer):
+class ChargebackPageSerializer(QueryParameters):
     """Which page of a report by resource (the other groupings come whole)."""
 
     page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
