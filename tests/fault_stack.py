@@ -270,7 +270,7 @@ class Canopy:
 
     def order(self, user: str, project_slug: str, name: str) -> requests.Response:
         ((project_id,),) = self.postgres.query(
-            "SELECT id FROM portal_project WHERE slug = %s", (project_slug,)
+            "SELECT id FROM core_project WHERE slug = %s", (project_slug,)
         )
         return self.api(
             "post",
