@@ -162,7 +162,11 @@ class BudgetStatusSerializer(serializers.Serializer):
     spent_with_accrued = _money("spent + accrued")
     percent = serializers.IntegerField(help_text="spent + accrued, in % of the budget")
     monthly_run_rate = _money("what runs now in the budget's scope costs a month")
-    forecast = _money("month end: spent + accrued + what runs now for the hours left")
+    trend = _money(
+        "the growth of the last two weeks' daily cost carried on to the month end (0 without "
+        "two full weeks of history, or when the cost did not grow)"
+    )
+    forecast = _money("month end: spent + accrued + what runs now for the hours left + trend")
     forecast_percent = serializers.IntegerField()
     currency = serializers.CharField()
     refuse_orders_over_budget = serializers.BooleanField(source="budget.refuse_orders_over_budget")
