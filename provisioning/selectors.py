@@ -166,7 +166,9 @@ def options_stale(entry: dict | None) -> bool:
     return entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS
 
 
-def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -> dict[str, list]:
+def cloud_account_options(
+    *, account: CloudAccount, entry: dict | None = None, entry_read: bool = False
+) -> dict[str, list]:
     """Locations, sizes and images of the account, from the cache; never calls a slow cloud
     and writes nothing.
 
@@ -174,9 +176,10 @@ def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -
     sandbox), or none, is read directly instead. Other providers' stale entries are served, and
     with no entry yet they answer empty lists until a worker has fetched them (beat does every
     few minutes; `provisioning.services.accounts.account_options_request` asks at once).
-    `entry`: the account's cache entry, when the caller has just read it.
+    `entry`: the account's cache entry, when the caller has just read it (`entry_read`: it did,
+    and None means the cache had none: not read twice).
     """
-    if entry is None:
+    if entry is None and not entry_read:
         entry = cache.get(options_cache_key(account.pk))
     adapter_class = REGISTRY.get(account.provider)
     if options_stale(entry) and adapter_class and LOCAL_OPTIONS in adapter_class.features:
