@@ -15,7 +15,7 @@ from core.selectors import project_ids, user_has_project_perm
 from lifecycle.models import Grade, IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors.leases import lease_extension_orders, lease_limit
 from provisioning.models import Resource, ResourceState
-from provisioning.providers.base import MetricPoint
+from provisioning.providers.base import MetricMean
 
 
 def idle_policy_for(*, project: Project) -> IdlePolicy | None:
@@ -112,17 +112,16 @@ def metric_step(window: timedelta) -> timedelta:
     return max(min(window / 6, timedelta(minutes=5)), timedelta(seconds=30))
 
 
-def idle_evidence(points: list[MetricPoint], policy: IdlePolicy) -> dict | None:
-    """The averages of `points` (the policy's window), or None when the source has none."""
-    average = provisioning_selectors.metric_average(points)
-    if average is None:
+def idle_evidence(mean: MetricMean | None, policy: IdlePolicy) -> dict | None:
+    """The policy's verdict on the server's mean over its window (None: the source has none)."""
+    if mean is None:
         return None
-    cpu, network = average
     return {
-        "cpu_percent": round(cpu, 2),
-        "network_kbps": round(network, 2),
-        "points": len(points),
-        "idle": cpu < policy.cpu_below_percent and network < policy.network_below_kbps,
+        "cpu_percent": round(mean.cpu_percent, 2),
+        "network_kbps": round(mean.network_kbps, 2),
+        "points": mean.points,
+        "idle": mean.cpu_percent < policy.cpu_below_percent
+        and mean.network_kbps < policy.network_below_kbps,
     }
 
 
@@ -130,18 +129,17 @@ def idle_evidence_batch(
     judged: list[tuple[Resource, IdlePolicy]], now: datetime
 ) -> dict[int, dict | None]:
     """Each judged server's evidence by resource id: one metrics call per account and policy
-    window (`servers_metrics` groups by account), not one per server."""
+    window (`servers_metric_means` groups by account), not one per server, asking for the
+    window's means rather than its points."""
     by_window: dict[timedelta, list[Resource]] = defaultdict(list)
     for resource, policy in judged:
         by_window[policy.window].append(resource)
-    series: dict[int, list[MetricPoint]] = {}
+    means: dict[int, MetricMean] = {}
     for window, servers in by_window.items():
-        series |= provisioning_selectors.servers_metrics(
+        means |= provisioning_selectors.servers_metric_means(
             servers=servers, since=now - window, until=now, step=metric_step(window)
         )
-    return {
-        server.pk: idle_evidence(series.get(server.pk, []), policy) for server, policy in judged
-    }
+    return {server.pk: idle_evidence(means.get(server.pk), policy) for server, policy in judged}
 
 
 CANDIDATE_FIELDS = (
