@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
@@ -339,18 +339,28 @@ def metric_average(points: Sequence[MetricPoint]) -> MetricAverage | None:
     return mean and MetricAverage(mean.cpu_percent, mean.network_kbps)
 
 
+class MetricServer(Protocol):
+    """What a metrics read needs of a server: a Resource, or a row of these columns."""
+
+    pk: int
+    kind: str
+    state: str
+    external_id: str
+    cloud_account_id: int
+
+
 def _per_account(
-    servers: Sequence[Resource], read: Callable[[MetricsSource, list[str]], dict[str, Any]]
+    servers: Sequence[MetricServer], read: Callable[[MetricsSource, list[str]], dict[str, Any]]
 ) -> dict[int, Any]:
     """`read(source, external ids)` once per account over the servers that have metrics, its
     answers by resource id; a source that fails counts as having nothing (logged)."""
-    by_account: dict[int, list[Resource]] = defaultdict(list)
+    by_account: dict[int, list[MetricServer]] = defaultdict(list)
     for server in servers:
         if server.kind == "server" and server.state in METRIC_STATES and server.external_id:
             by_account[server.cloud_account_id].append(server)
     answer: dict[int, Any] = {}
-    for group in by_account.values():
-        account = group[0].cloud_account
+    for account in CloudAccount.objects.filter(pk__in=by_account).order_by("pk"):
+        group = by_account[account.pk]
         try:
             found = read(metrics_source(account), [s.external_id for s in group])
         except ProviderError as error:
@@ -362,7 +372,7 @@ def _per_account(
 
 def servers_metrics(
     *,
-    servers: Sequence[Resource],
+    servers: Sequence[MetricServer],
     since: datetime,
     until: datetime,
     step: timedelta = timedelta(minutes=5),
@@ -375,7 +385,7 @@ def servers_metrics(
 
 
 def servers_metric_means(
-    *, servers: Sequence[Resource], since: datetime, until: datetime, step: timedelta
+    *, servers: Sequence[MetricServer], since: datetime, until: datetime, step: timedelta
 ) -> dict[int, MetricMean]:
     """Each server's mean utilisation over the points `servers_metrics` would read, by resource
     id, asked of the source as a mean (no point sent that only gets averaged away)."""

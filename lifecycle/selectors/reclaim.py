@@ -4,6 +4,7 @@ servers the reclaim judges."""
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db.models import F, Q, QuerySet
@@ -16,6 +17,7 @@ from lifecycle.models import Grade, IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors.leases import lease_extension_orders, lease_limit
 from provisioning.models import Resource, ResourceState
 from provisioning.providers.base import MetricMean
+from provisioning.selectors import MetricServer
 
 
 def idle_policy_for(*, project: Project) -> IdlePolicy | None:
@@ -126,12 +128,12 @@ def idle_evidence(mean: MetricMean | None, policy: IdlePolicy) -> dict | None:
 
 
 def idle_evidence_batch(
-    judged: list[tuple[Resource, IdlePolicy]], now: datetime
+    judged: list[tuple[MetricServer, IdlePolicy]], now: datetime
 ) -> dict[int, dict | None]:
     """Each judged server's evidence by resource id: one metrics call per account and policy
     window (`servers_metric_means` groups by account), not one per server, asking for the
     window's means rather than its points."""
-    by_window: dict[timedelta, list[Resource]] = defaultdict(list)
+    by_window: dict[timedelta, list[MetricServer]] = defaultdict(list)
     for resource, policy in judged:
         by_window[policy.window].append(resource)
     means: dict[int, MetricMean] = {}
@@ -143,6 +145,7 @@ def idle_evidence_batch(
 
 
 CANDIDATE_FIELDS = (
+    "pk",
     "kind",
     "state",
     "state_changed_at",
@@ -150,14 +153,15 @@ CANDIDATE_FIELDS = (
     "cloud_account_id",
     "project_id",
     "order_id",
+    "organization_id",
 )
 
 
-def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | None]]:
+def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Any, int | None]]:
     """(server, applicable policy id) for the running top-level servers of projects under an
     enabled policy, and every server with an open case. Autoscaling owns its groups' servers;
-    servers adopted to be observed only are left alone. The servers carry CANDIDATE_FIELDS
-    only."""
+    servers adopted to be observed only are left alone. The servers are rows of
+    CANDIDATE_FIELDS (tens of thousands each tick: no model built per row)."""
     covered = Resource.objects.filter(
         kind="server", parent__isnull=True, state=ResourceState.ACTIVE, observe_only=False
     )
@@ -170,10 +174,8 @@ def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | No
             | covered.filter(project_id__in=projects)
             | Resource.objects.filter(pk__in=open_cases)
         )
-        # Tens of thousands of rows each tick: only what judging and the metrics read need
-        # (`servers_metrics` loads each account once).
-        .only(*CANDIDATE_FIELDS)
         .annotate(organization_id=F("project__organization_id"))
+        .values_list(*CANDIDATE_FIELDS, named=True)
     )
     return [
         (server, projects.get(server.project_id, organizations.get(server.organization_id)))

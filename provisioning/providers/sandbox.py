@@ -313,8 +313,9 @@ class SandboxAdapter(ProviderAdapter):
         loads[names[0]] = profile
         return {**self.account.options, "load": loads}
 
-    def _loads(self, objects: list[SandboxObject]) -> dict[str, str | float]:
-        """Each server's load profile by external id: its own, else its autoscaling group's (so
+    def _loads(self, objects: list[Any]) -> dict[str, str | float]:
+        """Each server's load profile by external id (`objects`: SandboxObjects or rows with
+        their external_id, name and attributes): its own, else its autoscaling group's (so
         future servers of the group inherit it), else busy."""
         loads = self.account.options.get("load") or {}
         profiles = {}
@@ -329,8 +330,11 @@ class SandboxAdapter(ProviderAdapter):
     ) -> tuple[list[int], dict[str, tuple[list[float], list[float]]]]:
         """The instants (epoch seconds, multiples of `step`) in [since, until) and each known
         server's CPU and network readings at them, rounded as shown."""
-        objects = self._objects().filter(kind="server", external_id__in=external_ids)
-        objects = list(objects.only("external_id", "name", "state", "attributes"))
+        servers = self._objects().filter(kind="server", external_id__in=external_ids)
+        # Rows, not models: a tick reads tens of thousands.
+        objects = list(
+            servers.values_list("external_id", "name", "state", "attributes", named=True)
+        )
         profiles = self._loads(objects)
         seconds = max(int(step.total_seconds()), 1)
         first = math.ceil(since.timestamp() / seconds) * seconds
