@@ -11,7 +11,7 @@ export CANOPY_BASE_URL
 # developer turns them back on with `DEBUG=true make run`.
 DEBUG ?= false
 
-.PHONY: bench-scale run test lint bench demo venv browser directory ldap-headers fault-services prometheus
+.PHONY: bench-scale run test query-counts lint bench demo venv browser directory ldap-headers fault-services prometheus
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(MAKE) --no-print-directory ldap-headers
@@ -63,9 +63,17 @@ fault-services:
 prometheus:
 	@command -v prometheus >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
-## test: every test; uses PostgreSQL and Redis on 127.0.0.1 when they answer
+## test: every test, spread over the machine's cores (pytest-xdist, one test database, queue
+## prefix and var dir per xdist worker); uses PostgreSQL and Redis on 127.0.0.1 when they answer
+# TEST_WORKERS=0 runs the suite in one process; loadgroup keeps the tests sharing a module-scoped
+# server (the fault tests' private stack, Prometheus) on one worker.
+TEST_WORKERS ?= auto
 test: venv browser directory fault-services prometheus
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+## query-counts: rewrite every app's tests/query_counts.json from what the tests measure now
+query-counts: venv
+	$(VENV)/bin/pytest --update-query-counts -n $(TEST_WORKERS) --dist loadgroup
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -187,7 +187,7 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
     """A celery worker on both queues, as Procfile.dev and docker-compose.yml start it."""
     from django.conf import settings
 
-    queues = f"{settings.CANOPY_DEFAULT_QUEUE},{settings.CANOPY_PROVIDER_QUEUE}"
+    queues = ",".join(settings.CANOPY_QUEUES)
     with log_path.open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues,

@@ -40,8 +40,8 @@ BROKER_TIMEOUT_SECONDS = 2
 
 
 def _queues() -> list[str]:
-    """The queues workers must serve: bookkeeping and provider calls."""
-    return [settings.CANOPY_DEFAULT_QUEUE, settings.CANOPY_PROVIDER_QUEUE]
+    """The queues workers must serve: bookkeeping, provider calls and billing's long jobs."""
+    return settings.CANOPY_QUEUES
 
 
 def _heartbeat_ages() -> dict[str, tuple[float | None, str | None]]:

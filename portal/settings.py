@@ -252,6 +252,8 @@ CANOPY_DEFAULT_QUEUE = f"{CANOPY_QUEUE_PREFIX}canopy"
 CANOPY_PROVIDER_QUEUE = f"{CANOPY_QUEUE_PREFIX}provisioning"
 # Billing's long jobs (metering, closing a month, exports) stay off the admission queue.
 CANOPY_BILLING_QUEUE = f"{CANOPY_QUEUE_PREFIX}billing"
+# Every queue some worker must serve (health checks each one's heartbeat).
+CANOPY_QUEUES = [CANOPY_DEFAULT_QUEUE, CANOPY_PROVIDER_QUEUE, CANOPY_BILLING_QUEUE]
 # Provider options (locations, sizes, images) are cached and refreshed by workers, so web and
 # workers must share the cache: Redis when the broker is Redis, else files under var/ (embedded).
 # The prefix keeps test sessions apart.

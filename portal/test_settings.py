@@ -30,8 +30,13 @@ if _required and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
 if _required and not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
     raise ImproperlyConfigured("CANOPY_REQUIRE_SERVICES=1 but Redis is not reachable")
 # Inherited by worker processes the tests start, so they share the queues and the var dir.
-os.environ.setdefault("CANOPY_QUEUE_PREFIX", f"test-{uuid.uuid4().hex[:8]}-")
-os.environ.setdefault("CANOPY_VAR_DIR", tempfile.mkdtemp(prefix="canopy-test-"))
+# Each pytest-xdist worker inherits the controller's environment too, but must have queues, a
+# cache prefix and a var dir of its own: CANOPY_TEST_OWNER says which process tree set them.
+_owner = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("CANOPY_TEST_OWNER") != _owner:
+    os.environ["CANOPY_TEST_OWNER"] = _owner
+    os.environ["CANOPY_QUEUE_PREFIX"] = f"test-{uuid.uuid4().hex[:8]}-"
+    os.environ["CANOPY_VAR_DIR"] = tempfile.mkdtemp(prefix="canopy-test-")
 
 from portal.settings import *
 

@@ -26,7 +26,8 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = "canopy,provisioning"  # settings' queue names without a prefix: the broker is private
+# The settings' queue names without a prefix: the broker is private.
+QUEUES = "canopy,provisioning,billing"
 
 
 def free_port() -> int:
@@ -270,7 +271,7 @@ class Canopy:
 
     def order(self, user: str, project_slug: str, name: str) -> requests.Response:
         ((project_id,),) = self.postgres.query(
-            "SELECT id FROM portal_project WHERE slug = %s", (project_slug,)
+            "SELECT id FROM core_project WHERE slug = %s", (project_slug,)
         )
         return self.api(
             "post",

@@ -114,7 +114,7 @@ def test_an_approval_made_while_the_broker_is_down_provisions_once_it_is_back(
     canopy.broker.start()
     took = canopy.wait(lambda: _completed(canopy, order_id), timeout=60, what="the order completed")
     print(f"broker back → order completed: {took:.1f}s")
-    assert canopy.postgres.query("SELECT count(*) FROM portal_outboxmessage") == [(0,)]
+    assert canopy.postgres.query("SELECT count(*) FROM core_outboxmessage") == [(0,)]
 
     # Deleting goes the same way.
     canopy.broker.stop()

@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_order_completes(
     _kill_worker(celery_worker_process)
     _sandbox(latency_ms=50)
 
-    queues = [settings.CANOPY_DEFAULT_QUEUE, settings.CANOPY_PROVIDER_QUEUE]
+    queues = settings.CANOPY_QUEUES
     env = {
         **os.environ,
         "DATABASE_URL": _database_url_for_subprocess(),

@@ -7,8 +7,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Order
@@ -84,23 +82,23 @@ def test_a_permanent_error_fails_its_step_and_compensation_deletes_the_others(de
     assert set(Resource.objects.filter(order=order).values_list("state", flat=True)) == {"deleted"}
 
 
-def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings):
+def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings, query_baseline):
     settings.CANOPY_STEP_BATCH = 50
     costs = {}
     for count in (2, 10):
         order = fleet_order(demo, count)
         deployment_start(order=order)
         ids = [s.pk for s in queued()]
-        with CaptureQueriesContext(connection) as captured:
+        # The provider's own calls (the sandbox's lookup and insert) are per server, as in a
+        # loop calling the adapter; Canopy's bookkeeping is not: claim (UPDATE, SELECT), then
+        # record (BEGIN, lock steps, UPDATE resources, audit, events, UPDATE steps, lock
+        # deployment, is it done?, close it and the order…, COMMIT); at most 25 when pinned
+        # here first.
+        with query_baseline("provisioning.steps_chunk", ignore="sandboxobject") as captured:
             steps_execute(step_ids=ids)
         assert Order.objects.get(pk=order.pk).status == "completed"
-        # The provider's own calls (the sandbox's lookup and insert) are per server, as in a
-        # loop calling the adapter; Canopy's bookkeeping is not.
         costs[count] = len([q for q in captured if "sandboxobject" not in q["sql"]])
     assert costs[2] == costs[10]
-    # claim (UPDATE, SELECT), then record (BEGIN, lock steps, UPDATE resources, audit, events,
-    # UPDATE steps, lock deployment, is it done?, close it and the order…, COMMIT).
-    assert costs[10] <= 25
 
 
 @pytest.mark.django_db(transaction=True)  # the lease is renewed from another connection

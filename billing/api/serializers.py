@@ -22,7 +22,18 @@ def _month_field(help_text: str) -> serializers.RegexField:
     )
 
 
-class ChargebackQuerySerializer(serializers.Serializer):
+class QueryParameters(serializers.Serializer):
+    """Query parameters of one value each: `project[id]=3` is a malformed `project`, not an
+    unknown parameter to skip (as on every list's filters)."""
+
+    def to_internal_value(self, data):
+        nested = {key.split("[", 1)[0] for key in data if "[" in key} & set(self.fields)
+        if nested:
+            raise serializers.ValidationError({name: ["Give one value."] for name in nested})
+        return super().to_internal_value(data)
+
+
+class ChargebackQuerySerializer(QueryParameters):
     """A period (a month, or start and end days) and a grouping, narrowed by drill-down keys."""
 
     period = _month_field("A month, YYYY-MM; the current month when neither period nor start/end.")
@@ -58,7 +69,7 @@ class ChargebackQuerySerializer(serializers.Serializer):
         return attrs
 
 
-class ChargebackPageSerializer(serializers.Serializer):
+class ChargebackPageSerializer(QueryParameters):
     """Which page of a report by resource (the other groupings come whole)."""
 
     page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
@@ -151,7 +162,11 @@ class BudgetStatusSerializer(serializers.Serializer):
     spent_with_accrued = _money("spent + accrued")
     percent = serializers.IntegerField(help_text="spent + accrued, in % of the budget")
     monthly_run_rate = _money("what runs now in the budget's scope costs a month")
-    forecast = _money("month end: spent + accrued + what runs now for the hours left")
+    trend = _money(
+        "the growth of the last two weeks' daily cost carried on to the month end (0 without "
+        "two full weeks of history, or when the cost did not grow)"
+    )
+    forecast = _money("month end: spent + accrued + what runs now for the hours left + trend")
     forecast_percent = serializers.IntegerField()
     currency = serializers.CharField()
     refuse_orders_over_budget = serializers.BooleanField(source="budget.refuse_orders_over_budget")

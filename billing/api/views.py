@@ -50,14 +50,19 @@ class ChargebackView(APIView):
             raise serializers.ValidationError(error.message_dict) from error
         paging = ChargebackPageSerializer(data=request.query_params)
         paging.is_valid(raise_exception=True)
+        asked_page = paging.validated_data.get("page")
         report = chargeback_report(
             user=request.user,
             showback=self.showback,
             whatif=whatif,
-            page=paging.validated_data.get("page"),
+            page=asked_page,
             page_size=page_size(request),
             **params,
         )
+        if asked_page and asked_page > report.pages:  # as every list: past the last is a 400
+            raise serializers.ValidationError(
+                {"page": [f"Page {asked_page} is not valid: the report has {report.pages}."]}
+            )
         return Response(ChargebackSerializer(report).data)
 
 

@@ -2,8 +2,9 @@
 where the month is heading, and the admission check against refusing budgets."""
 
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import reduce
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from billing import accrual
 from billing.accrual import RunningCost
-from billing.models import BillingProfile, Budget
+from billing.models import BillingProfile, Budget, UsageDay
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
 from billing.selectors.access import DEFAULT_CURRENCY, usage_in
 from billing.selectors.periods import Period, month_period, month_start, period_includes_now
@@ -28,7 +29,8 @@ class BudgetStatus:
 
     `spent` is metered, `accrued` the estimate since the last metered hour; `forecast` the
     month end at the run rate: spent + accrued + what runs now (`run_rate`, per hour) for the
-    hours left."""
+    hours left + `trend`, the scope's recent growth carried on for the days left
+    (`run_rate_trend`)."""
 
     budget: Budget
     month: date
@@ -37,6 +39,7 @@ class BudgetStatus:
     currency: str
     accrued: Decimal = ZERO
     run_rate: Decimal = ZERO
+    trend: Decimal = ZERO
 
     @property
     def spent_with_accrued(self) -> Decimal:
@@ -83,10 +86,10 @@ def budget_statuses(
     now: datetime | None = None,
     running: list[RunningCost] | None = None,
 ) -> list[BudgetStatus]:
-    """Spent, accrued and forecast of each budget for the month: two GROUP BY queries on the
-    daily rollup and the accrual (one query, one for the rates) for all budgets. `running`:
-    the accrual of the month when the caller has it already (it must cover the budgets'
-    scopes), so it is not read twice."""
+    """Spent, accrued, trend and forecast of each budget for the month: two GROUP BY queries
+    on the daily rollup for the month, two for the last two weeks by day, and the accrual (one
+    query, one for the rates) for all budgets. `running`: the accrual of the month when the
+    caller has it already (it must cover the budgets' scopes), so it is not read twice."""
     budgets = list(
         (budgets if budgets is not None else Budget.objects.all()).select_related(
             "project", "organization"
@@ -102,32 +105,19 @@ def budget_statuses(
     centers = {
         (budget.organization_id, budget.cost_center) for budget in budgets if not budget.project_id
     }
-    by_project = (
-        dict(
-            in_month.filter(project_id__in=projects)
-            .values("project_id")
-            .annotate(cost=Sum("cost"))
-            .values_list("project_id", "cost")
-        )
-        if projects
-        else {}
-    )
-    by_center = (
-        {
-            (org, center): cost
-            for org, center, cost in in_month.filter(
-                reduce(
-                    operator.or_,
-                    (Q(organization_id=org, cost_center=center) for org, center in centers),
-                )
-            )
-            .values("organization_id", "cost_center")
-            .annotate(cost=Sum("cost"))
-            .values_list("organization_id", "cost_center", "cost")
-        }
-        if centers
-        else {}
-    )
+    spent_by_scope = {
+        scope: cost for scope, _, cost in _costs_by_budget_scope(in_month, projects, centers)
+    }
+    # The two weeks before today, by day: the growth of the run rate (`run_rate_trend`).
+    today = now.date()
+    recent: dict[tuple, dict[date, Decimal]] = {}
+    for scope, (day,), cost in _costs_by_budget_scope(
+        UsageDay.objects.filter(day__gte=today - 2 * TREND_WINDOW, day__lt=today),
+        projects,
+        centers,
+        "day",
+    ):
+        recent.setdefault(scope, {})[day] = cost
     running_by_scope = _running_by_budget_scope(projects, centers, period, now, running)
     hours_left = _hours_left(period, now)
     currencies = dict(
@@ -137,15 +127,22 @@ def budget_statuses(
     )
     statuses = []
     for budget in budgets:
-        if budget.project_id:
-            spent = by_project.get(budget.project_id) or ZERO
-            accrued, hourly = running_by_scope.get(("project", budget.project_id), (ZERO, ZERO))
-        else:
-            scope = (budget.organization_id, budget.cost_center)
-            spent = by_center.get(scope) or ZERO
-            accrued, hourly = running_by_scope.get(("center", scope), (ZERO, ZERO))
+        scope = (
+            ("project", budget.project_id)
+            if budget.project_id
+            else ("center", (budget.organization_id, budget.cost_center))
+        )
+        spent = spent_by_scope.get(scope) or ZERO
+        accrued, hourly = running_by_scope.get(scope, (ZERO, ZERO))
+        run_rate_part = hourly * hours_left
+        trend = run_rate_trend(
+            daily_costs=recent.get(scope, {}),
+            today=today,
+            hours_left=hours_left,
+            cap=run_rate_part,
+        )
         # The run rate carried to the month's end, after what is metered and accrued.
-        forecast = spent + accrued + hourly * hours_left
+        forecast = spent + accrued + run_rate_part + trend
         statuses.append(
             BudgetStatus(
                 budget=budget,
@@ -154,10 +151,71 @@ def budget_statuses(
                 accrued=accrued.quantize(CENT, ROUND_HALF_UP),
                 run_rate=hourly,
                 forecast=forecast.quantize(CENT, ROUND_HALF_UP),
+                trend=trend.quantize(CENT, ROUND_HALF_UP),
                 currency=currencies.get(budget.organization_id, DEFAULT_CURRENCY),
             )
         )
     return statuses
+
+
+def _costs_by_budget_scope(
+    rows: QuerySet[UsageDay], projects: set[int], centers: set[tuple[int, str]], *group: str
+) -> Iterator[tuple[tuple, tuple, Decimal]]:
+    """(scope, values of `group`, cost) of `rows` by budget scope, ("project", id) and
+    ("center", (org, center)), and by the `group` columns: one GROUP BY per kind of scope."""
+    if projects:
+        for project, *values, cost in (
+            rows.filter(project_id__in=projects)
+            .values("project_id", *group)
+            .annotate(cost=Sum("cost"))
+            .values_list("project_id", *group, "cost")
+        ):
+            yield ("project", project), tuple(values), cost
+    if centers:
+        for org, center, *values, cost in (
+            rows.filter(
+                reduce(
+                    operator.or_,
+                    (Q(organization_id=org, cost_center=center) for org, center in centers),
+                )
+            )
+            .values("organization_id", "cost_center", *group)
+            .annotate(cost=Sum("cost"))
+            .values_list("organization_id", "cost_center", *group, "cost")
+        ):
+            yield ("center", (org, center)), tuple(values), cost
+
+
+# The trend compares the last TREND_WINDOW complete days with the TREND_WINDOW before.
+TREND_WINDOW = timedelta(days=7)
+
+
+def run_rate_trend(
+    *, daily_costs: dict[date, Decimal], today: date, hours_left: Decimal, cap: Decimal
+) -> Decimal:
+    """What the month's end adds if the scope keeps growing as it did over the last two weeks.
+
+    growth = (cost of the last 7 complete days - cost of the 7 before) / 49: the change of the
+    daily cost per day (the windows' middles are 7 days apart); trend = growth * days_left^2 / 2,
+    the extra cost of a daily cost growing by `growth` each day from now to the month's end.
+
+    Only when every one of the 14 days was billed (a scope that started or paused within them
+    has no trend to speak of: its first week would read as growth). Only growth counts: a cut
+    (a server stopped or deleted) already shows in what runs now, and a falling slope on top
+    would count it twice (the demo stops servers in its last weeks, and its forecast must follow
+    what runs). And never more than `cap`, what runs now adds for the hours left: the trend is
+    a guess from two weeks, what runs now a fact, and the guess never outweighs the fact."""
+    window = TREND_WINDOW.days
+    days = [today - timedelta(days=n) for n in range(1, 2 * window + 1)]
+    if hours_left <= 0 or any(day not in daily_costs for day in days):
+        return ZERO
+    last = sum(daily_costs[day] for day in days[:window])
+    before = sum(daily_costs[day] for day in days[window:])
+    growth = (last - before) / (window * window)
+    if growth <= 0:
+        return ZERO
+    days_left = hours_left / 24
+    return min(growth * days_left * days_left / 2, cap)
 
 
 def _running_by_budget_scope(

@@ -105,12 +105,17 @@ def _alert_text(status: BudgetStatus, basis: str, threshold: int) -> tuple[str, 
         subject = f"Budget of {budget.label} forecast at {threshold} % for {month:%B %Y}"
     else:
         subject = f"Budget of {budget.label} at {threshold} % for {month:%B %Y}"
+    trend = (
+        f", of which {status.trend} {currency} if it keeps growing as over the last two weeks"
+        if status.trend
+        else ""
+    )
     body = (
         f"{budget.label} has spent {status.spent_with_accrued} {currency} of its "
         f"{budget.monthly_amount} {currency} budget for {month:%B %Y} "
         f"({status.accrued} {currency} of it estimated until metered); what runs now costs "
         f"{status.monthly_run_rate} {currency} a month, so the month is forecast to end at "
-        f"{status.forecast} {currency} ({status.forecast_percent} % of the budget)."
+        f"{status.forecast} {currency} ({status.forecast_percent} % of the budget){trend}."
     )
     return subject, body
 

@@ -387,15 +387,15 @@ def test_approval_lists_take_a_constant_number_of_queries(demo, api_as):
 
     _approval(order_via_api(alice, demo))
     few = counts()
-    for _ in range(3):
-        _approval(order_via_api(alice, demo, size="large"))
+    for n in range(3):
+        _approval(order_via_api(alice, demo, name=f"web-big-{n}", size="large"))
     assert counts() == few
 
 
 def test_approval_page_is_paginated_and_page_links_keep_the_filter(demo, api_as, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
     alice = api_as(demo["alice"])
-    approvals = [_approval(order_via_api(alice, demo)) for _ in range(4)]
+    approvals = [_approval(order_via_api(alice, demo, name=f"web-{n}")) for n in range(4)]
     assert _decide(api_as(demo["bob"]), approvals[0], "approve").json()["status"] == "approved"
     bob = Client()
     bob.force_login(demo["bob"])

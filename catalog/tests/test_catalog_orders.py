@@ -298,9 +298,12 @@ def test_quote_answers_price_and_quota_without_ordering(demo):
     assert order.status_code == 201, order.content
     assert order.json()["estimated_monthly_cost"] == quote.json()["estimated_monthly_cost"]
     # More servers cost more: the count reaches the price.
+    # The ordered name is now held by a pending order: quoting it again says so.
+    again = alice.post("/api/v1/orders/quote/", body, format="json")
+    assert again.status_code == 400 and "pending order" in again.json()["name"][0]
     bigger = alice.post(
         "/api/v1/orders/quote/",
-        {**body, "parameters": {**body["parameters"], "instances": 6}},
+        {**body, "parameters": {**body["parameters"], "name": "shop-2", "instances": 6}},
         format="json",
     )
     assert float(bigger.json()["estimated_monthly_cost"]) > float(

@@ -28,7 +28,7 @@ from provisioning.providers import get_adapter
 from provisioning.selectors import resource_metrics
 from tests.fixtures import order_via_api, wait_until
 
-QUEUES = [django_settings.CANOPY_DEFAULT_QUEUE, django_settings.CANOPY_PROVIDER_QUEUE]
+QUEUES = django_settings.CANOPY_QUEUES
 
 
 def make_order(demo, *, user="alice", project="web_shop", status="submitted") -> Order:
@@ -428,18 +428,19 @@ def test_health_names_the_broker_when_it_is_down(db, client, settings, no_heartb
 
 
 def test_health_names_the_queue_without_a_live_worker(db, client, no_heartbeats):
-    default, provider = QUEUES
-    heartbeat_record(queues=[default], hostname="test")
+    default, provider, billing = QUEUES
+    heartbeat_record(queues=[default, billing], hostname="test")
     heartbeat_record(queues=[provider], hostname="old", at=time.time() - HEARTBEAT_MAX_AGE - 5)
     answer = client.get("/health/")
     assert answer.status_code == 503
     workers = answer.json()["checks"]["workers"]
-    assert not workers["ok"] and provider in workers["error"] and default not in workers["error"]
+    assert not workers["ok"] and provider in workers["error"]
+    assert default not in workers["error"] and billing not in workers["error"]
     assert answer.json()["checks"]["database"]["ok"] and answer.json()["checks"]["broker"]["ok"]
 
 
 def test_health_and_metrics_report_the_same_heartbeat_ages(db, client, no_heartbeats):
-    default, provider = QUEUES
+    default, provider, _billing = QUEUES
     heartbeat_record(queues=[default], hostname="worker-a", at=time.time() - 7)
     queues = client.get("/health/").json()["checks"]["workers"]["queues"]
     assert queues[default]["hostname"] == "worker-a" and 7 <= queues[default]["age_seconds"] < 60
