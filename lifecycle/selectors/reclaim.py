@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import F, Q, QuerySet
 
 import provisioning.selectors as provisioning_selectors
-from catalog.selectors import OPEN_STATUSES
+from catalog.selectors.orders import OPEN_STATUSES
 from core.models import Organization, OrganizationMembership, OrganizationRole, Project
 from core.selectors import project_ids, user_has_project_perm
 from lifecycle.models import Grade, IdlePolicy, Lease, ReclaimCase, ResourceKeep
