@@ -9,13 +9,8 @@ from django.urls import reverse
 
 from catalog import templating
 from catalog.models import CatalogItem
-from catalog.selectors import (
-    ModelT,
-    chosen_or_first,
-    cloud_accounts_for_item,
-    parameter_choices,
-    projects_for_item,
-)
+from catalog.selectors.menu import cloud_accounts_for_item, parameter_choices, projects_for_item
+from catalog.selectors.ordering import ModelT, chosen_or_first
 
 
 def _parameter_field(name: str, spec: dict, required: bool, offered: list | None) -> forms.Field:

@@ -90,6 +90,7 @@ _entries: dict[tuple, tuple[float, Any]] = {}
 _generation: object = object()  # matches no stored generation: the first read clears
 _checked_at = -math.inf  # time.monotonic() of the last read of the generation
 _prefetched: dict[str, Any] = {}  # the cache entries read with it (replaced, never mutated)
+_prefetched_key: str | None = None  # the options entry asked for with it (None: none asked)
 _options: dict[int, dict[str, list]] = {}  # account options served since then, by account id
 _options_key: str | None = None  # the options entry this process read last
 
@@ -143,7 +144,7 @@ def account_options(*, account: CloudAccount) -> dict[str, list]:
     if found is None:
         key = provisioning_selectors.options_cache_key(account.pk)
         found = provisioning_selectors.cloud_account_options(
-            account=account, entry=_prefetched.get(key)
+            account=account, entry=_prefetched.get(key), entry_read=key == _prefetched_key
         )
         _options, _options_key = {**_options, account.pk: found}, key
     return found
@@ -164,7 +165,7 @@ def _cached(key: tuple, load: Callable[[], T], *, keep_none: bool = True) -> T:
 
 
 def _check_generation() -> None:
-    global _generation, _checked_at, _prefetched, _options
+    global _generation, _checked_at, _prefetched, _prefetched_key, _options
     now = time.monotonic()
     if _state.in_request and now - _checked_at < CHECK_INTERVAL:
         return
@@ -179,7 +180,7 @@ def _check_generation() -> None:
     if generation is None or generation != _generation:
         _entries.clear()
         _generation = generation
-    _checked_at, _prefetched, _options = now, found, {}
+    _checked_at, _prefetched, _prefetched_key, _options = now, found, _options_key, {}
 
 
 def _request_started(**kwargs: Any) -> None:

@@ -31,7 +31,8 @@ from catalog.models import (
     lease_days_errors,
 )
 from catalog.orders import order_admission_enqueue
-from catalog.selectors import OPEN_STATUSES, order_plan, order_refusal, unsaved_order
+from catalog.selectors.ordering import order_plan, order_refusal, unsaved_order
+from catalog.selectors.orders import OPEN_STATUSES
 from core.models import Organization, Project
 from core.selectors import user_has_project_perm
 from core.services import audit_record

@@ -11,16 +11,15 @@ from catalog.filtersets import OrderFilterSet
 from catalog.forms import OrderForm
 from catalog.models import ChangeAction
 from catalog.orders import order_cancel
-from catalog.selectors import (
-    Estimate,
+from catalog.selectors.menu import (
     catalog_categories,
     catalog_item_list,
     catalog_search,
     item_price_from,
-    order_estimate,
-    order_list,
     pricing_accounts,
 )
+from catalog.selectors.ordering import Estimate, order_estimate
+from catalog.selectors.orders import order_list
 from catalog.services import (
     ORDERED_ACTIONS,
     change_order_submit,

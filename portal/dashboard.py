@@ -19,7 +19,7 @@ from approvals.selectors.deciders import pending_approval_count, pending_approva
 from autoscaling.selectors import dashboard_summary as autoscaling_summary
 from billing.selectors.dashboard import dashboard_spend
 from catalog.models import OrderStatus
-from catalog.selectors import order_list
+from catalog.selectors.orders import order_list
 from core.selectors import project_ids
 from lifecycle.selectors.dashboard import dashboard_summary as lifecycle_summary
 from portal.rollups import counts_by, resource_counts

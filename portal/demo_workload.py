@@ -16,7 +16,7 @@ from autoscaling.selectors import GROUP_KIND
 from autoscaling.services import policy_save as scaling_policy_save
 from catalog.models import Order, OrderStatus
 from catalog.orders import order_admit, order_deploy
-from catalog.selectors import catalog_item_list
+from catalog.selectors.menu import catalog_item_list
 from catalog.services import order_submit
 from core.models import Project
 from lifecycle.models import IdlePolicy

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from django.contrib.auth.models import AbstractUser
 from django.core.cache import cache
@@ -25,8 +25,15 @@ from provisioning.models import (
     UnknownObject,
 )
 from provisioning.providers import REGISTRY, ProviderError, SizeInfo
-from provisioning.providers.base import ACTIONS, KINDS, LOCAL_OPTIONS, MetricPoint
-from provisioning.providers.metrics import metrics_source
+from provisioning.providers.base import (
+    ACTIONS,
+    KINDS,
+    LOCAL_OPTIONS,
+    MetricMean,
+    MetricPoint,
+    points_mean,
+)
+from provisioning.providers.metrics import MetricsSource, metrics_source
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +173,9 @@ def options_stale(entry: dict | None) -> bool:
     return entry is None or time.time() - entry["fetched_at"] > OPTIONS_FRESH_SECONDS
 
 
-def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -> dict[str, list]:
+def cloud_account_options(
+    *, account: CloudAccount, entry: dict | None = None, entry_read: bool = False
+) -> dict[str, list]:
     """Locations, sizes and images of the account, from the cache; never calls a slow cloud
     and writes nothing.
 
@@ -174,9 +183,10 @@ def cloud_account_options(*, account: CloudAccount, entry: dict | None = None) -
     sandbox), or none, is read directly instead. Other providers' stale entries are served, and
     with no entry yet they answer empty lists until a worker has fetched them (beat does every
     few minutes; `provisioning.services.accounts.account_options_request` asks at once).
-    `entry`: the account's cache entry, when the caller has just read it.
+    `entry`: the account's cache entry, when the caller has just read it (`entry_read`: it did,
+    and None means the cache had none: not read twice).
     """
-    if entry is None:
+    if entry is None and not entry_read:
         entry = cache.get(options_cache_key(account.pk))
     adapter_class = REGISTRY.get(account.provider)
     if options_stale(entry) and adapter_class and LOCAL_OPTIONS in adapter_class.features:
@@ -328,17 +338,44 @@ class MetricAverage(NamedTuple):
 def metric_average(points: Sequence[MetricPoint]) -> MetricAverage | None:
     """The mean CPU and network of `points`, unrounded (callers round to what they show);
     None when there are none."""
-    if not points:
-        return None
-    return MetricAverage(
-        cpu_percent=sum(p.cpu_percent for p in points) / len(points),
-        network_kbps=sum(p.network_kbps for p in points) / len(points),
-    )
+    mean = points_mean(points)
+    return mean and MetricAverage(mean.cpu_percent, mean.network_kbps)
+
+
+class MetricServer(Protocol):
+    """What a metrics read needs of a server: a Resource, or a row of these columns."""
+
+    pk: int
+    kind: str
+    state: str
+    external_id: str
+    cloud_account_id: int
+
+
+def _per_account(
+    servers: Sequence[MetricServer], read: Callable[[MetricsSource, list[str]], dict[str, Any]]
+) -> dict[int, Any]:
+    """`read(source, external ids)` once per account over the servers that have metrics, its
+    answers by resource id; a source that fails counts as having nothing (logged)."""
+    by_account: dict[int, list[MetricServer]] = defaultdict(list)
+    for server in servers:
+        if server.kind == "server" and server.state in METRIC_STATES and server.external_id:
+            by_account[server.cloud_account_id].append(server)
+    answer: dict[int, Any] = {}
+    for account in CloudAccount.objects.filter(pk__in=by_account).order_by("pk"):
+        group = by_account[account.pk]
+        try:
+            found = read(metrics_source(account), [s.external_id for s in group])
+        except ProviderError as error:
+            logger.warning("metrics of account %s: %s", account.name, error.message)
+            continue
+        answer.update({s.pk: found[s.external_id] for s in group if s.external_id in found})
+    return answer
 
 
 def servers_metrics(
     *,
-    servers: Sequence[Resource],
+    servers: Sequence[MetricServer],
     since: datetime,
     until: datetime,
     step: timedelta = timedelta(minutes=5),
@@ -347,22 +384,15 @@ def servers_metrics(
     source: one call per account, however many servers. Servers not running or stopped, and
     those the source knows nothing about, are left out; a source that fails counts as having
     nothing (logged), so no policy acts on it. Callers apply visibility."""
-    by_account: dict[int, list[Resource]] = defaultdict(list)
-    for server in servers:
-        if server.kind == "server" and server.state in METRIC_STATES and server.external_id:
-            by_account[server.cloud_account_id].append(server)
-    answer: dict[int, list[MetricPoint]] = {}
-    for group in by_account.values():
-        account = group[0].cloud_account
-        try:
-            series = metrics_source(account).series(
-                [s.external_id for s in group], since, until, step
-            )
-        except ProviderError as error:
-            logger.warning("metrics of account %s: %s", account.name, error.message)
-            continue
-        answer.update({s.pk: series[s.external_id] for s in group if s.external_id in series})
-    return answer
+    return _per_account(servers, lambda source, ids: source.series(ids, since, until, step))
+
+
+def servers_metric_means(
+    *, servers: Sequence[MetricServer], since: datetime, until: datetime, step: timedelta
+) -> dict[int, MetricMean]:
+    """Each server's mean utilisation over the points `servers_metrics` would read, by resource
+    id, asked of the source as a mean (no point sent that only gets averaged away)."""
+    return _per_account(servers, lambda source, ids: source.means(ids, since, until, step))
 
 
 def resource_metrics(

@@ -9,7 +9,7 @@ import pytest
 
 from catalog.models import CatalogItem, Category, Order
 from catalog.orders import order_deploy
-from catalog.selectors import resolve_resources
+from catalog.selectors.menu import resolve_resources
 from catalog.tasks import admit_order
 from provisioning.models import CloudAccount, Step
 from provisioning.providers import ProviderError

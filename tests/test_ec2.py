@@ -388,7 +388,7 @@ def _canopy_objects(url: str) -> dict[str, set]:
 def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
     from catalog.models import CatalogItem, Order
     from catalog.orders import order_destroy
-    from catalog.selectors import resolve_resources
+    from catalog.selectors.menu import resolve_resources
     from provisioning.models import Resource
     from provisioning.services.saga import deployment_start
     from tests.fixtures import wait_until

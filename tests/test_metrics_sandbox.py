@@ -8,7 +8,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from provisioning.models import CloudAccount
-from provisioning.selectors import resource_metrics
+from provisioning.selectors import (
+    metric_average,
+    resource_metrics,
+    servers_metric_means,
+    servers_metrics,
+)
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import deployment_start
 from provisioning.services.simulation import simulated_load_set
@@ -148,7 +153,6 @@ def test_the_load_knob_checks_its_input(group):
 
 def test_metric_average_is_the_mean_of_cpu_and_network():
     from provisioning.providers.base import MetricPoint
-    from provisioning.selectors import metric_average
 
     assert metric_average([]) is None
     points = [MetricPoint(at=UNTIL, cpu_percent=c, network_kbps=n) for c, n in [(10, 1), (25, 4)]]
@@ -185,3 +189,19 @@ def test_an_unknown_range_is_refused_naming_the_valid_ones(demo, group, client, 
     balancer = group.order.resources.get(kind="load_balancer")
     page = client.get(f"/resources/{balancer.pk}/metrics/").content.decode()
     assert "A load_balancer reports no metrics." in page
+
+
+def test_the_means_are_those_of_the_series(demo, web_tier):
+    """What idle reclaim judges on (the source's means) is what the charts show (the mean of the
+    series), stopped servers included."""
+    resource_action_request(user=demo["alice"], resource_id=web_tier[1].pk, action="stop")
+    run_queued()
+    servers = list(web_tier.select_related("cloud_account"))
+    window = {"since": UNTIL - HOUR, "until": UNTIL, "step": timedelta(minutes=5)}
+    points = servers_metrics(servers=servers, **window)
+    means = servers_metric_means(servers=servers, **window)
+    assert set(means) == set(points) == {s.pk for s in servers}
+    for pk, server_mean in means.items():
+        assert (server_mean.cpu_percent, server_mean.network_kbps) == metric_average(points[pk])
+        assert server_mean.points == len(points[pk]) == 12
+    assert means[web_tier[1].pk].cpu_percent == 0  # stopped

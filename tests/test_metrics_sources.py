@@ -17,7 +17,7 @@ from django.utils import timezone
 from autoscaling.selectors import group_size
 from autoscaling.services import evaluate, policy_save
 from catalog.models import CatalogItem, Order
-from catalog.selectors import resolve_resources
+from catalog.selectors.menu import resolve_resources
 from lifecycle.models import ReclaimCase
 from lifecycle.services.reclaim import idle_policy_save, reclaim_evaluate
 from provisioning.models import CloudAccount, Resource

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import CatalogItem, ChangeAction, Order, OrderKind, OrderStatus
-from catalog.selectors import item_price_from
+from catalog.selectors.menu import item_price_from
 from core.models import AuditEvent
 from provisioning.api.serializers import DeploymentStepSerializer, ResourceSummarySerializer
 from provisioning.models import Step

@@ -27,19 +27,16 @@ from catalog.api.serializers import (
 from catalog.filtersets import OrderFilterSet
 from catalog.models import ChangeAction, Order
 from catalog.orders import order_cancel
-from catalog.selectors import (
+from catalog.selectors.menu import (
     catalog_item_list,
-    chosen_or_first,
     cloud_accounts_for_item,
-    order_list,
-    order_plan,
-    order_project,
-    order_quote,
     orderable_item,
     parameter_choices,
     pricing_accounts,
     projects_for_item,
 )
+from catalog.selectors.ordering import chosen_or_first, order_plan, order_project, order_quote
+from catalog.selectors.orders import order_list
 from catalog.services import (
     change_order_submit,
     change_plan,

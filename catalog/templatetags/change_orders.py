@@ -2,7 +2,7 @@
 
 from django import template
 
-from catalog.selectors import open_changes_of
+from catalog.selectors.orders import open_changes_of
 
 register = template.Library()
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from catalog import templating
 from catalog.admin import CatalogItemForm
 from catalog.models import LEASE_DAYS_MESSAGE, CatalogItem, Category
-from catalog.selectors import catalog_export, resolve_resources
+from catalog.selectors.menu import catalog_export, resolve_resources
 from catalog.services import DEFAULT_CATALOG, catalog_load
 
 DEFAULT = yaml.safe_load(DEFAULT_CATALOG.read_text())

@@ -13,7 +13,8 @@ import provisioning.selectors as provisioning_selectors
 from billing.models import Rate, RateCard
 from catalog.forms import OrderForm
 from catalog.models import CatalogItem, Order
-from catalog.selectors import chosen_or_first, cloud_accounts_for_item
+from catalog.selectors.menu import cloud_accounts_for_item
+from catalog.selectors.ordering import chosen_or_first
 from provisioning.models import CloudAccount
 from provisioning.providers.base import Option, SizeInfo
 from tests.fixtures import order_via_api

@@ -13,7 +13,7 @@ from billing.models import Budget
 from billing.pricing import monthly_quote
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy
-from catalog.selectors import resolve_resources
+from catalog.selectors.menu import resolve_resources
 from core.models import AuditEvent, Notification
 from provisioning.models import CloudAccount, Deployment, Resource, SandboxObject, Step
 from provisioning.services.day2 import resource_action_request

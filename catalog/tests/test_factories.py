@@ -15,7 +15,7 @@ from approvals.tests.factories import (
 )
 from catalog.models import plan_digest
 from catalog.orders import order_admit
-from catalog.selectors import catalog_item_list
+from catalog.selectors.menu import catalog_item_list
 from catalog.tests.factories import CatalogItemFactory, OrderFactory, OrderingFactory
 
 pytestmark = pytest.mark.django_db

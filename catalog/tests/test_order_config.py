@@ -19,7 +19,7 @@ from billing.models import Budget, Rate
 from billing.pricing import monthly_quote
 from catalog import order_config
 from catalog.models import CatalogItem, Order
-from catalog.selectors import resolve_resources
+from catalog.selectors.menu import resolve_resources
 from core.selectors import user_has_project_perm
 from provisioning.models import CloudAccount
 from tests.fixtures import order_via_api

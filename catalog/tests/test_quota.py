@@ -15,7 +15,7 @@ from approvals.services.quota import day2_admit
 from billing.pricing import monthly_quote
 from catalog.models import Order
 from catalog.orders import order_admit
-from catalog.selectors import resolve_resources
+from catalog.selectors.menu import resolve_resources
 from catalog.services import order_submit
 from core.models import Notification
 from provisioning.models import Resource, Step

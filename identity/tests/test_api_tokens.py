@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from core.models import AuditEvent, OrganizationRole
 from core.services import organization_membership_add
 from identity.models import ApiToken, ServiceAccount
-from identity.services import api_token_issue
+from identity.tests.factories import ApiTokenFactory
 from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def _token_client(key: str) -> APIClient:
 
 
 def _issue(user, **options) -> str:
-    return api_token_issue(user=user, created_by=user, name="test", **options).key
+    return ApiTokenFactory(user=user, name="test", **options).key
 
 
 def test_password_exchange_issues_a_named_expiring_token(demo):

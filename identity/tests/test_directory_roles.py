@@ -11,6 +11,7 @@ from core.selectors import project_list, user_has_project_perm
 from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from identity.models import DirectoryRoleMapping
 from identity.services import directory_roles_apply
+from identity.tests.factories import OrganizationRoleMappingFactory, ProjectRoleMappingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +54,9 @@ def test_a_broken_mapping_file_lists_every_problem_and_writes_nothing(acme, tmp_
 
 def test_roles_follow_groups_and_the_stronger_project_role_wins(acme):
     web_shop, organization = acme["web_shop"], acme["web_shop"].organization
-    DirectoryRoleMapping.objects.create(group="devs", project=web_shop, role="member")
-    DirectoryRoleMapping.objects.create(group="Leads", project=web_shop, role="manager")
-    DirectoryRoleMapping.objects.create(group="money", organization=organization, role="finance")
+    ProjectRoleMappingFactory(group="devs", project=web_shop, role="member")
+    ProjectRoleMappingFactory(group="Leads", project=web_shop, role="manager")
+    OrganizationRoleMappingFactory(group="money", organization=organization, role="finance")
     dave = acme["dave"]  # hand-made member of data-lab
 
     directory_roles_apply(user=dave, groups=["devs", "leads", "MONEY"])

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
 from catalog.models import ChangeAction, Order
-from catalog.selectors import order_list
+from catalog.selectors.orders import order_list
 from core.selectors import project_ids
 from lifecycle.models import Lease
 

@@ -4,18 +4,20 @@ servers the reclaim judges."""
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db.models import F, Q, QuerySet
 
 import provisioning.selectors as provisioning_selectors
-from catalog.selectors import OPEN_STATUSES
+from catalog.selectors.orders import OPEN_STATUSES
 from core.models import Organization, OrganizationMembership, OrganizationRole, Project
 from core.selectors import project_ids, user_has_project_perm
 from lifecycle.models import Grade, IdlePolicy, Lease, ReclaimCase, ResourceKeep
 from lifecycle.selectors.leases import lease_extension_orders, lease_limit
 from provisioning.models import Resource, ResourceState
-from provisioning.providers.base import MetricPoint
+from provisioning.providers.base import MetricMean
+from provisioning.selectors import MetricServer
 
 
 def idle_policy_for(*, project: Project) -> IdlePolicy | None:
@@ -112,39 +114,38 @@ def metric_step(window: timedelta) -> timedelta:
     return max(min(window / 6, timedelta(minutes=5)), timedelta(seconds=30))
 
 
-def idle_evidence(points: list[MetricPoint], policy: IdlePolicy) -> dict | None:
-    """The averages of `points` (the policy's window), or None when the source has none."""
-    average = provisioning_selectors.metric_average(points)
-    if average is None:
+def idle_evidence(mean: MetricMean | None, policy: IdlePolicy) -> dict | None:
+    """The policy's verdict on the server's mean over its window (None: the source has none)."""
+    if mean is None:
         return None
-    cpu, network = average
     return {
-        "cpu_percent": round(cpu, 2),
-        "network_kbps": round(network, 2),
-        "points": len(points),
-        "idle": cpu < policy.cpu_below_percent and network < policy.network_below_kbps,
+        "cpu_percent": round(mean.cpu_percent, 2),
+        "network_kbps": round(mean.network_kbps, 2),
+        "points": mean.points,
+        "idle": mean.cpu_percent < policy.cpu_below_percent
+        and mean.network_kbps < policy.network_below_kbps,
     }
 
 
 def idle_evidence_batch(
-    judged: list[tuple[Resource, IdlePolicy]], now: datetime
+    judged: list[tuple[MetricServer, IdlePolicy]], now: datetime
 ) -> dict[int, dict | None]:
     """Each judged server's evidence by resource id: one metrics call per account and policy
-    window (`servers_metrics` groups by account), not one per server."""
-    by_window: dict[timedelta, list[Resource]] = defaultdict(list)
+    window (`servers_metric_means` groups by account), not one per server, asking for the
+    window's means rather than its points."""
+    by_window: dict[timedelta, list[MetricServer]] = defaultdict(list)
     for resource, policy in judged:
         by_window[policy.window].append(resource)
-    series: dict[int, list[MetricPoint]] = {}
+    means: dict[int, MetricMean] = {}
     for window, servers in by_window.items():
-        series |= provisioning_selectors.servers_metrics(
+        means |= provisioning_selectors.servers_metric_means(
             servers=servers, since=now - window, until=now, step=metric_step(window)
         )
-    return {
-        server.pk: idle_evidence(series.get(server.pk, []), policy) for server, policy in judged
-    }
+    return {server.pk: idle_evidence(means.get(server.pk), policy) for server, policy in judged}
 
 
 CANDIDATE_FIELDS = (
+    "pk",
     "kind",
     "state",
     "state_changed_at",
@@ -152,14 +153,15 @@ CANDIDATE_FIELDS = (
     "cloud_account_id",
     "project_id",
     "order_id",
+    "organization_id",
 )
 
 
-def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | None]]:
+def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Any, int | None]]:
     """(server, applicable policy id) for the running top-level servers of projects under an
     enabled policy, and every server with an open case. Autoscaling owns its groups' servers;
-    servers adopted to be observed only are left alone. The servers carry CANDIDATE_FIELDS
-    only."""
+    servers adopted to be observed only are left alone. The servers are rows of
+    CANDIDATE_FIELDS (tens of thousands each tick: no model built per row)."""
     covered = Resource.objects.filter(
         kind="server", parent__isnull=True, state=ResourceState.ACTIVE, observe_only=False
     )
@@ -172,10 +174,8 @@ def reclaim_candidates(*, open_cases: set[int]) -> list[tuple[Resource, int | No
             | covered.filter(project_id__in=projects)
             | Resource.objects.filter(pk__in=open_cases)
         )
-        # Tens of thousands of rows each tick: only what judging and the metrics read need
-        # (`servers_metrics` loads each account once).
-        .only(*CANDIDATE_FIELDS)
         .annotate(organization_id=F("project__organization_id"))
+        .values_list(*CANDIDATE_FIELDS, named=True)
     )
     return [
         (server, projects.get(server.project_id, organizations.get(server.organization_id)))

@@ -4,6 +4,7 @@ stop → retire → delete, judged on metrics read in batches."""
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -308,8 +309,9 @@ def reclaim_evaluate(*, now: datetime | None = None) -> dict[str, int]:
     open_cases = set(
         ReclaimCase.objects.filter(closed_at__isnull=True).values_list("resource_id", flat=True)
     )
-    steps: list[tuple[Resource, int | None]] = []
-    judged: list[tuple[Resource, IdlePolicy]] = []
+    # Candidates are rows (see `reclaim_candidates`); each step locks and loads its resource.
+    steps: list[tuple[Any, int | None]] = []
+    judged: list[tuple[Any, IdlePolicy]] = []
     for resource, policy_id in reclaim_candidates(open_cases=open_cases):
         policy = policies.get(policy_id)
         if policy and resource.state == R.ACTIVE:

@@ -12,10 +12,10 @@ account as anything with the fields of `Account`.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 KINDS = ("server", "volume", "network", "load_balancer", "dns_record")
 ACTIONS = (
@@ -96,6 +96,25 @@ class MetricPoint:
     network_kbps: float  # in + out
 
 
+class MetricMean(NamedTuple):
+    """A server's mean utilisation over a window, and how many points it is the mean of."""
+
+    cpu_percent: float
+    network_kbps: float
+    points: int
+
+
+def points_mean(points: Sequence[MetricPoint]) -> MetricMean | None:
+    """The mean of `points`, unrounded (callers round to what they show); None when none."""
+    if not points:
+        return None
+    return MetricMean(
+        sum(p.cpu_percent for p in points) / len(points),
+        sum(p.network_kbps for p in points) / len(points),
+        len(points),
+    )
+
+
 class Account(Protocol):
     """What an adapter reads of its cloud account (`provisioning.models.CloudAccount`)."""
 
@@ -132,6 +151,12 @@ class ProviderAdapter(ABC):
         self, external_ids: list[str], since: datetime, until: datetime, step: timedelta
     ) -> dict[str, list[MetricPoint]]:
         """These servers' simulated series (adapters with the SIMULATED_METRICS feature)."""
+        raise ProviderError(f"{self.account.provider} servers have no simulated metrics")
+
+    def simulated_means(
+        self, external_ids: list[str], since: datetime, until: datetime, step: timedelta
+    ) -> dict[str, MetricMean]:
+        """The means of `simulated_metrics`'s series, computed without its points."""
         raise ProviderError(f"{self.account.provider} servers have no simulated metrics")
 
     @abstractmethod

@@ -36,7 +36,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioning.models import CloudAccount
 from provisioning.providers import REGISTRY, get_adapter
-from provisioning.providers.base import SIMULATED_METRICS, MetricPoint, ProviderError
+from provisioning.providers.base import (
+    SIMULATED_METRICS,
+    MetricMean,
+    MetricPoint,
+    ProviderError,
+    points_mean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +67,16 @@ class MetricsSource(ABC):
         resolution). A server the source knows nothing about is left out. Raises
         ProviderError when the source fails."""
 
+    def means(
+        self, external_ids: Sequence[str], since: datetime, until: datetime, step: timedelta
+    ) -> dict[str, MetricMean]:
+        """Each server's mean over the points `series` would answer (what a policy judges on);
+        a source that can compute it without sending every point overrides this."""
+        series = self.series(external_ids, since, until, step)
+        return {
+            instance: mean for instance, points in series.items() if (mean := points_mean(points))
+        }
+
 
 class NoMetrics(MetricsSource):
     name = "none"
@@ -81,6 +97,13 @@ class SimulatedMetrics(MetricsSource):
             raise ProviderError(f"Only {_simulating()} accounts have simulated metrics")
         adapter = get_adapter(self.account)
         return adapter.simulated_metrics(list(external_ids), since, until, step)
+
+    def means(
+        self, external_ids: Sequence[str], since: datetime, until: datetime, step: timedelta
+    ) -> dict[str, MetricMean]:
+        if not _simulates(self.account.provider):
+            raise ProviderError(f"Only {_simulating()} accounts have simulated metrics")
+        return get_adapter(self.account).simulated_means(list(external_ids), since, until, step)
 
 
 def _simulates(provider: str) -> bool:

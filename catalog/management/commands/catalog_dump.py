@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandParser
 
-from catalog.selectors import catalog_export
+from catalog.selectors.menu import catalog_export
 
 
 class Command(BaseCommand):
