@@ -92,7 +92,7 @@ def fleet_order(demo, count: int) -> Order:
 
 def failing_once_on(step_pk: int, error: ProviderError, monkeypatch) -> None:
     """The provider call of one step raises `error` the first time; the others go through."""
-    call_provider, failed = saga._call_provider, []
+    call_provider, failed = saga.provider_call, []
 
     def call(step):
         if step.pk == step_pk and not failed:
@@ -100,4 +100,4 @@ def failing_once_on(step_pk: int, error: ProviderError, monkeypatch) -> None:
             raise error
         return call_provider(step)
 
-    monkeypatch.setattr(saga, "_call_provider", call)
+    monkeypatch.setattr(saga, "provider_call", call)

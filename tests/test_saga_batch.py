@@ -107,14 +107,14 @@ def test_a_long_chunk_keeps_its_steps_alive(demo, monkeypatch):
     deployment_start(order=fleet_order(demo, 3))
     steps = queued()
     beats = []
-    call_provider = saga._call_provider
+    call_provider = saga.provider_call
 
     def slow_call(step):
         beats.append(Step.objects.get(pk=steps[-1].pk).heartbeat_at)
         time.sleep(0.2)  # a provider call four beats long
         return call_provider(step)
 
-    monkeypatch.setattr(saga, "_call_provider", slow_call)
+    monkeypatch.setattr(saga, "provider_call", slow_call)
     steps_execute(step_ids=[s.pk for s in steps])
     # The last step's lease is renewed while the chunk's earlier calls run.
     assert beats == sorted(beats) and len(set(beats)) == len(steps)
@@ -128,7 +128,7 @@ def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, mo
     order = fleet_order(demo, 4)
     deployment_start(order=order)
     steps = queued()
-    call_provider, calls = saga._call_provider, []
+    call_provider, calls = saga.provider_call, []
 
     def dies_on_the_third_call(step):
         calls.append(step.pk)
@@ -136,14 +136,14 @@ def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, mo
             raise WorkerKilled
         return call_provider(step)
 
-    monkeypatch.setattr(saga, "_call_provider", dies_on_the_third_call)
+    monkeypatch.setattr(saga, "provider_call", dies_on_the_third_call)
     with pytest.raises(WorkerKilled):
         steps_execute(step_ids=[s.pk for s in steps])
     assert SandboxObject.objects.count() == 2  # created, never recorded
     assert set(Step.objects.filter(deployment__order=order).values_list("state", flat=True)) == {
         "running"
     }
-    monkeypatch.setattr(saga, "_call_provider", call_provider)
+    monkeypatch.setattr(saga, "provider_call", call_provider)
     later = timezone.now() + STEP_LEASE + timedelta(seconds=1)
     assert steps_resume(now=later) == len(steps)  # the lease ran out: all four again
     assert steps_execute(step_ids=[s.pk for s in steps]) == []

@@ -139,7 +139,7 @@ def test_an_error_recording_the_result_deletes_the_object_it_created(demo, monke
 
 def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
     calls = []
-    call_provider = saga._call_provider
+    call_provider = saga.provider_call
 
     def flaky(step):
         calls.append(step.pk)
@@ -147,7 +147,7 @@ def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
             raise OperationalError("deadlock detected")
         return call_provider(step)
 
-    monkeypatch.setattr(saga, "_call_provider", flaky)
+    monkeypatch.setattr(saga, "provider_call", flaky)
     order = approved_order(demo, "linux-vm", name="web-1")
     deployment_start(order=order)
     step = queued()[0]

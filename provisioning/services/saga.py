@@ -299,7 +299,9 @@ def _claim(step_ids: list[int]) -> list[Step]:
     )
 
 
-def _call_provider(step: Step) -> CloudObject | None:
+def provider_call(step: Step) -> CloudObject | None:
+    """The one call a step makes to its provider (or none, for a composite resource): the seam
+    where the saga meets the cloud, and where tests inject the provider's faults."""
     resource = step.resource
     if resource.kind in COMPOSITE_KINDS:
         return bindings.composite_object(step)
@@ -491,7 +493,7 @@ def steps_execute(*, step_ids: list[int]) -> list[Step]:
     with _lease_renewed([step.pk for step in steps]):
         for step in steps:
             try:
-                results[step.pk] = _call_provider(step)
+                results[step.pk] = provider_call(step)
             except Exception as error:
                 settle(step, error)
     if results:
