@@ -335,6 +335,14 @@ def _run_worker(queues: list[str], env: dict, log) -> Iterator[subprocess.Popen]
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    # Ready when it consumes: a test's deadlines then count its own work, not the worker's
+    # start-up (seconds of imports on a loaded machine).
+    log_path = Path(log.name)
+    wait_until(
+        lambda: worker.poll() is not None or " ready." in log_path.read_text(),
+        timeout=90,
+        what="the worker to be ready",
+    )
     yield worker
     worker.terminate()
     try:
