@@ -104,15 +104,7 @@ def quota_commit_order(*, order: Order) -> None:
         .exclude(state__in=["deleted", "missing"])
         .select_related("cloud_account")
     )
-    share = order.estimated_monthly_cost / len(resources) if resources else 0
-    for resource in resources:
-        ledger_entry(
-            status=LedgerStatus.COMMITTED,
-            demand=resource_capacity(resource) + Demand(monthly_cost=round(share, 2)),
-            project=order.project,
-            order=order,
-            resource=resource,
-        )
+    _commit_lines(order, resources)
 
 
 @transaction.atomic
@@ -120,6 +112,11 @@ def quota_commit_adopted(*, order: Order) -> None:
     """Servers adopted from a provider take quota from their adoption on: one committed line
     each, as a provisioned order's (no reservation came first; they exist already)."""
     resources = list(Resource.objects.filter(order=order).select_related("cloud_account"))
+    _commit_lines(order, resources)
+
+
+def _commit_lines(order: Order, resources: list[Resource]) -> None:
+    """One committed ledger line per resource, the order's monthly cost shared between them."""
     share = order.estimated_monthly_cost / len(resources) if resources else 0
     for resource in resources:
         ledger_entry(
