@@ -21,7 +21,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.urls import reverse
 from django.utils import timezone
 
@@ -234,7 +234,8 @@ _PRICE_KEY = {
     "k_account": F("cloud_account_id"),
     "k_kind": _BILLED_KIND,
     "k_size": Coalesce(F("prior_size"), Value("")),
-    "k_quantity": Coalesce(F("prior_quantity"), Value(Decimal("1"))),
+    # As the Python path (`prior_quantity or 1`): no quantity, or 0, bills one.
+    "k_quantity": Coalesce(NullIf(F("prior_quantity"), Value(Decimal("0"))), Value(Decimal("1"))),
     "k_disk": Coalesce(Cast(KeyTextTransform("disk_gb", "properties"), CharField()), Value("")),
 }
 _ROW = {
