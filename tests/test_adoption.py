@@ -24,9 +24,9 @@ from lifecycle.tests.helpers import idle_policy
 from provisioning.models import Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
+from provisioning.tests.helpers import IMAGE
 from tests.moto_server import boto
 from tests.saga import run_queued
-from tests.test_ec2 import IMAGE
 from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -26,10 +26,10 @@ from provisioning.providers.metrics import PrometheusMetrics, metrics_source
 from provisioning.selectors import resource_metrics
 from provisioning.services.accounts import cloud_account_validate
 from provisioning.services.saga import deployment_start
+from provisioning.tests.helpers import IMAGE, ec2_account
 from tests.moto_server import boto
 from tests.prometheus_server import prometheus_fixture  # noqa: F401  (a real Prometheus)
 from tests.saga import approved_order, run_queued
-from tests.test_ec2 import IMAGE, ec2_account
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)
