@@ -2,18 +2,23 @@
 
 Orders with a pinned plan in the shapes of the default catalog's items (resolved as catalog
 resolves them: provisioning deploys the plan, never the item), their saga played in the test
-process, and an EC2 account at moto with what CloudWatch would report of its instances.
+process, a resource's metrics over a fixed window, and an EC2 account at moto with what
+CloudWatch would report of its instances.
 """
 
 import contextlib
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.db.models import QuerySet
 
 from core.models import Organization
-from provisioning.models import CloudAccount, Step
+from core.tests.factories import ProjectFactory, UserFactory
+from provisioning.models import CloudAccount, Resource, Step
+from provisioning.providers.base import MetricPoint
+from provisioning.selectors import resource_metrics
 from provisioning.services.saga import TransientProviderError, deployment_start, step_execute
 from provisioning.tests.factories import OrderFactory
 from tests.moto_server import boto
@@ -145,7 +150,11 @@ def autoscaling_web_tier_plan(
 # --- the saga, played in the test process --------------------------------------------------------
 def planned_order(resources: list[dict], **fields: Any) -> "Order":
     """An approved order pinning `resources` as its plan (admission is the approvals app's
-    concern); `fields` go to `OrderFactory` (project, requester, cloud_account)."""
+    concern); `fields` go to `OrderFactory` (cloud_account, …). Without a project, the requester
+    (given or new) is a member of the order's own."""
+    if "project" not in fields:
+        fields["requester"] = fields.get("requester") or UserFactory()
+        fields["project"] = ProjectFactory(members=[fields["requester"]])
     order = OrderFactory(status="approved", **fields)
     order.pin_plan(resources=resources)
     order.save()
@@ -177,6 +186,37 @@ def deployed(order: "Order") -> "Order":
     order.refresh_from_db()
     assert order.status == "completed", order.status_message
     return order
+
+
+def web_tier_servers(**fields: Any) -> QuerySet[Resource]:
+    """The two servers of a web tier deployed on the sandbox, in creation order."""
+    order = deployed(planned_order(web_tier_plan(), **fields))
+    return order.resources.filter(kind="server").order_by("id")
+
+
+def autoscaling_group(**fields: Any) -> Resource:
+    """The group (two servers) of an autoscaling web tier deployed on the sandbox."""
+    order = deployed(planned_order(autoscaling_web_tier_plan(), **fields))
+    return order.resources.get(kind="autoscaling_group")
+
+
+# --- metrics -------------------------------------------------------------------------------------
+# The end of the windows the sandbox's simulated series are read over (they are deterministic).
+UNTIL = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+
+
+def series(
+    resource: Resource, *, hours: float = 1, step: timedelta = timedelta(minutes=5)
+) -> list[MetricPoint]:
+    """The resource's metrics over the `hours` before UNTIL, as read now."""
+    resource.refresh_from_db()
+    resource.cloud_account.refresh_from_db()  # the load knob lives on the account's options
+    since = UNTIL - hours * timedelta(hours=1)
+    return resource_metrics(resource=resource, since=since, until=UNTIL, step=step)
+
+
+def cpu(points: list[MetricPoint]) -> list[float]:
+    return [p.cpu_percent for p in points]
 
 
 # --- EC2 at moto ---------------------------------------------------------------------------------
