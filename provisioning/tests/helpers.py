@@ -151,10 +151,12 @@ def autoscaling_web_tier_plan(
 def planned_order(resources: list[dict], **fields: Any) -> "Order":
     """An approved order pinning `resources` as its plan (admission is the approvals app's
     concern); `fields` go to `OrderFactory` (cloud_account, …). Without a project, the requester
-    (given or new) is a member of the order's own."""
+    (given or new) is a member of the order's own, in the account's organization when given."""
     if "project" not in fields:
         fields["requester"] = fields.get("requester") or UserFactory()
-        fields["project"] = ProjectFactory(members=[fields["requester"]])
+        account = fields.get("cloud_account")
+        organization = {"organization": account.organization} if account else {}
+        fields["project"] = ProjectFactory(members=[fields["requester"]], **organization)
     order = OrderFactory(status="approved", **fields)
     order.pin_plan(resources=resources)
     order.save()
@@ -186,6 +188,13 @@ def deployed(order: "Order") -> "Order":
     order.refresh_from_db()
     assert order.status == "completed", order.status_message
     return order
+
+
+def provisioned_server(name: str = "vm1", *, server: dict | None = None, **fields: Any) -> Resource:
+    """linux-vm's server created by its saga, with sandbox properties unless `server` gives
+    others (`fields`: the order's, as for `planned_order`)."""
+    order = deployed(planned_order(server_plan(name, **(server or {})), **fields))
+    return order.resources.get(kind="server")
 
 
 def web_tier_servers(**fields: Any) -> QuerySet[Resource]:
