@@ -21,13 +21,12 @@ from lifecycle.selectors.adoption import adoptable_servers
 from lifecycle.selectors.reclaim import reclaim_candidates
 from lifecycle.services.adoption import unknown_servers_adopt
 from lifecycle.tests.helpers import idle_policy
-from provisioning.models import Resource, UnknownObject
+from provisioning.models import CloudAccount, Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
-from provisioning.tests.helpers import IMAGE
+from provisioning.tests.helpers import CLOUDWATCH, IMAGE, ec2_account, instance_state
 from tests.moto_server import boto
 from tests.saga import run_queued
-from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +45,14 @@ def launch_outside_canopy(url: str, name: str, **tags: str) -> str:
         ],
     )
     return answer["Instances"][0]["InstanceId"]
+
+
+@pytest.fixture
+def ec2(demo, moto) -> CloudAccount:
+    """Acme's EC2 account at moto, offered to web-shop."""
+    account = ec2_account(demo["web_shop"].organization, moto, **CLOUDWATCH)
+    account.projects.add(demo["web_shop"])
+    return account
 
 
 @pytest.fixture

@@ -228,6 +228,12 @@ def cpu(points: list[MetricPoint]) -> list[float]:
     return [p.cpu_percent for p in points]
 
 
+def prometheus_settings(url: str) -> dict:
+    """An account's metrics read from the Prometheus at `url`."""
+    # Scrapes come every second here: a 5-second rate already spans several.
+    return {"source": "prometheus", "url": url, "rate_window": 5}
+
+
 # --- EC2 at moto ---------------------------------------------------------------------------------
 def ec2_account(organization: Organization, url: str, **options: Any) -> CloudAccount:
     """An EC2 account of the organization at moto, offering moto's image (`options` added)."""
