@@ -37,78 +37,59 @@ CLOUDWATCH = {"metrics": {"source": "cloudwatch", "interval": INTERVAL}}
 
 
 # --- plans: the default catalog's items, resolved ----------------------------------------------
-def _spec(key: str, kind: str, name: str, properties: dict, **fields: Any) -> dict:
+def spec(key: str, kind: str, name: str, *, count: int = 1, depends_on=(), **properties) -> dict:
+    """One resolved resource spec of a pinned plan."""
     return {
         "key": key,
         "kind": kind,
         "name": name,
-        "count": 1,
-        "depends_on": [],
+        "count": count,
+        "depends_on": list(depends_on),
         "properties": properties,
-        **fields,
     }
 
 
 def server_plan(name: str = "vm1", **server: Any) -> list[dict]:
     """linux-vm's plan: one server (sandbox properties unless given)."""
-    return [_spec("vm", "server", name, {**SANDBOX_SERVER, "ssh_key": None, **server})]
+    return [spec("vm", "server", name, **{**SANDBOX_SERVER, "ssh_key": None, **server})]
 
 
 def web_tier_plan(
     name: str = "shop",
-    *,
     instances: int = 2,
+    *,
     volume_gb: int = 10,
     zone: str = "apps.example.com",
     **server: Any,
 ) -> list[dict]:
     """web-tier's plan: a network, `instances` servers with a data volume each, a load balancer
-    over them and a DNS record naming it."""
+    over them and a DNS record naming it (sandbox servers unless `server` says otherwise)."""
     server = {**SANDBOX_SERVER, **server}
     return [
-        _spec(
-            "net",
-            "network",
-            f"{name}-net",
-            {"cidr": "10.20.0.0/24", "location": server["location"]},
+        spec("net", "network", f"{name}-net", cidr="10.20.0.0/24", location=server["location"]),
+        spec(
+            "web", "server", f"{name}-web", count=instances, depends_on=["net"],
+            **server, network="net", user_data="#cloud-config\npackages: [nginx]\n",
         ),
-        _spec(
-            "web",
-            "server",
-            f"{name}-web",
-            {**server, "network": "net", "user_data": "#cloud-config\npackages: [nginx]\n"},
-            count=instances,
-            depends_on=["net"],
+        spec(
+            "data", "volume", f"{name}-data", count=instances, depends_on=["web"],
+            size_gb=volume_gb, attach_to="web",
         ),
-        _spec(
-            "data",
-            "volume",
-            f"{name}-data",
-            {"size_gb": volume_gb, "attach_to": "web"},
-            count=instances,
-            depends_on=["web"],
+        spec(
+            "lb", "load_balancer", f"{name}-lb", depends_on=["web"],
+            protocol="http", port=80, members="web",
         ),
-        _spec(
-            "lb",
-            "load_balancer",
-            f"{name}-lb",
-            {"protocol": "http", "port": 80, "members": "web"},
-            depends_on=["web"],
+        spec(
+            "dns", "dns_record", f"{name}.{zone}", depends_on=["lb"],
+            zone=zone, record=name, target="lb",
         ),
-        _spec(
-            "dns",
-            "dns_record",
-            f"{name}.{zone}",
-            {"zone": zone, "record": name, "target": "lb"},
-            depends_on=["lb"],
-        ),
-    ]
+    ]  # fmt: skip
 
 
 def autoscaling_web_tier_plan(
     name: str = "shop",
-    *,
     instances: int = 2,
+    *,
     max_instances: int = 6,
     zone: str = "apps.example.com",
     **server: Any,
@@ -117,34 +98,20 @@ def autoscaling_web_tier_plan(
     `max_instances`), a load balancer over the group and a DNS record naming it."""
     server = {**SANDBOX_SERVER, **server}
     return [
-        _spec(
-            "net",
-            "network",
-            f"{name}-net",
-            {"cidr": "10.30.0.0/24", "location": server["location"]},
+        spec("net", "network", f"{name}-net", cidr="10.30.0.0/24", location=server["location"]),
+        spec(
+            "group", "autoscaling_group", f"{name}-web", depends_on=["net"],
+            **server, network="net", min=1, max=max_instances, desired=instances,
         ),
-        _spec(
-            "group",
-            "autoscaling_group",
-            f"{name}-web",
-            {**server, "network": "net", "min": 1, "max": max_instances, "desired": instances},
-            depends_on=["net"],
+        spec(
+            "lb", "load_balancer", f"{name}-lb", depends_on=["group"],
+            protocol="http", port=80, members="group",
         ),
-        _spec(
-            "lb",
-            "load_balancer",
-            f"{name}-lb",
-            {"protocol": "http", "port": 80, "members": "group"},
-            depends_on=["group"],
+        spec(
+            "dns", "dns_record", f"{name}.{zone}", depends_on=["lb"],
+            zone=zone, record=name, target="lb",
         ),
-        _spec(
-            "dns",
-            "dns_record",
-            f"{name}.{zone}",
-            {"zone": zone, "record": name, "target": "lb"},
-            depends_on=["lb"],
-        ),
-    ]
+    ]  # fmt: skip
 
 
 # --- the saga, played in the test process --------------------------------------------------------
