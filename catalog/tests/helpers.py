@@ -1,40 +1,20 @@
-"""Catalog's test helpers: an item shaped like the default catalog's linux-vm (a server whose
-image is a parameter, so a snapshot can be ordered again), and what approval does next."""
+"""Catalog's test helpers: an item of the default catalog, and what approval does next."""
+
+import yaml
 
 from catalog.models import CatalogItem, Order
-from catalog.tests.factories import CatalogItemFactory
+from catalog.services import DEFAULT_CATALOG, catalog_load
 from provisioning.tests.helpers import deployed
 
-# linux-vm's form and template (catalog/default_catalog.yaml), the parts a restore orders again.
-LINUX_VM_PARAMETERS = {
-    "type": "object",
-    "required": ["name", "size"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "title": "Server name", "pattern": "^[a-z][a-z0-9-]{1,30}$"},
-        "size": {"type": "string", "title": "Size", "x-options": "sizes"},
-        "image": {"type": "string", "title": "Image", "x-options": "images", "x-os": "linux"},
-        "location": {"type": "string", "title": "Location", "x-options": "locations"},
-        "ssh_key": {"type": "string", "title": "SSH public key"},
-    },
-}
-LINUX_VM_RESOURCES = [
-    {
-        "key": "vm",
-        "kind": "server",
-        "name": "{name}",
-        "properties": {
-            "size": "{size}",
-            "image": "{image}",
-            "location": "{location}",
-            "ssh_key": "{ssh_key}",
-        },
-    }
-]
 
-
-def linux_vm_item() -> CatalogItem:
-    return CatalogItemFactory(parameters=LINUX_VM_PARAMETERS, resources=LINUX_VM_RESOURCES)
+def default_item(slug: str) -> CatalogItem:
+    """An item of the default catalog (catalog/default_catalog.yaml) as `catalog_load` loads it,
+    open to every project (its entitlements name the demo's projects)."""
+    document = yaml.safe_load(DEFAULT_CATALOG.read_text())
+    [item] = [item for item in document["items"] if item["slug"] == slug]
+    item.pop("entitlements", None)
+    catalog_load(document={"categories": document["categories"], "items": [item]})
+    return CatalogItem.objects.get(slug=slug)
 
 
 def approved_and_built(order: Order) -> Order:

@@ -6,7 +6,7 @@ import pytest
 
 from catalog.models import Order
 from catalog.tests.factories import SandboxAccountFactory
-from catalog.tests.helpers import approved_and_built, linux_vm_item
+from catalog.tests.helpers import approved_and_built, default_item
 from provisioning.models import SandboxObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.tests.helpers import SANDBOX_SERVER, provisioned_server, run_queued
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def test_a_sandbox_server_snapshot_is_listed_and_restored_as_an_order(api_as, client):
     server = provisioned_server(
         "origin",
-        item=linux_vm_item(),
+        item=default_item("linux-vm"),
         parameters={**SANDBOX_SERVER, "name": "origin"},
         cloud_account=SandboxAccountFactory(),  # its list prices quote the restore
     )

@@ -7,7 +7,7 @@ import pytest
 
 from billing.models import RateCard, Unit
 from catalog.services import order_from_snapshot
-from catalog.tests.helpers import approved_and_built, linux_vm_item
+from catalog.tests.helpers import approved_and_built, default_item
 from core.tests.factories import OrganizationFactory
 from provisioning.services.day2 import resource_action_request
 from provisioning.tests.helpers import EC2_SERVER, ec2_account, provisioned_server, run_queued
@@ -25,7 +25,7 @@ def test_an_ec2_server_snapshot_is_an_ami_and_restores_into_a_new_instance(moto)
     server = provisioned_server(
         "origin",
         server=EC2_SERVER,
-        item=linux_vm_item(),
+        item=default_item("linux-vm"),
         parameters={**EC2_SERVER, "name": "origin"},
         cloud_account=ec2,
     )
