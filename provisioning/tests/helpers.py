@@ -8,6 +8,7 @@ CloudWatch would report of its instances.
 
 import contextlib
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,15 @@ CLOUDWATCH = {"metrics": {"source": "cloudwatch", "interval": INTERVAL}}
 
 
 # --- plans: the default catalog's items, resolved ----------------------------------------------
-def spec(key: str, kind: str, name: str, *, count: int = 1, depends_on=(), **properties) -> dict:
+def spec(
+    key: str,
+    kind: str,
+    name: str,
+    *,
+    count: int = 1,
+    depends_on: Sequence[str] = (),
+    **properties: Any,
+) -> dict:
     """One resolved resource spec of a pinned plan."""
     return {
         "key": key,
