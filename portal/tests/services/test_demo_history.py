@@ -1,31 +1,22 @@
-"""seed_demo's cost history: what carol sees first is three months of plausible costs, closed
-statements, a budget alert and this month's accrual (the test builds the history without the
-live demo workload, which needs workers)."""
+"""seed_demo's cost history (`portal.demo_history`): what carol sees first is three months of
+plausible costs, closed statements, a budget alert and this month's accrual (the test builds the
+history without the live demo workload, which needs workers)."""
 
-import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
-from billing.models import BudgetAlert, Rate, Statement, Usage
+from billing.models import BudgetAlert, Statement, Usage
 from billing.pricing import monthly_quote
 from billing.selectors.budgets import budget_list
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.periods import month_period, period_parse
-from portal import demo_history
+from portal.tests.helpers import history_fixture  # noqa: F401  (fixture: the demo's history)
 from provisioning.models import Resource
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def history(demo) -> list:
-    assert demo_history.seed() is True
-    assert demo_history.seed() is False  # idempotent: built once
-    return demo_history.history_months(timezone.now().date())
 
 
 def test_last_month_has_a_chargeback_by_project_and_closed_statements(demo, history, client):
@@ -111,12 +102,3 @@ def test_this_months_report_has_the_accrual(demo, history):
     month_start = month_period(timezone.now().date()).start
     if timezone.now() - month_start > timedelta(hours=2):
         assert report.total > 0
-
-
-def test_seeding_the_demo_again_keeps_its_price_versions(demo, history):
-    """A second `make run` on the same database re-runs seed_demo over the history's prices."""
-    versions = set(Rate.objects.values_list("rate_card_id", "resource_kind", "size", "price"))
-    call_command("seed_demo", stdout=io.StringIO())
-    assert set(Rate.objects.values_list("rate_card_id", "resource_kind", "size", "price")) == (
-        versions
-    )

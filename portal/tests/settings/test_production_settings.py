@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from portal.tests.helpers import ROOT
+
 PROBE = """
 import json
 import django
@@ -49,7 +51,7 @@ def _probe(tmp_path: Path) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", PROBE],
         env=_production_env(tmp_path),
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,150 +1,32 @@
-"""The first hour of every persona (issue 16), below the browser: links from the configured base
-URL, messages that say why, states that are true, human labels, the inbox's bulk decisions."""
+"""The first hour of every persona (issue 16) on the pages, below the browser: messages that say
+why, states that are true, human labels, the inbox's bulk decisions, settings people change
+without the admin."""
 
 import logging
-import os
 import re
-import subprocess
-import sys
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.core import mail
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
 from billing.models import Budget
 from catalog.models import Order
-from catalog.orders import order_cancel, order_deploy, order_destroy
+from catalog.orders import order_destroy
 from core.labels import human
 from core.models import OrganizationMembership
 from lifecycle.models import IdlePolicy
+from portal.tests.helpers import browser, provisioned
 from provisioning.models import Resource
 from tests.fixtures import order_via_api
-from tests.saga import approved_order, run_queued
+from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def _provisioned(demo, slug: str = "linux-vm", **parameters) -> Order:
-    order = approved_order(demo, slug, **parameters)
-    order_deploy(order_id=order.pk)
-    run_queued()
-    order.refresh_from_db()
-    assert order.status == "completed", order.status_message
-    return order
-
-
-def test_base_url_follows_the_port():
-    """`PORT=8765 make run`: every process (honcho gives the worker and beat ports of their
-    own) gets the portal's address from make; a process given only PORT derives the same."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CANOPY_BASE_URL", "MAKEFLAGS")}
-    printed = subprocess.run(
-        ["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "base-url"],
-        input="base-url:\n\t@echo $$CANOPY_BASE_URL\n",
-        env={**env, "PORT": "8765"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert printed.stdout.strip() == "http://127.0.0.1:8765"
-    code = "from django.conf import settings; print(settings.CANOPY_BASE_URL)"
-    derived = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        env={**env, "PORT": "8765", "DJANGO_SETTINGS_MODULE": "portal.settings"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert derived.stdout.strip() == "http://127.0.0.1:8765"
-
-
-@override_settings(CANOPY_BASE_URL="http://portal.example:8765")
-def test_approval_email_links_start_with_the_base_url(
-    demo, api_as, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        order_via_api(api_as(demo["alice"]), demo)
-    (email,) = [m for m in mail.outbox if m.to == [demo["bob"].email]]
-    links = [line.split()[-1] for line in email.body.splitlines() if "/approvals/" in line]
-    assert links and all(link.startswith("http://portal.example:8765/") for link in links)
-
-
-@pytest.mark.parametrize(
-    ("slug", "field", "value", "rule"),
-    [
-        ("linux-vm", "name", "Web 1", "lower-case letters, digits and hyphens"),
-        ("linux-vm", "name", "a" * 80, "starting with a letter, 2\N{EN DASH}31 characters"),
-        ("private-network", "cidr", "192.168.0.0/24", "a private range in 10.0.0.0/8"),
-        ("dns-record", "zone", "Example", "a DNS zone such as apps.example.com"),
-    ],
-)
-def test_a_bad_value_is_told_the_rule_in_the_form_and_the_api(
-    demo, api_as, slug, field, value, rule
-):
-    base = {"linux-vm": {"name": "web-1", "size": "small"}}.get(slug, {})
-    if slug == "private-network":
-        base = {"name": "net-1", "cidr": "10.10.0.0/24"}
-    if slug == "dns-record":
-        base = {"name": "web-1", "size": "small", "record": "www"}
-    answer = api_as(demo["alice"]).post(
-        "/api/v1/orders/",
-        {"item": slug, "project": demo["web_shop"].pk, "parameters": {**base, field: value}},
-        format="json",
-    )
-    assert answer.status_code == 400
-    assert rule in str(answer.json()), answer.json()
-    page = _client(demo["alice"]).post(
-        f"/catalog/{slug}/", {"project": demo["web_shop"].pk, **base, field: value}
-    )
-    assert rule in page.content.decode()
-    assert "Enter a valid value" not in page.content.decode()
-
-
-def test_a_name_the_project_uses_is_refused_by_name(demo, api_as):
-    _provisioned(demo, name="web-1")
-    answer = order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-1")
-    assert answer.status_code == 400
-    assert "web-1" in str(answer.json()["name"])
-    page = _client(demo["alice"]).post(
-        "/catalog/linux-vm/", {"project": demo["web_shop"].pk, "name": "web-1", "size": "small"}
-    )
-    assert 'data-testid="error-name"' in page.content.decode()
-    assert not Order.objects.filter(status="submitted").exists()
-    # Another project may use the name; so may the same project once the server is deleted.
-    assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-2").status_code == 201
-
-
-def test_a_name_a_pending_order_will_use_is_refused_with_the_rule(demo, api_as):
-    first = order_via_api(api_as(demo["alice"]), demo, name="web-7")
-    assert Order.objects.get(pk=first.data["id"]).status == "pending_approval"
-    answer = order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-7")
-    assert answer.status_code == 400
-    (message,) = answer.json()["name"]
-    assert "unique per project and kind" in message and "web-7" in message, message
-    page = _client(demo["alice"]).post(
-        "/catalog/linux-vm/", {"project": demo["web_shop"].pk, "name": "web-7", "size": "small"}
-    )
-    assert "unique per project and kind" in page.content.decode()
-    # Once the pending order is cancelled, its names are free again.
-    order_cancel(user=demo["alice"], order_id=first.data["id"])
-    assert order_via_api(api_as(demo["alice"]), demo, admit=False, name="web-7").status_code == 201
-
 
 def test_the_estimate_refuses_an_invalid_form_and_says_why(demo):
-    page = _client(demo["alice"]).post(
+    page = browser(demo["alice"]).post(
         "/catalog/web-tier/estimate/",
         {"project": demo["web_shop"].pk, "name": "shop", "size": "small", "instances": 9999},
     )
@@ -156,7 +38,7 @@ def test_the_estimate_refuses_an_invalid_form_and_says_why(demo):
 def test_an_over_quota_estimate_stands_out_and_disables_submit(demo, api_as):
     Quota.objects.filter(project=demo["web_shop"]).update(max_servers=1)
     body = {"project": demo["web_shop"].pk, "name": "shop", "size": "small", "instances": 3}
-    text = _client(demo["alice"]).post("/catalog/web-tier/estimate/", body).content.decode()
+    text = browser(demo["alice"]).post("/catalog/web-tier/estimate/", body).content.decode()
     assert 'data-testid="estimate-refused"' in text
     assert "Over the server quota of web-shop" in text
     assert "disabled" in text.split('data-testid="estimate-refused"')[1]
@@ -172,8 +54,8 @@ def test_an_over_quota_estimate_stands_out_and_disables_submit(demo, api_as):
 
 
 def test_an_order_whose_resources_are_gone_reads_deleted(demo):
-    order = _provisioned(demo, name="gone-1")
-    alice = _client(demo["alice"])
+    order = provisioned(demo, name="gone-1")
+    alice = browser(demo["alice"])
     page = alice.get(f"/orders/{order.pk}/").content.decode()
     assert "Delete all resources" in page
     order_destroy(user=demo["alice"], order_id=order.pk)
@@ -191,7 +73,7 @@ def test_an_order_whose_resources_are_gone_reads_deleted(demo):
 def test_stage_one_of_two_says_who_is_next(demo, api_as):
     order_via_api(api_as(demo["alice"]), demo, size="large")  # above 50 USD: bob, then carol
     approval = ApprovalRequest.objects.get()
-    bob = _client(demo["bob"])
+    bob = browser(demo["bob"])
     page = bob.post(
         f"/approvals/{approval.pk}/decide/", {"decision": "approve"}, follow=True
     ).content.decode()
@@ -203,7 +85,7 @@ def test_the_inbox_approves_several_orders_with_one_comment(demo, api_as):
     alice = api_as(demo["alice"])
     ids = [order_via_api(alice, demo, name=f"web-{n}").data["id"] for n in (1, 2)]
     approvals = ApprovalRequest.objects.filter(order_id__in=ids)
-    page = _client(demo["bob"]).post(
+    page = browser(demo["bob"]).post(
         "/approvals/decide/",
         {"approval": [a.pk for a in approvals], "decision": "approve", "comment": "both fine"},
         follow=True,
@@ -218,7 +100,7 @@ def test_a_policy_may_ask_for_a_reason_to_reject(demo, api_as):
     ApprovalPolicy.objects.update(reject_needs_reason=True)
     order_via_api(api_as(demo["alice"]), demo)
     approval = ApprovalRequest.objects.get()
-    bob = _client(demo["bob"])
+    bob = browser(demo["bob"])
     page = bob.post(f"/approvals/{approval.pk}/decide/", {"decision": "reject"}, follow=True)
     assert "asks for a reason to reject" in page.content.decode()
     approval.refresh_from_db()
@@ -230,7 +112,7 @@ def test_a_policy_may_ask_for_a_reason_to_reject(demo, api_as):
 
 def test_delegating_to_a_requester_warns_and_keeps_their_orders(demo, api_as):
     order = order_via_api(api_as(demo["alice"]), demo).data
-    page = _client(demo["bob"]).post(
+    page = browser(demo["bob"]).post(
         "/approvals/delegations/",
         {"delegate": "alice", "starts_on": "2020-01-01", "ends_on": "2099-01-01"},
         follow=True,
@@ -238,7 +120,7 @@ def test_delegating_to_a_requester_warns_and_keeps_their_orders(demo, api_as):
     assert f"alice requested #{order['id']}, which wait for you" in page.content.decode()
     # Four eyes: alice, now bob's delegate, still cannot decide her own order.
     approval = ApprovalRequest.objects.get(order_id=order["id"])
-    _client(demo["alice"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
+    browser(demo["alice"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
     approval.refresh_from_db()
     assert approval.status == "pending"
 
@@ -246,7 +128,7 @@ def test_delegating_to_a_requester_warns_and_keeps_their_orders(demo, api_as):
 def test_pages_show_labels_not_field_names(demo, api_as):
     order_via_api(api_as(demo["alice"]), demo, ssh_key="ssh-ed25519 AAAA alice@laptop")
     order = Order.objects.get()
-    html = _client(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
+    html = browser(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
     page = re.sub(r"<[^>]*>", " ", html)  # what people read, not class names
     assert "pending approval" in page
     for internal in ("pending_approval", "ssh_key", "None", "order.status"):
@@ -265,13 +147,13 @@ def test_human_labels():
 
 def test_linux_items_offer_no_windows_image(demo):
     for slug, windows in [("linux-vm", False), ("web-tier", False), ("windows-vm", True)]:
-        page = _client(demo["alice"]).get(f"/catalog/{slug}/").content.decode()
+        page = browser(demo["alice"]).get(f"/catalog/{slug}/").content.decode()
         assert ("Windows Server 2022" in page) is windows, slug
 
 
 @override_settings(DEBUG=False)
 def test_friendly_error_pages_and_quiet_logs(demo, caplog):
-    client = _client(demo["dave"])
+    client = browser(demo["dave"])
     with caplog.at_level(logging.WARNING, logger="django.request"):
         missing = client.get("/orders/999999/")
         refused = client.get("/costs/budgets/new/")  # dave is no finance person
@@ -286,28 +168,8 @@ def test_friendly_error_pages_and_quiet_logs(demo, caplog):
     assert client.get("/favicon.ico").status_code == 301
 
 
-def test_cost_is_priced_from_what_was_entered(demo, api_as):
-    """The API quote and the form's estimate price the instances entered, not the default."""
-    body = {"name": "shop", "size": "small"}
-    quotes = [
-        api_as(demo["alice"])
-        .post(
-            "/api/v1/orders/quote/",
-            {
-                "item": "web-tier",
-                "project": demo["web_shop"].pk,
-                "parameters": body | {"instances": n},
-            },
-            format="json",
-        )
-        .json()["estimated_monthly_cost"]
-        for n in (1, 2)
-    ]
-    assert Decimal(quotes[1]) > Decimal(quotes[0])
-
-
 def test_catalog_search_and_category_filter(demo):
-    alice = _client(demo["alice"])
+    alice = browser(demo["alice"])
     found = alice.get("/", {"q": "postgresql"}).content.decode()
     assert "PostgreSQL database" in found and "Linux VM" not in found
     networking = alice.get("/", {"category": "networking"}).content.decode()
@@ -315,20 +177,9 @@ def test_catalog_search_and_category_filter(demo):
     assert "Nothing on the menu matches" in alice.get("/", {"q": "mainframe"}).content.decode()
 
 
-def test_dns_records_take_the_type_of_what_they_name(demo):
-    """A for a server's IP, CNAME for a load balancer's host name."""
-    tier = _provisioned(demo, "web-tier", name="shop", instances=1, zone="apps.example.com")
-    host = _provisioned(demo, "dns-record", name="named-1", record="www", zone="apps.example.com")
-    types = {
-        order.item.slug: Resource.objects.get(order=order, kind="dns_record").attributes["type"]
-        for order in (tier, host)
-    }
-    assert types == {"web-tier": "CNAME", "dns-record": "A"}
-
-
 def test_finance_changes_a_budget_without_the_admin(demo):
 
-    carol = _client(demo["carol"])
+    carol = browser(demo["carol"])
     assert carol.get("/costs/budgets/new/").status_code == 200
     twice = carol.post(
         "/costs/budgets/new/", {"project": demo["web_shop"].pk, "monthly_amount": "1"}
@@ -349,8 +200,8 @@ def test_finance_changes_a_budget_without_the_admin(demo):
     budget.refresh_from_db()
     assert budget.monthly_amount == Decimal("200") and budget.refuse_orders_over_budget
     # A member of the project reads it but may not change it.
-    assert _client(demo["alice"]).get(f"/costs/budgets/{budget.pk}/").status_code == 404
-    assert _client(demo["alice"]).get("/costs/budgets/new/").status_code == 403
+    assert browser(demo["alice"]).get(f"/costs/budgets/{budget.pk}/").status_code == 404
+    assert browser(demo["alice"]).get("/costs/budgets/new/").status_code == 403
 
 
 def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
@@ -358,12 +209,12 @@ def test_quotas_and_idle_policies_are_set_in_the_portal(demo):
     OrganizationMembership.objects.create(
         user=demo["carol"], organization=demo["web_shop"].organization, role="admin"
     )
-    carol = _client(demo["carol"])
+    carol = browser(demo["carol"])
     assert "project web-shop" in carol.get("/approvals/quotas/").content.decode()
     carol.post(f"/approvals/quotas/{demo['web_shop'].pk}/", {"max_servers": "7"})
     quota = Quota.objects.get(project=demo["web_shop"])
     assert quota.max_servers == 7 and quota.max_vcpus is None  # an empty box: no limit
-    assert _client(demo["bob"]).get(f"/approvals/quotas/{demo['web_shop'].pk}/").status_code == 403
+    assert browser(demo["bob"]).get(f"/approvals/quotas/{demo['web_shop'].pk}/").status_code == 403
 
     policy = IdlePolicy.objects.filter(organization=demo["web_shop"].organization).first()
     if policy is None:
@@ -397,7 +248,7 @@ def test_idle_policies_are_added_and_deleted_in_the_portal(demo):
         user=demo["carol"], organization=web_shop.organization, role="admin"
     )
     IdlePolicy.objects.filter(project=web_shop).delete()
-    carol = _client(demo["carol"])
+    carol = browser(demo["carol"])
     assert 'data-testid="idle-policy-new"' in carol.get("/lifecycle/").content.decode()
     form = {
         "scope": f"project-{web_shop.pk}",
@@ -419,8 +270,8 @@ def test_idle_policies_are_added_and_deleted_in_the_portal(demo):
     assert 'data-testid="error-scope"' in again.content.decode()
     # Members and project managers neither add nor delete policies.
     for name in ("alice", "bob"):
-        assert _client(demo[name]).get("/lifecycle/idle-policies/new/").status_code == 403
-        deleted = _client(demo[name]).post(f"/lifecycle/idle-policies/{policy.pk}/delete/")
+        assert browser(demo[name]).get("/lifecycle/idle-policies/new/").status_code == 403
+        deleted = browser(demo[name]).post(f"/lifecycle/idle-policies/{policy.pk}/delete/")
         assert deleted.status_code == 404
     edit = carol.get(f"/lifecycle/idle-policies/{policy.pk}/").content.decode()
     assert 'data-testid="settings-delete"' in edit
@@ -430,45 +281,26 @@ def test_idle_policies_are_added_and_deleted_in_the_portal(demo):
 
 def test_finance_deletes_a_budget_in_the_portal(demo):
     budget = Budget.objects.get(project=demo["web_shop"])
-    carol = _client(demo["carol"])
+    carol = browser(demo["carol"])
     assert (
         'data-testid="settings-delete"'
         in carol.get(f"/costs/budgets/{budget.pk}/").content.decode()
     )
-    assert _client(demo["alice"]).post(f"/costs/budgets/{budget.pk}/delete/").status_code == 404
+    assert browser(demo["alice"]).post(f"/costs/budgets/{budget.pk}/delete/").status_code == 404
     carol.post(f"/costs/budgets/{budget.pk}/delete/")
     assert not Budget.objects.filter(pk=budget.pk).exists()
 
 
-def test_desired_zero_is_told_the_group_bounds(demo, api_as):
-    order = _provisioned(demo, "autoscaling-web-tier", name="tier", instances=2)
-    group = Resource.objects.get(order=order, kind="autoscaling_group")
-    answer = api_as(demo["alice"]).post(
-        f"/api/v1/resources/{group.pk}/actions/",
-        {"action": "set_desired", "desired": 0},
-        format="json",
-    )
-    assert answer.status_code == 400
-    assert "between 1 and 6" in str(answer.json()), answer.json()
-    page = _client(demo["alice"]).post(
-        f"/orders/changes/resources/{group.pk}/",
-        {"action": "set_desired", "desired": "0"},
-        follow=True,
-    )
-    assert "between 1 and 6" in page.content.decode()
-    assert "already has" not in page.content.decode()
-
-
 def test_an_order_with_a_broken_resource_reads_degraded(demo):
-    order = _provisioned(demo, "web-tier", name="tier", instances=2)
+    order = provisioned(demo, "web-tier", name="tier", instances=2)
     web = Resource.objects.filter(order=order, kind="server").first()
     Resource.objects.filter(pk=web.pk).update(state="error")  # as a failed day-2 step leaves it
-    page = _client(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
+    page = browser(demo["alice"]).get(f"/orders/{order.pk}/").content.decode()
     assert 'data-testid="order-status">degraded</span>' in page
 
 
 def test_the_admin_in_words(demo):
-    admin = _client(demo["admin"])
+    admin = browser(demo["admin"])
     assert "Scaling policies" in admin.get("/admin/").content.decode()
     events = admin.get("/admin/core/auditevent/").content.decode()
     assert "/admin/core/auditevent/add/" not in events
@@ -481,9 +313,9 @@ def test_an_order_over_a_budget_that_only_alerts_is_warned_not_refused(demo):
 
     Budget.objects.filter(project=demo["web_shop"]).update(monthly_amount=Decimal("0.01"))
     body = {"project": demo["web_shop"].pk, "name": "big-1", "size": "large"}
-    text = _client(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
+    text = browser(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
     assert 'data-testid="estimate-over-budget"' in text and "over its budget of 0.01" in text
     assert "disabled" not in text
     Budget.objects.filter(project=demo["web_shop"]).update(refuse_orders_over_budget=True)
-    text = _client(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
+    text = browser(demo["alice"]).post("/catalog/linux-vm/estimate/", body).content.decode()
     assert 'data-testid="estimate-refused"' in text and "disabled" in text

@@ -1,7 +1,7 @@
-"""API tokens: named, expiring, optionally read-only, listed and revoked by their owner; service
-accounts' tokens managed by organization admins; every use attributable in the audit trail."""
+"""API tokens through the API: named, expiring, optionally read-only, listed and revoked by their
+owner; service accounts' tokens managed by organization admins; every use attributable in the
+audit trail."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -12,19 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from core.models import AuditEvent, OrganizationRole
-from core.services import organization_membership_add
+from core.models import AuditEvent
+from core.tests.factories import admin_of
 from identity.models import ApiToken, ServiceAccount
 from identity.tests.factories import ApiTokenFactory
+from identity.tests.helpers import token_client
 from tests.fixtures import order_via_api
 
 pytestmark = pytest.mark.django_db
-
-
-def _token_client(key: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client
 
 
 def _issue(user, **options) -> str:
@@ -42,7 +37,7 @@ def test_password_exchange_issues_a_named_expiring_token(demo):
     assert token.user == demo["alice"]
     assert timedelta(days=7) - timedelta(minutes=1) < token.expires_at - timezone.now()
     assert token.digest != answer.data["token"]  # only the digest is stored
-    projects = _token_client(answer.data["token"]).get("/api/v1/projects/")
+    projects = token_client(answer.data["token"]).get("/api/v1/projects/")
     assert [p["name"] for p in projects.json()["results"]] == ["web-shop"]
 
 
@@ -68,7 +63,7 @@ def test_without_a_lifetime_a_token_gets_the_default_and_too_long_is_refused(dem
 def test_an_expired_token_is_a_401_that_says_so(demo):
     key = _issue(demo["alice"])
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    answer = _token_client(key).get("/api/v1/projects/")
+    answer = token_client(key).get("/api/v1/projects/")
     assert answer.status_code == 401
     assert "expired on" in answer.json()["detail"]
 
@@ -76,7 +71,7 @@ def test_an_expired_token_is_a_401_that_says_so(demo):
 def test_the_owner_lists_and_revokes_and_others_see_nothing(demo):
     key = _issue(demo["alice"])
     _issue(demo["bob"])
-    alice = _token_client(key)
+    alice = token_client(key)
     listed = alice.get("/api/v1/tokens/").json()["results"]
     assert [(t["name"], t["status"], t["owner"]) for t in listed] == [("test", "Active", "alice")]
     assert "token" not in listed[0] and "digest" not in listed[0]
@@ -90,7 +85,7 @@ def test_the_owner_lists_and_revokes_and_others_see_nothing(demo):
 
 
 def test_a_read_only_token_reads_but_never_writes(demo):
-    client = _token_client(_issue(demo["alice"], read_only=True))
+    client = token_client(_issue(demo["alice"], read_only=True))
     assert client.get("/api/v1/orders/").status_code == 200
     answer = order_via_api(client, demo, admit=False)
     assert answer.status_code == 403
@@ -99,14 +94,14 @@ def test_a_read_only_token_reads_but_never_writes(demo):
 
 
 def test_a_disabled_account_cannot_use_its_tokens(demo):
-    client = _token_client(_issue(demo["alice"]))
+    client = token_client(_issue(demo["alice"]))
     demo["alice"].is_active = False
     demo["alice"].save()
     assert client.get("/api/v1/projects/").status_code == 401
 
 
 def test_token_use_costs_one_query_and_at_most_one_write_a_minute(demo):
-    client = _token_client(_issue(demo["alice"]))
+    client = token_client(_issue(demo["alice"]))
     client.get("/api/v1/notifications/")  # first use: records last_used_at
     token = ApiToken.objects.get()
     assert token.last_used_at is not None
@@ -121,7 +116,7 @@ def test_token_use_costs_one_query_and_at_most_one_write_a_minute(demo):
 
 def test_an_order_placed_with_a_token_names_the_token_in_the_audit_trail(demo):
     key = _issue(demo["alice"])
-    answer = order_via_api(_token_client(key), demo, admit=False)
+    answer = order_via_api(token_client(key), demo, admit=False)
     assert answer.status_code == 201, answer.content
     token = ApiToken.objects.get()
     events = AuditEvent.objects.filter(order_id=answer.data["id"])
@@ -136,15 +131,8 @@ def test_an_order_placed_with_a_token_names_the_token_in_the_audit_trail(demo):
     )
 
 
-@pytest.fixture
-def org_admin(demo):
-    organization_membership_add(
-        user=demo["carol"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
-    )
-    return demo["carol"]
-
-
-def test_service_account_tokens_are_managed_by_organization_admins(demo, org_admin, api_as):
+def test_service_account_tokens_are_managed_by_organization_admins(demo, api_as):
+    org_admin = admin_of(demo["web_shop"].organization, demo["carol"])
     admin = api_as(org_admin)
     created = admin.post(
         "/api/v1/service-accounts/", {"name": "ci", "project": demo["web_shop"].pk}
@@ -158,7 +146,7 @@ def test_service_account_tokens_are_managed_by_organization_admins(demo, org_adm
     assert issued.data["owner"] == "svc-web-shop-ci"
 
     # The pipeline orders in its project; the audit trail names the account and the token.
-    pipeline = _token_client(issued.data["token"])
+    pipeline = token_client(issued.data["token"])
     order = order_via_api(pipeline, demo, admit=False)
     assert order.status_code == 201, order.content
     event = AuditEvent.objects.filter(order_id=order.data["id"]).first()
@@ -182,42 +170,3 @@ def test_service_account_tokens_are_managed_by_organization_admins(demo, org_adm
     assert [t["name"] for t in admin.get("/api/v1/tokens/").json()["results"]] == ["deploy"]
     assert admin.delete(f"/api/v1/service-accounts/{account.pk}/").status_code == 204
     assert pipeline.get("/api/v1/projects/").status_code == 401
-
-
-def test_tokens_page_creates_shows_the_secret_once_and_revokes(demo):
-    browser = Client()
-    browser.force_login(demo["alice"])
-    page = browser.post(
-        "/account/tokens/", {"name": "notebook", "expires_in_days": 3, "read_only": "on"}
-    )
-    assert page.status_code == 200
-    html = page.content.decode()
-    key = re.search(r"<code>([\w-]{40,})</code>", html).group(1)
-    assert "Copy it now" in html and "Read-only" in html
-    assert _token_client(key).get("/api/v1/projects/").status_code == 200
-    assert key not in browser.get("/account/tokens/").content.decode()  # shown once only
-    token = ApiToken.objects.get()
-    answer = browser.post(f"/account/tokens/{token.pk}/revoke/", follow=True)
-    assert "revoked" in answer.content.decode()
-    assert _token_client(key).get("/api/v1/projects/").status_code == 401
-    too_long = browser.post("/account/tokens/", {"name": "x", "expires_in_days": 100000})
-    assert "Ensure this value is less than or equal to" in too_long.content.decode()
-
-
-def test_service_accounts_page_is_for_organization_admins(demo, org_admin):
-    browser = Client()
-    browser.force_login(demo["alice"])
-    assert browser.get("/account/service-accounts/").status_code == 403
-    browser.force_login(org_admin)
-    created = browser.post(
-        "/account/service-accounts/",
-        {"project": demo["web_shop"].pk, "name": "ci", "role": "member"},
-        follow=True,
-    )
-    assert "svc-web-shop-ci created" in created.content.decode()
-    account = ServiceAccount.objects.get()
-    issued = browser.post(
-        f"/account/service-accounts/{account.pk}/tokens/", {"name": "deploy", "expires_in_days": 5}
-    )
-    key = re.search(r"<code>([\w-]{40,})</code>", issued.content.decode()).group(1)
-    assert _token_client(key).get("/api/v1/projects/").json()["results"][0]["name"] == "web-shop"

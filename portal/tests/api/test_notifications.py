@@ -1,17 +1,14 @@
-"""Notifications: emailed and listed in the portal, with an unread count in the navigation."""
-
-from datetime import timedelta
+"""Notifications through the API: emailed at each step of an order and listed, with an unread
+count in the navigation."""
 
 import pytest
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
 
-from approvals.services.escalation import approval_escalate_overdue
 from catalog.models import Order
 from catalog.orders import order_deploy
-from core.models import Notification, OrganizationRole
-from core.services import notify, organization_membership_add
+from core.models import Notification
+from core.services import notify
 from provisioning.models import Step
 from provisioning.services.saga import step_execute
 from tests.fixtures import order_via_api
@@ -55,16 +52,6 @@ def test_rejection_is_mailed_with_the_comment(demo, api_as, django_capture_on_co
         api_as(demo["bob"]).post(f"/api/v1/approvals/{approval.pk}/reject/", {"comment": "why?"})
     (email,) = mail.outbox
     assert email.to == ["alice@acme.example"] and "Rejected by bob: why?" in email.body
-
-
-def test_escalation_notifies_the_new_approvers(demo, api_as, django_user_model):
-    olga = django_user_model.objects.create_user("olga", "olga@acme.example", "pw")
-    organization_membership_add(
-        user=olga, organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
-    )
-    order_via_api(api_as(demo["alice"]), demo)
-    approval_escalate_overdue(now=timezone.now() + timedelta(days=3))
-    assert Notification.objects.filter(user=olga, subject__startswith="Approval needed").exists()
 
 
 def test_in_app_list_unread_count_and_mark_read(demo, api_as):

@@ -1,4 +1,5 @@
-"""The browser UI: menu, order form, order page, approvals and object visibility."""
+"""The pages from order to approval: menu, order form, order page, approvals, resource pages
+and object visibility."""
 
 import io
 
@@ -12,6 +13,7 @@ from catalog.models import Order
 from catalog.orders import order_deploy
 from catalog.tasks import admit_order
 from core.models import Project
+from portal.tests.helpers import browser
 
 
 @pytest.fixture
@@ -20,14 +22,8 @@ def users(db) -> dict[str, User]:
     return {user.username: user for user in User.objects.all()}
 
 
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def order_as_alice(users, name: str = "web-01") -> Order:
-    response = client_for(users["alice"]).post(
+    response = browser(users["alice"]).post(
         "/catalog/linux-vm/",
         {"name": name, "size": "small", "project": Project.objects.get(slug="web-shop").pk},
     )
@@ -45,7 +41,7 @@ def test_pages_require_login(users):
 
 
 def test_alice_orders_a_linux_vm(users):
-    alice = client_for(users["alice"])
+    alice = browser(users["alice"])
     menu = alice.get("/")
     assert menu.status_code == 200
     assert b"Linux VM" in menu.content and b'href="/catalog/linux-vm/"' in menu.content
@@ -79,7 +75,7 @@ def test_alice_orders_a_linux_vm(users):
 
 
 def test_bad_name_shows_a_form_error_and_creates_no_order(users):
-    response = client_for(users["alice"]).post(
+    response = browser(users["alice"]).post(
         "/catalog/linux-vm/",
         {"name": "Bad Name!", "size": "small", "project": Project.objects.get(slug="web-shop").pk},
     )
@@ -92,7 +88,7 @@ def test_bad_name_shows_a_form_error_and_creates_no_order(users):
 def test_bob_sees_the_count_and_approves(users):
     order = order_as_alice(users)
     approval = ApprovalRequest.objects.get(order=order)
-    bob = client_for(users["bob"])
+    bob = browser(users["bob"])
     menu = bob.get("/")
     assert b'data-testid="pending-approvals">1<' in menu.content
     assert bob.get("/approvals/").status_code == 200
@@ -109,7 +105,7 @@ def test_bob_sees_the_count_and_approves(users):
     order.refresh_from_db()
     assert order.status == "provisioning"  # no worker runs the steps in these tests
     assert b'data-testid="pending-approvals">0<' in bob.get("/").content
-    page = client_for(users["alice"]).get(f"/orders/{order.pk}/")
+    page = browser(users["alice"]).get(f"/orders/{order.pk}/")
     assert b'data-testid="order-status">provisioning<' in page.content
     assert b"/resources/" in page.content
 
@@ -117,16 +113,16 @@ def test_bob_sees_the_count_and_approves(users):
 def test_bob_rejects(users):
     order = order_as_alice(users)
     approval = ApprovalRequest.objects.get(order=order)
-    client_for(users["bob"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "reject"})
+    browser(users["bob"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "reject"})
     order.refresh_from_db()
     assert order.status == "rejected"
-    page = client_for(users["alice"]).get(f"/orders/{order.pk}/")
+    page = browser(users["alice"]).get(f"/orders/{order.pk}/")
     assert b'hx-trigger="every 2s"' not in page.content  # final: no more polling
 
 
 def test_alice_cannot_decide_her_own_order(users):
     approval = ApprovalRequest.objects.get(order=order_as_alice(users))
-    alice = client_for(users["alice"])
+    alice = browser(users["alice"])
     assert alice.get(f"/approvals/{approval.pk}/").status_code == 404
     assert (
         alice.post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"}).status_code == 404
@@ -135,7 +131,7 @@ def test_alice_cannot_decide_her_own_order(users):
 
 def test_dave_cannot_see_alices_order(users):
     order = order_as_alice(users)
-    dave = client_for(users["dave"])
+    dave = browser(users["dave"])
     assert dave.get(f"/orders/{order.pk}/").status_code == 404
     assert dave.get(f"/orders/{order.pk}/live/").status_code == 404
 
@@ -143,10 +139,10 @@ def test_dave_cannot_see_alices_order(users):
 def test_resource_pages_and_actions(users):
     order = order_as_alice(users)
     approval = ApprovalRequest.objects.get(order=order)
-    client_for(users["bob"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
+    browser(users["bob"]).post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
     order_deploy(order_id=approval.order_id)  # as the worker would
     resource = order.resources.get()
-    alice = client_for(users["alice"])
+    alice = browser(users["alice"])
     assert b"web-01" in alice.get("/resources/").content
     detail = alice.get(f"/resources/{resource.pk}/")
     assert detail.status_code == 200 and b'hx-trigger="every 2s"' in detail.content
@@ -155,4 +151,4 @@ def test_resource_pages_and_actions(users):
         f"/orders/changes/resources/{resource.pk}/", {"action": "stop"}, follow=True
     )
     assert b"Cannot stop" in response.content
-    assert client_for(users["dave"]).get(f"/resources/{resource.pk}/").status_code == 404
+    assert browser(users["dave"]).get(f"/resources/{resource.pk}/").status_code == 404
