@@ -1,64 +1,33 @@
-"""Brownfield adoption: a server launched outside Canopy (at moto) is listed with what is known
-and the project its tags suggest; an organization admin adopts it into web-shop, after which it
-is billed, counts against the quota, is compared by the reconciler and takes day-2 actions (or,
-observed only, none)."""
+"""Brownfield adoption over the API: a server launched outside Canopy (at moto) is listed with
+what is known and the project its tags suggest; an organization admin adopts it into
+web-shop, after which it is billed, counts against the quota, is compared by the reconciler
+and takes day-2 actions."""
 
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 
 from approvals.models import QuotaEntry
 from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services.metering import meter_hour
-from catalog.orders import order_destroy
-from core.models import AuditEvent, OrganizationRole
-from core.services import organization_membership_add
-from lifecycle.selectors.adoption import adoptable_servers
-from lifecycle.selectors.reclaim import reclaim_candidates
-from lifecycle.services.adoption import unknown_servers_adopt
-from lifecycle.tests.helpers import idle_policy
+from core.models import AuditEvent
+from lifecycle.tests.helpers import launch_outside_canopy, organization_admin
 from provisioning.models import Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
-from tests.moto_server import boto
 from tests.saga import run_queued
-from tests.test_ec2 import IMAGE
-from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401
+from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401  (ec2: fixture)
 
 pytestmark = pytest.mark.django_db
 
 
-def launch_outside_canopy(url: str, name: str, **tags: str) -> str:
-    answer = boto(url, "ec2").run_instances(
-        ImageId=IMAGE,
-        InstanceType="t3.small",
-        MinCount=1,
-        MaxCount=1,
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [{"Key": k, "Value": v} for k, v in {"Name": name, **tags}.items()],
-            }
-        ],
-    )
-    return answer["Instances"][0]["InstanceId"]
-
-
-@pytest.fixture
-def org_admin(demo):
-    organization_membership_add(
-        user=demo["dave"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
-    )
-    return demo["dave"]
-
-
 def test_an_instance_launched_outside_canopy_is_adopted_into_web_shop_and_billed(
-    demo, ec2, moto, org_admin, api_as, client
+    demo, ec2, moto, api_as, client
 ):
+    org_admin = organization_admin(demo)
     RateCard.objects.create(cloud_account=ec2, name="EC2").rates.create(
         resource_kind="server", size="t3.small", unit=Unit.HOUR, price=Decimal("0.0208")
     )
@@ -122,31 +91,3 @@ def test_an_instance_launched_outside_canopy_is_adopted_into_web_shop_and_billed
     resource_action_request(user=demo["alice"], resource_id=server.pk, action="stop")
     run_queued()
     assert instance_state(moto, instance) == "stopped"
-
-
-def test_observed_only_servers_are_metered_but_never_acted_on(demo, ec2, moto, org_admin):
-    launch_outside_canopy(moto, "watched", **{"cost-center": "CC-100"})
-    reconcile_accounts()
-    [row] = adoptable_servers(user=org_admin)
-    assert row.suggested == demo["web_shop"]  # by its cost center
-    [server] = unknown_servers_adopt(
-        user=org_admin, unknown_ids=[row.server.pk], project=row.suggested, observe_only=True
-    )
-    assert server.observe_only and server.events.filter(kind="created").exists()
-    with pytest.raises(ValidationError, match="observed only"):
-        resource_action_request(user=demo["alice"], resource_id=server.pk, action="stop")
-    with pytest.raises(ValidationError, match="observed only"):
-        order_destroy(user=demo["alice"], order_id=server.order_id)
-    idle_policy(demo, notify_after=timedelta(0))
-    assert reclaim_candidates(open_cases=set()) == []  # idle reclaim leaves it alone
-
-
-def test_adoption_is_for_the_organizations_admins(demo, ec2, moto):
-    launch_outside_canopy(moto, "legacy")
-    reconcile_accounts()
-    unknown = UnknownObject.objects.get(name="legacy")
-    assert adoptable_servers(user=demo["alice"]) == []
-    with pytest.raises(PermissionDenied, match="Only the organization's admins"):
-        unknown_servers_adopt(
-            user=demo["alice"], unknown_ids=[unknown.pk], project=demo["web_shop"]
-        )

@@ -1,23 +1,24 @@
-"""Metering: hourly usage rows from lifecycle events, exact, explainable, never charged twice."""
+"""Metering: hourly usage rows from lifecycle events, exact, explainable, never charged twice,
+never skipping an unpriced resource; the periodic task meters the hour that ended, the
+backfill writes what metering writes."""
 
 from datetime import timedelta
 from decimal import Decimal
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
-from django.db import connection
+from django.core.exceptions import ValidationError
 from django.db.models import Sum
-from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from billing.models import Rate, Unit, Usage
+from billing.models import Rate, RateCard, Unit, Usage
 from billing.pricing import HOURS_PER_MONTH, monthly_quote
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.periods import month_period
-from billing.services.metering import meter_hour, meter_range
+from billing.services.metering import meter_backfill, meter_hour, meter_last_hour, meter_range
 from billing.tests.helpers import T0, at, event, make_resource, usage_of
+from core.models import Notification, OrganizationRole
+from core.services import organization_membership_add
 from provisioning.models import CloudAccount, Resource
-from provisioning.selectors import cloud_account_options
 
 pytestmark = pytest.mark.django_db
 
@@ -167,15 +168,6 @@ def test_a_rate_change_applies_from_its_effective_date(demo):
     assert usage_of(server) == {at(0): Decimal("0.020000"), at(24): Decimal("0.030000")}
 
 
-def test_meter_command_backfills_a_range(demo):
-    server = make_resource(demo, size="small")
-    event(server, "created", at(0), size="small")
-    out = StringIO()
-    call_command("meter", "--from", "2026-10-05T10:00", "--to", "2026-10-05T16:00", stdout=out)
-    assert Usage.objects.filter(resource=server).count() == 6
-    assert "6 hours" in out.getvalue()
-
-
 def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     """Order → approve → provision → stop: the real lifecycle events are metered, and a full
     running hour costs the order's quote / 730."""
@@ -241,25 +233,6 @@ def test_per_vcpu_and_ram_rates_use_the_provider_sizes(demo):
     assert quote == Decimal("0.04") * HOURS_PER_MONTH
 
 
-def test_a_quote_looks_the_account_up_once_however_many_servers(demo):
-    """Size facts are per account and size, not per priced resource (here: per root disk)."""
-    card = Rate.objects.get(resource_kind="server", size="small").rate_card
-    Rate.objects.create(
-        rate_card=card, resource_kind="server", unit=Unit.VCPU_HOUR, price=Decimal("0.01")
-    )
-    specs = [
-        {"key": f"vm{gb}", "kind": "server", "name": f"vm{gb}", "count": 1, "depends_on": [],
-         "properties": {"size": "medium", "disk_gb": gb}}
-        for gb in (10, 20, 30)
-    ]  # fmt: skip
-    sandbox = CloudAccount.objects.get(name="sandbox")  # priced by Acme's default card
-    cloud_account_options(account=sandbox)  # the provider's size list, cached
-    with CaptureQueriesContext(connection) as queries:
-        monthly_quote(cloud_account_id=sandbox.pk, resources=specs)
-    table = CloudAccount._meta.db_table
-    assert sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries) == 1
-
-
 def test_an_hour_of_a_mixed_population_is_metered_row_for_row(demo):
     """The quiet resources (written by one INSERT … SELECT) and those with events in the hour
     (prorated in Python) give the rows a person works out from the demo's rates."""
@@ -307,3 +280,65 @@ def test_an_hour_of_a_mixed_population_is_metered_row_for_row(demo):
     before = list(Usage.objects.order_by("pk").values())
     meter_hour(hour=at(1))
     assert list(Usage.objects.order_by("pk").values()) == before
+
+
+def test_the_periodic_task_meters_the_hour_that_ended(demo):
+    server = make_resource(demo, size="small")
+    now = timezone.now()
+    event(server, "created", now - timedelta(hours=3), size="small")
+    meter_last_hour(now=now)
+    last_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    assert list(Usage.objects.values_list("hour", "cost")) == [(last_hour, Decimal("0.020000"))]
+
+
+def test_an_hour_is_metered_only_once_it_has_ended(demo):
+    with pytest.raises(ValidationError):
+        meter_hour(hour=timezone.now())
+
+
+def test_metering_never_skips_an_unpriced_resource_and_tells_the_admins(demo):
+    organization_membership_add(
+        user=demo["admin"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
+    )
+    card = RateCard.objects.get(organization=demo["web_shop"].organization, is_draft=False)
+    card.rates.filter(resource_kind="load_balancer").delete()
+    balancer = make_resource(demo, kind="load_balancer")
+    event(balancer, "created", at(0))
+    meter_range(start=T0, end=at(3))
+    rows = Usage.objects.filter(resource=balancer)
+    assert rows.count() == 3 and all(row.unpriced and row.cost == 0 for row in rows)
+    notes = Notification.objects.filter(user=demo["admin"], subject="No price for load balancer")
+    assert notes.count() == 1  # once, not every hour
+    report = chargeback_report(
+        user=demo["carol"], period=month_period(T0.date()), group_by="resource"
+    )
+    assert report.unpriced == 3
+
+
+def test_meter_backfill_writes_what_meter_range_writes(demo):
+    first = make_resource(demo, size="small")
+    second = make_resource(demo, kind="volume", size_gb=100)
+    event(first, "created", at(0.5), size="small")
+    event(first, "resized", at(5.25), size="medium")
+    event(first, "stopped", at(9.75))
+    event(first, "started", at(30))
+    event(first, "deleted", at(40.5))
+    event(second, "created", at(2), quantity=Decimal("100"))
+    meter_range(start=T0, end=at(48))
+    hourly = list(
+        Usage.objects.order_by("resource_id", "hour").values_list(
+            "resource_id", "hour", "cost", "unpriced"
+        )
+    )
+    Usage.objects.all().delete()
+    meter_backfill(start=T0, end=at(48))
+    assert (
+        list(
+            Usage.objects.order_by("resource_id", "hour").values_list(
+                "resource_id", "hour", "cost", "unpriced"
+            )
+        )
+        == hourly
+    )
+    assert meter_backfill(start=T0, end=at(48)) == len(hourly)  # again: nothing charged twice
+    assert Usage.objects.count() == len(hourly)

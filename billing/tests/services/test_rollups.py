@@ -1,21 +1,18 @@
 """The usage rollups: kept by metering as it writes rows, equal to the rows they sum, rebuilt
-the same from scratch; and what reads them with factories alone (no demo)."""
+the same from scratch."""
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.db.models import Count, Sum
 
 from billing.models import Usage, UsageDay, UsageResourceMonth
-from billing.pricing import PriceBook
-from billing.selectors.budgets import budget_statuses
 from billing.services.metering import meter_hour, meter_range
 from billing.services.rollups import rollups_rebuild
-from billing.tests.factories import BudgetFactory, RateCardFactory, RateFactory
 from billing.tests.helpers import T0, at, event, make_resource
 
 pytestmark = pytest.mark.django_db
+
 
 SUMS = {"cost": Sum("cost"), "hours": Sum("hours"), "running_hours": Sum("running_hours")}
 
@@ -58,23 +55,3 @@ def test_metering_keeps_the_rollups_equal_to_the_rows(demo):
     before = sorted(UsageDay.objects.values_list("day", "project_id", "kind", "cost"))
     assert rollups_rebuild() == len(before)
     assert sorted(UsageDay.objects.values_list("day", "project_id", "kind", "cost")) == before
-
-
-def test_a_price_change_is_a_new_version_from_its_date():
-    card = RateCardFactory(organization=None, rates={"server": "0.02"})  # the default card
-    RateFactory(rate_card=card, price=Decimal("0.05"), effective_from=date(2026, 11, 1))
-    book = PriceBook([], rates=list(card.rates.select_related("rate_card")))
-    assert book.hourly(cloud_account_id=None, kind="server", on=date(2026, 10, 31)).running == (
-        Decimal("0.020000")
-    )
-    assert book.hourly(cloud_account_id=None, kind="server", on=date(2026, 11, 1)).running == (
-        Decimal("0.050000")
-    )
-
-
-def test_a_budget_without_usage_has_spent_nothing():
-    budget = BudgetFactory(monthly_amount=Decimal("80"))
-    (status,) = budget_statuses(
-        month=T0.date(), budgets=type(budget).objects.filter(pk=budget.pk), now=T0
-    )
-    assert (status.spent, status.accrued, status.percent) == (Decimal("0.00"), 0, 0)

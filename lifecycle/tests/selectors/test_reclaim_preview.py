@@ -1,6 +1,7 @@
 """The reclaim preview: a dry run of what idle reclaim and leases will notify, stop, retire and
-delete in the next N days, per project, with what it saves; then the policies run at the
-previewed times (and a minute before each) and do exactly that, no earlier."""
+delete in the next N days, per project, with what it saves (also over the API and on the
+page); then the policies run at the previewed times (and a minute before each) and do
+exactly that, no earlier."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -8,17 +9,17 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from core.models import AuditEvent, Notification
-from lifecycle.models import Lease, ReclaimCase
+from core.models import AuditEvent
+from lifecycle.models import Lease
 from lifecycle.selectors.preview import reclaim_preview, reclaim_preview_by_project
-from lifecycle.services.leases import lease_process
-from lifecycle.services.reclaim import reclaim_evaluate
 from lifecycle.services.tick import lifecycle_tick
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
 from provisioning.services.simulation import simulated_load_set
 from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
+
+
 MINUTE = timedelta(minutes=1)
 
 
@@ -96,29 +97,3 @@ def test_the_preview_is_what_the_policies_then_do(demo, api_as, client):
         done += [(at, *happened) for happened in _happened(last)[len(done) :]]
     expected = [(p.at, p.source, p.action, p.order_id) for p in planned]
     assert sorted(done) == sorted(expected)
-
-
-def test_owners_act_from_the_notice_in_one_click(demo, client):
-    """The idle notice and the lease warning open the resource page's panel: Keep (with its
-    reason) and Extend are one click there."""
-    idle_policy(demo, **WAITS)
-    order = completed(demo, name="idle-2")
-    server = server_of(order)
-    simulated_load_set(resource=server, load="idle")
-    t0 = timezone.now() + timedelta(hours=1)
-    reclaim_evaluate(now=t0)
-    Lease.objects.filter(order=order).update(expires_at=t0 + timedelta(days=2))
-    lease_process(now=t0)
-    idle_notice = Notification.objects.get(user=demo["alice"], subject__contains="idle")
-    warning = Notification.objects.get(user=demo["alice"], subject__contains="expires")
-    assert idle_notice.url == warning.url == f"/resources/{server.pk}/#resource-lease"
-
-    client.force_login(demo["alice"])
-    page = client.get(idle_notice.url.partition("#")[0]).content.decode()
-    assert 'id="resource-lease"' in page and 'name="reason"' in page and ">Extend<" in page
-    lease = Lease.objects.get(order=order)
-    client.post(f"/lifecycle/leases/{lease.pk}/extend/", {"days": 7})
-    lease.refresh_from_db()
-    assert lease.expires_at == t0 + timedelta(days=9)
-    client.post(f"/lifecycle/resources/{server.pk}/keep/", {"reason": "nightly batch"})
-    assert ReclaimCase.objects.get(resource=server).close_reason.startswith("kept")
