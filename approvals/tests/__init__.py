@@ -1,1 +1,1 @@
-"""Approvals' tests: who sees which approval policy, and the factories of policies and quotas."""
+"""Approvals' tests: the policies and quota APIs, quota_effect, the factories of both."""
