@@ -1,6 +1,6 @@
 """The order request's cached configuration (catalog.order_config) follows every change at once;
 its pre-check screen (approvals.selectors.admission._admission_screen) refuses exactly what the
-full checks refuse; its one-statement permission check answers as guardian does."""
+full checks refuse."""
 
 import math
 import time
@@ -8,10 +8,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import connection
-from guardian.shortcuts import assign_perm
 
 import provisioning.selectors as provisioning_selectors
 from approvals.models import Quota
@@ -20,7 +17,6 @@ from billing.pricing import monthly_quote
 from catalog import order_config
 from catalog.models import CatalogItem, Order
 from catalog.selectors.menu import resolve_resources
-from core.selectors import user_has_project_perm
 from provisioning.models import CloudAccount
 from tests.fixtures import order_via_api
 
@@ -157,30 +153,3 @@ def test_a_refusing_budget_of_another_cost_center_lets_the_order_through(demo, a
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
     )
     assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_prepared_read_is_prepared_again_in_a_new_database_session(demo):
-    alice, web_shop = demo["alice"], demo["web_shop"]
-    assert user_has_project_perm(user=alice, project=web_shop, perm="order_in_project")
-    connection.close()  # as CONN_MAX_AGE or a failed health check does between requests
-    assert user_has_project_perm(user=alice, project=web_shop, perm="order_in_project")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-            assert cursor.fetchone() == (1,)
-
-
-@pytest.mark.django_db
-def test_the_order_permission_is_the_user_s_own_or_a_group_s(demo):
-    dave, web_shop, data_lab = demo["dave"], demo["web_shop"], demo["data_lab"]
-    assert user_has_project_perm(user=dave, project=data_lab, perm="order_in_project")
-    assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
-    team = Group.objects.create(name="web-shop team")
-    assign_perm("core.order_in_project", team, web_shop)
-    assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
-    dave.groups.add(team)
-    assert user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
-    assert not user_has_project_perm(user=dave, project=web_shop, perm="approve_for_project")
-    dave.is_active = False
-    assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")

@@ -2,81 +2,26 @@
 against the quota and budget, approved under the demo's policies and only then carried out by
 provisioning's sagas; immediate actions stay immediate."""
 
-import contextlib
 from decimal import Decimal
 
 import pytest
-from django.db.models import Sum
 
 from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
 from billing.models import Budget
-from billing.pricing import monthly_quote
-from catalog.models import CatalogItem, Order
-from catalog.orders import order_deploy
-from catalog.selectors.menu import resolve_resources
+from catalog.models import Order
+from catalog.tests.helpers import (
+    decide_and_deploy,
+    provisioned,
+    reserved_vcpus,
+    run_queued,
+    server_price,
+)
 from core.models import AuditEvent, Notification
-from provisioning.models import CloudAccount, Deployment, Resource, SandboxObject, Step
+from provisioning.models import Deployment, Resource, SandboxObject
 from provisioning.services.day2 import resource_action_request
-from provisioning.services.saga import TransientProviderError, step_execute
-from tests.saga import admit_and_deploy, deploy_approved
+from tests.saga import admit_and_deploy
 
 pytestmark = pytest.mark.django_db
-
-PARAMS = {"size": "small", "image": "debian-12", "location": "sandbox-1a"}
-
-
-def run_queued() -> None:
-    """Play the worker: run every queued step, round after round, until none is left."""
-    for _ in range(100):
-        ready = list(Step.objects.filter(state="pending").exclude(queued_at=None)) + list(
-            Step.objects.filter(state="running")
-        )
-        if not ready:
-            return
-        for step in ready:
-            with contextlib.suppress(TransientProviderError):
-                step_execute(step_id=step.pk)
-    pytest.fail("the saga did not settle")
-
-
-def provisioned(demo, slug: str, **parameters) -> Order:
-    """alice's completed order of a catalog item in web-shop (approved as admission would)."""
-    item = CatalogItem.objects.get(slug=slug)
-    order = Order(
-        item=item,
-        project=demo["web_shop"],
-        requester=demo["alice"],
-        parameters={**PARAMS, **parameters},
-        cloud_account=CloudAccount.objects.get(name="sandbox"),
-        status="approved",
-    )
-    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
-    order.save()
-    order_deploy(order_id=order.pk)
-    run_queued()
-    order.refresh_from_db()
-    assert order.status == "completed"
-    return order
-
-
-def server_price(size: str) -> Decimal:
-    account = CloudAccount.objects.get(name="sandbox")
-    spec = {"kind": "server", "count": 1, "properties": {**PARAMS, "size": size}}
-    return monthly_quote(cloud_account_id=account.pk, resources=[spec])
-
-
-def decide(client, order_id: int, verdict: str = "approve", comment: str = ""):
-    """Decide the order's pending stage as `client`, then play the worker that deploys what
-    the decision approved (`catalog.tasks.deploy_order`)."""
-    approval = ApprovalRequest.objects.get(order_id=order_id)
-    answer = client.post(f"/api/v1/approvals/{approval.pk}/{verdict}/", {"comment": comment})
-    deploy_approved()
-    return answer
-
-
-def reserved() -> int:
-    rows = QuotaEntry.objects.filter(status=LedgerStatus.RESERVED)
-    return rows.aggregate(total=Sum("vcpus"))["total"] or 0
 
 
 def test_a_resize_to_large_is_priced_then_goes_to_bob_and_finance_before_it_runs(demo, api_as):
@@ -110,10 +55,10 @@ def test_a_resize_to_large_is_priced_then_goes_to_bob_and_finance_before_it_runs
     assert [s.name for s in change.approval.stages.all()] == ["Manager", "Finance"]
     assert Notification.objects.filter(user=demo["bob"], subject__contains="resize web-1").exists()
 
-    assert decide(bob, change_id).status_code == 200
+    assert decide_and_deploy(bob, change_id).status_code == 200
     server.refresh_from_db()
     assert (server.properties["size"], server.state) == ("small", "active")
-    assert decide(carol, change_id).status_code == 200
+    assert decide_and_deploy(carol, change_id).status_code == 200
     change.refresh_from_db()
     assert change.status == "provisioning"
     run_queued()
@@ -171,7 +116,7 @@ def test_a_database_destroy_waits_for_the_manager(demo, api_as):
     database.refresh_from_db()
     assert database.state == "active"
 
-    assert decide(bob, change.pk).status_code == 200
+    assert decide_and_deploy(bob, change.pk).status_code == 200
     run_queued()
     change.refresh_from_db()
     assert change.status == "completed"
@@ -242,16 +187,16 @@ def test_a_change_over_the_quota_is_refused_like_an_order(demo, api_as):
 def test_a_rejected_change_leaves_the_resource_and_releases_its_reservation(demo, api_as):
     alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
     server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    before = reserved()
+    before = reserved_vcpus()
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
     )
     admit_and_deploy(answer.data["id"])
-    assert reserved() > before  # the extra vCPUs are held while bob decides
-    assert decide(bob, answer.data["id"], "reject", "too big").status_code == 200
+    assert reserved_vcpus() > before  # the extra vCPUs are held while bob decides
+    assert decide_and_deploy(bob, answer.data["id"], "reject", "too big").status_code == 200
     change = Order.objects.get(pk=answer.data["id"])
     assert (change.status, change.status_message) == ("rejected", "too big")
-    assert reserved() == before
+    assert reserved_vcpus() == before
     server.refresh_from_db()
     assert (server.properties["size"], server.state) == ("small", "active")
     assert not Deployment.objects.filter(change_order=change).exists()
@@ -260,99 +205,19 @@ def test_a_rejected_change_leaves_the_resource_and_releases_its_reservation(demo
 def test_a_pending_change_can_be_cancelled(demo, api_as):
     alice = api_as(demo["alice"])
     server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    before = reserved()
+    before = reserved_vcpus()
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
     )
     admit_and_deploy(answer.data["id"])
     cancelled = alice.post(f"/api/v1/orders/{answer.data['id']}/cancel/")
     assert cancelled.status_code == 200 and cancelled.data["status"] == "cancelled"
-    assert reserved() == before
+    assert reserved_vcpus() == before
     assert ApprovalRequest.objects.get(order_id=answer.data["id"]).status == "cancelled"
     again = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "medium"}
     )
     assert again.status_code == 202  # nothing is pending any more
-
-
-def test_a_redelivered_change_is_applied_once(demo, api_as):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    answer = alice.post(
-        f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
-    )
-    change_id = answer.data["id"]
-    admit_and_deploy(change_id)
-    admit_and_deploy(change_id)  # the admission message delivered twice
-    decide(bob, change_id)
-    decide(carol, change_id)
-    change = Order.objects.get(pk=change_id)
-    assert order_deploy(order_id=change.pk) is None  # a second start finds it provisioning
-    steps = list(Step.objects.filter(deployment__change_order=change))
-    assert len(steps) == 1
-    step_execute(step_id=steps[0].pk)
-    step_execute(step_id=steps[0].pk)  # the worker died before acknowledging: delivered again
-    change.refresh_from_db()
-    assert change.status == "completed"
-    assert Deployment.objects.filter(change_order=change).count() == 1
-    assert QuotaEntry.objects.filter(order=change, status=LedgerStatus.COMMITTED).count() == 1
-    resized = AuditEvent.objects.filter(
-        action="resource.state", target_id=str(server.pk), to_state="updating"
-    )
-    assert resized.count() == 1
-
-
-def test_a_failed_change_fails_its_order_with_the_providers_message(demo, api_as):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    answer = alice.post(
-        f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
-    )
-    admit_and_deploy(answer.data["id"])
-    decide(bob, answer.data["id"])
-    decide(carol, answer.data["id"])
-    SandboxObject.objects.filter(name=server.canopy_tag).delete()  # gone behind Canopy's back
-    run_queued()
-    change = Order.objects.get(pk=answer.data["id"])
-    assert change.status == "failed" and change.status_message
-    server.refresh_from_db()
-    assert server.properties["size"] == "small"
-    assert reserved() == 0
-
-
-def test_the_resource_page_confirms_a_change_with_its_price_and_approvers(demo, client):
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    client.force_login(demo["alice"])
-    url = f"/orders/changes/resources/{server.pk}/"
-    preview = client.post(url, {"action": "resize", "size": "large"})
-    assert preview.status_code == 200
-    page = preview.content.decode()
-    delta = server_price("large") - server_price("small")
-    assert f"+{delta}" in page
-    assert "Manager (bob) then Finance (carol)" in page
-    assert not Order.objects.filter(kind="change").exists()  # nothing ordered yet
-
-    confirmed = client.post(url, {"action": "resize", "size": "large", "confirm": "1"})
-    change = Order.objects.get(kind="change")
-    assert confirmed.status_code == 302
-    assert confirmed["Location"] == f"/resources/{server.pk}/"
-    detail = client.get(f"/resources/{server.pk}/").content.decode()
-    assert f'href="/orders/{change.pk}/"' in detail
-    assert "Change: resize web-1 to large" in detail
-    orders = client.get("/orders/").content.decode()
-    assert "Change: resize web-1 to large" in orders
-
-    admit_and_deploy(change.pk)
-    client.force_login(demo["bob"])
-    approval = ApprovalRequest.objects.get(order=change)
-    page = client.get(f"/approvals/{approval.pk}/").content.decode()
-    assert "Change: resize web-1 to large" in page and f"+{delta}" in page
-    decided = client.post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
-    assert decided.status_code == 302
-    client.force_login(demo["alice"])
-
-    stop = client.post(url, {"action": "stop"})  # immediate: no confirmation step
-    assert stop.status_code == 302
 
 
 def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_immediate(demo, api_as):
@@ -381,8 +246,8 @@ def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_imme
     assert 8 * one_server > 50
     approval = ApprovalRequest.objects.get(order_id=bounds.data["id"])
     assert [s.name for s in approval.stages.all()] == ["Manager", "Finance"]
-    decide(bob, bounds.data["id"])
-    decide(carol, bounds.data["id"])
+    decide_and_deploy(bob, bounds.data["id"])
+    decide_and_deploy(carol, bounds.data["id"])
     group.refresh_from_db()
     assert (group.properties["min"], group.properties["max"]) == (1, 8)
     assert Order.objects.get(pk=bounds.data["id"]).status == "completed"

@@ -85,34 +85,6 @@ def test_an_order_that_no_longer_fits_at_admission_is_rejected_and_alice_told(de
 
 
 @pytest.mark.django_db
-def test_the_quota_message_at_submission_is_immediate(demo, api_as):
-    Quota.objects.update_or_create(project=demo["web_shop"], defaults={"max_servers": 0})
-    refused = order_via_api(api_as(demo["alice"]), demo, admit=False)
-    assert refused.status_code == 400
-    assert refused.json() == {
-        "quota": ["Over the server quota of web-shop: this needs 1, 0 of 0 are already taken."]
-    }
-    assert not Order.objects.exists()
-
-
-@pytest.mark.django_db
-def test_an_order_request_runs_a_constant_number_of_queries(demo, api_as, query_baseline):
-    """The SQL of one order request once the caller is authenticated (a token lookup adds one):
-    the permission, whether the project already uses the order's names (one statement), and
-    the lock-free pre-check (quotas with their ledger sums and whether a budget refuses orders,
-    one statement), then the order and its audit row in one transaction (here a savepoint: two
-    statements more): 7 when pinned first, 8 since pending orders hold their names. The item,
-    the project, its accounts and the rate card come from catalog.order_config once warm. None
-    depends on the order's size or on how many orders exist."""
-    alice = api_as(demo["alice"])
-    for index in range(3):  # orders in the ledger must not change the count
-        assert order_via_api(alice, demo, name=f"warm-{index}").status_code == 201
-    with query_baseline("catalog.order_request"):
-        answer = order_via_api(alice, demo, admit=False, name="web-2", size="large")
-    assert answer.status_code == 201, answer.content
-
-
-@pytest.mark.django_db
 def test_beat_admits_an_order_whose_message_was_lost(demo, api_as):
     order_id = order_via_api(api_as(demo["alice"]), demo, admit=False).data["id"]
     assert orders_admit_overdue() == 0  # just submitted: its message is on its way
@@ -199,21 +171,6 @@ def test_a_broker_down_at_commit_does_not_fail_the_submission(
     kept = OutboxMessage.objects.get()
     assert (kept.task, kept.args) == (admit_submitted.name, [])
     assert ADMISSION_FLAG in cache
-
-
-@pytest.mark.django_db
-def test_the_html_form_submits_and_the_page_polls_until_admitted(demo, client):
-    client.force_login(demo["alice"])
-    response = client.post(
-        "/catalog/linux-vm/", {"name": "web-01", "size": "small", "project": demo["web_shop"].pk}
-    )
-    order = Order.objects.get()
-    assert response["Location"] == f"/orders/{order.pk}/"
-    live = client.get(f"/orders/{order.pk}/live/").content
-    assert b'data-testid="order-status">submitted<' in live and b"every 2s" in live
-    admit_order(order.pk)
-    live = client.get(f"/orders/{order.pk}/live/").content
-    assert b'data-testid="order-status">pending approval<' in live
 
 
 @pytest.mark.worker
