@@ -44,6 +44,12 @@ def deployed_order(**fields):
     return order
 
 
+def order_status(order) -> str:
+    """The order's status now (catalog, its owner, moves it on the saga's signals)."""
+    order.refresh_from_db()
+    return order.status
+
+
 def failing_once_on(step_pk: int, error: ProviderError, monkeypatch) -> None:
     """The provider call of one step raises `error` the first time; the others go through."""
     call_provider, failed = saga.provider_call, []
