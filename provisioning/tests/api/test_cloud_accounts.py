@@ -4,24 +4,28 @@ credentials are encrypted and never shown, and a test connection says what faile
 import pytest
 from django.db import connection
 
-from core.models import AuditEvent, Organization, OrganizationRole
-from core.services import organization_membership_add
+from core.models import AuditEvent
+from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory, admin_of
 from provisioning.models import CloudAccount
+from provisioning.tests.factories import CloudAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def org_admin(demo):
-    organization_membership_add(
-        user=demo["dave"],
-        organization=Organization.objects.get(slug="acme"),
-        role=OrganizationRole.ADMIN,
-    )
-    return demo["dave"]
+def acme():
+    """An organization with a project and a sandbox account serving it."""
+    organization = OrganizationFactory(slug="acme")
+    CloudAccountFactory(organization=organization, name="sandbox")
+    return organization
 
 
-def test_org_admin_creates_an_account_whose_credentials_are_never_shown(demo, org_admin, api_as):
+@pytest.fixture
+def org_admin(acme):
+    return admin_of(acme)
+
+
+def test_org_admin_creates_an_account_whose_credentials_are_never_shown(acme, org_admin, api_as):
     client = api_as(org_admin)
     answer = client.post(
         "/api/v1/cloud-accounts/",
@@ -32,7 +36,7 @@ def test_org_admin_creates_an_account_whose_credentials_are_never_shown(demo, or
             "region": "eu-west-1",
             "endpoint_url": "https://ec2.example.com",
             "credentials": {"access_key": "AKIAEXAMPLE", "secret_key": "s3cr3t-value"},
-            "projects": [demo["web_shop"].pk],
+            "projects": [ProjectFactory(organization=acme).pk],
         },
         format="json",
     )
@@ -58,7 +62,7 @@ def test_org_admin_creates_an_account_whose_credentials_are_never_shown(demo, or
     assert account.credentials["secret_key"] == "s3cr3t-value"  # kept when not sent
 
 
-def test_bad_account_input_is_a_400_per_field(demo, org_admin, api_as):
+def test_bad_account_input_is_a_400_per_field(org_admin, api_as):
     answer = api_as(org_admin).post(
         "/api/v1/cloud-accounts/",
         {"name": "x", "organization": "acme", "provider": "nimbus", "credentials": "nope"},
@@ -68,8 +72,10 @@ def test_bad_account_input_is_a_400_per_field(demo, org_admin, api_as):
     assert {"provider", "credentials"} <= set(answer.data)
 
 
-def test_people_who_are_not_org_admins_see_no_accounts(demo, api_as):
-    client = api_as(demo["alice"])
+def test_people_who_are_not_org_admins_see_no_accounts(acme, api_as):
+    member = UserFactory()
+    ProjectFactory(organization=acme, members=[member])
+    client = api_as(member)
     assert client.get("/api/v1/cloud-accounts/").data["results"] == []
     answer = client.post(
         "/api/v1/cloud-accounts/",
@@ -79,7 +85,7 @@ def test_people_who_are_not_org_admins_see_no_accounts(demo, api_as):
     assert answer.status_code == 403
 
 
-def test_test_connection_says_what_failed(demo, org_admin, api_as):
+def test_test_connection_says_what_failed(org_admin, api_as):
     account = CloudAccount.objects.get(name="sandbox")
     client = api_as(org_admin)
     assert client.post(f"/api/v1/cloud-accounts/{account.pk}/test/").data == {

@@ -4,25 +4,33 @@ messages on bad input) and the capability page, for admins only."""
 import pytest
 from django.core.cache import cache
 
-from core.models import AuditEvent, Organization
+from core.models import AuditEvent
+from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from provisioning.models import CloudAccount
 from provisioning.selectors import options_cache_key
+from provisioning.tests.factories import CloudAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_capability_page_is_for_admins(demo, client):
-    client.force_login(demo["admin"])
+@pytest.fixture
+def superuser():
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+def test_capability_page_is_for_admins(superuser, client):
+    client.force_login(superuser)
     page = client.get("/resources/capabilities/")
     assert page.status_code == 200
     assert b'data-testid="capabilities-sandbox"' in page.content
-    client.force_login(demo["alice"])
+    client.force_login(UserFactory())  # a member of a project, not an admin
     assert client.get("/resources/capabilities/").status_code == 403
 
 
-def test_admin_sets_credentials_write_only_and_tests_the_connection(demo, client):
-    client.force_login(demo["admin"])
-    account = CloudAccount.objects.get(name="sandbox")
+def test_admin_sets_credentials_write_only_and_tests_the_connection(superuser, client):
+    client.force_login(superuser)
+    account = CloudAccountFactory(name="sandbox")
+    project = ProjectFactory(organization=account.organization)
     form = client.get(f"/admin/provisioning/cloudaccount/{account.pk}/change/")
     assert form.status_code == 200
     answer = client.post(
@@ -34,7 +42,7 @@ def test_admin_sets_credentials_write_only_and_tests_the_connection(demo, client
             "region": "",
             "endpoint_url": "",
             "options": '{"fail_connection": "AuthFailure: bad key"}',
-            "projects": [demo["web_shop"].pk],
+            "projects": [project.pk],
             "new_credentials": '{"token": "hidden-token-value"}',
         },
     )
@@ -51,12 +59,13 @@ def test_admin_sets_credentials_write_only_and_tests_the_connection(demo, client
     assert "AuthFailure: bad key" in tested.content.decode()
 
 
-def test_admin_writes_go_through_the_services(demo, client):
+def test_admin_writes_go_through_the_services(superuser, client):
     """Add, change and delete in the admin: encrypted credentials, audited by whom and what,
     and the account's cached options follow."""
-    admin_user = demo["admin"]
+    admin_user = superuser
     client.force_login(admin_user)
-    organization = Organization.objects.get(slug="acme")
+    organization = OrganizationFactory()
+    project = ProjectFactory(organization=organization)
     fields = {
         "name": "aws-admin",
         "organization": organization.pk,
@@ -64,7 +73,7 @@ def test_admin_writes_go_through_the_services(demo, client):
         "region": "eu-west-1",
         "endpoint_url": "https://ec2.example.com",
         "options": "{}",
-        "projects": [demo["web_shop"].pk],
+        "projects": [project.pk],
         "new_credentials": '{"access_key": "AKIA", "secret_key": "admin-secret"}',
     }
     added = client.post("/admin/provisioning/cloudaccount/add/", fields)
@@ -72,7 +81,7 @@ def test_admin_writes_go_through_the_services(demo, client):
     account = CloudAccount.objects.get(name="aws-admin")
     assert account.credentials == {"access_key": "AKIA", "secret_key": "admin-secret"}
     assert "admin-secret" not in account.credentials_encrypted
-    assert list(account.projects.all()) == [demo["web_shop"]]
+    assert list(account.projects.all()) == [project]
     created = AuditEvent.objects.get(action="cloud_account.created", target_id=str(account.pk))
     assert created.actor == admin_user
 
@@ -105,10 +114,11 @@ def test_admin_writes_go_through_the_services(demo, client):
         ("new_credentials", "An object of text values is expected."),
     ],
 )
-def test_admin_shows_the_services_messages_on_bad_input(demo, client, field, message):
-    client.force_login(demo["admin"])
-    other = Organization.objects.create(name="Other org", slug="other-org")
-    bad = {"projects": [demo["web_shop"].pk], "new_credentials": "[1, 2]"}[field]
+def test_admin_shows_the_services_messages_on_bad_input(superuser, client, field, message):
+    client.force_login(superuser)
+    other = OrganizationFactory(name="Other org", slug="other-org")
+    web_shop = ProjectFactory(name="web-shop")  # of an organization of its own
+    bad = {"projects": [web_shop.pk], "new_credentials": "[1, 2]"}[field]
     answer = client.post(
         "/admin/provisioning/cloudaccount/add/",
         {"name": "other-cloud", "organization": other.pk, "provider": "sandbox", field: bad},
