@@ -15,7 +15,8 @@ from lifecycle.models import IdlePolicy
 from lifecycle.services.reclaim import idle_policy_save
 from provisioning.models import CloudAccount, Resource
 from provisioning.services.saga import deployment_start
-from provisioning.tests.helpers import CLOUDWATCH, IMAGE, ec2_account
+from provisioning.tests.helpers import CLOUDWATCH, ec2_account
+from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto
 from tests.saga import approved_order, run_queued
 

@@ -12,15 +12,14 @@ from autoscaling.services import evaluate, policy_save
 from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from provisioning.tests.helpers import (
     CLOUDWATCH,
-    EC2_SERVER,
-    autoscaling_web_tier_plan,
     deployed,
     ec2_account,
     instance_state,
     planned_order,
     put_load,
-    run_queued,
 )
+from provisioning.tests.plans import EC2_SERVER, autoscaling_web_tier_plan
+from provisioning.tests.saga import run_queued
 from tests.moto_server import boto
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,9 @@ from catalog.tests.factories import SandboxAccountFactory
 from catalog.tests.helpers import approved_and_built, default_item
 from provisioning.models import SandboxObject
 from provisioning.services.day2 import resource_action_request
-from provisioning.tests.helpers import SANDBOX_SERVER, provisioned_server, run_queued
+from provisioning.tests.helpers import provisioned_server
+from provisioning.tests.plans import SANDBOX_SERVER
+from provisioning.tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import pytest
 
 from catalog.selectors.menu import resolve_resources
 from catalog.tests.helpers import default_item
-from provisioning.tests.helpers import (
+from provisioning.tests.plans import (
     EC2_SERVER,
     SANDBOX_SERVER,
     autoscaling_web_tier_plan,

@@ -10,7 +10,9 @@ from catalog.services import order_from_snapshot
 from catalog.tests.helpers import approved_and_built, default_item
 from core.tests.factories import OrganizationFactory
 from provisioning.services.day2 import resource_action_request
-from provisioning.tests.helpers import EC2_SERVER, ec2_account, provisioned_server, run_queued
+from provisioning.tests.helpers import ec2_account, provisioned_server
+from provisioning.tests.plans import EC2_SERVER
+from provisioning.tests.saga import run_queued
 from tests.moto_server import boto
 
 pytestmark = pytest.mark.django_db

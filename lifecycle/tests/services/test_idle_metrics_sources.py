@@ -15,14 +15,14 @@ from provisioning.selectors import resource_metrics
 from provisioning.tests.factories import CloudAccountFactory
 from provisioning.tests.helpers import (
     CLOUDWATCH,
-    EC2_SERVER,
     ec2_account,
     instance_state,
     prometheus_settings,
     provisioned_server,
     put_load,
-    run_queued,
 )
+from provisioning.tests.plans import EC2_SERVER
+from provisioning.tests.saga import run_queued
 from tests.prometheus_server import prometheus_fixture  # noqa: F401  (a real Prometheus)
 
 pytestmark = pytest.mark.django_db

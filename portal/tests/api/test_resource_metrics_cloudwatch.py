@@ -7,13 +7,8 @@ from django.utils import timezone
 
 from core.tests.factories import OrganizationFactory
 from provisioning.models import CloudAccount
-from provisioning.tests.helpers import (
-    CLOUDWATCH,
-    EC2_SERVER,
-    ec2_account,
-    provisioned_server,
-    put_load,
-)
+from provisioning.tests.helpers import CLOUDWATCH, ec2_account, provisioned_server, put_load
+from provisioning.tests.plans import EC2_SERVER
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)

@@ -4,7 +4,7 @@ the resource itself never shows it."""
 import pytest
 
 from core.tests.factories import ProjectFactory, UserFactory
-from provisioning.tests.factories import database_plan
+from provisioning.tests.plans import database_plan
 from provisioning.tests.saga import deployed_order
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,8 @@ from provisioning.providers import get_adapter
 from provisioning.providers.base import ProviderError
 from provisioning.providers.ec2 import Ec2Adapter
 from provisioning.providers.libcloud_common import endpoint_parts, provider_errors
-from provisioning.tests.helpers import IMAGE, KEY, SECRET, ec2_account
+from provisioning.tests.helpers import KEY, SECRET, ec2_account
+from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto, start_moto
 
 

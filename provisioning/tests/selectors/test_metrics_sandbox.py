@@ -15,14 +15,8 @@ from provisioning.selectors import (
 )
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.simulation import simulated_load_set
-from provisioning.tests.helpers import (
-    UNTIL,
-    autoscaling_group,
-    cpu,
-    run_queued,
-    series,
-    web_tier_servers,
-)
+from provisioning.tests.helpers import UNTIL, autoscaling_group, cpu, series, web_tier_servers
+from provisioning.tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -19,15 +19,14 @@ from provisioning.services.reconciler import reconcile_accounts
 from provisioning.tests.factories import CloudAccountFactory, OrderFactory, deployed_server
 from provisioning.tests.helpers import (
     CLOUDWATCH,
-    EC2_SERVER,
     deployed,
     ec2_account,
     instance_state,
     planned_order,
     provisioned_server,
-    run_queued,
-    web_tier_plan,
 )
+from provisioning.tests.plans import EC2_SERVER, web_tier_plan
+from provisioning.tests.saga import run_queued
 from tests.moto_server import boto
 
 pytestmark = pytest.mark.django_db

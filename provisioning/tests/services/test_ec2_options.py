@@ -6,7 +6,8 @@ import pytest
 from core.tests.factories import OrganizationFactory
 from provisioning.selectors import cloud_account_options
 from provisioning.services.accounts import account_options_refresh
-from provisioning.tests.helpers import IMAGE, ec2_account
+from provisioning.tests.helpers import ec2_account
+from provisioning.tests.plans import IMAGE
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 from core.tests.factories import ProjectFactory, UserFactory
 from provisioning.models import Resource
 from provisioning.services.saga import deployment_start, order_resources_destroy
-from provisioning.tests.helpers import EC2_SERVER, ec2_account, planned_order, web_tier_plan
+from provisioning.tests.helpers import ec2_account, planned_order
+from provisioning.tests.plans import EC2_SERVER, web_tier_plan
 from tests.fixtures import wait_until
 from tests.moto_server import boto
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from provisioning import tasks
 from provisioning.models import Step
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_resume
-from provisioning.tests.factories import ApprovedOrderFactory, fleet_plan
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import fleet_plan
 from provisioning.tests.saga import failing_once_on, queued
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from django.utils import timezone
 from provisioning.models import CloudAccount, Resource, SandboxObject, Step
 from provisioning.providers import get_adapter
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_resume
-from provisioning.tests.factories import ApprovedOrderFactory, web_tier_plan
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import web_tier_plan
 from provisioning.tests.saga import order_status
 from tests.fixtures import _database_url_for_subprocess, _run_worker, wait_until
 

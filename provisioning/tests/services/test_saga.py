@@ -17,12 +17,8 @@ from provisioning.models import (
 from provisioning.providers import get_adapter
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import deployment_start, order_resources_destroy, step_execute
-from provisioning.tests.factories import (
-    ApprovedOrderFactory,
-    autoscaling_web_tier_plan,
-    database_plan,
-    web_tier_plan,
-)
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import autoscaling_web_tier_plan, database_plan, web_tier_plan
 from provisioning.tests.saga import deployed_order, queued, run_queued
 
 pytestmark = pytest.mark.django_db

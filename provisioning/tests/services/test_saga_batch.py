@@ -15,7 +15,8 @@ from provisioning.models import Resource, SandboxObject, Step
 from provisioning.providers import ProviderError
 from provisioning.services import saga
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_execute, steps_resume
-from provisioning.tests.factories import ApprovedOrderFactory, fleet_plan
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import fleet_plan
 from provisioning.tests.saga import failing_once_on, order_status, queued, run_queued
 
 pytestmark = pytest.mark.django_db

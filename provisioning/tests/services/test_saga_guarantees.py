@@ -11,7 +11,8 @@ from provisioning.providers import get_adapter
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_stuck
 from provisioning.services.saga import deployment_start, step_execute
-from provisioning.tests.factories import ApprovedOrderFactory, server_plan
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import server_plan
 from provisioning.tests.saga import order_status
 
 pytestmark = pytest.mark.django_db

@@ -13,13 +13,8 @@ from provisioning.models import Resource, SandboxObject, Step
 from provisioning.selectors import cloud_account_options
 from provisioning.services import bindings, saga
 from provisioning.services.saga import TransientProviderError, deployment_start, step_execute
-from provisioning.tests.factories import (
-    ApprovedOrderFactory,
-    CloudAccountFactory,
-    fleet_plan,
-    server_plan,
-    web_tier_plan,
-)
+from provisioning.tests.factories import ApprovedOrderFactory, CloudAccountFactory
+from provisioning.tests.plans import fleet_plan, server_plan, web_tier_plan
 from provisioning.tests.saga import order_status, queued, run_queued
 
 pytestmark = pytest.mark.django_db
