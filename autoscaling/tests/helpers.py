@@ -5,9 +5,9 @@ whenever no saga runs); and the CPU policy the tests scale by."""
 from datetime import timedelta
 
 from autoscaling.selectors import group_size
+from catalog.tests.saga import approved_order, run_queued
 from provisioning.models import Resource, SandboxObject
 from provisioning.services.saga import deployment_start
-from tests.saga import approved_order, run_queued
 
 MINUTE = timedelta(minutes=1)
 POLICY = {

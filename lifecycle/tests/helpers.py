@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from billing.pricing import HourlyPrice, PriceBook
+from catalog.tests.saga import approved_order, run_queued
 from core.models import OrganizationRole
 from core.services import organization_membership_add
 from lifecycle.models import IdlePolicy
@@ -18,7 +19,6 @@ from provisioning.services.saga import deployment_start
 from provisioning.tests.helpers import CLOUDWATCH, ec2_account
 from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto
-from tests.saga import approved_order, run_queued
 
 DAY = timedelta(days=1)
 

@@ -5,8 +5,8 @@ import pytest
 
 from autoscaling.tests.helpers import active_servers, scaling_group, settle_and_check
 from catalog.models import Order
+from catalog.tests.saga import admit_and_deploy
 from provisioning.services.day2 import resource_action_request
-from tests.saga import admit_and_deploy
 
 pytestmark = pytest.mark.django_db
 

@@ -19,10 +19,10 @@ from autoscaling.services import evaluate, policy_save
 from autoscaling.tests.factories import ScalingPolicyFactory
 from autoscaling.tests.helpers import MINUTE, POLICY, scaling_group, settle_and_check
 from billing.models import Budget
+from catalog.tests.saga import run_queued
 from core.models import AuditEvent, Notification
 from provisioning.models import SandboxObject
 from provisioning.services.simulation import simulated_load_set
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from catalog.tests.saga import run_queued
 from core.models import AuditEvent
 from lifecycle.models import Lease
 from lifecycle.selectors.preview import reclaim_preview, reclaim_preview_by_project
 from lifecycle.services.tick import lifecycle_tick
 from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
 from provisioning.services.simulation import simulated_load_set
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

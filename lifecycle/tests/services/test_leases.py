@@ -16,11 +16,11 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest
 from approvals.services.deciding import approval_decide
 from catalog.orders import order_cancel
+from catalog.tests.saga import admit_and_deploy, deploy_approved, run_queued
 from core.models import AuditEvent, Notification
 from lifecycle.models import Lease, Saving
 from lifecycle.services.leases import grace_period, lease_extend, lease_process, lease_unretire
 from lifecycle.tests.helpers import DAY, completed, prices, server_of
-from tests.saga import admit_and_deploy, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 
