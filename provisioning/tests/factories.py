@@ -152,3 +152,27 @@ class DriftFactory(factory.django.DjangoModelFactory):
     reported = "stopped"
     outcome = Drift.Outcome.REPORTED
     detected_at = factory.LazyFunction(timezone.now)
+
+
+# --- For billing's tests (issue 13): an item its orders fill in, as a person orders it -------
+
+
+class ServerItemFactory(CatalogItemFactory):
+    """An item of one server whose order form asks its name and one of the account's sizes."""
+
+    parameters = factory.LazyFunction(
+        lambda: {
+            "type": "object",
+            "required": ["name", "size"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{1,30}$"},
+                "size": {"type": "string", "x-options": "sizes"},
+            },
+        }
+    )
+    resources = factory.LazyFunction(
+        lambda: [
+            {"key": "vm", "kind": "server", "name": "{name}", "properties": {"size": "{size}"}}
+        ]
+    )
