@@ -6,6 +6,7 @@ import pytest
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.services.policies import policy_save
 from approvals.tests.factories import ApprovalPolicyFactory
+from approvals.tests.helpers import approvals_world
 from core.models import OrganizationRole
 from core.services import organization_membership_add
 from core.tests.factories import ProjectFactory
@@ -13,14 +14,20 @@ from tests.fixtures import order_via_api
 
 
 @pytest.fixture
-def policies(demo) -> dict[str, ApprovalPolicy]:
-    """The demo's "Acme standard" (organization-wide) and "data-lab self-service", plus one for
+def world(db) -> dict:
+    """Acme's people, projects, account, item and policies, by name (see `approvals_world`)."""
+    return approvals_world()
+
+
+@pytest.fixture
+def policies(world) -> dict[str, ApprovalPolicy]:
+    """Acme's "Acme standard" (organization-wide) and "data-lab self-service", plus one for
     web-shop only and one of another organization."""
     globex = ProjectFactory(name="Rockets", organization__name="Globex").organization
     ApprovalPolicyFactory(
         name="web-shop large servers",
         organization=None,
-        project=demo["web_shop"],
+        project=world["web_shop"],
         min_monthly_cost=100,
     )
     ApprovalPolicyFactory(name="Globex standard", organization=globex)
@@ -33,33 +40,35 @@ def _visible(client) -> set[str]:
     return {policy["name"] for policy in answer.json()["results"]}
 
 
-def test_a_member_sees_the_policies_of_their_own_projects(demo, api_as, policies):
-    organization_wide = {  # "Acme standard", and the demo's policies for changes and deletions
+def test_a_member_sees_the_policies_of_their_own_projects(world, api_as, policies):
+    organization_wide = {  # "Acme standard" and any other of Acme's
         name for name, policy in policies.items() if policy.project_id is None
     } - {"Globex standard"}
     assert "Acme standard" in organization_wide
-    assert _visible(api_as(demo["alice"])) == organization_wide | {"web-shop large servers"}
-    assert _visible(api_as(demo["dave"])) == organization_wide | {"data-lab self-service"}
+    assert _visible(api_as(world["alice"])) == organization_wide | {"web-shop large servers"}
+    assert _visible(api_as(world["dave"])) == organization_wide | {"data-lab self-service"}
     other = policies["data-lab self-service"].pk
-    assert api_as(demo["alice"]).get(f"/api/v1/policies/{other}/").status_code == 404
+    assert api_as(world["alice"]).get(f"/api/v1/policies/{other}/").status_code == 404
 
 
 def test_organization_admins_see_all_of_their_organization(
-    demo, api_as, policies, django_user_model
+    world, api_as, policies, django_user_model
 ):
     olga = django_user_model.objects.create_user("olga", "olga@acme.example", "pw")
     organization_membership_add(
-        user=olga, organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
+        user=olga, organization=world["web_shop"].organization, role=OrganizationRole.ADMIN
     )
     assert _visible(api_as(olga)) == set(policies) - {"Globex standard"}
-    assert _visible(api_as(demo["admin"])) == set(policies)
+    assert _visible(api_as(world["admin"])) == set(policies)
 
 
-def test_the_policy_that_decided_my_order_stays_visible(demo, api_as, policies):
-    alice = api_as(demo["alice"])
-    order = order_via_api(alice, demo)
+def test_the_policy_that_decided_my_order_stays_visible(world, api_as, policies):
+    alice = api_as(world["alice"])
+    order = order_via_api(alice, world)
     assert order.status_code == 201, order.content
     assert ApprovalRequest.objects.get(order_id=order.json()["id"]).policy_name == "Acme standard"
     # The organization-wide policy decided it; it then moves to data-lab alone.
-    policy_save(policy=policies["Acme standard"], fields={"project": demo["data_lab"]}, stages=None)
+    policy_save(
+        policy=policies["Acme standard"], fields={"project": world["data_lab"]}, stages=None
+    )
     assert "Acme standard" in _visible(alice)
