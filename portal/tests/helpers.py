@@ -1,24 +1,37 @@
-"""What portal's tests share across layers: a signed-in browser, orders carried to completed,
-an estate of listed resources, the demo's cost history, and the rows the dashboard and /metrics
-count."""
+"""What portal's tests share across layers (their fixtures: conftest.py): the world they build
+(`portal_world`), a signed-in browser, orders carried to completed, an estate of listed
+resources, and the rows the dashboard and /metrics count."""
 
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from approvals.tests.helpers import approvals_world
+from billing.tests.factories import RateFactory
 from catalog.models import Order
 from catalog.orders import order_deploy
+from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
 from catalog.tests.saga import approved_order, run_queued
-from portal import demo_history
-from provisioning.models import CloudAccount, Resource, Step
+from provisioning.models import Resource, Step
 from provisioning.providers import get_adapter
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
+
+
+def portal_world() -> dict:
+    """The product as it ships, for Acme (`approvals_world`: people, projects, sandbox account,
+    rate card, budgets, policies): the default catalog loaded (its linux-vm replaces the
+    world's), and the network its tiers create priced, free."""
+    world = approvals_world()
+    catalog_load_yaml(text=DEFAULT_CATALOG.read_text())
+    RateFactory(rate_card=world["rate_card"], resource_kind="network", price=Decimal(0))
+    world["linux_vm"].refresh_from_db()
+    return world
 
 
 def browser(user: User) -> Client:
@@ -38,64 +51,54 @@ def provisioned(demo, slug: str = "linux-vm", **parameters) -> Order:
     return order
 
 
-@pytest.fixture(name="estate")
-def estate_fixture(demo) -> dict:
+def estate_in(world: dict) -> dict:
     """A web-shop order with 60 servers (more than a page) and a data-lab order with 3."""
-    account = CloudAccount.objects.get(provider="sandbox")
     orders = {}
     for project, user, count in (
-        (demo["web_shop"], demo["alice"], 60),
-        (demo["data_lab"], demo["dave"], 3),
+        (world["web_shop"], world["alice"], 60),
+        (world["data_lab"], world["dave"], 3),
     ):
-        order = Order.objects.create(item=demo["linux_vm"], project=project, requester=user)
+        order = Order.objects.create(item=world["linux_vm"], project=project, requester=user)
         Resource.objects.bulk_create(
             Resource(
                 order=order,
                 project=project,
-                cloud_account=account,
+                cloud_account=world["sandbox"],
                 kind="server" if i % 2 else "volume",
                 name=f"{project.slug}-{i:03d}",
             )
             for i in range(count)
         )
         orders[project.slug] = order
-    return {**demo, "orders": orders}
+    return {**world, "orders": orders}
 
 
 def names_on(page: str, prefix: str) -> set[str]:
     return {word.split("<")[0] for word in page.split(">") if word.startswith(prefix)}
 
 
-@pytest.fixture(name="history")
-def history_fixture(demo) -> list:
-    """seed_demo's cost history, built once; its months."""
-    assert demo_history.seed() is True
-    assert demo_history.seed() is False  # idempotent: built once
-    return demo_history.history_months(timezone.now().date())
-
-
 # --- what the dashboard and /metrics count ----------------------------------------------------
 
 
-def make_order(demo, *, user="alice", project="web_shop", status="submitted") -> Order:
+def make_order(world, *, user="alice", project="web_shop", status="submitted") -> Order:
     return Order.objects.create(
-        item=demo["linux_vm"],
-        project=demo[project],
-        requester=demo[user],
+        item=world["linux_vm"],
+        project=world[project],
+        requester=world[user],
         parameters={"name": "web-1", "size": "small"},
         status=status,
     )
 
 
 def make_resource(
-    demo, *, state="active", kind="server", order=None, parent=None, **order_kwargs
+    world, *, state="active", kind="server", order=None, parent=None, **order_kwargs
 ) -> Resource:
-    order = order or make_order(demo, status="completed", **order_kwargs)
+    order = order or make_order(world, status="completed", **order_kwargs)
     return Resource.objects.create(
         order=order,
         parent=parent,
         project=order.project,
-        cloud_account=CloudAccount.objects.get(name="sandbox"),
+        cloud_account=world["sandbox"],
         kind=kind,
         name=f"{kind}-{Resource.objects.count() + 1}",
         state=state,
@@ -118,22 +121,22 @@ def make_step(resource, *, state="done", attempts=1, wait=1.0, run=2.0, error=""
     )
 
 
-def populate(demo, scale: int = 1) -> None:
+def populate(world, scale: int = 1) -> None:
     """Rows of every kind the dashboard and /metrics count, in both projects."""
     for _ in range(scale):
         for project, user in (("web_shop", "alice"), ("data_lab", "dave")):
-            server = make_resource(demo, project=project, user=user)
-            make_resource(demo, project=project, user=user, state="stopped")
-            broken = make_resource(demo, project=project, user=user, state="error")
+            server = make_resource(world, project=project, user=user)
+            make_resource(world, project=project, user=user, state="stopped")
+            broken = make_resource(world, project=project, user=user, state="error")
             make_step(server, attempts=3, wait=0.3, run=4)
             make_step(broken, state="failed", attempts=2, wait=20, run=50, error="quota exceeded")
-            make_order(demo, user=user, project=project, status="provisioning")
-            group = make_resource(demo, project=project, user=user, kind="autoscaling_group")
+            make_order(world, user=user, project=project, status="provisioning")
+            group = make_resource(world, project=project, user=user, kind="autoscaling_group")
             Resource.objects.filter(pk=group.pk).update(
                 properties={"min": 1, "max": 3, "desired": 1}
             )
-            make_resource(demo, order=group.order, parent=group)
-            make_order(demo, user=user, project=project, status="failed")
+            make_resource(world, order=group.order, parent=group)
+            make_order(world, user=user, project=project, status="failed")
 
 
 def visible_states(*projects) -> dict[str, int]:
@@ -146,10 +149,9 @@ def visible_states(*projects) -> dict[str, int]:
     )
 
 
-@pytest.fixture(name="sandbox_server")
-def sandbox_server_fixture(demo) -> Resource:
+def sandbox_server_in(world: dict) -> Resource:
     """An active server that exists in the sandbox cloud, so it has a metric series."""
-    server = make_resource(demo)
+    server = make_resource(world)
     obj = get_adapter(server.cloud_account).create(
         "server", server.canopy_tag, {"size": "small", "image": "debian-12", "location": "local"}
     )

@@ -7,7 +7,6 @@ from core.models import Project
 from core.pagination import MAX_PAGE_SIZE
 from portal.tests.helpers import (
     browser,
-    estate_fixture,  # noqa: F401  (fixture: 60 servers of web-shop's, 3 of data-lab's)
     names_on,
 )
 from provisioning.models import Resource

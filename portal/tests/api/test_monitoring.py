@@ -17,7 +17,6 @@ from portal.tests.helpers import (
     make_resource,
     make_step,
     populate,
-    sandbox_server_fixture,  # noqa: F401  (fixture: a server the sandbox cloud knows)
     visible_states,
 )
 from provisioning.models import Resource, Step
@@ -27,15 +26,15 @@ from tests.fixtures import order_via_api
 # --- dashboard ------------------------------------------------------------------------------------
 
 
-def test_dashboard_is_scoped_to_what_the_user_sees(demo, api_as, client):
-    populate(demo)
-    order_via_api(api_as(demo["alice"]), demo)  # waits for bob's approval
-    web_shop, data_lab = demo["web_shop"], demo["data_lab"]
+def test_dashboard_is_scoped_to_what_the_user_sees(world, api_as, client):
+    populate(world)
+    order_via_api(api_as(world["alice"]), world)  # waits for bob's approval
+    web_shop, data_lab = world["web_shop"], world["data_lab"]
 
-    dave = api_as(demo["dave"]).get("/api/v1/dashboard/").json()
-    alice = api_as(demo["alice"]).get("/api/v1/dashboard/").json()
-    bob = api_as(demo["bob"]).get("/api/v1/dashboard/").json()
-    admin = api_as(demo["admin"]).get("/api/v1/dashboard/").json()
+    dave = api_as(world["dave"]).get("/api/v1/dashboard/").json()
+    alice = api_as(world["alice"]).get("/api/v1/dashboard/").json()
+    bob = api_as(world["bob"]).get("/api/v1/dashboard/").json()
+    admin = api_as(world["admin"]).get("/api/v1/dashboard/").json()
 
     assert dave["resources"]["by_state"] == visible_states(data_lab)
     assert alice["resources"]["by_state"] == visible_states(web_shop)
@@ -60,7 +59,7 @@ def test_dashboard_is_scoped_to_what_the_user_sees(demo, api_as, client):
     assert not {f["url"] for f in dave["failures"]} & {f["url"] for f in alice["failures"]}
     assert {b["label"] for b in bob["spend"]["budgets"]} >= {"project web-shop"}
 
-    client.force_login(demo["dave"])
+    client.force_login(world["dave"])
     page = client.get("/dashboard/").content.decode()
     assert f"/resources/{broken.pk}/" not in page
     assert 'hx-get="/dashboard/live/"' in page and "Failures in the last 24 hours" in page
@@ -71,22 +70,22 @@ def test_dashboard_is_scoped_to_what_the_user_sees(demo, api_as, client):
         groups.filter(project=web_shop).values_list("pk", flat=True)
     )
     assert [g["current"] for g in dave["autoscaling"]["groups"]] == [1]
-    assert alice["lifecycle"]["open_cases"] == lifecycle_summary(user=demo["alice"])["open_cases"]
+    assert alice["lifecycle"]["open_cases"] == lifecycle_summary(user=world["alice"])["open_cases"]
 
 
-def test_dashboard_failures_are_the_last_days_newest_first(demo, api_as):
+def test_dashboard_failures_are_the_last_days_newest_first(world, api_as):
     """Each kind of failure (order, step, resource) counts only within the window."""
-    populate(demo)
+    populate(world)
     long_ago = timezone.now() - timedelta(days=2)
-    old = make_resource(demo, state="error")
+    old = make_resource(world, state="error")
     Resource.objects.filter(pk=old.pk).update(state_changed_at=long_ago)
     Step.objects.filter(pk=make_step(old, state="failed", error="old news").pk).update(
         finished_at=long_ago
     )
-    Order.objects.filter(pk=make_order(demo, status="failed").pk).update(updated_at=long_ago)
-    failures = api_as(demo["alice"]).get("/api/v1/dashboard/").json()["failures"]
+    Order.objects.filter(pk=make_order(world, status="failed").pk).update(updated_at=long_ago)
+    failures = api_as(world["alice"]).get("/api/v1/dashboard/").json()["failures"]
     web_shop = Order.objects.filter(
-        project=demo["web_shop"], status="failed", updated_at__gt=long_ago
+        project=world["web_shop"], status="failed", updated_at__gt=long_ago
     )
     assert web_shop.exists()
     assert {f["url"] for f in failures if "/orders/" in f["url"]} == {
@@ -97,37 +96,37 @@ def test_dashboard_failures_are_the_last_days_newest_first(demo, api_as):
     assert [f["at"] for f in failures] == sorted((f["at"] for f in failures), reverse=True)
 
 
-def test_dashboard_counts_come_from_the_rollup_beat_refreshes(demo, api_as):
+def test_dashboard_counts_come_from_the_rollup_beat_refreshes(world, api_as):
     """The counts are the rollup's (as of `counted_at`), not a scan of the estate on every
     request: a resource created since shows after beat's next refresh."""
-    populate(demo)
-    alice = api_as(demo["alice"])
+    populate(world)
+    alice = api_as(world["alice"])
     before = alice.get("/api/v1/dashboard/").json()["resources"]
-    assert before["by_state"] == visible_states(demo["web_shop"])
-    make_resource(demo, state="active")
+    assert before["by_state"] == visible_states(world["web_shop"])
+    make_resource(world, state="active")
     assert alice.get("/api/v1/dashboard/").json()["resources"] == before
     refresh_rollups()
     after = alice.get("/api/v1/dashboard/").json()["resources"]
-    assert after["by_state"] == visible_states(demo["web_shop"])
+    assert after["by_state"] == visible_states(world["web_shop"])
     assert after["total"] == before["total"] + 1 and after["counted_at"] > before["counted_at"]
 
 
-def test_a_rollup_beat_left_behind_is_recounted_on_read(demo, api_as):
-    populate(demo)
+def test_a_rollup_beat_left_behind_is_recounted_on_read(world, api_as):
+    populate(world)
     refresh_rollups()
-    make_resource(demo, state="active")
+    make_resource(world, state="active")
     ResourceCount.objects.update(refreshed_at=timezone.now() - STALE_AFTER - timedelta(seconds=1))
-    answer = api_as(demo["alice"]).get("/api/v1/dashboard/").json()["resources"]
-    assert answer["by_state"] == visible_states(demo["web_shop"])
+    answer = api_as(world["alice"]).get("/api/v1/dashboard/").json()["resources"]
+    assert answer["by_state"] == visible_states(world["web_shop"])
 
 
 # --- resource metrics -----------------------------------------------------------------------------
 
 
-def test_metrics_api_returns_the_series(demo, api_as, sandbox_server):
+def test_metrics_api_returns_the_series(world, api_as, sandbox_server):
     until = timezone.now().replace(microsecond=0)
     since = until - timedelta(hours=2)
-    answer = api_as(demo["alice"]).get(
+    answer = api_as(world["alice"]).get(
         f"/api/v1/resources/{sandbox_server.pk}/metrics/",
         {"since": since.isoformat(), "until": until.isoformat(), "step": 600},
     )
@@ -150,15 +149,15 @@ def test_metrics_api_returns_the_series(demo, api_as, sandbox_server):
         {"since": "2026-01-01T00:00:00Z", "until": "2026-11-01T00:00:00Z", "step": 60},
     ],
 )
-def test_metrics_api_refuses_bad_parameters(demo, api_as, sandbox_server, query):
-    answer = api_as(demo["alice"]).get(f"/api/v1/resources/{sandbox_server.pk}/metrics/", query)
+def test_metrics_api_refuses_bad_parameters(world, api_as, sandbox_server, query):
+    answer = api_as(world["alice"]).get(f"/api/v1/resources/{sandbox_server.pk}/metrics/", query)
     assert answer.status_code == 400
     assert set(answer.json()) <= {"since", "until", "step"}
 
 
-def test_metrics_api_hides_other_projects_resources(demo, api_as, sandbox_server):
+def test_metrics_api_hides_other_projects_resources(world, api_as, sandbox_server):
     assert (
-        api_as(demo["dave"]).get(f"/api/v1/resources/{sandbox_server.pk}/metrics/").status_code
+        api_as(world["dave"]).get(f"/api/v1/resources/{sandbox_server.pk}/metrics/").status_code
         == 404
     )
-    assert api_as(demo["alice"]).get("/api/v1/resources/999999/metrics/").status_code == 404
+    assert api_as(world["alice"]).get("/api/v1/resources/999999/metrics/").status_code == 404

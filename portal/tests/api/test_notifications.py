@@ -17,58 +17,61 @@ pytestmark = pytest.mark.django_db
 
 
 def test_approvers_and_requester_hear_of_each_step(
-    demo, api_as, django_capture_on_commit_callbacks
+    world, api_as, django_capture_on_commit_callbacks
 ):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
+    alice, bob, carol = (api_as(world[name]) for name in ("alice", "bob", "carol"))
     with django_capture_on_commit_callbacks(execute=True):
-        order_id = order_via_api(alice, demo, size="large").data["id"]
+        order_id = order_via_api(alice, world, size="large").data["id"]
     approval = Order.objects.get(pk=order_id).approval
-    assert [m.to for m in mail.outbox] == [["bob@acme.example"]]
+    # The Manager stage's approvers: web-shop's manager, and Acme's admin (any of its projects').
+    managers = sorted([world["bob"].email, world["admin"].email])
+    assert sorted(m.to for m in mail.outbox) == [[email] for email in managers]
     assert "Approval needed" in mail.outbox[0].subject and "/approvals/link/" in mail.outbox[0].body
 
     with django_capture_on_commit_callbacks(execute=True):
         bob.post(f"/api/v1/approvals/{approval.pk}/approve/", {"comment": "ok"})
-    assert sorted(m.to[0] for m in mail.outbox[1:]) == ["alice@acme.example", "carol@acme.example"]
+    stage_two = sorted(m.to[0] for m in mail.outbox[len(managers) :])
+    assert stage_two == [world["alice"].email, world["carol"].email]
     with django_capture_on_commit_callbacks(execute=True):
         carol.post(f"/api/v1/approvals/{approval.pk}/approve/", {})
         order_deploy(order_id=order_id)  # as the worker would
         for step in Step.objects.all():
             step_execute(step_id=step.pk)
     subjects = list(
-        Notification.objects.filter(user=demo["alice"]).values_list("subject", flat=True)
+        Notification.objects.filter(user=world["alice"]).values_list("subject", flat=True)
     )
     assert [s.split(": ", 1)[1] for s in reversed(subjects)] == [
         "Manager approved",
         "approved",
         "completed",
     ]
-    assert len(mail.outbox) == 5
+    assert len(mail.outbox) == len(managers) + 4  # then alice and carol, then alice twice
 
 
-def test_rejection_is_mailed_with_the_comment(demo, api_as, django_capture_on_commit_callbacks):
-    order_id = order_via_api(api_as(demo["alice"]), demo).data["id"]
+def test_rejection_is_mailed_with_the_comment(world, api_as, django_capture_on_commit_callbacks):
+    order_id = order_via_api(api_as(world["alice"]), world).data["id"]
     approval = Order.objects.get(pk=order_id).approval
     with django_capture_on_commit_callbacks(execute=True):
-        api_as(demo["bob"]).post(f"/api/v1/approvals/{approval.pk}/reject/", {"comment": "why?"})
+        api_as(world["bob"]).post(f"/api/v1/approvals/{approval.pk}/reject/", {"comment": "why?"})
     (email,) = mail.outbox
-    assert email.to == ["alice@acme.example"] and "Rejected by bob: why?" in email.body
+    assert email.to == [world["alice"].email] and "Rejected by bob: why?" in email.body
 
 
-def test_in_app_list_unread_count_and_mark_read(demo, api_as):
-    alice = api_as(demo["alice"])
-    first = notify(user=demo["alice"], subject="Hello", body="one", email=False)
-    notify(user=demo["alice"], subject="Again", body="two", email=False)
-    notify(user=demo["bob"], subject="Not yours", body="", email=False)
+def test_in_app_list_unread_count_and_mark_read(world, api_as):
+    alice = api_as(world["alice"])
+    first = notify(user=world["alice"], subject="Hello", body="one", email=False)
+    notify(user=world["alice"], subject="Again", body="two", email=False)
+    notify(user=world["bob"], subject="Not yours", body="", email=False)
     assert alice.get("/api/v1/notifications/unread/").json() == {"unread": 2}
     listed = alice.get("/api/v1/notifications/").json()
     assert [n["subject"] for n in listed["results"]] == ["Again", "Hello"]
     assert alice.post(f"/api/v1/notifications/{first.pk}/read/").json()["read_at"]
     assert alice.get("/api/v1/notifications/?unread=true").json()["count"] == 1
     browser = Client()
-    browser.force_login(demo["alice"])
+    browser.force_login(world["alice"])
     assert b'data-testid="unread-notifications">1<' in browser.get("/").content
     assert b"Again" in browser.get("/notifications/").content
     browser.post("/notifications/read/")
     assert b'data-testid="unread-notifications">0<' in browser.get("/").content
     assert alice.post("/api/v1/notifications/read-all/").json() == {"marked": 0}
-    assert api_as(demo["bob"]).post(f"/api/v1/notifications/{first.pk}/read/").status_code == 404
+    assert api_as(world["bob"]).post(f"/api/v1/notifications/{first.pk}/read/").status_code == 404

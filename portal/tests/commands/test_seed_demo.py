@@ -7,7 +7,6 @@ import pytest
 from django.core.management import call_command
 
 from billing.models import Rate
-from portal.tests.helpers import history_fixture  # noqa: F401  (fixture: the demo's history)
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,6 @@ from billing.pricing import monthly_quote
 from billing.selectors.budgets import budget_list
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.periods import month_period, period_parse
-from portal.tests.helpers import history_fixture  # noqa: F401  (fixture: the demo's history)
 from provisioning.models import Resource
 
 pytestmark = pytest.mark.django_db

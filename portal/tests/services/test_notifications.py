@@ -14,11 +14,11 @@ from tests.fixtures import order_via_api
 pytestmark = pytest.mark.django_db
 
 
-def test_escalation_notifies_the_new_approvers(demo, api_as, django_user_model):
+def test_escalation_notifies_the_new_approvers(world, api_as, django_user_model):
     olga = django_user_model.objects.create_user("olga", "olga@acme.example", "pw")
     organization_membership_add(
-        user=olga, organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
+        user=olga, organization=world["web_shop"].organization, role=OrganizationRole.ADMIN
     )
-    order_via_api(api_as(demo["alice"]), demo)
+    order_via_api(api_as(world["alice"]), world)
     approval_escalate_overdue(now=timezone.now() + timedelta(days=3))
     assert Notification.objects.filter(user=olga, subject__startswith="Approval needed").exists()

@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 from catalog.models import Order
 from portal.tests.helpers import (
     browser,
-    estate_fixture,  # noqa: F401  (fixture: 60 servers of web-shop's, 3 of data-lab's)
 )
 from provisioning.models import CloudAccount, Resource
 

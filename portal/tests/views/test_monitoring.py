@@ -23,7 +23,6 @@ from portal.tasks import refresh_rollups
 from portal.tests.helpers import (
     make_resource,
     populate,
-    sandbox_server_fixture,  # noqa: F401  (fixture: a server the sandbox cloud knows)
 )
 from provisioning.models import Resource, Step
 from provisioning.selectors import resource_metrics
@@ -35,29 +34,29 @@ QUEUES = django_settings.CANOPY_QUEUES
 # --- dashboard ------------------------------------------------------------------------------------
 
 
-def test_dashboard_live_partial_and_nav_link(demo, client):
-    client.force_login(demo["alice"])
+def test_dashboard_live_partial_and_nav_link(world, client):
+    client.force_login(world["alice"])
     partial = client.get("/dashboard/live/").content.decode()
     assert "<html" not in partial
     assert 'id="dashboard-live"' in partial and 'hx-trigger="every 5s"' in partial
     assert 'href="/dashboard/"' in client.get("/").content.decode()
 
 
-def test_dashboard_queries_do_not_grow_with_rows(demo, client, api_as):
-    client.force_login(demo["bob"])
-    populate(demo)
+def test_dashboard_queries_do_not_grow_with_rows(world, client, api_as):
+    client.force_login(world["bob"])
+    populate(world)
     client.get("/dashboard/")  # warms the per-process caches (content types)
     with CaptureQueriesContext(connection) as few:
         assert client.get("/dashboard/").status_code == 200
-    populate(demo, scale=4)
+    populate(world, scale=4)
     with CaptureQueriesContext(connection) as many:
         assert client.get("/dashboard/").status_code == 200
     assert len(many) == len(few)
     with CaptureQueriesContext(connection) as api:
-        api_as(demo["bob"]).get("/api/v1/dashboard/")
-    populate(demo)
+        api_as(world["bob"]).get("/api/v1/dashboard/")
+    populate(world)
     with CaptureQueriesContext(connection) as api_more:
-        api_as(demo["bob"]).get("/api/v1/dashboard/")
+        api_as(world["bob"]).get("/api/v1/dashboard/")
     assert len(api_more) == len(api)
 
 
@@ -68,8 +67,8 @@ def metrics_partial(client, resource) -> str:
     return client.get(f"/resources/{resource.pk}/metrics/").content.decode()
 
 
-def test_resource_page_charts(demo, client, sandbox_server):
-    client.force_login(demo["alice"])
+def test_resource_page_charts(world, client, sandbox_server):
+    client.force_login(world["alice"])
     page = client.get(f"/resources/{sandbox_server.pk}/").content.decode()
     assert f'hx-get="/resources/{sandbox_server.pk}/metrics/?range=1h"' in page
     chart = client.get(f"/resources/{sandbox_server.pk}/metrics/?range=24h").content.decode()
@@ -85,13 +84,13 @@ def test_resource_page_charts(demo, client, sandbox_server):
     assert abs(len(polyline.split()) - len(points)) <= 1  # the window moved by at most a step
     assert 'hx-trigger="every 30s"' in chart
 
-    volume = make_resource(demo, kind="volume")
+    volume = make_resource(world, kind="volume")
     assert "A volume reports no metrics." in metrics_partial(client, volume)
-    ec2 = make_resource(demo)  # an active server the sandbox has never heard of: no series
+    ec2 = make_resource(world)  # an active server the sandbox has never heard of: no series
     assert "No metrics from this provider." in metrics_partial(client, ec2)
-    deleted = make_resource(demo, state="deleted")
+    deleted = make_resource(world, state="deleted")
     assert "No metrics while deleted." in metrics_partial(client, deleted)
-    client.force_login(demo["dave"])
+    client.force_login(world["dave"])
     assert client.get(f"/resources/{sandbox_server.pk}/metrics/").status_code == 404
 
 
@@ -109,10 +108,10 @@ def scrape(client, **headers) -> dict:
     return samples
 
 
-def test_metrics_counts_what_the_database_holds(demo, api_as, client):
-    populate(demo, scale=2)
-    order_via_api(api_as(demo["alice"]), demo)
-    group = make_resource(demo, kind="autoscaling_group")
+def test_metrics_counts_what_the_database_holds(world, api_as, client):
+    populate(world, scale=2)
+    order_via_api(api_as(world["alice"]), world)
+    group = make_resource(world, kind="autoscaling_group")
     for to_count, status in ((3, "completed"), (4, "refused"), (4, "refused"), (1, "completed")):
         ScalingActivity.objects.create(
             group=group, at=timezone.now(), from_count=2, to_count=to_count, status=status
@@ -160,12 +159,12 @@ def test_metrics_counts_what_the_database_holds(demo, api_as, client):
         assert samples["canopy_scaling_activities_total", labels] == n
 
 
-def test_metrics_queries_do_not_grow_with_rows(demo, client):
-    populate(demo)
+def test_metrics_queries_do_not_grow_with_rows(world, client):
+    populate(world)
     refresh_rollups()  # as beat does: the scrape reads the rollup
     with CaptureQueriesContext(connection) as few:
         scrape(client)
-    populate(demo, scale=3)
+    populate(world, scale=3)
     refresh_rollups()
     with CaptureQueriesContext(connection) as many:
         scrape(client)
