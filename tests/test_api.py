@@ -16,9 +16,11 @@ from tests.fixtures import order_via_api
 pytestmark = pytest.mark.django_db
 
 
-def test_token_login_lists_projects_and_items(demo):
+def test_token_login_lists_projects_and_items(world):
+    world["alice"].set_password("alice's secret")
+    world["alice"].save()
     client = APIClient()
-    answer = client.post("/api/v1/auth/token/", {"username": "alice", "password": "canopy"})
+    answer = client.post("/api/v1/auth/token/", {"username": "alice", "password": "alice's secret"})
     assert answer.status_code == 200
     client.credentials(HTTP_AUTHORIZATION=f"Token {answer.data['token']}")
     projects = client.get("/api/v1/projects/").json()
@@ -30,66 +32,66 @@ def test_token_login_lists_projects_and_items(demo):
     assert linux_vm["estimated_monthly_cost"] == "14.60"  # 0.02/h for 730 h
 
 
-def test_order_submit_quotes_and_waits_for_approval(demo, api_as):
-    alice = api_as(demo["alice"])
-    answer = order_via_api(alice, demo, size="medium")
+def test_order_submit_quotes_and_waits_for_approval(world, api_as):
+    alice = api_as(world["alice"])
+    answer = order_via_api(alice, world, size="medium")
     assert answer.status_code == 201, answer.content
     assert answer.data["status"] == "submitted"  # admission runs on a worker
     assert answer.data["estimated_monthly_cost"] == "29.20"
     assert alice.get(f"/api/v1/orders/{answer.data['id']}/").json()["status"] == "pending_approval"
 
 
-def test_bad_parameters_answer_400_per_field_and_create_nothing(demo, api_as):
-    answer = order_via_api(api_as(demo["alice"]), demo, name="Not A Name!", size="huge")
+def test_bad_parameters_answer_400_per_field_and_create_nothing(world, api_as):
+    answer = order_via_api(api_as(world["alice"]), world, name="Not A Name!", size="huge")
     assert answer.status_code == 400
     assert set(answer.json()) == {"name", "size"}
     assert answer.json()["size"] == ["Choose one of: small, medium, large."]
     assert not Order.objects.exists()
 
 
-def test_missing_parameter_is_named(demo, api_as):
-    answer = api_as(demo["alice"]).post(
+def test_missing_parameter_is_named(world, api_as):
+    answer = api_as(world["alice"]).post(
         "/api/v1/orders/",
-        {"item": "linux-vm", "project": demo["web_shop"].pk, "parameters": {"name": "x1"}},
+        {"item": "linux-vm", "project": world["web_shop"].pk, "parameters": {"name": "x1"}},
         format="json",
     )
     assert answer.status_code == 400
     assert answer.json() == {"size": ["This field is required."]}
 
 
-def test_foreign_project_is_403_and_unknown_item_404(demo, api_as):
-    client = api_as(demo["alice"])
+def test_foreign_project_is_403_and_unknown_item_404(world, api_as):
+    client = api_as(world["alice"])
     foreign = client.post(
         "/api/v1/orders/",
         {
             "item": "linux-vm",
-            "project": demo["data_lab"].pk,
+            "project": world["data_lab"].pk,
             "parameters": {"name": "x1", "size": "small"},
         },
         format="json",
     )
     unknown = client.post(
         "/api/v1/orders/",
-        {"item": "nope", "project": demo["web_shop"].pk, "parameters": {}},
+        {"item": "nope", "project": world["web_shop"].pk, "parameters": {}},
         format="json",
     )
     assert (foreign.status_code, unknown.status_code) == (403, 404)
     assert not Order.objects.exists()
 
 
-def test_only_a_manager_of_the_project_decides(demo, api_as):
-    order_id = order_via_api(api_as(demo["alice"]), demo).data["id"]
+def test_only_a_manager_of_the_project_decides(world, api_as):
+    order_id = order_via_api(api_as(world["alice"]), world).data["id"]
     approval_id = Order.objects.get(pk=order_id).approval.pk
     for outsider in ("alice", "dave"):  # own order; other project
-        client = api_as(demo[outsider])
+        client = api_as(world[outsider])
         assert client.get("/api/v1/approvals/?status=pending").json()["count"] == 0
         answer = client.post(f"/api/v1/approvals/{approval_id}/approve/", {"comment": "me"})
         assert answer.status_code in (403, 404)
-    bob = api_as(demo["bob"])
+    bob = api_as(world["bob"])
     assert bob.get("/api/v1/approvals/?status=pending").json()["count"] == 1
     answer = bob.post(f"/api/v1/approvals/{approval_id}/reject/", {"comment": "too big"})
     assert answer.status_code == 200
-    order = api_as(demo["alice"]).get(f"/api/v1/orders/{order_id}/").json()
+    order = api_as(world["alice"]).get(f"/api/v1/orders/{order_id}/").json()
     assert order["status"] == "rejected"
     assert order["status_message"] == "too big"
     assert [e["to_state"] for e in order["events"] if e["action"] == "order.status"] == [
@@ -98,9 +100,9 @@ def test_only_a_manager_of_the_project_decides(demo, api_as):
     ]
 
 
-def test_approved_order_provisions_and_resource_actions_run(demo, api_as):
-    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
-    order_id = order_via_api(alice, demo).data["id"]
+def test_approved_order_provisions_and_resource_actions_run(world, api_as):
+    alice, bob = api_as(world["alice"]), api_as(world["bob"])
+    order_id = order_via_api(alice, world).data["id"]
     bob.post(f"/api/v1/approvals/{Order.objects.get(pk=order_id).approval.pk}/approve/", {})
     deploy_approved()  # the worker plans the deployment
     for step in Step.objects.all():
@@ -117,19 +119,19 @@ def test_approved_order_provisions_and_resource_actions_run(demo, api_as):
     assert alice.get(f"/api/v1/resources/{resource['id']}/").json()["state"] == "stopped"
     again = alice.post(f"/api/v1/resources/{resource['id']}/actions/", {"action": "reboot"})
     assert again.status_code == 400 and "stopped" in again.json()["action"][0]
-    other = api_as(demo["dave"]).post(
+    other = api_as(world["dave"]).post(
         f"/api/v1/resources/{resource['id']}/actions/", {"action": "destroy"}
     )
     assert other.status_code == 404
 
 
-def test_order_page_shows_the_deployment_graph(demo, api_as):
-    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
+def test_order_page_shows_the_deployment_graph(world, api_as):
+    alice, bob = api_as(world["alice"]), api_as(world["bob"])
     answer = alice.post(
         "/api/v1/orders/",
         {
             "item": "web-tier",
-            "project": demo["web_shop"].pk,
+            "project": world["web_shop"].pk,
             "parameters": {"name": "shop", "size": "small", "instances": 2},
         },
         format="json",
@@ -161,13 +163,13 @@ def test_order_page_shows_the_deployment_graph(demo, api_as):
     dns = next(s for s in steps.values() if s["kind"] == "dns_record")
     assert dns["depends_on"] and steps[network["id"]]["depends_on"] == []
     page = Client()
-    page.force_login(demo["alice"])
+    page.force_login(world["alice"])
     live = page.get(f"/orders/{order_id}/live/").content.decode()
     assert "shop-lb" in live and 'hx-trigger="every 2s"' in live
 
 
-def test_schema_and_docs_are_served_without_a_cdn(demo, client):
-    client.force_login(demo["alice"])
+def test_schema_and_docs_are_served_without_a_cdn(world, client):
+    client.force_login(world["alice"])
     assert client.get("/api/schema/").status_code == 200
     docs = client.get("/api/docs/").content.decode()
     # Asset addresses only: the page also carries a random CSRF token, which may spell "cdn".

@@ -32,26 +32,26 @@ JSON_ENDPOINTS = [
 
 @pytest.mark.parametrize("path", JSON_ENDPOINTS)
 @pytest.mark.parametrize("depth", [1_000, 100_000])
-def test_json_nested_too_deep_is_a_400(demo, api_as, path, depth):
-    answer = api_as(demo["admin"]).post(path, _nested(depth), content_type="application/json")
+def test_json_nested_too_deep_is_a_400(world, api_as, path, depth):
+    answer = api_as(world["admin"]).post(path, _nested(depth), content_type="application/json")
     assert answer.status_code == 400, answer.content
     assert "nests more than" in answer.json()["detail"]
 
 
-def test_the_token_endpoint_refuses_deep_json_when_anonymous(demo):
+def test_the_token_endpoint_refuses_deep_json_when_anonymous(world):
     answer = APIClient().post(
         "/api/v1/auth/token/", _nested(1_000), content_type="application/json"
     )
     assert answer.status_code == 400 and "nests more than" in answer.json()["detail"]
 
 
-def test_ordinary_nesting_still_works(demo, api_as):
+def test_ordinary_nesting_still_works(world, api_as):
     body = {
         "item": "linux-vm",
-        "project": demo["web_shop"].pk,
+        "project": world["web_shop"].pk,
         "parameters": {"name": "web-1", "size": "small"},
     }
-    answer = api_as(demo["alice"]).post("/api/v1/orders/quote/", body, format="json")
+    answer = api_as(world["alice"]).post("/api/v1/orders/quote/", body, format="json")
     assert answer.status_code == 200, answer.content
 
 
@@ -70,17 +70,17 @@ def test_ordinary_nesting_still_works(demo, api_as):
         ),
     ],
 )
-def test_a_policy_with_a_negative_threshold_is_refused(demo, api_as, change, field):
+def test_a_policy_with_a_negative_threshold_is_refused(world, api_as, change, field):
     body = {"name": "Negative", "stages": [{"name": "M", "role": "project_manager"}], **change}
-    answer = api_as(demo["admin"]).post("/api/v1/policies/", body, format="json")
+    answer = api_as(world["admin"]).post("/api/v1/policies/", body, format="json")
     assert answer.status_code == 400, answer.content
     assert field in answer.json()
 
 
 @pytest.mark.parametrize("field", ["max_servers", "max_vcpus", "max_ram_gb", "max_monthly_cost"])
-def test_a_negative_quota_is_refused(demo, api_as, field):
-    path = f"/api/v1/projects/{demo['web_shop'].pk}/quota/"
-    answer = api_as(demo["admin"]).patch(path, {field: -1}, format="json")
+def test_a_negative_quota_is_refused(world, api_as, field):
+    path = f"/api/v1/projects/{world['web_shop'].pk}/quota/"
+    answer = api_as(world["admin"]).patch(path, {field: -1}, format="json")
     assert answer.status_code == 400 and field in answer.json()
 
 
@@ -95,17 +95,17 @@ def test_a_negative_quota_is_refused(demo, api_as, field):
         ({"stop_after": "-2 00:00:00"}, "stop_after"),
     ],
 )
-def test_an_idle_policy_with_a_negative_threshold_is_refused(demo, api_as, change, field):
-    body = {"name": "Idle", "project": demo["web_shop"].pk, "window": "1 00:00:00", **change}
-    answer = api_as(demo["admin"]).post("/api/v1/idle-policies/", body, format="json")
+def test_an_idle_policy_with_a_negative_threshold_is_refused(world, api_as, change, field):
+    body = {"name": "Idle", "project": world["web_shop"].pk, "window": "1 00:00:00", **change}
+    answer = api_as(world["admin"]).post("/api/v1/idle-policies/", body, format="json")
     assert answer.status_code == 400, answer.content
     assert field in answer.json()
 
 
-def test_a_negative_budget_is_refused(demo):
+def test_a_negative_budget_is_refused(world):
     budget = Budget(
-        organization=demo["web_shop"].organization,
-        project=demo["web_shop"],
+        organization=world["web_shop"].organization,
+        project=world["web_shop"],
         monthly_amount=Decimal("-10"),
     )
     with pytest.raises(ValidationError) as refused:
@@ -113,9 +113,9 @@ def test_a_negative_budget_is_refused(demo):
     assert "monthly_amount" in refused.value.message_dict
 
 
-def test_a_zero_wait_is_fine(demo, api_as):
-    body = {"name": "Idle", "project": demo["web_shop"].pk, "window": "01:00:00"}
-    answer = api_as(demo["admin"]).post(
+def test_a_zero_wait_is_fine(world, api_as):
+    body = {"name": "Idle", "project": world["web_shop"].pk, "window": "01:00:00"}
+    answer = api_as(world["admin"]).post(
         "/api/v1/idle-policies/", {**body, "notify_after": str(timedelta(0))}, format="json"
     )
     assert answer.status_code == 201, answer.content
@@ -147,8 +147,8 @@ def test_the_schema_has_the_lists():
 
 
 @pytest.mark.parametrize(("path", "parameters"), LISTS, ids=[path for path, _ in LISTS])
-def test_every_list_refuses_bad_query_parameters(demo, api_as, path, parameters):
-    api = api_as(demo["admin"])  # staff: every list answers
+def test_every_list_refuses_bad_query_parameters(world, api_as, path, parameters):
+    api = api_as(world["admin"])  # staff: every list answers
     for page in ("abc", "0", "9999"):
         answer = api.get(path, {"page": page})
         assert answer.status_code == 400 and "page" in answer.json(), (page, answer.content)
@@ -172,6 +172,6 @@ def test_every_list_refuses_bad_query_parameters(demo, api_as, path, parameters)
         assert as_object.status_code == 400 and name in as_object.json(), (name, as_object.content)
 
 
-def test_a_good_page_and_filter_still_work(demo, api_as):
-    answer = api_as(demo["alice"]).get("/api/v1/orders/", {"page": 1, "status": "completed"})
+def test_a_good_page_and_filter_still_work(world, api_as):
+    answer = api_as(world["alice"]).get("/api/v1/orders/", {"page": 1, "status": "completed"})
     assert answer.status_code == 200
