@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing import accrual
-from billing.accrual import RunningCost
+from billing.accrual import RunningCost, RunningTotal
 from billing.models import BillingProfile, Budget, UsageDay
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
 from billing.selectors.access import DEFAULT_CURRENCY, usage_in
@@ -84,7 +84,7 @@ def budget_statuses(
     month: date,
     budgets: QuerySet[Budget] | None = None,
     now: datetime | None = None,
-    running: list[RunningCost] | None = None,
+    running: list[RunningCost | RunningTotal] | None = None,
 ) -> list[BudgetStatus]:
     """Spent, accrued, trend and forecast of each budget for the month: two GROUP BY queries
     on the daily rollup for the month, two for the last two weeks by day, and the accrual (one
@@ -223,7 +223,7 @@ def _running_by_budget_scope(
     centers: set[tuple[int, str]],
     period: Period,
     now: datetime,
-    running: list[RunningCost] | None,
+    running: list[RunningCost | RunningTotal] | None,
 ) -> dict[tuple, tuple[Decimal, Decimal]]:
     """(accrued, per hour) of what runs now, by ("project", id) and ("center", (org, center))."""
     if not period_includes_now(period, now) or not (projects or centers):
@@ -251,7 +251,7 @@ def budget_list(
     user: AbstractUser,
     month: date,
     now: datetime | None = None,
-    running: list[RunningCost] | None = None,
+    running: list[RunningCost | RunningTotal] | None = None,
 ) -> list[BudgetStatus]:
     """The statuses of the budgets the user may read (`budget_visible`). `running`: the accrual
     of what the user sees, when the caller has it (`budget_statuses`)."""
