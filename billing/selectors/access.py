@@ -63,9 +63,12 @@ def readable_project_ids(*, user: AbstractUser, showback: bool = False) -> list[
     perms = ["view_project_costs", "approve_for_project"] + (["view_project"] if showback else [])
 
     def read() -> list[int]:
+        parts = [project_ids(user=user, perm=perm) for perm in perms]
+        if all(isinstance(part, list) for part in parts):  # lists read once (`reads_shared`)
+            return sorted(set().union(*parts))
         readable = Q()
-        for perm in perms:
-            readable |= Q(pk__in=project_ids(user=user, perm=perm))
+        for part in parts:
+            readable |= Q(pk__in=part)
         return list(Project.objects.filter(readable).values_list("pk", flat=True).order_by())
 
     return shared_read(("readable_project_ids", user.pk, showback), read)
