@@ -15,12 +15,13 @@ from _pytest.nodeid import coerce_node_id
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import setup_databases, teardown_databases
 from rest_framework.test import APIClient
 
+from catalog.orders import ADMISSION_FLAG
 from core.cache import RedisCache
 from portal.celery import app as celery_app
 from tests.ldap_server import directory  # noqa: F401  (fixture: a real slapd)
@@ -177,14 +178,17 @@ def _copy_in(cursor, table: str, rows: str) -> None:
 
 
 def _forget_cache() -> None:
-    """Empty this run's cache (its keys carry the run's prefix; the Redis database is shared)."""
-    if isinstance(cache, RedisCache):
-        client = cache._cache.get_client(write=True)
-        keys = list(client.scan_iter(f"{cache.key_prefix}:*"))
+    """Empty this run's cache (its keys carry the run's prefix; the Redis database is shared
+    with the broker and with every other test run, so it must never be flushed: a FLUSHDB
+    deletes their queued messages and queue bindings too)."""
+    backend = caches["default"]  # `cache` is a proxy: isinstance() must ask the backend
+    if isinstance(backend, RedisCache):
+        client = backend._cache.get_client(write=True)
+        keys = list(client.scan_iter(f"{backend.key_prefix}:*"))
         if keys:
             client.delete(*keys)
     else:
-        cache.clear()  # a file or memory cache of this run's own
+        backend.clear()  # a file or memory cache of this run's own
 
 
 _snapshot: DemoSnapshot | None = None
@@ -296,10 +300,6 @@ def worker_process(tmp_path: Path, **extra_env: str) -> Iterator[subprocess.Pope
         for queue in queues:  # messages left by earlier tests point at flushed rows
             conn.default_channel.queue_declare(queue=queue, durable=True)
             conn.default_channel.queue_purge(queue)
-    from django.core.cache import cache
-
-    from catalog.orders import ADMISSION_FLAG
-
     cache.delete(ADMISSION_FLAG)  # its admission message was just purged
     env = {
         **os.environ,

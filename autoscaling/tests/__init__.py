@@ -1,0 +1,1 @@
+"""Autoscaling's tests: groups scaled by policies and schedules, their rules, pages, dashboard."""

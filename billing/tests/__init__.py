@@ -1,0 +1,1 @@
+"""Billing's tests: metering, pricing, budgets and their alerts, statements, chargeback."""

@@ -1,0 +1,1 @@
+"""Catalog's tests: templates, the catalog as YAML, ordering, admission, deploying, changes."""

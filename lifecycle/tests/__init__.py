@@ -1,0 +1,1 @@
+"""Lifecycle's tests: leases, idle reclaim and its preview, savings, adopting unmanaged servers."""

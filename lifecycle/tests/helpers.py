@@ -1,13 +1,23 @@
 """Lifecycle's test helpers, shared by its tests and the end-to-end ones: an order carried
-through its saga to completed, its server, and an organization-wide idle policy."""
+through its saga to completed, its server and its prices, an organization-wide idle policy, and
+a server launched at moto outside Canopy with the organization admin who adopts it."""
 
 from datetime import timedelta
 
+from django.contrib.auth.models import User
+
+from billing.pricing import HourlyPrice, PriceBook
+from core.models import OrganizationRole
+from core.services import organization_membership_add
 from lifecycle.models import IdlePolicy
 from lifecycle.services.reclaim import idle_policy_save
 from provisioning.models import Resource
 from provisioning.services.saga import deployment_start
+from tests.moto_server import boto
 from tests.saga import approved_order, run_queued
+from tests.test_ec2 import IMAGE
+
+DAY = timedelta(days=1)
 
 
 def completed(demo, slug: str = "linux-vm", **parameters):
@@ -21,6 +31,15 @@ def completed(demo, slug: str = "linux-vm", **parameters):
 
 def server_of(order) -> Resource:
     return order.resources.get(kind="server")
+
+
+def prices(server: Resource) -> HourlyPrice:
+    return PriceBook([server.cloud_account_id]).hourly(
+        cloud_account_id=server.cloud_account_id,
+        kind="server",
+        size=server.properties["size"],
+        properties=server.properties,
+    )
 
 
 def idle_policy(demo, **waits) -> IdlePolicy:
@@ -43,3 +62,27 @@ WAITS = {
     "retire_after": timedelta(hours=3),
     "delete_after": timedelta(hours=4),
 }
+
+
+def launch_outside_canopy(url: str, name: str, **tags: str) -> str:
+    answer = boto(url, "ec2").run_instances(
+        ImageId=IMAGE,
+        InstanceType="t3.small",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": k, "Value": v} for k, v in {"Name": name, **tags}.items()],
+            }
+        ],
+    )
+    return answer["Instances"][0]["InstanceId"]
+
+
+def organization_admin(demo) -> User:
+    """dave (data-lab), made an admin of web-shop's organization: he adopts into web-shop."""
+    organization_membership_add(
+        user=demo["dave"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
+    )
+    return demo["dave"]

@@ -1,0 +1,1 @@
+"""portal's tests: the assembled product below the browser (pages, API, monitoring, demo)."""

@@ -1,0 +1,160 @@
+"""The chargeback and showback API: the documented shape, drill-down, errors per field, a page
+at a time, what-if under a draft card, a just-completed order in month to date at once; and
+the OpenAPI schema lists it."""
+
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Rate, RateCard, Usage
+from billing.pricing import HOURS_PER_MONTH, monthly_quote
+from billing.services.metering import meter_range
+from billing.tests.helpers import (
+    SMALL_HOURLY,
+    T0,
+    at,
+    event,
+    make_resource,
+    october_usage,
+    usage_total,
+)
+from catalog.models import Order, OrderStatus
+from tests.fixtures import wait_until
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_answers_the_documented_shape(demo, api_as):
+    october_usage(demo)
+    answer = api_as(demo["carol"]).get("/api/v1/chargeback/?period=2026-10&group_by=project")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert set(body) >= {"period", "group_by", "currency", "total", "rows"}
+    assert (body["period"], body["group_by"], body["currency"]) == ("2026-10", "project", "USD")
+    assert Decimal(body["total"]) == usage_total(Usage.objects.all())
+    assert {row["label"] for row in body["rows"]} == {"web-shop", "data-lab"}
+    assert set(body["rows"][0]) >= {"key", "label", "cost", "quantity"}
+    assert body["drill_down"] == "resource"
+
+
+def test_api_drill_down_narrows_to_a_project(demo, api_as):
+    october_usage(demo)
+    project = demo["web_shop"].pk
+    answer = api_as(demo["carol"]).get(
+        f"/api/v1/chargeback/?start=2026-10-05&end=2026-10-05&group_by=resource&project={project}"
+    )
+    assert answer.status_code == 200
+    assert Decimal(answer.json()["total"]) == usage_total(Usage.objects.filter(project=project))
+    assert len(answer.json()["rows"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("period=2026-13", "period"),
+        ("period=soon", "period"),
+        ("group_by=planet", "group_by"),
+        ("start=2026-10-05", "end"),
+        ("start=2026-10-05&end=2026-10-01", "end"),
+        ("project=abc", "project"),
+    ],
+)
+def test_api_bad_queries_are_400_per_field(demo, api_as, query, field):
+    answer = api_as(demo["carol"]).get(f"/api/v1/chargeback/?{query}")
+    assert answer.status_code == 400
+    assert field in answer.json()
+
+
+def test_by_resource_comes_a_page_at_a_time(demo, api_as):
+    october_usage(demo)
+    client = api_as(demo["carol"])
+    first = client.get("/api/v1/chargeback/?period=2026-10&group_by=resource&page_size=2").data
+    second = client.get(
+        "/api/v1/chargeback/?period=2026-10&group_by=resource&page_size=2&page=2"
+    ).data
+    assert (first["count"], first["pages"], len(first["rows"]), len(second["rows"])) == (3, 2, 2, 1)
+    costs = [Decimal(row["cost"]) for row in first["rows"] + second["rows"]]
+    assert costs == sorted(costs, reverse=True)
+    assert first["total"] == second["total"] == str(usage_total(Usage.objects.all()))
+
+
+def test_chargeback_is_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/").content.decode()
+    assert "/api/v1/chargeback/" in schema and "group_by" in schema
+
+
+def test_a_completed_order_shows_in_month_to_date_at_once(demo, api_as, celery_worker_process):
+    """dave's self-service order, provisioned by a real worker: once it completes, carol's
+    month to date names it (the accrual is read at report time, not at the next metering)."""
+    answer = api_as(demo["dave"]).post(
+        "/api/v1/orders/",
+        {
+            "item": "linux-vm",
+            "project": demo["data_lab"].pk,
+            "parameters": {"name": "mtd-1", "size": "small"},
+        },
+        format="json",
+    )
+    assert answer.status_code == 201, answer.data
+    order = Order.objects.get(pk=answer.data["id"])
+    wait_until(
+        lambda: Order.objects.get(pk=order.pk).status == OrderStatus.COMPLETED,
+        timeout=60,
+        what="the order to complete",
+    )
+    client = api_as(demo["carol"])
+
+    def listed() -> bool:
+        rows = client.get(f"/api/v1/chargeback/?group_by=resource&project={demo['data_lab'].pk}")
+        return any(
+            row["label"] == "mtd-1" and row["run_rate"] != "0.00" for row in rows.data["rows"]
+        )
+
+    wait_until(listed, timeout=60, what="the order in carol's month to date")
+    report = client.get("/api/v1/chargeback/").data
+    assert report["includes_now"] is True
+    assert Decimal(report["run_rate"]) == Order.objects.get(pk=order.pk).estimated_monthly_cost
+
+
+def test_what_if_reprices_a_month_under_a_draft_without_writing(demo, api_as):
+    server = make_resource(demo, size="small")
+    event(server, "created", at(0), size="small")
+    meter_range(start=T0, end=at(10))
+    draft = RateCard.objects.create(
+        name="next year", organization=demo["web_shop"].organization, is_draft=True
+    )
+    Rate.objects.create(
+        rate_card=draft, resource_kind="server", size="small", price=Decimal("0.05")
+    )
+    before = list(Usage.objects.values_list("cost", flat=True))
+    answer = api_as(demo["carol"]).get(f"/api/v1/chargeback/?period=2026-10&whatif={draft.pk}")
+    assert answer.status_code == 200, answer.data
+    assert answer.data["whatif_card"] == "next year"
+    assert Decimal(answer.data["whatif_total"]) == 10 * Decimal("0.05")
+    assert Decimal(answer.data["total"]) == 10 * SMALL_HOURLY
+    assert list(Usage.objects.values_list("cost", flat=True)) == before
+    # A draft prices nothing: quotes keep the live card.
+    assert (
+        monthly_quote(
+            cloud_account_id=server.cloud_account_id,
+            resources=[{"kind": "server", "properties": {"size": "small"}}],
+        )
+        == SMALL_HOURLY * HOURS_PER_MONTH
+    )
+    refused = api_as(demo["alice"]).get(f"/api/v1/chargeback/?period=2026-10&whatif={draft.pk}")
+    assert refused.status_code == 400 and "whatif" in refused.data
+
+
+def test_showback_shows_a_member_the_whole_projects_costs(demo, api_as):
+    mine = make_resource(demo, size="small")
+    bobs = make_resource(demo, user="bob", size="medium")
+    for server, size in [(mine, "small"), (bobs, "medium")]:
+        event(server, "created", at(0), size=size)
+    meter_range(start=T0, end=at(2))
+    client = api_as(demo["alice"])
+    charged = client.get("/api/v1/chargeback/?period=2026-10&group_by=user").data
+    shown = client.get("/api/v1/showback/?period=2026-10&group_by=user").data
+    assert [row["label"] for row in charged["rows"]] == ["alice"]
+    assert {row["label"] for row in shown["rows"]} == {"alice", "bob"}
+    finance = api_as(demo["carol"]).get("/api/v1/chargeback/?period=2026-10&group_by=user").data
+    assert shown["total"] == finance["total"]

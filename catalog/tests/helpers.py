@@ -1,0 +1,135 @@
+"""Builders shared by catalog's test modules of several layers (their fixtures: conftest.py)."""
+
+import contextlib
+from decimal import Decimal
+
+import pytest
+import yaml
+from django.db.models import Sum
+from django.test import Client
+
+from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
+from billing.pricing import monthly_quote
+from catalog.models import CatalogItem, Order
+from catalog.orders import order_deploy
+from catalog.selectors.menu import resolve_resources
+from catalog.services import DEFAULT_CATALOG
+from core.models import Project
+from provisioning.models import CloudAccount, Step
+from provisioning.providers.base import Option, SizeInfo
+from provisioning.services.saga import TransientProviderError, step_execute
+from tests.saga import deploy_approved
+
+# The default catalog as its YAML file says it (default_catalog.yaml).
+DEFAULT = yaml.safe_load(DEFAULT_CATALOG.read_text())
+
+# What the cloud of conftest's `other_account` offers (its sizes, images and locations).
+OTHER_OPTIONS = {
+    "locations": [Option("eu-west", "EU west")],
+    "sizes": [SizeInfo("xlarge", 8, 32)],
+    "images": [Option("debian-12", "Debian 12"), Option("rocky-9", "Rocky Linux 9")],
+}
+
+# The choices of a `provisioned` order (and of the server `server_price` prices).
+PROVISIONED_PARAMS = {"size": "small", "image": "debian-12", "location": "sandbox-1a"}
+
+
+def client_as(user) -> Client:
+    """A Django test client (the HTML pages) signed in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- approvals ------------------------------------------------------------------------------
+
+
+def approval_of(answer) -> ApprovalRequest:
+    """The approval request of the order an API answer (201) created."""
+    assert answer.status_code == 201, answer.content
+    return Order.objects.get(pk=answer.data["id"]).approval
+
+
+def decide_via_api(client, approval: ApprovalRequest, verb: str, comment: str = ""):
+    """`client` decides the approval's pending stage: verb `approve` or `reject`."""
+    return client.post(f"/api/v1/approvals/{approval.pk}/{verb}/", {"comment": comment})
+
+
+def approve_as_bob(api_as, demo: dict, order: Order):
+    """bob, web-shop's manager, approves the order's pending stage through the API."""
+    answer = api_as(demo["bob"]).post(f"/api/v1/approvals/{order.approval.pk}/approve/", {})
+    assert answer.status_code == 200, answer.content
+    return answer
+
+
+# --- change orders --------------------------------------------------------------------------
+
+
+def run_queued() -> None:
+    """Play the worker: run every queued step, round after round, until none is left."""
+    for _ in range(100):
+        ready = list(Step.objects.filter(state="pending").exclude(queued_at=None)) + list(
+            Step.objects.filter(state="running")
+        )
+        if not ready:
+            return
+        for step in ready:
+            with contextlib.suppress(TransientProviderError):
+                step_execute(step_id=step.pk)
+    pytest.fail("the saga did not settle")
+
+
+def provisioned(demo, slug: str, **parameters) -> Order:
+    """alice's completed order of a catalog item in web-shop (approved as admission would)."""
+    item = CatalogItem.objects.get(slug=slug)
+    order = Order(
+        item=item,
+        project=demo["web_shop"],
+        requester=demo["alice"],
+        parameters={**PROVISIONED_PARAMS, **parameters},
+        cloud_account=CloudAccount.objects.get(name="sandbox"),
+        status="approved",
+    )
+    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
+    order.save()
+    order_deploy(order_id=order.pk)
+    run_queued()
+    order.refresh_from_db()
+    assert order.status == "completed"
+    return order
+
+
+def server_price(size: str) -> Decimal:
+    """The monthly price of one server of `size` on the demo's sandbox account."""
+    account = CloudAccount.objects.get(name="sandbox")
+    spec = {"kind": "server", "count": 1, "properties": {**PROVISIONED_PARAMS, "size": size}}
+    return monthly_quote(cloud_account_id=account.pk, resources=[spec])
+
+
+def decide_and_deploy(client, order_id: int, verdict: str = "approve", comment: str = ""):
+    """Decide the order's pending stage as `client`, then play the worker that deploys what
+    the decision approved (`catalog.tasks.deploy_order`)."""
+    approval = ApprovalRequest.objects.get(order_id=order_id)
+    answer = client.post(f"/api/v1/approvals/{approval.pk}/{verdict}/", {"comment": comment})
+    deploy_approved()
+    return answer
+
+
+def reserved_vcpus() -> int:
+    """The vCPUs the quota ledger holds reserved, all projects together."""
+    rows = QuotaEntry.objects.filter(status=LedgerStatus.RESERVED)
+    return rows.aggregate(total=Sum("vcpus"))["total"] or 0
+
+
+# --- quotas ---------------------------------------------------------------------------------
+
+
+def quota_limit(project: Project, **limits) -> Quota:
+    """Set the project's quota limits (created if it has none)."""
+    quota, _ = Quota.objects.update_or_create(project=project, defaults=limits)
+    return quota
+
+
+def servers_taken(status: str) -> int:
+    """The servers the quota ledger counts in `status` (reserved, committed, …)."""
+    return QuotaEntry.objects.filter(status=status).aggregate(n=Sum("servers"))["n"] or 0

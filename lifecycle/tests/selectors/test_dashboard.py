@@ -1,0 +1,18 @@
+"""The dashboard's lifecycle summary counts the leases expiring soon that the user sees."""
+
+import pytest
+
+from lifecycle.models import Lease
+from lifecycle.selectors.dashboard import dashboard_summary
+from lifecycle.tests.helpers import DAY, completed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_summary_counts_what_the_user_sees(demo):
+    order = completed(demo)
+    lease = Lease.objects.get(order=order)
+    soon = lease.expires_at - 2 * DAY
+    summary = dashboard_summary(user=demo["alice"], now=soon)
+    assert summary["expiring_count"] == 1 and summary["expiring"][0] == lease
+    assert dashboard_summary(user=demo["dave"], now=soon)["expiring_count"] == 0
