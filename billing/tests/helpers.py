@@ -13,8 +13,8 @@ from billing.pricing import CENT
 from billing.selectors.budgets import BudgetStatus, budget_statuses
 from billing.selectors.periods import month_period
 from billing.services.metering import meter_backfill, meter_range
-from catalog.models import Order
 from provisioning.models import CloudAccount, Resource, ResourceEvent
+from provisioning.tests.factories import OrderFactory
 
 T0 = datetime(2026, 10, 5, 10, 0, tzinfo=UTC)  # a Monday 10:00 UTC in a month long gone
 SEPTEMBER = datetime(2026, 9, 1, tzinfo=UTC)
@@ -40,16 +40,18 @@ def make_resource(
 ):
     """A resource of `user`'s order in `project` (web-shop), with no events yet."""
     order = parent.order if parent else None
-    order = order or Order.objects.create(
+    account = CloudAccount.objects.get(name="sandbox")
+    order = order or OrderFactory(
         item=demo["linux_vm"],
         project=demo[project],
         requester=demo[user],
+        cloud_account=account,
         parameters={"name": "web-1", "size": "small"},
     )
     return Resource.objects.create(
         order=order,
         project=demo[project],
-        cloud_account=CloudAccount.objects.get(name="sandbox"),
+        cloud_account=account,
         parent=parent,
         kind=kind,
         name=f"{kind}-{Resource.objects.count() + 1}",

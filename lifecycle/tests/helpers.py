@@ -1,9 +1,11 @@
 """Lifecycle's test helpers, shared by its tests and the end-to-end ones: an order carried
 through its saga to completed, its server and its prices, an organization-wide idle policy, and
-a server launched at moto outside Canopy with the organization admin who adopts it."""
+a server launched at moto outside Canopy into Acme's EC2 account (the `ec2` fixture) with the
+organization admin who adopts it."""
 
 from datetime import timedelta
 
+import pytest
 from django.contrib.auth.models import User
 
 from billing.pricing import HourlyPrice, PriceBook
@@ -11,11 +13,11 @@ from core.models import OrganizationRole
 from core.services import organization_membership_add
 from lifecycle.models import IdlePolicy
 from lifecycle.services.reclaim import idle_policy_save
-from provisioning.models import Resource
+from provisioning.models import CloudAccount, Resource
 from provisioning.services.saga import deployment_start
+from provisioning.tests.helpers import CLOUDWATCH, IMAGE, ec2_account
 from tests.moto_server import boto
 from tests.saga import approved_order, run_queued
-from tests.test_ec2 import IMAGE
 
 DAY = timedelta(days=1)
 
@@ -86,3 +88,11 @@ def organization_admin(demo) -> User:
         user=demo["dave"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
     )
     return demo["dave"]
+
+
+@pytest.fixture(name="ec2")
+def ec2_fixture(demo, moto) -> CloudAccount:
+    """Acme's EC2 account at moto (metrics from CloudWatch), offered to web-shop."""
+    account = ec2_account(demo["web_shop"].organization, moto, **CLOUDWATCH)
+    account.projects.add(demo["web_shop"])
+    return account

@@ -152,3 +152,98 @@ class DriftFactory(factory.django.DjangoModelFactory):
     reported = "stopped"
     outcome = Drift.Outcome.REPORTED
     detected_at = factory.LazyFunction(timezone.now)
+
+
+# --- Approved orders and their pinned plans (the saga's input) -------------------------------
+# A plan is what catalog pins at submit: its items' templates resolved with the order's
+# parameters (`catalog.templating.resolve`). Provisioning deploys plans, so its tests write them
+# out: the demo's items as their orders pin them on the sandbox.
+SANDBOX_SERVER = {"size": "small", "image": "ubuntu-24.04", "location": "sandbox-1a"}
+
+
+def spec(key: str, kind: str, name: str, *, count: int = 1, depends_on=(), **properties) -> dict:
+    """One resolved resource spec of a pinned plan."""
+    return {
+        "key": key,
+        "kind": kind,
+        "name": name,
+        "count": count,
+        "depends_on": list(depends_on),
+        "properties": properties,
+    }
+
+
+def server_plan(name: str = "web-1") -> list[dict]:
+    """The demo's "linux-vm": one small server."""
+    return [spec("vm", "server", name, **SANDBOX_SERVER, ssh_key=None)]
+
+
+def fleet_plan(count: int, name: str = "fleet") -> list[dict]:
+    """`count` identical servers, none waiting for another (the shape `make bench` provisions)."""
+    return [spec("web", "server", name, count=count, size="small", image="ubuntu-24.04")]
+
+
+def web_tier_plan(name: str = "shop", instances: int = 2) -> list[dict]:
+    """The demo's "web-tier": a network, `instances` servers each with a data volume, a load
+    balancer in front of them and a DNS name for it."""
+    return [
+        spec("net", "network", f"{name}-net", cidr="10.20.0.0/24", location="sandbox-1a"),
+        spec(
+            "web", "server", f"{name}-web", count=instances, depends_on=["net"],
+            **SANDBOX_SERVER, network="net", user_data="#cloud-config\npackages: [nginx]\n",
+        ),
+        spec(
+            "data", "volume", f"{name}-data", count=instances, depends_on=["web"],
+            size_gb=10, attach_to="web",
+        ),
+        spec(
+            "lb", "load_balancer", f"{name}-lb", depends_on=["web"],
+            protocol="http", port=80, members="web",
+        ),
+        spec(
+            "dns", "dns_record", f"{name}.apps.example.com", depends_on=["lb"],
+            zone="apps.example.com", record=name, target="lb",
+        ),
+    ]  # fmt: skip
+
+
+def autoscaling_web_tier_plan(name: str = "shop", instances: int = 2) -> list[dict]:
+    """The demo's "autoscaling-web-tier": a group of 1 to 6 servers behind a load balancer."""
+    return [
+        spec("net", "network", f"{name}-net", cidr="10.30.0.0/24", location="sandbox-1a"),
+        spec(
+            "group", "autoscaling_group", f"{name}-web", depends_on=["net"],
+            **SANDBOX_SERVER, network="net", min=1, max=6, desired=instances,
+        ),
+        spec(
+            "lb", "load_balancer", f"{name}-lb", depends_on=["group"],
+            protocol="http", port=80, members="group",
+        ),
+        spec(
+            "dns", "dns_record", f"{name}.apps.example.com", depends_on=["lb"],
+            zone="apps.example.com", record=name, target="lb",
+        ),
+    ]  # fmt: skip
+
+
+def database_plan(name: str = "orders") -> list[dict]:
+    """The demo's "postgresql-db": a database on its own server, its data on a 20 GB volume."""
+    return [
+        spec(
+            "db", "database", name, **SANDBOX_SERVER,
+            engine="postgresql", db_name=name, storage_gb=20,
+        )
+    ]  # fmt: skip
+
+
+class ApprovedOrderFactory(OrderFactory):
+    """An approved order with its plan pinned on its account: `resources` are resolved specs
+    (`web_tier_plan()`, …; one server unless given). Start it with `deployment_start`."""
+
+    class Params:
+        resources = factory.LazyFunction(server_plan)
+
+    status = "approved"
+    plan = factory.LazyAttribute(
+        lambda o: {"cloud_account": o.cloud_account.pk, "resources": o.resources}
+    )

@@ -1,6 +1,6 @@
 """The chargeback and showback API: the documented shape, drill-down, errors per field, a page
-at a time, what-if under a draft card, a just-completed order in month to date at once; and
-the OpenAPI schema lists it."""
+at a time, what-if under a draft card; and the OpenAPI schema lists it (an order just
+completed in month to date: catalog/tests/api/test_order_costs.py)."""
 
 from decimal import Decimal
 
@@ -18,8 +18,6 @@ from billing.tests.helpers import (
     october_usage,
     usage_total,
 )
-from catalog.models import Order, OrderStatus
-from tests.fixtures import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -81,39 +79,6 @@ def test_by_resource_comes_a_page_at_a_time(demo, api_as):
 def test_chargeback_is_in_the_openapi_schema(client):
     schema = client.get("/api/schema/").content.decode()
     assert "/api/v1/chargeback/" in schema and "group_by" in schema
-
-
-def test_a_completed_order_shows_in_month_to_date_at_once(demo, api_as, celery_worker_process):
-    """dave's self-service order, provisioned by a real worker: once it completes, carol's
-    month to date names it (the accrual is read at report time, not at the next metering)."""
-    answer = api_as(demo["dave"]).post(
-        "/api/v1/orders/",
-        {
-            "item": "linux-vm",
-            "project": demo["data_lab"].pk,
-            "parameters": {"name": "mtd-1", "size": "small"},
-        },
-        format="json",
-    )
-    assert answer.status_code == 201, answer.data
-    order = Order.objects.get(pk=answer.data["id"])
-    wait_until(
-        lambda: Order.objects.get(pk=order.pk).status == OrderStatus.COMPLETED,
-        timeout=60,
-        what="the order to complete",
-    )
-    client = api_as(demo["carol"])
-
-    def listed() -> bool:
-        rows = client.get(f"/api/v1/chargeback/?group_by=resource&project={demo['data_lab'].pk}")
-        return any(
-            row["label"] == "mtd-1" and row["run_rate"] != "0.00" for row in rows.data["rows"]
-        )
-
-    wait_until(listed, timeout=60, what="the order in carol's month to date")
-    report = client.get("/api/v1/chargeback/").data
-    assert report["includes_now"] is True
-    assert Decimal(report["run_rate"]) == Order.objects.get(pk=order.pk).estimated_monthly_cost
 
 
 def test_what_if_reprices_a_month_under_a_draft_without_writing(demo, api_as):

@@ -14,12 +14,16 @@ from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services.metering import meter_hour
 from core.models import AuditEvent
-from lifecycle.tests.helpers import launch_outside_canopy, organization_admin
+from lifecycle.tests.helpers import (  # ec2: a fixture
+    ec2_fixture,  # noqa: F401
+    launch_outside_canopy,
+    organization_admin,
+)
 from provisioning.models import Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
+from provisioning.tests.helpers import instance_state
 from tests.saga import run_queued
-from tests.test_metrics_sources import ec2_fixture, instance_state  # noqa: F401  (ec2: fixture)
 
 pytestmark = pytest.mark.django_db
 

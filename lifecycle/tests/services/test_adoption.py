@@ -10,11 +10,15 @@ from catalog.orders import order_destroy
 from lifecycle.selectors.adoption import adoptable_servers
 from lifecycle.selectors.reclaim import reclaim_candidates
 from lifecycle.services.adoption import unknown_servers_adopt
-from lifecycle.tests.helpers import idle_policy, launch_outside_canopy, organization_admin
+from lifecycle.tests.helpers import (  # ec2: a fixture
+    ec2_fixture,  # noqa: F401
+    idle_policy,
+    launch_outside_canopy,
+    organization_admin,
+)
 from provisioning.models import UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
-from tests.test_metrics_sources import ec2_fixture  # noqa: F401  (ec2: fixture)
 
 pytestmark = pytest.mark.django_db
 
