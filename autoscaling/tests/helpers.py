@@ -1,10 +1,18 @@
-"""Autoscaling's test helpers: a group behind its load balancer, deployed by the saga played in
-the test process; its running servers and its load balancer's members (the two must agree
-whenever no saga runs); and the CPU policy the tests scale by."""
+"""Autoscaling's test helpers: web-shop and the autoscaling web tier it orders; a group behind its
+load balancer, deployed by the saga played in the test process; its running servers and its load
+balancer's members (the two must agree whenever no saga runs); and the CPU policy the tests
+scale by."""
 
 from datetime import timedelta
+from decimal import Decimal
 
+import pytest
+
+from approvals.tests.factories import ApprovalPolicyFactory, QuotaFactory
 from autoscaling.selectors import group_size
+from billing.tests.factories import BudgetFactory
+from catalog.tests.factories import CatalogItemFactory, SandboxAccountFactory
+from core.tests.factories import ProjectFactory, UserFactory
 from provisioning.models import Resource, SandboxObject
 from provisioning.services.saga import deployment_start
 from tests.saga import approved_order, run_queued
@@ -21,6 +29,79 @@ POLICY = {
 }
 
 
+# A group of web servers (1 to `max_instances`) on its network, behind a load balancer.
+TIER_PARAMETERS = {
+    "type": "object",
+    "required": ["name", "size", "instances"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{1,20}$"},
+        "instances": {"type": "integer", "minimum": 1, "maximum": 20, "default": 2},
+        "max_instances": {"type": "integer", "minimum": 1, "maximum": 20, "default": 6},
+        "size": {"type": "string", "x-options": "sizes"},
+        "image": {"type": "string", "x-options": "images", "default": "ubuntu-24.04"},
+        "location": {"type": "string", "x-options": "locations"},
+    },
+}
+TIER_RESOURCES = [
+    {
+        "key": "net",
+        "kind": "network",
+        "name": "{name}-net",
+        "properties": {"cidr": "10.30.0.0/24", "location": "{location}"},
+    },
+    {
+        "key": "group",
+        "kind": "autoscaling_group",
+        "name": "{name}-web",
+        "properties": {
+            "size": "{size}",
+            "image": "{image}",
+            "location": "{location}",
+            "network": "net",
+            "min": 1,
+            "max": "{max_instances}",
+            "desired": "{instances}",
+        },
+    },
+    {
+        "key": "lb",
+        "kind": "load_balancer",
+        "name": "{name}-lb",
+        "properties": {"protocol": "http", "port": 80, "members": "group"},
+    },
+]
+
+
+@pytest.fixture(name="shop")
+def shop_fixture(db) -> dict:
+    """web-shop: alice a member, bob its manager, a quota of 20 servers, a budget of 50 a month,
+    the sandbox account with its prices and the autoscaling web tier; deletions approve
+    themselves. dave is a member of data-lab, another project of the organization."""
+    alice, bob, dave = (UserFactory(username=name) for name in ["alice", "bob", "dave"])
+    web_shop = ProjectFactory(name="web-shop", slug="web-shop", members=[alice], managers=[bob])
+    organization = web_shop.organization
+    SandboxAccountFactory(name="sandbox", organization=organization, projects=[web_shop])
+    CatalogItemFactory(
+        slug="autoscaling-web-tier", parameters=TIER_PARAMETERS, resources=TIER_RESOURCES
+    )
+    QuotaFactory(project=web_shop, max_servers=20, max_vcpus=40)
+    BudgetFactory(project=web_shop, monthly_amount=Decimal("50.00"))
+    ApprovalPolicyFactory(
+        name="Deletions",
+        organization=organization,
+        order_kinds=["destroy"],
+        auto_approve_below=Decimal("0.01"),
+    )
+    return {
+        "alice": alice,
+        "bob": bob,
+        "dave": dave,
+        "web_shop": web_shop,
+        "data_lab": ProjectFactory(organization=organization, slug="data-lab", members=[dave]),
+    }
+
+
 def active_servers(group: Resource) -> set[str]:
     return set(group.children.filter(state="active").values_list("external_id", flat=True))
 
@@ -31,9 +112,9 @@ def balancer_members(group: Resource) -> set[str]:
     return {member["id"] for member in cloud.attributes["members"]}
 
 
-def scaling_group(demo) -> Resource:
+def scaling_group(shop: dict) -> Resource:
     """shop-web: 1 server (min 1, max 4) behind shop-lb."""
-    order = approved_order(demo, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
+    order = approved_order(shop, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
     deployment_start(order=order)
     run_queued()
     return order.resources.get(kind="autoscaling_group")
