@@ -13,11 +13,12 @@ from billing.pricing import monthly_quote
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy
 from catalog.selectors.menu import resolve_resources
-from catalog.services import DEFAULT_CATALOG
+from catalog.services import DEFAULT_CATALOG, catalog_load
 from core.models import Project
 from provisioning.models import CloudAccount, Step
 from provisioning.providers.base import Option, SizeInfo
 from provisioning.services.saga import TransientProviderError, step_execute
+from provisioning.tests.helpers import deployed
 from tests.saga import deploy_approved
 
 # The default catalog as its YAML file says it (default_catalog.yaml).
@@ -133,3 +134,22 @@ def quota_limit(project: Project, **limits) -> Quota:
 def servers_taken(status: str) -> int:
     """The servers the quota ledger counts in `status` (reserved, committed, …)."""
     return QuotaEntry.objects.filter(status=status).aggregate(n=Sum("servers"))["n"] or 0
+
+
+# --- snapshots (catalog/tests/*/test_snapshots.py) ------------------------------------------
+
+
+def default_item(slug: str) -> CatalogItem:
+    """An item of the default catalog as `catalog_load` loads it, open to every project (its
+    entitlements name the demo's projects)."""
+    [item] = [item for item in DEFAULT["items"] if item["slug"] == slug]
+    item = {key: value for key, value in item.items() if key != "entitlements"}
+    catalog_load(document={"categories": DEFAULT["categories"], "items": [item]})
+    return CatalogItem.objects.get(slug=slug)
+
+
+def approved_and_built(order: Order) -> Order:
+    """What approval does next (the approvals app's concern): build it."""
+    Order.objects.filter(pk=order.pk).update(status="approved")
+    order.refresh_from_db()
+    return deployed(order)

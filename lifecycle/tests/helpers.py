@@ -24,10 +24,10 @@ from lifecycle.services.reclaim import idle_policy_save
 from provisioning.models import CloudAccount, Resource
 from provisioning.services.saga import deployment_start
 from provisioning.tests.factories import CloudAccountFactory
+from provisioning.tests.helpers import CLOUDWATCH, ec2_account
+from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto
 from tests.saga import approved_order, run_queued
-from tests.test_ec2 import IMAGE, ec2_account
-from tests.test_metrics_sources import INTERVAL
 
 DAY = timedelta(days=1)
 
@@ -179,10 +179,7 @@ def organization_admin(shop: dict) -> User:
 
 @pytest.fixture(name="ec2")
 def ec2_fixture(shop: dict, moto: str) -> CloudAccount:
-    """An account of web-shop's organization at moto's EC2, serving web-shop, its metrics read
-    from CloudWatch (as `tests.test_metrics_sources`' account of the demo)."""
-    account = ec2_account(shop["web_shop"].organization, moto)
-    account.options = {**account.options, "metrics": {"source": "cloudwatch", "interval": INTERVAL}}
-    account.save()
+    """Acme's EC2 account at moto (metrics from CloudWatch), offered to web-shop."""
+    account = ec2_account(shop["web_shop"].organization, moto, **CLOUDWATCH)
     account.projects.add(shop["web_shop"])
     return account

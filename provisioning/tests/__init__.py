@@ -1,0 +1,1 @@
+"""Provisioning's tests: the saga, day-2 actions, cloud accounts, the provider adapters."""

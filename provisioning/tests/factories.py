@@ -23,6 +23,7 @@ from provisioning.models import (
     SandboxObject,
     Step,
 )
+from provisioning.tests.plans import server_plan
 
 
 class CloudAccountFactory(factory.django.DjangoModelFactory):
@@ -152,3 +153,16 @@ class DriftFactory(factory.django.DjangoModelFactory):
     reported = "stopped"
     outcome = Drift.Outcome.REPORTED
     detected_at = factory.LazyFunction(timezone.now)
+
+
+class ApprovedOrderFactory(OrderFactory):
+    """An approved order with its plan pinned on its account: `resources` are resolved specs
+    (`web_tier_plan()`, …; one server unless given). Start it with `deployment_start`."""
+
+    class Params:
+        resources = factory.LazyFunction(server_plan)
+
+    status = "approved"
+    plan = factory.LazyAttribute(
+        lambda o: {"cloud_account": o.cloud_account.pk, "resources": o.resources}
+    )

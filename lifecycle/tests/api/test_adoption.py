@@ -23,8 +23,8 @@ from lifecycle.tests.helpers import (
 from provisioning.models import Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
+from provisioning.tests.helpers import instance_state
 from tests.saga import run_queued
-from tests.test_metrics_sources import instance_state
 
 pytestmark = pytest.mark.django_db
 

@@ -1,32 +1,33 @@
 """Drift: the reconciler compares what Canopy recorded with what the provider reports (power,
 size, volume size, load balancer members, DNS address), shows it on the resource page, the
-dashboard and /metrics, and by policy restores it or adopts it; metering follows the provider.
+dashboard and /metrics, and by policy restores it or adopts it.
 
 At moto: an EC2 server stopped behind Canopy's back is shown as drift and started again. On the
-sandbox: console resizes adopted and billed from then on, members restored, batches read without
-locks."""
-
-from datetime import timedelta
-from decimal import Decimal
+sandbox: members restored, batches read without locks. (Adopted changes billed from then on:
+billing/tests/services/test_drift_metering.py.)"""
 
 import pytest
 from django.db import connection
-from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing.models import Usage
-from billing.pricing import PriceBook
-from billing.services.metering import meter_hour
 from core.models import AuditEvent
+from core.tests.factories import OrganizationFactory, admin_of
 from provisioning.models import Drift, DriftPolicy, Resource, SandboxObject
 from provisioning.services import reconciler
 from provisioning.services.reconciler import reconcile_accounts
-from provisioning.services.saga import deployment_start
 from provisioning.tests.factories import CloudAccountFactory, OrderFactory, deployed_server
+from provisioning.tests.helpers import (
+    CLOUDWATCH,
+    deployed,
+    ec2_account,
+    instance_state,
+    planned_order,
+    provisioned_server,
+)
+from provisioning.tests.plans import EC2_SERVER, web_tier_plan
+from provisioning.tests.saga import run_queued
 from tests.moto_server import boto
-from tests.saga import approved_order, run_queued
-from tests.test_metrics_sources import ec2_fixture, ec2_order, instance_state  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +38,9 @@ def _policy(account, action: str) -> DriftPolicy:
     )
 
 
-def test_an_ec2_server_stopped_at_the_provider_is_drift_and_started_again(demo, ec2, moto, client):
-    server = ec2_order(demo, ec2, "linux-vm", name="kept-up").resources.get(kind="server")
+def test_an_ec2_server_stopped_at_the_provider_is_drift_and_started_again(moto, client):
+    ec2 = ec2_account(OrganizationFactory(), moto, **CLOUDWATCH)
+    server = provisioned_server("kept-up", server=EC2_SERVER, cloud_account=ec2)
     _policy(ec2, DriftPolicy.Action.RESTORE)
     boto(moto, "ec2").stop_instances(InstanceIds=[server.external_id])  # in the console
 
@@ -51,12 +53,12 @@ def test_an_ec2_server_stopped_at_the_provider_is_drift_and_started_again(demo, 
     assert list(server.events.values_list("kind", flat=True)) == ["created", "stopped"]
     assert server.state == "starting"
 
-    client.force_login(demo["alice"])
+    client.force_login(server.order.requester)
     page = client.get(f"/resources/{server.pk}/").content.decode()
     assert 'data-testid="resource-drift"' in page and "Power state" in page
     dashboard = client.get("/dashboard/live/").content.decode()
     assert 'data-testid="dashboard-drift-open">1<' in dashboard
-    client.force_login(demo["admin"])
+    client.force_login(admin_of(ec2.organization))
     metrics = client.get("/metrics").content.decode()
     assert 'canopy_drift_open{field="power",provider="ec2"} 1.0' in metrics
 
@@ -70,66 +72,8 @@ def test_an_ec2_server_stopped_at_the_provider_is_drift_and_started_again(demo, 
     assert AuditEvent.objects.filter(action="resource.drift", target_id=server.pk).count() == 1
 
 
-def _server(demo, name: str = "vm1") -> Resource:
-    order = approved_order(demo, "linux-vm", name=name)
-    deployment_start(order=order)
-    run_queued()
-    return order.resources.get(kind="server")
-
-
-def _hour_after_cost(server: Resource, event) -> Decimal:
-    """Metering of the clock hour after `event` (three hours ago: every event of the server is
-    moved back so that hour has ended): the server's charge, 0 without a row."""
-    server.events.update(at=F("at") - timedelta(hours=3))
-    event.refresh_from_db()
-    hour = (event.at + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    meter_hour(hour=hour)
-    usage = Usage.objects.filter(resource=server, hour=hour).first()
-    return usage.cost if usage else Decimal(0)
-
-
-def _price(server: Resource, size: str):
-    return PriceBook([server.cloud_account_id]).hourly(
-        cloud_account_id=server.cloud_account_id,
-        kind="server",
-        size=size,
-        properties=server.properties,
-    )
-
-
-def test_adopted_console_changes_are_billed_from_then_on(demo):
-    resized, stopped = _server(demo, "grown"), _server(demo, "halted")
-    SandboxObject.objects.filter(external_id=resized.external_id).update(size="large")
-    SandboxObject.objects.filter(external_id=stopped.external_id).update(state="stopped")
-
-    assert reconcile_accounts()["drift"] == 2
-    for server in (resized, stopped):
-        server.refresh_from_db()
-    assert resized.properties["size"] == "large" and stopped.state == "stopped"
-    drifts = Drift.objects.values_list("resource", "field", "recorded", "reported", "outcome")
-    assert set(drifts) == {
-        (resized.pk, "size", "small", "large", "adopted"),
-        (stopped.pk, "power", "active", "stopped", "adopted"),
-    }
-    assert not Drift.objects.filter(resolved_at__isnull=True).exists()
-    assert reconcile_accounts()["drift"] == 0  # adopted: nothing differs any more
-
-    # From the hour it was seen: the resized server at its new size, the stopped one its disk.
-    assert resized.events.get(kind="resized").size == "large"
-    assert (
-        _hour_after_cost(resized, resized.events.get(kind="resized"))
-        == _price(resized, "large").running
-    )
-    assert (
-        _hour_after_cost(stopped, stopped.events.get(kind="stopped"))
-        == _price(stopped, "small").idle
-    )
-
-
-def test_restore_puts_load_balancer_members_back(demo):
-    order = approved_order(demo, "web-tier", name="shop", instances=2)
-    deployment_start(order=order)
-    run_queued()
+def test_restore_puts_load_balancer_members_back():
+    order = deployed(planned_order(web_tier_plan("shop", instances=2)))
     balancer = order.resources.get(kind="load_balancer")
     _policy(balancer.cloud_account, DriftPolicy.Action.RESTORE)
     cloud = SandboxObject.objects.get(external_id=balancer.external_id)

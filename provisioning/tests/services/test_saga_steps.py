@@ -8,13 +8,14 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.models import Order
 from core.models import AuditEvent
-from provisioning.models import CloudAccount, Resource, SandboxObject, Step
+from provisioning.models import Resource, SandboxObject, Step
 from provisioning.selectors import cloud_account_options
 from provisioning.services import bindings, saga
 from provisioning.services.saga import TransientProviderError, deployment_start, step_execute
-from tests.saga import approved_order, fleet_order, queued, run_queued
+from provisioning.tests.factories import ApprovedOrderFactory, CloudAccountFactory
+from provisioning.tests.plans import fleet_plan, server_plan, web_tier_plan
+from provisioning.tests.saga import order_status, queued, run_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -29,18 +30,19 @@ def step_queries(steps: list[Step]) -> list[int]:
     return [queries_of(lambda step=step: step_execute(step_id=step.pk)) for step in steps]
 
 
-def test_a_step_costs_the_same_queries_whatever_the_size_of_the_fleet(demo):
+def test_a_step_costs_the_same_queries_whatever_the_size_of_the_fleet():
     costs = {}
     # Planning checks the pinned plan against the account's options: read once, then cached.
-    cloud_account_options(account=CloudAccount.objects.get(name="sandbox"))
+    account = CloudAccountFactory()
+    cloud_account_options(account=account)
     for count in (2, 8):
-        order = fleet_order(demo, count)
+        order = ApprovedOrderFactory(resources=fleet_plan(count), cloud_account=account)
         planning = queries_of(lambda order=order: deployment_start(order=order))
         steps = queued()
         assert len(steps) == count  # every server at once: nothing to wait for
         *running, closing = step_queries(steps)
         costs[count] = (planning, set(running))
-        assert Order.objects.get(pk=order.pk).status == "completed"
+        assert order_status(order) == "completed"
         assert closing > max(running)  # the last one also closes the deployment and the order
     assert costs[2] == costs[8]
     planning, (per_step,) = costs[8]
@@ -50,21 +52,23 @@ def test_a_step_costs_the_same_queries_whatever_the_size_of_the_fleet(demo):
     assert per_step <= 17
 
 
-def test_steps_of_a_bigger_graph_cost_no_more_queries(demo):
+def test_steps_of_a_bigger_graph_cost_no_more_queries():
     most = []
     for instances in (1, 4):
-        order = approved_order(demo, "web-tier", name=f"shop{instances}", instances=instances)
+        order = ApprovedOrderFactory(
+            resources=web_tier_plan(name=f"shop{instances}", instances=instances)
+        )
         deployment_start(order=order)
         costs = []
         while steps := queued():
             costs += step_queries(steps)
-        assert Order.objects.get(pk=order.pk).status == "completed"
+        assert order_status(order) == "completed"
         most.append(max(costs))
     assert most[0] == most[1]
 
 
-def test_queued_create_steps_put_their_resources_in_provisioning_at_once(demo):
-    order = approved_order(demo, "web-tier", name="shop", instances=2)
+def test_queued_create_steps_put_their_resources_in_provisioning_at_once():
+    order = ApprovedOrderFactory(resources=web_tier_plan(name="shop", instances=2))
     deployment_start(order=order)
     states = dict(order.resources.values_list("key", "state").distinct())
     assert states == {
@@ -100,21 +104,18 @@ def _breaks_on(kind: str, error: Exception, function):
     return broken
 
 
-def test_an_unexpected_error_fails_the_step_and_the_order_with_its_message(
-    demo, monkeypatch, caplog
-):
+def test_an_unexpected_error_fails_the_step_and_the_order_with_its_message(monkeypatch, caplog):
     # A bug binding the load balancer's properties, after the network and servers exist.
     concrete = _breaks_on("load_balancer", KeyError("port"), bindings.concrete)
     monkeypatch.setattr(bindings, "concrete", concrete)
-    order = approved_order(demo, "web-tier", name="shop", instances=2)
+    order = ApprovedOrderFactory(resources=web_tier_plan(name="shop", instances=2))
     deployment_start(order=order)
     with caplog.at_level(logging.ERROR, logger="provisioning.services.saga"):
         run_queued()
     step = Step.objects.get(resource__order=order, resource__kind="load_balancer", action="create")
     assert (step.state, step.last_error) == ("failed", "KeyError: 'port'")
     assert not Step.objects.filter(state="running").exists()
-    order.refresh_from_db()
-    assert order.status == "failed" and "KeyError: 'port'" in order.status_message
+    assert order_status(order) == "failed" and "KeyError: 'port'" in order.status_message
     # The saga compensated: what the deployment created is deleted at the provider.
     assert not SandboxObject.objects.exists()
     assert set(order.resources.values_list("state", flat=True)) == {"deleted"}
@@ -122,22 +123,22 @@ def test_an_unexpected_error_fails_the_step_and_the_order_with_its_message(
     assert record.exc_info[0] is KeyError and f"step {step.pk}" in record.getMessage()
 
 
-def test_an_error_recording_the_result_deletes_the_object_it_created(demo, monkeypatch):
+def test_an_error_recording_the_result_deletes_the_object_it_created(monkeypatch):
     monkeypatch.setattr(
         saga, "_apply", _breaks_on("server", ValueError("bad address"), saga._apply)
     )
-    order = approved_order(demo, "linux-vm", name="web-1")
+    order = ApprovedOrderFactory(resources=server_plan(name="web-1"))
     deployment_start(order=order)
     run_queued()
     step = Step.objects.get(resource__order=order, action="create")
     assert (step.state, step.last_error) == ("failed", "ValueError: bad address")
-    assert Order.objects.get(pk=order.pk).status == "failed"
+    assert order_status(order) == "failed"
     # The server existed at the provider; compensation found it by its Canopy name.
     assert not SandboxObject.objects.exists()
     assert Resource.objects.get(order=order).state == "deleted"
 
 
-def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
+def test_a_database_refusing_for_a_moment_is_retried(monkeypatch):
     calls = []
     call_provider = saga.provider_call
 
@@ -148,7 +149,7 @@ def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
         return call_provider(step)
 
     monkeypatch.setattr(saga, "provider_call", flaky)
-    order = approved_order(demo, "linux-vm", name="web-1")
+    order = ApprovedOrderFactory(resources=server_plan(name="web-1"))
     deployment_start(order=order)
     step = queued()[0]
     with pytest.raises(TransientProviderError):  # Celery retries it with backoff
@@ -156,4 +157,4 @@ def test_a_database_refusing_for_a_moment_is_retried(demo, monkeypatch):
     step.refresh_from_db()
     assert (step.state, step.last_error) == ("running", "deadlock detected")
     step_execute(step_id=step.pk)
-    assert Order.objects.get(pk=order.pk).status == "completed"
+    assert order_status(order) == "completed"

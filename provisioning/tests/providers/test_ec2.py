@@ -4,6 +4,8 @@ test proves a fix of `tests.moto_server.LibcloudCompat`), then what only the ec2
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from libcloud.common.exceptions import BaseHTTPError
 from libcloud.common.types import InvalidCredsError
 from libcloud.compute.drivers.ec2 import EC2NodeDriver
@@ -12,16 +14,15 @@ from libcloud.dns.types import RecordType
 from libcloud.loadbalancer.base import Algorithm, Member
 from libcloud.loadbalancer.drivers.elb import ElasticLBDriver
 
-from core.models import Organization
+from core.tests.factories import OrganizationFactory
 from provisioning.models import CloudAccount
 from provisioning.providers import get_adapter
 from provisioning.providers.base import ProviderError
 from provisioning.providers.ec2 import Ec2Adapter
 from provisioning.providers.libcloud_common import endpoint_parts, provider_errors
+from provisioning.tests.helpers import KEY, SECRET, ec2_account
+from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto, start_moto
-
-IMAGE = "ami-12c6146b"  # ships with moto
-KEY, SECRET = "AKIDCANOPYTEST", "canopy-secret"
 
 
 def ec2_driver(url: str, **kwargs: Any) -> EC2NodeDriver:
@@ -137,22 +138,7 @@ def test_route53_zone_and_record(moto):
 
 @pytest.fixture
 def account(db, moto) -> CloudAccount:
-    org = Organization.objects.create(name="EC2 test org", slug="ec2-test-org")
-    return ec2_account(org, moto)
-
-
-def ec2_account(organization: Organization, url: str) -> CloudAccount:
-    account = CloudAccount(
-        name=f"moto-{organization.slug}",
-        organization=organization,
-        provider="ec2",
-        region="us-east-1",
-        endpoint_url=url,
-        options={"images": [IMAGE]},
-    )
-    account.credentials = {"access_key": KEY, "secret_key": SECRET}
-    account.save()
-    return account
+    return ec2_account(OrganizationFactory(), moto)
 
 
 def test_registry_builds_the_ec2_adapter(account):
@@ -174,17 +160,6 @@ def test_options_come_from_the_cloud(account):
     assert (micro.vcpus, micro.ram_gb) == (2, 1)
 
 
-def test_order_forms_offer_the_clouds_options(account):
-    from provisioning.selectors import cloud_account_options
-    from provisioning.services.accounts import account_options_refresh
-
-    account_options_refresh(account_id=account.pk)  # what the background refresh runs
-    options = cloud_account_options(account=account)
-    assert "us-east-1a" in [o.id for o in options["locations"]]
-    assert [o.id for o in options["images"]] == [IMAGE]
-    assert [s.id for s in options["sizes"]][:2] == ["t3.micro", "t3.small"]
-
-
 def test_unreachable_endpoint_is_transient_and_says_so(account):
     account.endpoint_url = "http://127.0.0.1:9"  # discard port: nothing listens
     with pytest.raises(ProviderError, match=r"Cannot reach http://127.0.0.1:9") as caught:
@@ -199,25 +174,6 @@ def test_refused_credentials_are_permanent_and_say_so(account):
         with pytest.raises(ProviderError, match="refused the credentials") as caught:
             Ec2Adapter(account).test_connection()
         assert not caught.value.transient
-
-
-def test_test_connection_action_against_moto(demo, moto, api_as):
-    from core.models import OrganizationRole
-    from core.services import organization_membership_add
-
-    account = ec2_account(demo["web_shop"].organization, moto)
-    organization_membership_add(
-        user=demo["dave"], organization=account.organization, role=OrganizationRole.ADMIN
-    )
-    client = api_as(demo["dave"])
-    assert client.post(f"/api/v1/cloud-accounts/{account.pk}/test/").data == {
-        "ok": True,
-        "problem": "",
-    }
-    account.endpoint_url = "http://127.0.0.1:9"
-    account.save()
-    answer = client.post(f"/api/v1/cloud-accounts/{account.pk}/test/").data
-    assert answer["ok"] is False and "Cannot reach http://127.0.0.1:9" in answer["problem"]
 
 
 @pytest.mark.parametrize(
@@ -318,9 +274,6 @@ def test_an_a_record_naming_a_host_is_written_as_a_cname(account, moto):
 
 
 def test_a_public_ssh_key_becomes_the_servers_own_key_pair(account, moto):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     public_key = (
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
         .public_key()
@@ -343,116 +296,3 @@ def test_a_public_ssh_key_becomes_the_servers_own_key_pair(account, moto):
 class _Id:
     def __init__(self, id: str) -> None:
         self.id = id
-
-
-# -- end to end: the web tier through real Celery workers, checked at moto --------------------
-
-
-def _canopy_objects(url: str) -> dict[str, set]:
-    """What moto holds that carries Canopy's tag, by kind (root disks carry none)."""
-    ec2 = boto(url, "ec2")
-    live = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
-    tagged = {"Name": "tag-key", "Values": ["canopy-id"]}
-    instances = [
-        i
-        for r in ec2.describe_instances(Filters=[live, tagged])["Reservations"]
-        for i in r["Instances"]
-    ]
-    volumes = ec2.describe_volumes(Filters=[tagged])["Volumes"]
-    elb = boto(url, "elb")
-    balancers = elb.describe_load_balancers()["LoadBalancerDescriptions"]
-    route53 = boto(url, "route53")
-    records = [
-        (r["Type"], r["Name"])
-        for zone in route53.list_hosted_zones()["HostedZones"]
-        for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
-        if r["Type"] not in ("NS", "SOA")
-    ]
-
-    def tag(obj: dict) -> str:
-        return {t["Key"]: t["Value"] for t in obj.get("Tags", [])}["canopy-id"]
-
-    return {
-        "server": {tag(i) for i in instances},
-        "volume": {(tag(v), v["Attachments"][0]["InstanceId"]) for v in volumes},
-        "network": {tag(v) for v in ec2.describe_vpcs(Filters=[tagged])["Vpcs"]},
-        "load_balancer": {
-            (b["LoadBalancerName"], frozenset(m["InstanceId"] for m in b["Instances"]))
-            for b in balancers
-        },
-        "dns_record": set(records),
-    }
-
-
-@pytest.mark.worker
-def test_web_tier_on_ec2_end_to_end(demo, moto, celery_worker_process):
-    from catalog.models import CatalogItem, Order
-    from catalog.orders import order_destroy
-    from catalog.selectors.menu import resolve_resources
-    from provisioning.models import Resource
-    from provisioning.services.saga import deployment_start
-    from tests.fixtures import wait_until
-
-    boto(moto, "route53").create_hosted_zone(Name="shop.test", CallerReference="e2e")
-    account = ec2_account(demo["web_shop"].organization, moto)
-    account.projects.add(demo["web_shop"])
-    item = CatalogItem.objects.get(slug="web-tier")
-    order = Order(  # approved, its plan pinned: admission is the approvals app's concern
-        item=item,
-        project=demo["web_shop"],
-        requester=demo["alice"],
-        cloud_account=account,
-        status="approved",
-        parameters={
-            "name": "shop",
-            "instances": 2,
-            "size": "t3.micro",
-            "image": IMAGE,
-            "location": "us-east-1a",
-            "volume_gb": 5,
-            "zone": "shop.test",
-        },
-    )
-    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
-    order.save()
-    deployment_start(order=order)
-    wait_until(
-        lambda: Order.objects.get(pk=order.pk).status in ("completed", "failed"),
-        timeout=120,
-        what="the web tier provisioned",
-    )
-    order.refresh_from_db()
-    assert order.status == "completed", order.status_message
-
-    resources: dict[str, list[Resource]] = {}
-    for resource in order.resources.all():
-        resources.setdefault(resource.key, []).append(resource)
-    servers = {r.canopy_tag: r.external_id for r in resources["web"]}
-    at_moto = _canopy_objects(moto)
-    assert at_moto["server"] == set(servers) and len(servers) == 2
-    assert at_moto["network"] == {r.canopy_tag for r in resources["net"]}
-    # one data volume on each server
-    assert {tag for tag, _ in at_moto["volume"]} == {r.canopy_tag for r in resources["data"]}
-    assert sorted(server for _, server in at_moto["volume"]) == sorted(servers.values())
-    assert at_moto["load_balancer"] == {
-        (resources["lb"][0].canopy_tag, frozenset(servers.values()))
-    }
-    assert at_moto["dns_record"] == {
-        ("CNAME", "shop.shop.test."),  # an ELB has a DNS name, no fixed address
-        ("TXT", f"{resources['dns'][0].canopy_tag}.shop.test."),  # Canopy's ownership marker
-    }
-
-    order_destroy(user=demo["alice"], order_id=order.pk)
-    wait_until(
-        lambda: set(order.resources.values_list("state", flat=True)) <= {"deleted", "error"},
-        timeout=120,
-        what="the web tier destroyed",
-    )
-    assert set(order.resources.values_list("state", flat=True)) == {"deleted"}
-    assert _canopy_objects(moto) == {
-        "server": set(),
-        "volume": set(),
-        "network": set(),
-        "load_balancer": set(),
-        "dns_record": set(),
-    }

@@ -7,22 +7,23 @@ import time
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery_app
 from django.utils import timezone
 
-from catalog.models import Order
-from portal.celery import app as celery_app
 from provisioning import tasks
 from provisioning.models import Resource, SandboxObject, Step
 from provisioning.providers import ProviderError
 from provisioning.services import saga
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_execute, steps_resume
-from tests.saga import failing_once_on, fleet_order, queued, run_queued
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import fleet_plan
+from provisioning.tests.saga import failing_once_on, order_status, queued, run_queued
 
 pytestmark = pytest.mark.django_db
 
 
 def test_ready_steps_go_in_chunks_of_the_batch_size_spread_over_workers(
-    demo, settings, monkeypatch, django_capture_on_commit_callbacks
+    settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     settings.CANOPY_STEP_BATCH, settings.CANOPY_STEP_SPREAD = 20, 2
     sent = []
@@ -30,7 +31,7 @@ def test_ready_steps_go_in_chunks_of_the_batch_size_spread_over_workers(
     # 50 steps: ceil(50 / 20) = 3 chunks; 3 steps: 2 chunks, one per worker.
     for count, chunks in ((50, 3), (3, 2)):
         sent.clear()
-        order = fleet_order(demo, count)
+        order = ApprovedOrderFactory(resources=fleet_plan(count))
         with django_capture_on_commit_callbacks(execute=True):
             deployment_start(order=order)
         sizes = sorted(map(len, sent))
@@ -39,8 +40,8 @@ def test_ready_steps_go_in_chunks_of_the_batch_size_spread_over_workers(
         assert sorted(pk for chunk in sent for pk in chunk) == [s.pk for s in steps]
 
 
-def test_a_transient_error_retries_only_its_own_step(demo, monkeypatch):
-    order = fleet_order(demo, 4)
+def test_a_transient_error_retries_only_its_own_step(monkeypatch):
+    order = ApprovedOrderFactory(resources=fleet_plan(4))
     deployment_start(order=order)
     steps = queued()
     flaky = steps[1]
@@ -56,16 +57,16 @@ def test_a_transient_error_retries_only_its_own_step(demo, monkeypatch):
     assert states == {s.pk: "running" if s == flaky else "done" for s in steps}
     flaky.refresh_from_db()
     assert (flaky.attempts, flaky.last_error) == (1, "Throttling")
-    assert Order.objects.get(pk=order.pk).status == "provisioning"
+    assert order_status(order) == "provisioning"
     assert steps_execute(step_ids=step_ids) == []  # the retry
     flaky.refresh_from_db()
     assert (flaky.state, flaky.attempts) == ("done", 2)
-    assert Order.objects.get(pk=order.pk).status == "completed"
+    assert order_status(order) == "completed"
     assert SandboxObject.objects.count() == len(steps)
 
 
-def test_a_permanent_error_fails_its_step_and_compensation_deletes_the_others(demo, monkeypatch):
-    order = fleet_order(demo, 4)
+def test_a_permanent_error_fails_its_step_and_compensation_deletes_the_others(monkeypatch):
+    order = ApprovedOrderFactory(resources=fleet_plan(4))
     deployment_start(order=order)
     steps = queued()
     doomed = steps[2]
@@ -75,18 +76,18 @@ def test_a_permanent_error_fails_its_step_and_compensation_deletes_the_others(de
     assert (doomed.state, doomed.last_error) == ("failed", "InsufficientInstanceCapacity")
     # The other three were created and recorded before the saga turned back.
     assert SandboxObject.objects.count() == len(steps) - 1
-    order.refresh_from_db()
-    assert order.status == "failed" and "InsufficientInstanceCapacity" in order.status_message
+    assert order_status(order) == "failed"
+    assert "InsufficientInstanceCapacity" in order.status_message
     run_queued()  # the compensating deployment
     assert not SandboxObject.objects.exists()
     assert set(Resource.objects.filter(order=order).values_list("state", flat=True)) == {"deleted"}
 
 
-def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings, query_baseline):
+def test_a_chunk_costs_the_same_queries_whatever_its_size(settings, query_baseline):
     settings.CANOPY_STEP_BATCH = 50
     costs = {}
     for count in (2, 10):
-        order = fleet_order(demo, count)
+        order = ApprovedOrderFactory(resources=fleet_plan(count))
         deployment_start(order=order)
         ids = [s.pk for s in queued()]
         # The provider's own calls (the sandbox's lookup and insert) are per server, as in a
@@ -96,15 +97,15 @@ def test_a_chunk_costs_the_same_queries_whatever_its_size(demo, settings, query_
         # here first.
         with query_baseline("provisioning.steps_chunk", ignore="sandboxobject") as captured:
             steps_execute(step_ids=ids)
-        assert Order.objects.get(pk=order.pk).status == "completed"
+        assert order_status(order) == "completed"
         costs[count] = len([q for q in captured if "sandboxobject" not in q["sql"]])
     assert costs[2] == costs[10]
 
 
 @pytest.mark.django_db(transaction=True)  # the lease is renewed from another connection
-def test_a_long_chunk_keeps_its_steps_alive(demo, monkeypatch):
+def test_a_long_chunk_keeps_its_steps_alive(monkeypatch):
     monkeypatch.setattr(saga, "HEARTBEAT", 0.05)
-    deployment_start(order=fleet_order(demo, 3))
+    deployment_start(order=ApprovedOrderFactory(resources=fleet_plan(3)))
     steps = queued()
     beats = []
     call_provider = saga.provider_call
@@ -124,8 +125,8 @@ class WorkerKilled(BaseException):
     """The worker dies (SIGKILL): nothing after this point of the chunk runs."""
 
 
-def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, monkeypatch):
-    order = fleet_order(demo, 4)
+def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(monkeypatch):
+    order = ApprovedOrderFactory(resources=fleet_plan(4))
     deployment_start(order=order)
     steps = queued()
     call_provider, calls = saga.provider_call, []
@@ -147,6 +148,6 @@ def test_a_chunk_whose_worker_died_midway_is_resumed_without_duplicates(demo, mo
     later = timezone.now() + STEP_LEASE + timedelta(seconds=1)
     assert steps_resume(now=later) == len(steps)  # the lease ran out: all four again
     assert steps_execute(step_ids=[s.pk for s in steps]) == []
-    assert Order.objects.get(pk=order.pk).status == "completed"
+    assert order_status(order) == "completed"
     names = list(SandboxObject.objects.values_list("name", flat=True))
     assert sorted(names) == sorted(r.canopy_tag for r in Resource.objects.filter(order=order))

@@ -1,4 +1,5 @@
-"""End to end through a real `celery worker` process and the real broker."""
+"""An order end to end through a real `celery worker` process and the real broker: admitted by
+the worker, approved through the API, provisioned, then destroyed through the API."""
 
 import pytest
 from rest_framework.test import APIClient

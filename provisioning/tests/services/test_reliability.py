@@ -10,12 +10,13 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from catalog.models import Order
 from provisioning.models import CloudAccount, Resource, SandboxObject, Step
 from provisioning.providers import get_adapter
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_resume
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import web_tier_plan
+from provisioning.tests.saga import order_status
 from tests.fixtures import _database_url_for_subprocess, _run_worker, wait_until
-from tests.saga import approved_order
 
 pytestmark = pytest.mark.worker
 
@@ -26,14 +27,12 @@ def fast_retries(monkeypatch):
     monkeypatch.setenv("CANOPY_STEP_RETRY_BASE", "0.05")
 
 
-def _sandbox(**options) -> CloudAccount:
-    account = CloudAccount.objects.get(name="sandbox")
-    account.options = options
-    account.save()
-    return account
+def _sandbox(**options) -> None:
+    """The sandbox accounts (each order's own) behave so from the next provider call on."""
+    CloudAccount.objects.update(options=options)
 
 
-def _one_object_per_resource(orders: list[Order]) -> None:
+def _one_object_per_resource(orders: list) -> None:
     resources = Resource.objects.filter(
         order__in=orders, kind__in=["server", "volume", "network", "load_balancer", "dns_record"]
     )
@@ -53,10 +52,10 @@ def _kill_worker(worker: subprocess.Popen) -> None:
 
 
 def test_a_worker_killed_mid_step_is_replaced_and_the_order_completes(
-    demo, fast_retries, celery_worker_process, tmp_path
+    fast_retries, celery_worker_process, tmp_path
 ):
+    order = ApprovedOrderFactory(resources=web_tier_plan(name="kill", instances=2))
     _sandbox(latency_ms=1500)  # every provider call is in flight for 1.5 s
-    order = approved_order(demo, "web-tier", name="kill", instances=2)
     deployment_start(order=order)
     wait_until(
         lambda: Step.objects.filter(resource__order=order, state="running").exists(),
@@ -79,7 +78,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_order_completes(
             # resume finds the step whose worker went silent and queues it again.
             steps_resume(now=timezone.now() + STEP_LEASE + timedelta(seconds=1))
             wait_until(
-                lambda: Order.objects.get(pk=order.pk).status == "completed",
+                lambda: order_status(order) == "completed",
                 what="order completed by the new worker",
             )
         finally:
@@ -88,10 +87,10 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_order_completes(
 
 
 def test_a_permanent_failure_on_the_load_balancer_deletes_everything(
-    demo, fast_retries, celery_worker_process
+    fast_retries, celery_worker_process
 ):
-    account = _sandbox(fail_on=["load_balancer"])
-    order = approved_order(demo, "web-tier", name="doomed", instances=2)
+    order = ApprovedOrderFactory(resources=web_tier_plan(name="doomed", instances=2))
+    _sandbox(fail_on=["load_balancer"])
     deployment_start(order=order)
     wait_until(
         lambda: order.deployments.filter(compensates__isnull=False, state="succeeded").exists(),
@@ -101,22 +100,21 @@ def test_a_permanent_failure_on_the_load_balancer_deletes_everything(
     assert order.status == "failed"
     assert "LimitExceeded: sandbox refused to create a load_balancer" in order.status_message
     assert set(order.resources.values_list("state", flat=True)) == {"deleted"}
-    assert get_adapter(account).list_tagged() == []
+    assert get_adapter(order.cloud_account).list_tagged() == []
 
 
 def test_thirty_percent_transient_failures_across_twenty_orders(
-    demo, fast_retries, celery_worker_process
+    fast_retries, celery_worker_process
 ):
+    orders = [
+        ApprovedOrderFactory(resources=web_tier_plan(name=f"flaky{i}", instances=1))
+        for i in range(20)
+    ]
     _sandbox(transient_failure_rate=0.3)
-    orders = [approved_order(demo, "web-tier", name=f"flaky{i}", instances=1) for i in range(20)]
     for order in orders:
         deployment_start(order=order)
     wait_until(
-        lambda: (
-            not Order.objects.filter(pk__in=[o.pk for o in orders])
-            .exclude(status="completed")
-            .exists()
-        ),
+        lambda: all(order_status(order) == "completed" for order in orders),
         timeout=180,
         what="all 20 orders completed",
     )

@@ -5,14 +5,16 @@ real servers, with the times measured: tests/test_faults.py.)"""
 from datetime import timedelta
 
 import pytest
+from celery import current_app as celery_app
 from django.db import InterfaceError
 from django.utils import timezone
 
-from portal.celery import app as celery_app
 from provisioning import tasks
 from provisioning.models import Step
 from provisioning.services.saga import STEP_LEASE, deployment_start, steps_resume
-from tests.saga import failing_once_on, fleet_order, queued
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import fleet_plan
+from provisioning.tests.saga import failing_once_on, queued
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +32,9 @@ def sent(monkeypatch) -> list:
 
 
 def test_a_database_error_inside_a_step_is_retried_not_failed(
-    demo, sent, django_capture_on_commit_callbacks
+    sent, django_capture_on_commit_callbacks
 ):
-    deployment_start(order=fleet_order(demo, 2))
+    deployment_start(order=ApprovedOrderFactory(resources=fleet_plan(2)))
     steps = queued()
     error = InterfaceError("connection already closed")
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -46,10 +48,10 @@ def test_a_database_error_inside_a_step_is_retried_not_failed(
 
 
 def test_a_step_waiting_for_its_retry_keeps_its_lease(
-    demo, sent, settings, monkeypatch, django_capture_on_commit_callbacks
+    sent, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     settings.CANOPY_STEP_RETRY_BASE = 40  # a backoff longer than the lease
-    deployment_start(order=fleet_order(demo, 1))
+    deployment_start(order=ApprovedOrderFactory(resources=fleet_plan(1)))
     (step,) = queued()
     failing_once_on(step.pk, InterfaceError("server closed the connection"), monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
