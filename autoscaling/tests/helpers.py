@@ -11,7 +11,8 @@ import pytest
 from approvals.tests.factories import ApprovalPolicyFactory, QuotaFactory
 from autoscaling.selectors import group_size
 from billing.tests.factories import BudgetFactory
-from catalog.tests.factories import CatalogItemFactory, SandboxAccountFactory
+from catalog.tests.factories import SandboxAccountFactory
+from catalog.tests.helpers import default_item
 from core.tests.factories import ProjectFactory, UserFactory
 from provisioning.models import Resource, SandboxObject
 from provisioning.services.saga import deployment_start
@@ -29,62 +30,17 @@ POLICY = {
 }
 
 
-# A group of web servers (1 to `max_instances`) on its network, behind a load balancer.
-TIER_PARAMETERS = {
-    "type": "object",
-    "required": ["name", "size", "instances"],
-    "additionalProperties": False,
-    "properties": {
-        "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{1,20}$"},
-        "instances": {"type": "integer", "minimum": 1, "maximum": 20, "default": 2},
-        "max_instances": {"type": "integer", "minimum": 1, "maximum": 20, "default": 6},
-        "size": {"type": "string", "x-options": "sizes"},
-        "image": {"type": "string", "x-options": "images", "default": "ubuntu-24.04"},
-        "location": {"type": "string", "x-options": "locations"},
-    },
-}
-TIER_RESOURCES = [
-    {
-        "key": "net",
-        "kind": "network",
-        "name": "{name}-net",
-        "properties": {"cidr": "10.30.0.0/24", "location": "{location}"},
-    },
-    {
-        "key": "group",
-        "kind": "autoscaling_group",
-        "name": "{name}-web",
-        "properties": {
-            "size": "{size}",
-            "image": "{image}",
-            "location": "{location}",
-            "network": "net",
-            "min": 1,
-            "max": "{max_instances}",
-            "desired": "{instances}",
-        },
-    },
-    {
-        "key": "lb",
-        "kind": "load_balancer",
-        "name": "{name}-lb",
-        "properties": {"protocol": "http", "port": 80, "members": "group"},
-    },
-]
-
-
 @pytest.fixture(name="shop")
 def shop_fixture(db) -> dict:
     """web-shop: alice a member, bob its manager, a quota of 20 servers, a budget of 50 a month,
-    the sandbox account with its prices and the autoscaling web tier; deletions approve
-    themselves. dave is a member of data-lab, another project of the organization."""
+    the sandbox account with its prices and the default catalog's autoscaling web tier;
+    deletions approve themselves. dave is a member of data-lab, another project of the
+    organization."""
     alice, bob, dave = (UserFactory(username=name) for name in ["alice", "bob", "dave"])
     web_shop = ProjectFactory(name="web-shop", slug="web-shop", members=[alice], managers=[bob])
     organization = web_shop.organization
     SandboxAccountFactory(name="sandbox", organization=organization, projects=[web_shop])
-    CatalogItemFactory(
-        slug="autoscaling-web-tier", parameters=TIER_PARAMETERS, resources=TIER_RESOURCES
-    )
+    default_item("autoscaling-web-tier")
     QuotaFactory(project=web_shop, max_servers=20, max_vcpus=40)
     BudgetFactory(project=web_shop, monthly_amount=Decimal("50.00"))
     ApprovalPolicyFactory(

@@ -13,9 +13,7 @@ from approvals.tests.factories import MANAGER_STAGE, ApprovalPolicyFactory, Quot
 from billing.models import Unit
 from billing.pricing import HourlyPrice, PriceBook
 from billing.tests.factories import RateCardFactory, RateFactory
-from catalog.models import CatalogItem
-from catalog.tests.factories import CatalogItemFactory
-from catalog.tests.helpers import DEFAULT
+from catalog.tests.helpers import default_item
 from core.models import OrganizationRole
 from core.services import organization_membership_add
 from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory, finance_of
@@ -43,19 +41,6 @@ LIST_PRICES = [
     ("dns_record", "", Unit.MONTH, Decimal("0.50")),
 ]
 SMALL_CHANGE = Decimal("20")
-
-
-def default_item(slug: str) -> CatalogItem:
-    """An item of the default catalog as its YAML file describes it (leases included)."""
-    entry = next(item for item in DEFAULT["items"] if item["slug"] == slug)
-    return CatalogItemFactory(
-        slug=slug,
-        name=entry["name"],
-        parameters=entry["parameters"],
-        resources=entry["resources"],
-        lease_default_days=entry.get("lease_default_days"),
-        lease_max_days=entry.get("lease_max_days"),
-    )
 
 
 @pytest.fixture(name="shop")
