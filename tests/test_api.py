@@ -8,10 +8,10 @@ from rest_framework.test import APIClient
 
 from catalog.models import Order
 from catalog.tasks import admit_order
+from catalog.tests.saga import deploy_approved
 from provisioning.models import Step
 from provisioning.services.saga import step_execute
 from tests.fixtures import order_via_api
-from tests.saga import deploy_approved
 
 pytestmark = pytest.mark.django_db
 

@@ -13,10 +13,10 @@ from autoscaling.selectors import group_size
 from billing.tests.factories import BudgetFactory
 from catalog.tests.factories import SandboxAccountFactory
 from catalog.tests.helpers import default_item
+from catalog.tests.saga import approved_order, run_queued
 from core.tests.factories import ProjectFactory, UserFactory
 from provisioning.models import Resource, SandboxObject
 from provisioning.services.saga import deployment_start
-from tests.saga import approved_order, run_queued
 
 MINUTE = timedelta(minutes=1)
 POLICY = {

@@ -1,9 +1,7 @@
 """Builders shared by catalog's test modules of several layers (their fixtures: conftest.py)."""
 
-import contextlib
 from decimal import Decimal
 
-import pytest
 import yaml
 from django.db.models import Sum
 from django.test import Client
@@ -12,14 +10,12 @@ from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
 from billing.pricing import monthly_quote
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy
-from catalog.selectors.menu import resolve_resources
 from catalog.services import DEFAULT_CATALOG, catalog_load
+from catalog.tests.saga import approved_order, deploy_approved, run_queued
 from core.models import Project
-from provisioning.models import CloudAccount, Step
+from provisioning.models import CloudAccount
 from provisioning.providers.base import Option, SizeInfo
-from provisioning.services.saga import TransientProviderError, step_execute
 from provisioning.tests.helpers import deployed
-from tests.saga import deploy_approved
 
 # The default catalog as its YAML file says it (default_catalog.yaml).
 DEFAULT = yaml.safe_load(DEFAULT_CATALOG.read_text())
@@ -66,33 +62,9 @@ def approve_as_bob(api_as, demo: dict, order: Order):
 # --- change orders --------------------------------------------------------------------------
 
 
-def run_queued() -> None:
-    """Play the worker: run every queued step, round after round, until none is left."""
-    for _ in range(100):
-        ready = list(Step.objects.filter(state="pending").exclude(queued_at=None)) + list(
-            Step.objects.filter(state="running")
-        )
-        if not ready:
-            return
-        for step in ready:
-            with contextlib.suppress(TransientProviderError):
-                step_execute(step_id=step.pk)
-    pytest.fail("the saga did not settle")
-
-
 def provisioned(demo, slug: str, **parameters) -> Order:
     """alice's completed order of a catalog item in web-shop (approved as admission would)."""
-    item = CatalogItem.objects.get(slug=slug)
-    order = Order(
-        item=item,
-        project=demo["web_shop"],
-        requester=demo["alice"],
-        parameters={**PROVISIONED_PARAMS, **parameters},
-        cloud_account=CloudAccount.objects.get(name="sandbox"),
-        status="approved",
-    )
-    order.pin_plan(resources=resolve_resources(item=item, parameters=order.parameters))
-    order.save()
+    order = approved_order(demo, slug, **{**PROVISIONED_PARAMS, **parameters})
     order_deploy(order_id=order.pk)
     run_queued()
     order.refresh_from_db()

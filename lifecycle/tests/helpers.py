@@ -14,6 +14,7 @@ from billing.models import Unit
 from billing.pricing import HourlyPrice, PriceBook
 from billing.tests.factories import RateCardFactory, RateFactory
 from catalog.tests.helpers import default_item
+from catalog.tests.saga import approved_order, run_queued
 from core.models import OrganizationRole
 from core.services import organization_membership_add
 from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory, finance_of
@@ -25,7 +26,6 @@ from provisioning.tests.factories import CloudAccountFactory
 from provisioning.tests.helpers import CLOUDWATCH, ec2_account
 from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto
-from tests.saga import approved_order, run_queued
 
 DAY = timedelta(days=1)
 

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from catalog.models import Order
 from catalog.orders import order_deploy
+from catalog.tests.saga import approved_order, run_queued
 from portal import demo_history
 from provisioning.models import CloudAccount, Resource, Step
 from provisioning.providers import get_adapter
-from tests.saga import approved_order, run_queued
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 

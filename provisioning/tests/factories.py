@@ -166,3 +166,27 @@ class ApprovedOrderFactory(OrderFactory):
     plan = factory.LazyAttribute(
         lambda o: {"cloud_account": o.cloud_account.pk, "resources": o.resources}
     )
+
+
+# --- For billing's tests (issue 13): an item its orders fill in, as a person orders it -------
+
+
+class ServerItemFactory(CatalogItemFactory):
+    """An item of one server whose order form asks its name and one of the account's sizes."""
+
+    parameters = factory.LazyFunction(
+        lambda: {
+            "type": "object",
+            "required": ["name", "size"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{1,30}$"},
+                "size": {"type": "string", "x-options": "sizes"},
+            },
+        }
+    )
+    resources = factory.LazyFunction(
+        lambda: [
+            {"key": "vm", "kind": "server", "name": "{name}", "properties": {"size": "{size}"}}
+        ]
+    )

@@ -10,8 +10,8 @@ from autoscaling.tests.helpers import (
     shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 from catalog.models import Order
+from catalog.tests.saga import admit_and_deploy
 from provisioning.services.day2 import resource_action_request
-from tests.saga import admit_and_deploy
 
 pytestmark = pytest.mark.django_db
 

@@ -25,10 +25,10 @@ from autoscaling.tests.helpers import (
     shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 from billing.models import Budget
+from catalog.tests.saga import run_queued
 from core.models import AuditEvent, Notification
 from provisioning.models import SandboxObject
 from provisioning.services.simulation import simulated_load_set
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

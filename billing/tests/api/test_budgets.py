@@ -12,33 +12,33 @@ from billing.tests.helpers import SEPTEMBER, pricey_server
 pytestmark = pytest.mark.django_db
 
 
-def test_budgets_api_lists_spent_and_forecast(demo, api_as):
-    pricey_server(demo)
+def test_budgets_api_lists_spent_and_forecast(world, api_as):
+    pricey_server(world)
     meter_range(start=SEPTEMBER, end=SEPTEMBER + timedelta(hours=2))
-    answer = api_as(demo["carol"]).get("/api/v1/budgets/?period=2026-09")
+    answer = api_as(world["carol"]).get("/api/v1/budgets/?period=2026-09")
     assert answer.status_code == 200
     rows = {row["label"]: row for row in answer.json()["results"]}
     assert set(rows) == {"project web-shop", "cost center CC-200"}
     assert (rows["project web-shop"]["spent"], rows["project web-shop"]["percent"]) == ("10.00", 20)
     # A member reads their project's budget, not the cost centers'; dave (data-lab) neither.
-    mine = api_as(demo["alice"]).get("/api/v1/budgets/").json()["results"]
+    mine = api_as(world["alice"]).get("/api/v1/budgets/").json()["results"]
     assert [row["label"] for row in mine] == ["project web-shop"]
-    assert api_as(demo["dave"]).get("/api/v1/budgets/").json()["results"] == []
-    assert api_as(demo["carol"]).get("/api/v1/budgets/?period=2026-9").status_code == 400
+    assert api_as(world["dave"]).get("/api/v1/budgets/").json()["results"] == []
+    assert api_as(world["carol"]).get("/api/v1/budgets/?period=2026-9").status_code == 400
 
 
-def test_budgets_api_filters_lists(demo, api_as):
-    carol = api_as(demo["carol"])
+def test_budgets_api_filters_lists(world, api_as):
+    carol = api_as(world["carol"])
     rows = carol.get("/api/v1/budgets/?cost_center=CC-200").json()["results"]
     assert [row["label"] for row in rows] == ["cost center CC-200"]
-    rows = carol.get(f"/api/v1/budgets/?project={demo['web_shop'].pk}").json()["results"]
+    rows = carol.get(f"/api/v1/budgets/?project={world['web_shop'].pk}").json()["results"]
     assert [row["label"] for row in rows] == ["project web-shop"]
     assert carol.get("/api/v1/budgets/?organization=acme").json()["count"] == 2
     assert carol.get("/api/v1/budgets/?refuse_orders_over_budget=maybe").status_code == 400
 
 
-def test_finance_sets_budgets_over_the_api_and_members_may_not(demo, api_as):
-    carol, alice = api_as(demo["carol"]), api_as(demo["alice"])
+def test_finance_sets_budgets_over_the_api_and_members_may_not(world, api_as):
+    carol, alice = api_as(world["carol"]), api_as(world["alice"])
     created = carol.post(
         "/api/v1/budgets/",
         {"organization": "acme", "cost_center": "CC-300", "monthly_amount": "250.00"},
@@ -61,14 +61,14 @@ def test_finance_sets_budgets_over_the_api_and_members_may_not(demo, api_as):
     # One budget per project, said as such; a negative amount is refused by field.
     again = carol.post(
         "/api/v1/budgets/",
-        {"project": demo["web_shop"].pk, "monthly_amount": "10.00"},
+        {"project": world["web_shop"].pk, "monthly_amount": "10.00"},
         format="json",
     )
     assert again.status_code == 400 and "project" in again.json(), again.json()
     negative = carol.patch(f"/api/v1/budgets/{budget_id}/", {"monthly_amount": "-1"}, format="json")
     assert negative.status_code == 400 and "monthly_amount" in negative.json()
     # alice reads web-shop's budget but may not change, create or delete any.
-    web_shop = Budget.objects.get(project=demo["web_shop"])
+    web_shop = Budget.objects.get(project=world["web_shop"])
     assert alice.get(f"/api/v1/budgets/{web_shop.pk}/").status_code == 200
     assert (
         alice.patch(f"/api/v1/budgets/{web_shop.pk}/", {"monthly_amount": "1"}, format="json")

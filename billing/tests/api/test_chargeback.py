@@ -22,9 +22,9 @@ from billing.tests.helpers import (
 pytestmark = pytest.mark.django_db
 
 
-def test_api_answers_the_documented_shape(demo, api_as):
-    october_usage(demo)
-    answer = api_as(demo["carol"]).get("/api/v1/chargeback/?period=2026-10&group_by=project")
+def test_api_answers_the_documented_shape(world, api_as):
+    october_usage(world)
+    answer = api_as(world["carol"]).get("/api/v1/chargeback/?period=2026-10&group_by=project")
     assert answer.status_code == 200
     body = answer.json()
     assert set(body) >= {"period", "group_by", "currency", "total", "rows"}
@@ -35,10 +35,10 @@ def test_api_answers_the_documented_shape(demo, api_as):
     assert body["drill_down"] == "resource"
 
 
-def test_api_drill_down_narrows_to_a_project(demo, api_as):
-    october_usage(demo)
-    project = demo["web_shop"].pk
-    answer = api_as(demo["carol"]).get(
+def test_api_drill_down_narrows_to_a_project(world, api_as):
+    october_usage(world)
+    project = world["web_shop"].pk
+    answer = api_as(world["carol"]).get(
         f"/api/v1/chargeback/?start=2026-10-05&end=2026-10-05&group_by=resource&project={project}"
     )
     assert answer.status_code == 200
@@ -57,15 +57,15 @@ def test_api_drill_down_narrows_to_a_project(demo, api_as):
         ("project=abc", "project"),
     ],
 )
-def test_api_bad_queries_are_400_per_field(demo, api_as, query, field):
-    answer = api_as(demo["carol"]).get(f"/api/v1/chargeback/?{query}")
+def test_api_bad_queries_are_400_per_field(world, api_as, query, field):
+    answer = api_as(world["carol"]).get(f"/api/v1/chargeback/?{query}")
     assert answer.status_code == 400
     assert field in answer.json()
 
 
-def test_by_resource_comes_a_page_at_a_time(demo, api_as):
-    october_usage(demo)
-    client = api_as(demo["carol"])
+def test_by_resource_comes_a_page_at_a_time(world, api_as):
+    october_usage(world)
+    client = api_as(world["carol"])
     first = client.get("/api/v1/chargeback/?period=2026-10&group_by=resource&page_size=2").data
     second = client.get(
         "/api/v1/chargeback/?period=2026-10&group_by=resource&page_size=2&page=2"
@@ -81,18 +81,18 @@ def test_chargeback_is_in_the_openapi_schema(client):
     assert "/api/v1/chargeback/" in schema and "group_by" in schema
 
 
-def test_what_if_reprices_a_month_under_a_draft_without_writing(demo, api_as):
-    server = make_resource(demo, size="small")
+def test_what_if_reprices_a_month_under_a_draft_without_writing(world, api_as):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     meter_range(start=T0, end=at(10))
     draft = RateCard.objects.create(
-        name="next year", organization=demo["web_shop"].organization, is_draft=True
+        name="next year", organization=world["web_shop"].organization, is_draft=True
     )
     Rate.objects.create(
         rate_card=draft, resource_kind="server", size="small", price=Decimal("0.05")
     )
     before = list(Usage.objects.values_list("cost", flat=True))
-    answer = api_as(demo["carol"]).get(f"/api/v1/chargeback/?period=2026-10&whatif={draft.pk}")
+    answer = api_as(world["carol"]).get(f"/api/v1/chargeback/?period=2026-10&whatif={draft.pk}")
     assert answer.status_code == 200, answer.data
     assert answer.data["whatif_card"] == "next year"
     assert Decimal(answer.data["whatif_total"]) == 10 * Decimal("0.05")
@@ -106,20 +106,20 @@ def test_what_if_reprices_a_month_under_a_draft_without_writing(demo, api_as):
         )
         == SMALL_HOURLY * HOURS_PER_MONTH
     )
-    refused = api_as(demo["alice"]).get(f"/api/v1/chargeback/?period=2026-10&whatif={draft.pk}")
+    refused = api_as(world["alice"]).get(f"/api/v1/chargeback/?period=2026-10&whatif={draft.pk}")
     assert refused.status_code == 400 and "whatif" in refused.data
 
 
-def test_showback_shows_a_member_the_whole_projects_costs(demo, api_as):
-    mine = make_resource(demo, size="small")
-    bobs = make_resource(demo, user="bob", size="medium")
+def test_showback_shows_a_member_the_whole_projects_costs(world, api_as):
+    mine = make_resource(world, size="small")
+    bobs = make_resource(world, user="bob", size="medium")
     for server, size in [(mine, "small"), (bobs, "medium")]:
         event(server, "created", at(0), size=size)
     meter_range(start=T0, end=at(2))
-    client = api_as(demo["alice"])
+    client = api_as(world["alice"])
     charged = client.get("/api/v1/chargeback/?period=2026-10&group_by=user").data
     shown = client.get("/api/v1/showback/?period=2026-10&group_by=user").data
     assert [row["label"] for row in charged["rows"]] == ["alice"]
     assert {row["label"] for row in shown["rows"]} == {"alice", "bob"}
-    finance = api_as(demo["carol"]).get("/api/v1/chargeback/?period=2026-10&group_by=user").data
+    finance = api_as(world["carol"]).get("/api/v1/chargeback/?period=2026-10&group_by=user").data
     assert shown["total"] == finance["total"]

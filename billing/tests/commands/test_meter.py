@@ -11,8 +11,8 @@ from billing.tests.helpers import at, event, make_resource
 pytestmark = pytest.mark.django_db
 
 
-def test_meter_command_backfills_a_range(demo):
-    server = make_resource(demo, size="small")
+def test_meter_command_backfills_a_range(world):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     out = StringIO()
     call_command("meter", "--from", "2026-10-05T10:00", "--to", "2026-10-05T16:00", stdout=out)
@@ -20,6 +20,6 @@ def test_meter_command_backfills_a_range(demo):
     assert "6 hours" in out.getvalue()
 
 
-def test_meter_command_rejects_a_backwards_range(demo):
+def test_meter_command_rejects_a_backwards_range(world):
     with pytest.raises(CommandError):
         call_command("meter", "--from", "2026-10-05T10:00", "--to", "2026-10-05T09:00")

@@ -1,6 +1,6 @@
 """Budgets read: the forecast carries the run rate to the month's end, the list follows
 permissions, the admission check refuses orders over a refusing budget; a budget without
-usage (factories alone, no demo) has spent nothing."""
+usage (a factory's budget, without the world) has spent nothing."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -16,16 +16,16 @@ from billing.tests.helpers import SEPTEMBER, T0, pricey_server
 pytestmark = pytest.mark.django_db
 
 
-def test_forecast_carries_the_run_rate_to_month_end(demo):
+def test_forecast_carries_the_run_rate_to_month_end(world):
     """Metered + accrued since the last metered hour + what runs now for the hours left: the
     server at 5.00/h runs all September (720 hours), whatever was metered so far."""
-    pricey_server(demo)
+    pricey_server(world)
     meter_range(start=SEPTEMBER, end=SEPTEMBER + timedelta(hours=2))
     now = SEPTEMBER + timedelta(hours=72)  # 3 days of 30 gone, 2 hours (10.00) metered
     (status,) = [
         s
         for s in budget_statuses(month=SEPTEMBER.date(), now=now)
-        if s.budget.project == demo["web_shop"]
+        if s.budget.project == world["web_shop"]
     ]
     hourly = Decimal("5")
     assert (status.spent, status.accrued) == (2 * hourly, 70 * hourly)
@@ -33,9 +33,9 @@ def test_forecast_carries_the_run_rate_to_month_end(demo):
     assert status.forecast == 720 * hourly
 
 
-def test_budget_list_follows_permissions(demo):
+def test_budget_list_follows_permissions(world):
     def labels(user):
-        return {s.budget.label for s in budget_list(user=demo[user], month=SEPTEMBER.date())}
+        return {s.budget.label for s in budget_list(user=world[user], month=SEPTEMBER.date())}
 
     assert labels("carol") == {"project web-shop", "cost center CC-200"}
     assert labels("bob") == {"project web-shop"}
@@ -43,8 +43,8 @@ def test_budget_list_follows_permissions(demo):
     assert labels("dave") == set()  # data-lab has only its cost center's budget
 
 
-def test_budget_check_refuses_orders_over_a_refusing_budget(demo):
-    web_shop = demo["web_shop"]
+def test_budget_check_refuses_orders_over_a_refusing_budget(world):
+    web_shop = world["web_shop"]
     assert budget_check(project=web_shop, monthly_cost=Decimal("1000000")) is None  # warns only
     Budget.objects.filter(project=web_shop).update(refuse_orders_over_budget=True)
     assert budget_check(project=web_shop, monthly_cost=Decimal("1")) is None

@@ -15,16 +15,16 @@ pytestmark = pytest.mark.django_db
 OCTOBER = month_period(T0.date())
 
 
-def test_report_total_equals_the_sum_of_usage_rows(demo):
-    october_usage(demo)
+def test_report_total_equals_the_sum_of_usage_rows(world):
+    october_usage(world)
     for group_by in ["organization", "project", "cost_center", "user", "kind", "resource"]:
-        report = chargeback_report(user=demo["carol"], period=OCTOBER, group_by=group_by)
+        report = chargeback_report(user=world["carol"], period=OCTOBER, group_by=group_by)
         assert report.total == usage_total(Usage.objects.all()), group_by
         assert sum(row.cost for row in report.rows) == report.total
-    by_project = chargeback_report(user=demo["carol"], period=OCTOBER, group_by="project")
+    by_project = chargeback_report(user=world["carol"], period=OCTOBER, group_by="project")
     assert {row.label: row.cost for row in by_project.rows} == {
-        "web-shop": usage_total(Usage.objects.filter(project=demo["web_shop"])),
-        "data-lab": usage_total(Usage.objects.filter(project=demo["data_lab"])),
+        "web-shop": usage_total(Usage.objects.filter(project=world["web_shop"])),
+        "data-lab": usage_total(Usage.objects.filter(project=world["data_lab"])),
     }
     # web-shop: 10 h small server at 0.02 + 10 h of 100 GB at 0.10/GB-month (0.013699/h);
     # data-lab: 5 h medium server at 0.04, then stopped (no storage rate): nothing.
@@ -34,11 +34,11 @@ def test_report_total_equals_the_sum_of_usage_rows(demo):
     }
 
 
-def test_who_sees_which_costs(demo):
-    usage = october_usage(demo)
+def test_who_sees_which_costs(world):
+    usage = october_usage(world)
 
     def labels(user, group_by="resource"):
-        report = chargeback_report(user=demo[user], period=OCTOBER, group_by=group_by)
+        report = chargeback_report(user=world[user], period=OCTOBER, group_by=group_by)
         return {row.label for row in report.rows}
 
     names = {key: resource.name for key, resource in usage.items()}
@@ -49,9 +49,9 @@ def test_who_sees_which_costs(demo):
     assert labels("dave", "project") == {"data-lab"}
 
 
-def test_a_month_outside_the_usage_is_empty(demo):
-    october_usage(demo)
+def test_a_month_outside_the_usage_is_empty(world):
+    october_usage(world)
     report = chargeback_report(
-        user=demo["carol"], period=month_period(T0.date().replace(month=9)), group_by="project"
+        user=world["carol"], period=month_period(T0.date().replace(month=9)), group_by="project"
     )
     assert (report.total, report.rows) == (Decimal("0.00"), [])

@@ -17,15 +17,15 @@ from provisioning.models import Resource
 pytestmark = pytest.mark.django_db
 
 
-def test_month_to_date_includes_what_runs_since_the_last_metered_hour(demo):
+def test_month_to_date_includes_what_runs_since_the_last_metered_hour(world):
     """Before any metering: the report of this month shows the server's accrued cost (marked
     as an estimate) and its run rate; after metering, metered + accrued is the same sum."""
     now = now_in_month()
-    server = make_resource(demo, size="small")
+    server = make_resource(world, size="small")
     event(server, "created", now - timedelta(hours=5), size="small")
     period = period_parse()
 
-    report = chargeback_report(user=demo["carol"], period=period, group_by="project", now=now)
+    report = chargeback_report(user=world["carol"], period=period, group_by="project", now=now)
     (row,) = report.rows
     assert report.includes_now and report.total == 0
     assert row.accrued == report.accrued == cents(5 * SMALL_HOURLY)
@@ -33,30 +33,30 @@ def test_month_to_date_includes_what_runs_since_the_last_metered_hour(demo):
 
     # Metering the ended hours moves them from "accrued" to "metered"; the sum stays.
     meter_range(start=now - timedelta(hours=6), end=hour_floor(now))
-    metered = chargeback_report(user=demo["carol"], period=period, group_by="project", now=now)
+    metered = chargeback_report(user=world["carol"], period=period, group_by="project", now=now)
     assert metered.total == cents(Decimal("4.6666667") * SMALL_HOURLY)  # 4 h 40 min
     assert metered.accrued == cents(Decimal(20) / 60 * SMALL_HOURLY)
     assert metered.total_with_accrued == report.total_with_accrued
 
 
-def test_a_past_month_has_no_accrual(demo):
-    server = make_resource(demo, size="small")
+def test_a_past_month_has_no_accrual(world):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     meter_range(start=T0, end=at(3))
     report = chargeback_report(
-        user=demo["carol"], period=month_period(T0.date()), group_by="resource"
+        user=world["carol"], period=month_period(T0.date()), group_by="resource"
     )
     assert not report.includes_now and report.accrued == 0
     assert report.total == cents(3 * SMALL_HOURLY)
 
 
-def test_the_accrual_is_one_query_whatever_the_number_of_running_resources(demo, query_baseline):
+def test_the_accrual_is_one_query_whatever_the_number_of_running_resources(world, query_baseline):
     now = now_in_month()
     period = period_parse()
 
     def queries_for(count: int, metered: bool = False) -> int:
         for _ in range(count):
-            server = make_resource(demo, size="small")
+            server = make_resource(world, size="small")
             event(server, "created", now - timedelta(hours=2), size="small")
         if metered:
             meter_hour(hour=hour_floor(now) - timedelta(hours=1))

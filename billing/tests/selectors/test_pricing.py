@@ -18,17 +18,17 @@ from provisioning.selectors import cloud_account_options
 pytestmark = pytest.mark.django_db
 
 
-def _new_account(demo, name: str) -> CloudAccount:
+def _new_account(world, name: str) -> CloudAccount:
     account = CloudAccount.objects.create(
-        name=name, organization=demo["web_shop"].organization, provider="sandbox"
+        name=name, organization=world["web_shop"].organization, provider="sandbox"
     )
-    account.projects.add(demo["web_shop"])
+    account.projects.add(world["web_shop"])
     return account
 
 
-def test_a_new_account_prices_with_its_organizations_default_card(demo):
-    sandbox = CloudAccount.objects.get(name="sandbox")
-    fresh = _new_account(demo, "sandbox-2")
+def test_a_new_account_prices_with_its_organizations_default_card(world):
+    sandbox = world["sandbox"]
+    fresh = _new_account(world, "sandbox-2")
     spec = [{"kind": "server", "properties": {"size": "medium"}}]
     assert monthly_quote(cloud_account_id=fresh.pk, resources=spec) == monthly_quote(
         cloud_account_id=sandbox.pk, resources=spec
@@ -51,9 +51,9 @@ def test_a_price_change_is_a_new_version_from_its_date():
     )
 
 
-def test_a_quote_looks_the_account_up_once_however_many_servers(demo):
+def test_a_quote_looks_the_account_up_once_however_many_servers(world):
     """Size facts are per account and size, not per priced resource (here: per root disk)."""
-    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+    card = world["rate_card"]
     Rate.objects.create(
         rate_card=card, resource_kind="server", unit=Unit.VCPU_HOUR, price=Decimal("0.01")
     )
@@ -62,7 +62,7 @@ def test_a_quote_looks_the_account_up_once_however_many_servers(demo):
          "properties": {"size": "medium", "disk_gb": gb}}
         for gb in (10, 20, 30)
     ]  # fmt: skip
-    sandbox = CloudAccount.objects.get(name="sandbox")  # priced by Acme's default card
+    sandbox = world["sandbox"]  # priced by Acme's default card
     cloud_account_options(account=sandbox)  # the provider's size list, cached
     with CaptureQueriesContext(connection) as queries:
         monthly_quote(cloud_account_id=sandbox.pk, resources=specs)

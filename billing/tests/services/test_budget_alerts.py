@@ -14,6 +14,7 @@ from billing.services.budgets import budget_alerts_send
 from billing.services.metering import meter_range
 from billing.tests.helpers import (
     GROWTH_DAYS,
+    MEDIUM_HOURLY,
     SEPTEMBER,
     TREND_NOW,
     cents,
@@ -35,8 +36,8 @@ def _alerts() -> list[tuple[str, int]]:
     return list(BudgetAlert.objects.values_list("budget__project__slug", "threshold"))
 
 
-def test_a_budget_alert_is_sent_once_per_threshold_and_month(demo):
-    pricey_server(demo)
+def test_a_budget_alert_is_sent_once_per_threshold_and_month(world):
+    pricey_server(world)
     month = SEPTEMBER.date()
     meter_range(start=SEPTEMBER, end=SEPTEMBER + timedelta(hours=6))  # 30.00 of 50.00
     budget_alerts_send(month=month)
@@ -50,24 +51,24 @@ def test_a_budget_alert_is_sent_once_per_threshold_and_month(demo):
     budget_alerts_send(month=month)  # 55.00: past 80 and 100 at once
     budget_alerts_send(month=month)
     assert sorted(_alerts()) == [("web-shop", 50), ("web-shop", 80), ("web-shop", 100)]
-    assert Notification.objects.filter(user=demo["bob"]).count() == 3
+    assert Notification.objects.filter(user=world["bob"]).count() == 3
 
 
 def test_forecast_alerts_go_once_per_threshold_in_app_and_by_email(
-    demo, django_capture_on_commit_callbacks
+    world, django_capture_on_commit_callbacks
 ):
     """web-shop (50.00 a month) runs 3 medium servers: 87.60 a month. Early in the month the
     spend is far below 50 %, yet the forecast crosses 80 % and 100 %: both alerts go, once."""
     now = now_in_month()
     for _ in range(3):
-        server = make_resource(demo, size="medium")
+        server = make_resource(world, size="medium")
         event(server, "created", month_period(now.date()).start, size="medium")
     month = month_period(now.date()).start.date()
     (status,) = [
-        s for s in budget_statuses(month=month, now=now) if s.budget.project == demo["web_shop"]
+        s for s in budget_statuses(month=month, now=now) if s.budget.project == world["web_shop"]
     ]
     hours = Decimal(month_period(month).hours)
-    assert status.forecast == cents(3 * Decimal("0.04") * hours)
+    assert status.forecast == cents(3 * MEDIUM_HOURLY * hours)
 
     with django_capture_on_commit_callbacks(execute=True):
         budget_alerts_send(month=month, now=now)
@@ -78,18 +79,18 @@ def test_forecast_alerts_go_once_per_threshold_in_app_and_by_email(
     assert f"Budget of project web-shop forecast at 100 % for {month:%B %Y}" in subjects
     # bob manages web-shop, carol is finance: each gets the email once.
     emailed = sorted(m.to[0] for m in mail.outbox if "forecast at 100 %" in m.subject)
-    assert emailed == [demo["bob"].email, demo["carol"].email]
+    assert emailed == [world["bob"].email, world["carol"].email]
 
 
 def test_forecast_alerts_count_the_trend_once_per_threshold(
-    demo, django_capture_on_commit_callbacks
+    world, django_capture_on_commit_callbacks
 ):
     """A budget the run rate alone stays under (80 % but not 100 %): the trend takes the
     forecast over 100 %, and the alert, sent once, says how much of it is trend."""
-    grow(demo, first_day=TREND_NOW - timedelta(days=GROWTH_DAYS), days=GROWTH_DAYS, now=TREND_NOW)
+    grow(world, first_day=TREND_NOW - timedelta(days=GROWTH_DAYS), days=GROWTH_DAYS, now=TREND_NOW)
     plain = run_rate_forecast(web_shop_status(TREND_NOW), TREND_NOW)
     amount = cents(plain + expected_trend(TREND_NOW) / 2)
-    Budget.objects.filter(project=demo["web_shop"]).update(monthly_amount=amount)
+    Budget.objects.filter(project=world["web_shop"]).update(monthly_amount=amount)
     status = web_shop_status(TREND_NOW)
     assert plain * 100 / amount >= 80 and plain < amount <= status.forecast
 

@@ -10,21 +10,20 @@ from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.models import Rate, RateCard, Unit, Usage
+from billing.models import Rate, Unit, Usage
 from billing.pricing import HOURS_PER_MONTH, monthly_quote
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.periods import month_period
 from billing.services.metering import meter_backfill, meter_hour, meter_last_hour, meter_range
 from billing.tests.helpers import T0, at, event, make_resource, usage_of
-from core.models import Notification, OrganizationRole
-from core.services import organization_membership_add
-from provisioning.models import CloudAccount, Resource
+from core.models import Notification
+from provisioning.models import Resource
 
 pytestmark = pytest.mark.django_db
 
 
-def test_metering_twice_changes_nothing(demo):
-    server = make_resource(demo, size="small")
+def test_metering_twice_changes_nothing(world):
+    server = make_resource(world, size="small")
     event(server, "created", at(0.25), size="small")
     meter_range(start=T0, end=at(3))
     first = list(Usage.objects.order_by("hour").values("hour", "cost", "hours", "metered_at"))
@@ -41,28 +40,28 @@ def test_metering_twice_changes_nothing(demo):
     }
 
 
-def test_a_usage_row_remembers_who_pays(demo):
-    server = make_resource(demo, size="small")
+def test_a_usage_row_remembers_who_pays(world):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     meter_hour(hour=at(0))
     row = Usage.objects.get()
     assert (row.project, row.cost_center, row.organization, row.user) == (
-        demo["web_shop"],
+        world["web_shop"],
         "CC-100",
-        demo["web_shop"].organization,
-        demo["alice"],
+        world["web_shop"].organization,
+        world["alice"],
     )
     assert (row.catalog_item, row.provider, row.kind, row.size) == (
-        demo["linux_vm"],
+        world["linux_vm"],
         "sandbox",
         "server",
         "small",
     )
 
 
-def test_quote_is_the_first_full_metered_hour_times_730(demo):
+def test_quote_is_the_first_full_metered_hour_times_730(world):
     """One pricing engine: quote / 730 = what a full running hour is metered at."""
-    account = CloudAccount.objects.get(name="sandbox")
+    account = world["sandbox"]
     specs = [
         {"key": "web", "kind": "server", "name": "web", "count": 2, "depends_on": [],
          "properties": {"size": "medium"}},
@@ -82,7 +81,7 @@ def test_quote_is_the_first_full_metered_hour_times_730(demo):
     # What provisioning builds (composites get no events; their servers and volumes do).
     def created(kind, size="", quantity=Decimal("1"), parent=None):
         event(
-            make_resource(demo, kind=kind, parent=parent),
+            make_resource(world, kind=kind, parent=parent),
             "created",
             at(0.5),
             size=size,
@@ -94,10 +93,10 @@ def test_quote_is_the_first_full_metered_hour_times_730(demo):
         created("volume", quantity=Decimal("20"))
     created("load_balancer")
     created("dns_record")
-    database = make_resource(demo, kind="database", size="small", storage_gb=50)
+    database = make_resource(world, kind="database", size="small", storage_gb=50)
     created("server", "small", parent=database)
     created("volume", quantity=Decimal("50"), parent=database)
-    group = make_resource(demo, kind="autoscaling_group", size="small", desired=2)
+    group = make_resource(world, kind="autoscaling_group", size="small", desired=2)
     created("server", "small", parent=group)
     created("server", "small", parent=group)  # fmt: skip
 
@@ -112,12 +111,12 @@ def test_quote_is_the_first_full_metered_hour_times_730(demo):
     }  # fmt: skip
 
 
-def test_a_stopped_server_pays_only_its_storage(demo):
-    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+def test_a_stopped_server_pays_only_its_storage(world):
+    card = world["rate_card"]
     Rate.objects.create(
         rate_card=card, resource_kind="server", unit=Unit.GB_MONTH, price=Decimal("0.073")
     )
-    server = make_resource(demo, size="small", disk_gb=20)
+    server = make_resource(world, size="small", disk_gb=20)
     event(server, "created", at(0), size="small")
     event(server, "stopped", at(1))
     event(server, "started", at(2.5))
@@ -131,16 +130,16 @@ def test_a_stopped_server_pays_only_its_storage(demo):
     assert Usage.objects.get(hour=at(1)).running_hours == 0
 
 
-def test_a_deleted_resource_stops_at_the_moment_of_deletion(demo):
-    server = make_resource(demo, size="small")
+def test_a_deleted_resource_stops_at_the_moment_of_deletion(world):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     event(server, "deleted", at(1.5))
     meter_range(start=T0, end=at(4))
     assert usage_of(server) == {at(0): Decimal("0.020000"), at(1): Decimal("0.010000")}
 
 
-def test_a_resize_changes_the_rate_from_its_moment(demo):
-    server = make_resource(demo, size="small")
+def test_a_resize_changes_the_rate_from_its_moment(world):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     event(server, "resized", at(1.5), size="large")
     meter_range(start=T0, end=at(3))
@@ -152,8 +151,8 @@ def test_a_resize_changes_the_rate_from_its_moment(demo):
     assert Usage.objects.get(hour=at(2)).size == "large"
 
 
-def test_a_rate_change_applies_from_its_effective_date(demo):
-    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+def test_a_rate_change_applies_from_its_effective_date(world):
+    card = world["rate_card"]
     Rate.objects.create(
         rate_card=card,
         resource_kind="server",
@@ -161,16 +160,16 @@ def test_a_rate_change_applies_from_its_effective_date(demo):
         price=Decimal("0.03"),
         effective_from=(T0 + timedelta(days=1)).date(),
     )
-    server = make_resource(demo, size="small")
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     meter_hour(hour=at(0))
     meter_hour(hour=at(24))
     assert usage_of(server) == {at(0): Decimal("0.020000"), at(24): Decimal("0.030000")}
 
 
-def test_per_vcpu_and_ram_rates_use_the_provider_sizes(demo):
+def test_per_vcpu_and_ram_rates_use_the_provider_sizes(world):
     """A card may price servers by vCPU-hour and GB-RAM-hour instead of by size."""
-    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+    card = world["rate_card"]
     card.rates.filter(resource_kind="server").delete()
     Rate.objects.create(
         rate_card=card, resource_kind="server", unit=Unit.VCPU_HOUR, price=Decimal("0.01")
@@ -180,9 +179,9 @@ def test_per_vcpu_and_ram_rates_use_the_provider_sizes(demo):
     )
     spec = {"key": "vm", "kind": "server", "name": "vm", "count": 1, "depends_on": [],
             "properties": {"size": "medium"}}  # fmt: skip
-    sandbox = CloudAccount.objects.get(name="sandbox")  # priced by Acme's default card
+    sandbox = world["sandbox"]  # priced by Acme's default card
     quote = monthly_quote(cloud_account_id=sandbox.pk, resources=[spec])
-    server = make_resource(demo, size="medium")
+    server = make_resource(world, size="medium")
     event(server, "created", at(0), size="medium")
     meter_hour(hour=at(0))
     # the sandbox's medium: 2 vCPUs and 4 GB of RAM
@@ -190,21 +189,21 @@ def test_per_vcpu_and_ram_rates_use_the_provider_sizes(demo):
     assert quote == Decimal("0.04") * HOURS_PER_MONTH
 
 
-def test_an_hour_of_a_mixed_population_is_metered_row_for_row(demo):
+def test_an_hour_of_a_mixed_population_is_metered_row_for_row(world):
     """The quiet resources (written by one INSERT … SELECT) and those with events in the hour
-    (prorated in Python) give the rows a person works out from the demo's rates."""
-    card = Rate.objects.get(resource_kind="server", size="small").rate_card
+    (prorated in Python) give the rows a person works out from the world's rates."""
+    card = world["rate_card"]
     card.rates.filter(resource_kind="load_balancer").delete()
 
     def server(*events, kind="server", parent=None, **properties):
-        resource = make_resource(demo, kind=kind, parent=parent, **properties)
+        resource = make_resource(world, kind=kind, parent=parent, **properties)
         for what, when, *size in events:
             event(resource, what, when, size=size[0] if size else "")
         return resource
 
     running = server(("created", at(0), "small"))
     stopped = server(("created", at(0), "small"), ("stopped", at(0.5)))
-    volume = make_resource(demo, kind="volume")
+    volume = make_resource(world, kind="volume")
     event(volume, "created", at(0), quantity=Decimal("20"))
     unpriced = server(("created", at(0)), kind="load_balancer")
     resized = server(("created", at(0), "small"), ("resized", at(1.5), "large"))
@@ -213,7 +212,7 @@ def test_an_hour_of_a_mixed_population_is_metered_row_for_row(demo):
     Resource.objects.filter(pk=observed.pk).update(observe_only=True)
     server(("created", at(0), "small"), ("deleted", at(0.5)))  # gone before the hour
     server(("created", at(2), "small"))  # not yet there
-    database = make_resource(demo, kind="database", size="small")
+    database = make_resource(world, kind="database", size="small")
     database_server = server(("created", at(0), "small"), parent=database)
 
     meter_hour(hour=at(1))
@@ -239,8 +238,8 @@ def test_an_hour_of_a_mixed_population_is_metered_row_for_row(demo):
     assert list(Usage.objects.order_by("pk").values()) == before
 
 
-def test_the_periodic_task_meters_the_hour_that_ended(demo):
-    server = make_resource(demo, size="small")
+def test_the_periodic_task_meters_the_hour_that_ended(world):
+    server = make_resource(world, size="small")
     now = timezone.now()
     event(server, "created", now - timedelta(hours=3), size="small")
     meter_last_hour(now=now)
@@ -248,33 +247,30 @@ def test_the_periodic_task_meters_the_hour_that_ended(demo):
     assert list(Usage.objects.values_list("hour", "cost")) == [(last_hour, Decimal("0.020000"))]
 
 
-def test_an_hour_is_metered_only_once_it_has_ended(demo):
+def test_an_hour_is_metered_only_once_it_has_ended(world):
     with pytest.raises(ValidationError):
         meter_hour(hour=timezone.now())
 
 
-def test_metering_never_skips_an_unpriced_resource_and_tells_the_admins(demo):
-    organization_membership_add(
-        user=demo["admin"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
-    )
-    card = RateCard.objects.get(organization=demo["web_shop"].organization, is_draft=False)
+def test_metering_never_skips_an_unpriced_resource_and_tells_the_admins(world):
+    card = world["rate_card"]
     card.rates.filter(resource_kind="load_balancer").delete()
-    balancer = make_resource(demo, kind="load_balancer")
+    balancer = make_resource(world, kind="load_balancer")
     event(balancer, "created", at(0))
     meter_range(start=T0, end=at(3))
     rows = Usage.objects.filter(resource=balancer)
     assert rows.count() == 3 and all(row.unpriced and row.cost == 0 for row in rows)
-    notes = Notification.objects.filter(user=demo["admin"], subject="No price for load balancer")
+    notes = Notification.objects.filter(user=world["admin"], subject="No price for load balancer")
     assert notes.count() == 1  # once, not every hour
     report = chargeback_report(
-        user=demo["carol"], period=month_period(T0.date()), group_by="resource"
+        user=world["carol"], period=month_period(T0.date()), group_by="resource"
     )
     assert report.unpriced == 3
 
 
-def test_meter_backfill_writes_what_meter_range_writes(demo):
-    first = make_resource(demo, size="small")
-    second = make_resource(demo, kind="volume", size_gb=100)
+def test_meter_backfill_writes_what_meter_range_writes(world):
+    first = make_resource(world, size="small")
+    second = make_resource(world, kind="volume", size_gb=100)
     event(first, "created", at(0.5), size="small")
     event(first, "resized", at(5.25), size="medium")
     event(first, "stopped", at(9.75))

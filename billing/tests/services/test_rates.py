@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.models import Rate, RateCard, Usage
+from billing.models import Rate, Usage
 from billing.pricing import PriceBook
 from billing.services.metering import meter_hour
 from billing.services.rates import rate_problems
@@ -16,9 +16,9 @@ from billing.tests.helpers import SMALL_HOURLY, T0, at, event, make_resource
 pytestmark = pytest.mark.django_db
 
 
-def test_a_price_change_is_a_new_version_and_old_hours_keep_their_price(demo):
-    card = RateCard.objects.get(organization=demo["web_shop"].organization, is_draft=False)
-    server = make_resource(demo, size="small")
+def test_a_price_change_is_a_new_version_and_old_hours_keep_their_price(world):
+    card = world["rate_card"]
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     meter_hour(hour=at(0))
     Rate.objects.create(
@@ -42,8 +42,8 @@ def test_a_price_change_is_a_new_version_and_old_hours_keep_their_price(demo):
     assert [rate.price for rate in applied] == [SMALL_HOURLY]
 
 
-def test_rates_are_checked_against_known_kinds_offered_sizes_and_closed_months(demo):
-    card = RateCard.objects.get(organization=demo["web_shop"].organization, is_draft=False)
+def test_rates_are_checked_against_known_kinds_offered_sizes_and_closed_months(world):
+    card = world["rate_card"]
     today = timezone.now().date()
     assert (
         rate_problems(rate_card=card, resource_kind="server", size="small", effective_from=today)

@@ -33,9 +33,9 @@ def _usage_by_day_and_project() -> dict:
     return by_day
 
 
-def test_metering_keeps_the_rollups_equal_to_the_rows(demo):
-    server = make_resource(demo, size="small")
-    disk = make_resource(demo, kind="volume", user="dave", project="data_lab", size_gb=100)
+def test_metering_keeps_the_rollups_equal_to_the_rows(world):
+    server = make_resource(world, size="small")
+    disk = make_resource(world, kind="volume", user="dave", project="data_lab", size_gb=100)
     event(server, "created", at(0.5), size="small")
     event(server, "stopped", at(20))
     event(disk, "created", at(1), quantity=Decimal("100"))
@@ -49,7 +49,7 @@ def test_metering_keeps_the_rollups_equal_to_the_rows(demo):
         Usage.objects.values_list("resource_id").annotate(Sum("cost")).order_by()
     )
     counts = UsageDay.objects.aggregate(rows=Count("pk"), created=Sum("created"))
-    assert counts["created"] == 0  # the demo's small server has no one-time fee
+    assert counts["created"] == 0  # the world's small server has no one-time fee
     assert counts["rows"] == len(_usage_by_day_and_project())  # one key per day and project
 
     before = sorted(UsageDay.objects.values_list("day", "project_id", "kind", "cost"))

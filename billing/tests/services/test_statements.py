@@ -17,8 +17,8 @@ from billing.tests.helpers import SEPTEMBER, september_usage
 pytestmark = pytest.mark.django_db
 
 
-def test_closing_a_month_writes_one_immutable_statement_per_cost_center(demo):
-    september_usage(demo)
+def test_closing_a_month_writes_one_immutable_statement_per_cost_center(world):
+    september_usage(world)
     statements = statements_close(month=SEPTEMBER.date())
     assert {(s.cost_center, s.total) for s in statements} == {
         ("CC-100", Decimal("0.28")),  # 14 h of a small server
@@ -30,8 +30,8 @@ def test_closing_a_month_writes_one_immutable_statement_per_cost_center(demo):
     assert Statement.objects.count() == 2
 
 
-def test_late_usage_goes_to_the_next_statement_as_an_adjustment(demo):
-    september_usage(demo)
+def test_late_usage_goes_to_the_next_statement_as_an_adjustment(world):
+    september_usage(world)
     statements_close(month=SEPTEMBER.date())
     meter_hour(hour=SEPTEMBER + timedelta(hours=12))  # metered after September was closed
     october = datetime(2026, 10, 1, tzinfo=UTC)
@@ -45,6 +45,6 @@ def test_late_usage_goes_to_the_next_statement_as_an_adjustment(demo):
     assert cc100.total == Decimal("0.06")
 
 
-def test_an_unfinished_month_cannot_be_closed(demo):
+def test_an_unfinished_month_cannot_be_closed(world):
     with pytest.raises(ValidationError):
         statements_close(month=timezone.now().date())

@@ -21,14 +21,14 @@ from core.models import Notification
 pytestmark = pytest.mark.django_db
 
 
-def test_html_report_charts_and_drills_down_to_the_events(demo, client):
-    usage = october_usage(demo)
-    client.force_login(demo["carol"])
+def test_html_report_charts_and_drills_down_to_the_events(world, client):
+    usage = october_usage(world)
+    client.force_login(world["carol"])
     page = client.get("/costs/?period=2026-10&group_by=project")
     assert page.status_code == 200
     html = page.content.decode()
     assert "<svg" in html and "web-shop" in html and "data-lab" in html
-    drill = f"project={demo['web_shop'].pk}"
+    drill = f"project={world['web_shop'].pk}"
     assert drill in html
     resources = client.get(f"/costs/?period=2026-10&group_by=resource&{drill}")
     assert usage["alice_vm"].name in resources.content.decode()
@@ -37,22 +37,22 @@ def test_html_report_charts_and_drills_down_to_the_events(demo, client):
     assert "stopped" in detail.content.decode()
 
 
-def test_html_resource_costs_are_private(demo, client):
-    usage = october_usage(demo)
-    client.force_login(demo["alice"])
+def test_html_resource_costs_are_private(world, client):
+    usage = october_usage(world)
+    client.force_login(world["alice"])
     assert client.get(f"/costs/resources/{usage['dave_vm'].pk}/?period=2026-10").status_code == 404
     assert client.get(f"/costs/resources/{usage['alice_vm'].pk}/?period=2026-10").status_code == 200
 
 
-def test_summary_csv_has_the_report_rows_and_total(demo, client):
-    october_usage(demo)
-    client.force_login(demo["carol"])
+def test_summary_csv_has_the_report_rows_and_total(world, client):
+    october_usage(world)
+    client.force_login(world["carol"])
     response = client.get("/costs/export.csv?period=2026-10&group_by=project")
     header, *rows, total = list(csv.reader(io.StringIO(response.content.decode())))
     assert header[:2] == ["Project", "Cost (USD)"]
     assert {row[0]: Decimal(row[1]) for row in rows} == {
-        "web-shop": usage_total(Usage.objects.filter(project=demo["web_shop"])),
-        "data-lab": usage_total(Usage.objects.filter(project=demo["data_lab"])),
+        "web-shop": usage_total(Usage.objects.filter(project=world["web_shop"])),
+        "data-lab": usage_total(Usage.objects.filter(project=world["data_lab"])),
     }
     assert total[:2] == ["Total", str(usage_total(Usage.objects.all()))]
     by_resource = client.get("/costs/export.csv?period=2026-10&group_by=resource&page_size=1")
@@ -60,36 +60,36 @@ def test_summary_csv_has_the_report_rows_and_total(demo, client):
 
 
 def test_raw_hours_are_written_in_the_background_for_their_reader(
-    demo, client, django_capture_on_commit_callbacks, monkeypatch, tmp_path
+    world, client, django_capture_on_commit_callbacks, monkeypatch, tmp_path
 ):
-    october_usage(demo)
+    october_usage(world)
     monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
     sent = []
     monkeypatch.setattr(
         exports.current_app, "send_task", lambda name, kwargs: sent.append((name, kwargs))
     )
-    client.force_login(demo["bob"])
+    client.force_login(world["bob"])
     with django_capture_on_commit_callbacks(execute=True):
         page = client.post("/costs/exports/?period=2026-10", follow=True)
     assert "being prepared" in page.content.decode()
     ((name, kwargs),) = sent
     assert name == "billing.tasks.usage_export"
     tasks.usage_export(**kwargs)  # what the worker runs
-    (notice,) = Notification.objects.filter(user=demo["bob"], subject__contains="ready")
+    (notice,) = Notification.objects.filter(user=world["bob"], subject__contains="ready")
     response = client.get(notice.url)
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    web_shop = Usage.objects.filter(project=demo["web_shop"])
+    web_shop = Usage.objects.filter(project=world["web_shop"])
     assert len(rows) == web_shop.count()
     assert sum(Decimal(row["Cost"]) for row in rows) == web_shop.aggregate(t=Sum("cost"))["t"]
-    client.force_login(demo["carol"])  # somebody else's file
+    client.force_login(world["carol"])  # somebody else's file
     assert client.get(notice.url).status_code == 404
 
 
-def test_csv_headers_and_group_labels_are_for_people(demo, client):
-    server = make_resource(demo, size="small")
+def test_csv_headers_and_group_labels_are_for_people(world, client):
+    server = make_resource(world, size="small")
     event(server, "created", at(0), size="small")
     meter_range(start=T0, end=at(1))
-    client.force_login(demo["carol"])
+    client.force_login(world["carol"])
     response = client.get("/costs/export.csv?period=2026-10&group_by=cost_center")
     header = next(csv.reader(io.StringIO(response.content.decode())))
     assert header[:2] == ["Cost center", "Cost (USD)"]

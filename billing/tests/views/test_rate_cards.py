@@ -5,13 +5,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.models import Rate, RateCard
+from billing.models import Rate
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_admin_shows_the_price_history_and_refuses_a_typo(demo, client):
-    card = RateCard.objects.get(organization=demo["web_shop"].organization, is_draft=False)
+def test_the_admin_shows_the_price_history_and_refuses_a_typo(world, client):
+    card = world["rate_card"]
     Rate.objects.create(
         rate_card=card,
         resource_kind="server",
@@ -19,7 +19,7 @@ def test_the_admin_shows_the_price_history_and_refuses_a_typo(demo, client):
         price=Decimal("0.025"),
         effective_from=timezone.now().date(),
     )
-    client.force_login(demo["admin"])
+    client.force_login(world["admin"])
     page = client.get(f"/admin/billing/ratecard/{card.pk}/change/").content.decode()
     assert "0.025" in page and "0.02000" in page  # both versions, read-only
     form = {

@@ -16,10 +16,10 @@ from catalog.tests.helpers import (
     run_queued,
     server_price,
 )
+from catalog.tests.saga import admit_and_deploy
 from core.models import AuditEvent, Notification
 from provisioning.models import Deployment, Resource, SandboxObject
 from provisioning.services.day2 import resource_action_request
-from tests.saga import admit_and_deploy
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ changes" approves those), the others run at once; each leaves its lifecycle even
 import pytest
 from django.db.models import Q
 
+from catalog.tests.saga import admit_and_deploy, approved_order, run_queued
 from provisioning.models import Resource, ResourceEvent, SandboxObject
 from provisioning.services.saga import deployment_start
-from tests.saga import admit_and_deploy, approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 from catalog.models import CatalogItem, Order, plan_digest
 from catalog.tasks import admit_order
 from catalog.tests.helpers import approve_as_bob, client_as
+from catalog.tests.saga import run_queued
 from tests.fixtures import order_via_api
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

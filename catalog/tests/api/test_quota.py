@@ -10,10 +10,10 @@ from approvals.models import ApprovalPolicy, LedgerStatus, OverQuotaAction, Quot
 from billing.models import Budget
 from catalog.models import Order
 from catalog.tests.helpers import quota_limit, servers_taken
+from catalog.tests.saga import admit_and_deploy, deploy_approved
 from provisioning.models import Resource, Step
 from provisioning.services.saga import step_execute
 from tests.fixtures import order_via_api
-from tests.saga import admit_and_deploy, deploy_approved
 
 
 @pytest.mark.django_db

@@ -6,11 +6,11 @@ import pytest
 from approvals.models import LedgerStatus, QuotaEntry
 from catalog.models import Order
 from catalog.orders import order_deploy
-from catalog.tests.helpers import decide_and_deploy, provisioned, reserved_vcpus, run_queued
+from catalog.tests.helpers import decide_and_deploy, provisioned, reserved_vcpus
+from catalog.tests.saga import admit_and_deploy, run_queued
 from core.models import AuditEvent
 from provisioning.models import Deployment, SandboxObject, Step
 from provisioning.services.saga import step_execute
-from tests.saga import admit_and_deploy
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,8 @@
 import pytest
 
 from catalog.orders import order_destroy
+from catalog.tests.saga import approved_order, run_queued
 from provisioning.services.saga import deployment_start
-from tests.saga import approved_order, run_queued
 
 pytestmark = pytest.mark.django_db
 

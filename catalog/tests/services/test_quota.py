@@ -14,11 +14,11 @@ from catalog.models import Order
 from catalog.orders import order_admit
 from catalog.services import order_submit
 from catalog.tests.helpers import quota_limit, servers_taken
+from catalog.tests.saga import deploy_approved
 from core.models import Notification
 from provisioning.models import Resource, Step
 from provisioning.services.saga import step_execute
 from tests.fixtures import order_via_api
-from tests.saga import deploy_approved
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from approvals.models import ApprovalRequest
 from catalog.models import Order
 from catalog.tests.helpers import provisioned, server_price
-from tests.saga import admit_and_deploy
+from catalog.tests.saga import admit_and_deploy
 
 pytestmark = pytest.mark.django_db
 

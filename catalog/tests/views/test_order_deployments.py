@@ -5,9 +5,9 @@ import pytest
 
 from approvals.services.deciding import approval_decide
 from catalog.models import Order
+from catalog.tests.saga import admit_and_deploy, approved_order, deploy_approved, run_queued
 from provisioning.models import SandboxObject
 from provisioning.services.saga import deployment_start
-from tests.saga import admit_and_deploy, approved_order, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,7 @@ from approvals.models import QuotaEntry
 from billing.models import RateCard, Unit, Usage
 from billing.pricing import PriceBook
 from billing.services.metering import meter_hour
+from catalog.tests.saga import run_queued
 from core.models import AuditEvent
 from lifecycle.tests.helpers import (
     ec2_fixture,  # noqa: F401  (fixture: web-shop's account at moto)
@@ -24,7 +25,6 @@ from provisioning.models import Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.reconciler import reconcile_accounts
 from provisioning.tests.helpers import instance_state
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -5,13 +5,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from catalog.tests.saga import admit_and_deploy, run_queued
 from lifecycle.models import Lease
 from lifecycle.tests.helpers import (
     completed,
     server_of,
     shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
-from tests.saga import admit_and_deploy, run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from catalog.tests.saga import run_queued
 from core.models import AuditEvent
 from lifecycle.models import Lease
 from lifecycle.selectors.preview import reclaim_preview, reclaim_preview_by_project
@@ -21,7 +22,6 @@ from lifecycle.tests.helpers import (
     shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 from provisioning.services.simulation import simulated_load_set
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

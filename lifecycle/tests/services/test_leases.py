@@ -16,6 +16,7 @@ from django.utils import timezone
 from approvals.models import ApprovalRequest
 from approvals.services.deciding import approval_decide
 from catalog.orders import order_cancel
+from catalog.tests.saga import admit_and_deploy, deploy_approved, run_queued
 from core.models import AuditEvent, Notification
 from lifecycle.models import Lease, Saving
 from lifecycle.services.leases import grace_period, lease_extend, lease_process, lease_unretire
@@ -26,7 +27,6 @@ from lifecycle.tests.helpers import (
     server_of,
     shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
-from tests.saga import admit_and_deploy, deploy_approved, run_queued
 
 pytestmark = pytest.mark.django_db
 

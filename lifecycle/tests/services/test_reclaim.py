@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from catalog.tests.saga import run_queued
 from core.models import AuditEvent, Notification
 from lifecycle.models import ReclaimCase, Saving
 from lifecycle.services.reclaim import (
@@ -26,7 +27,6 @@ from lifecycle.tests.helpers import (
     shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 from provisioning.services.simulation import simulated_load_set
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -13,11 +13,11 @@ from autoscaling.selectors import group_size
 from autoscaling.services import evaluate
 from autoscaling.tests.helpers import active_servers, balancer_members
 from catalog.models import Order
+from catalog.tests.saga import run_queued
 from lifecycle.models import Grade, Lease
 from lifecycle.services.tick import lifecycle_tick
 from portal.demo_workload import DEMO_LEASE_MINUTES, autoscaling_demo_seed, lifecycle_demo_seed
 from provisioning.models import Resource
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 MINUTE = timedelta(minutes=1)

@@ -14,13 +14,13 @@ from approvals.models import ApprovalPolicy, ApprovalRequest, Quota
 from billing.models import Budget
 from catalog.models import Order
 from catalog.orders import order_destroy
+from catalog.tests.saga import run_queued
 from core.labels import human
 from core.models import OrganizationMembership
 from lifecycle.models import IdlePolicy
 from portal.tests.helpers import browser, provisioned
 from provisioning.models import Resource
 from tests.fixtures import order_via_api
-from tests.saga import run_queued
 
 pytestmark = pytest.mark.django_db
 

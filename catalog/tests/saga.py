@@ -1,8 +1,8 @@
-"""The provisioning saga played in the test process, for the tests that drive it from an order:
-approved orders of catalog items with their plan pinned, and the workers' deploy and step tasks
-run round after round. (Provisioning's own tests build their rows with
-`provisioning/tests/factories.py` and run steps with `provisioning/tests/saga.py`: an app's
-tests import no app above it.)"""
+"""The provisioning saga played in the test process, for the tests that drive it from an order
+(catalog's and those of the apps above it): approved orders of catalog items with their plan
+pinned, and the workers' deploy and step tasks run round after round. (Provisioning's own tests
+build their rows with `provisioning/tests/factories.py` and run steps with
+`provisioning/tests/saga.py`: an app's tests import no app above it.)"""
 
 from catalog.models import CatalogItem, Order
 from catalog.orders import order_deploy
