@@ -7,7 +7,6 @@ from autoscaling.tests.helpers import (
     active_servers,
     scaling_group,
     settle_and_check,
-    shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 from catalog.models import Order
 from catalog.tests.saga import admit_and_deploy

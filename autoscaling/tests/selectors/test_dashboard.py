@@ -6,7 +6,6 @@ from django.template.loader import render_to_string
 from autoscaling.selectors import dashboard_summary
 from autoscaling.tests.helpers import (
     scaling_group,
-    shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ from autoscaling.services import policy_save, schedule_save
 from autoscaling.tests.helpers import (
     POLICY,
     scaling_group,
-    shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,6 @@ from autoscaling.tests.helpers import (
     POLICY,
     scaling_group,
     settle_and_check,
-    shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 from billing.models import Budget
 from catalog.tests.saga import run_queued

@@ -14,7 +14,6 @@ from autoscaling.tests.helpers import (
     POLICY,
     scaling_group,
     settle_and_check,
-    shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 from provisioning.services.simulation import simulated_load_set
 

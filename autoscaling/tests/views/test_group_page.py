@@ -11,7 +11,6 @@ from autoscaling.tests.factories import ScalingPolicyFactory
 from autoscaling.tests.helpers import (
     POLICY,
     scaling_group,
-    shop_fixture,  # noqa: F401  (fixture: web-shop and the autoscaling web tier)
 )
 from provisioning.services.simulation import simulated_load_set
 

@@ -16,10 +16,8 @@ from billing.services.metering import meter_hour
 from catalog.tests.saga import run_queued
 from core.models import AuditEvent
 from lifecycle.tests.helpers import (
-    ec2_fixture,  # noqa: F401  (fixture: web-shop's account at moto)
     launch_outside_canopy,
     organization_admin,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 from provisioning.models import Resource, UnknownObject
 from provisioning.services.day2 import resource_action_request

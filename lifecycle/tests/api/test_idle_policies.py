@@ -4,9 +4,6 @@ project, audited."""
 import pytest
 
 from core.models import AuditEvent
-from lifecycle.tests.helpers import (
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
-)
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ from lifecycle.models import Lease
 from lifecycle.tests.helpers import (
     completed,
     server_of,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,6 @@ from lifecycle.services.leases import lease_process
 from lifecycle.tests.helpers import (
     completed,
     server_of,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 
 pytestmark = pytest.mark.django_db

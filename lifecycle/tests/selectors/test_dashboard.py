@@ -7,7 +7,6 @@ from lifecycle.selectors.dashboard import dashboard_summary
 from lifecycle.tests.helpers import (
     DAY,
     completed,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 
 pytestmark = pytest.mark.django_db

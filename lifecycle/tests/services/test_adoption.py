@@ -11,11 +11,9 @@ from lifecycle.selectors.adoption import adoptable_servers
 from lifecycle.selectors.reclaim import reclaim_candidates
 from lifecycle.services.adoption import unknown_servers_adopt
 from lifecycle.tests.helpers import (
-    ec2_fixture,  # noqa: F401  (fixture: web-shop's account at moto)
     idle_policy,
     launch_outside_canopy,
     organization_admin,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 from provisioning.models import UnknownObject
 from provisioning.services.day2 import resource_action_request

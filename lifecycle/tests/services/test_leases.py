@@ -25,7 +25,6 @@ from lifecycle.tests.helpers import (
     completed,
     prices,
     server_of,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 
 pytestmark = pytest.mark.django_db

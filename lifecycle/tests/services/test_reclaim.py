@@ -24,7 +24,6 @@ from lifecycle.tests.helpers import (
     idle_policy,
     prices,
     server_of,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 from provisioning.services.simulation import simulated_load_set
 

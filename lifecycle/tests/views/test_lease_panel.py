@@ -15,7 +15,6 @@ from lifecycle.tests.helpers import (
     completed,
     idle_policy,
     server_of,
-    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its catalog)
 )
 from provisioning.services.simulation import simulated_load_set
 
