@@ -6,23 +6,24 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.tests.helpers import event, make_resource
+from billing.tests.helpers import billing_world, event, make_resource
 from provisioning.models import Resource
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_dashboard_costs_a_pinned_number_of_queries(demo, client, api_as, query_baseline):
+def test_the_dashboard_costs_a_pinned_number_of_queries(client, api_as, query_baseline):
+    world = billing_world()
     for user, project in (("alice", "web_shop"), ("dave", "data_lab")):
-        server = make_resource(demo, user=user, project=project, size="small")
+        server = make_resource(world, user=user, project=project, size="small")
         Resource.objects.filter(pk=server.pk).update(state="active")
         event(server, "created", timezone.now() - timedelta(hours=3), size="small")
-    client.force_login(demo["admin"])
+    client.force_login(world["admin"])
     client.get("/dashboard/")  # counts the rollups and warms the per-process caches
     with query_baseline("portal.dashboard_html_admin"):
         assert client.get("/dashboard/").status_code == 200
     for persona, name in (("admin", "admin"), ("carol", "finance"), ("alice", "member")):
-        api = api_as(demo[persona])
+        api = api_as(world[persona])
         assert api.get("/api/v1/dashboard/").status_code == 200
         with query_baseline(f"portal.dashboard_api_{name}"):
             assert api.get("/api/v1/dashboard/").status_code == 200
