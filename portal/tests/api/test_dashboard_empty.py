@@ -4,13 +4,13 @@ answers empty rather than failing or showing anybody else's."""
 import pytest
 from django.contrib.auth.models import User
 
-from portal.tests.helpers import populate
+from billing.tests.helpers import billing_world, make_resource
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_user_who_sees_no_project_gets_an_empty_dashboard(world, api_as):
-    populate(world)  # Acme's rows of every kind the dashboard counts: nobody's to see
+def test_a_user_who_sees_no_project_gets_an_empty_dashboard(api_as):
+    make_resource(billing_world(), size="small")  # alice's server in web-shop
     nobody = User.objects.create_user("nobody", password="not-used-here")
     answer = api_as(nobody).get("/api/v1/dashboard/")
     assert answer.status_code == 200

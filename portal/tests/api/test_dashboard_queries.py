@@ -6,13 +6,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.tests.helpers import event, make_resource
+from billing.tests.helpers import billing_world, event, make_resource
 from provisioning.models import Resource
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_dashboard_costs_a_pinned_number_of_queries(world, client, api_as, query_baseline):
+def test_the_dashboard_costs_a_pinned_number_of_queries(client, api_as, query_baseline):
+    world = billing_world()
     for user, project in (("alice", "web_shop"), ("dave", "data_lab")):
         server = make_resource(world, user=user, project=project, size="small")
         Resource.objects.filter(pk=server.pk).update(state="active")
