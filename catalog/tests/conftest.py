@@ -7,8 +7,15 @@ import pytest
 
 import provisioning.selectors as provisioning_selectors
 from billing.models import Rate, RateCard
-from catalog.tests.helpers import OTHER_OPTIONS
+from catalog.tests.helpers import OTHER_OPTIONS, catalog_world
 from provisioning.models import CloudAccount
+
+
+@pytest.fixture
+def world(db) -> dict:
+    """Acme's people, projects, sandbox account, rate card, budgets, default catalog, quotas and
+    approval policies, by name (see `catalog_world`)."""
+    return catalog_world()
 
 
 @pytest.fixture
