@@ -59,9 +59,8 @@ def test_a_new_price_is_quoted_at_once(world, alice):
 
 @pytest.mark.django_db
 def test_a_newly_linked_cloud_account_is_offered_at_once(world, alice):
-    sandbox = CloudAccount.objects.get(name="sandbox")
     other = CloudAccount.objects.create(
-        name="sandbox-2", organization=sandbox.organization, provider="sandbox"
+        name="sandbox-2", organization=world["sandbox"].organization, provider="sandbox"
     )
     refused = order_via_api(alice, world, admit=False, name="web-2", cloud_account=other.pk)
     assert refused.status_code == 400 and "cloud_account" in refused.json()

@@ -11,7 +11,7 @@ from approvals.selectors.policies import approval_summary
 from approvals.services.escalation import approval_escalate_overdue
 from approvals.services.policies import policy_save
 from catalog.tasks import admit_order
-from catalog.tests.helpers import approval_of, decide_via_api
+from catalog.tests.helpers import MANAGER, approval_of, decide_via_api
 from core.models import AuditEvent, OrganizationRole
 from core.services import organization_membership_add
 from tests.fixtures import order_via_api
@@ -77,8 +77,9 @@ def test_overdue_stage_escalates_to_the_org_admin(world, api_as, django_user_mod
     )
     approval = approval_of(order_via_api(api_as(world["alice"]), world))
     stage = approval.current_stage
-    assert approval_escalate_overdue() == 0  # not due yet (48 h SLA)
-    assert approval_escalate_overdue(now=timezone.now() + timedelta(hours=49)) == 1
+    assert approval_escalate_overdue() == 0  # not due yet (the Manager stage's SLA)
+    overdue = timezone.now() + timedelta(hours=MANAGER["sla_hours"] + 1)
+    assert approval_escalate_overdue(now=overdue) == 1
     stage.refresh_from_db()
     assert stage.role == ApproverRole.ORG_ADMIN and stage.escalations == 1
     assert set(stage.approvers.all()) >= {world["bob"], olga}
