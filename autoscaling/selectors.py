@@ -11,7 +11,7 @@ from django.utils import timezone
 from approvals.selectors.deciders import role_members
 from autoscaling.models import ScalingActivity, ScalingPolicy, ScalingSchedule
 from core.models import Project
-from core.selectors import project_ids, user_has_project_perm
+from core.selectors import head_and_count, project_ids, user_has_project_perm
 from provisioning.models import Resource, ResourceState
 from provisioning.selectors import metric_average, resource_list, resource_metrics
 
@@ -126,4 +126,5 @@ def dashboard_summary(*, user: AbstractUser) -> dict[str, Any]:
         for group in rows
     ]
     refused = activity_list(user=user).filter(status=ScalingActivity.Status.REFUSED, at__gte=since)
-    return {"groups": groups, "refused": list(refused[:10]), "refused_count": refused.count()}
+    refused_head, refused_count = head_and_count(refused, 10)
+    return {"groups": groups, "refused": refused_head, "refused_count": refused_count}

@@ -183,7 +183,9 @@ def django_setup(env: dict[str, str]) -> None:
     django.setup()
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], log_path: Path, log_level: str = "warning"
+) -> subprocess.Popen[bytes]:
     """A celery worker on both queues, as Procfile.dev and docker-compose.yml start it."""
     from django.conf import settings
 
@@ -192,7 +194,7 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
         return subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queues,
              "--concurrency", str(WORKER_CONCURRENCY), "--without-gossip", "--without-mingle",
-             "-l", "warning"],
+             "-l", log_level],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.fields.json import KeyTextTransform
 
 from billing.models import Usage
@@ -98,17 +98,13 @@ def running_costs(
     (So a resource is priced as its last hour was metered: a price version that starts since
     reaches the accrual with the next metered hour; one that costs nothing has no row, and no
     accrual to add.)"""
-    metered_hour = (
-        Usage.objects.filter(hour__lt=now).order_by("-hour").values_list("hour", flat=True).first()
-    )
+    metered_hour = last_metered_hour(now)
     live = resources.exclude(state__in=GONE)
     if metered_hour is None:
         return _changed_costs(live, start, end, now)
-    changed = ResourceEvent.objects.filter(at__gte=metered_hour, at__lt=now).values("resource_id")
+    changed = _changed_since(metered_hour, now)
     costs = _changed_costs(live.filter(pk__in=changed), start, end, now)
-    since = max(metered_hour + HOUR, start)
-    window = (min(end, now) - since).total_seconds()
-    share = Decimal(window) / SECONDS_PER_HOUR if window > 0 else ZERO
+    share = _share(metered_hour, start, end, now)
     rows = (
         Usage.objects.filter(hour=metered_hour, resource__in=live)
         .exclude(resource_id__in=changed)
@@ -141,6 +137,97 @@ def running_costs(
     return costs
 
 
+def last_metered_hour(now: datetime) -> datetime | None:
+    """The latest hour metered before `now` (every resource of an hour is metered together)."""
+    return (
+        Usage.objects.filter(hour__lt=now).order_by("-hour").values_list("hour", flat=True).first()
+    )
+
+
+def last_metered_hour_subquery(now: datetime) -> Subquery:
+    """`last_metered_hour` as a scalar subquery, to read along with other rows."""
+    return Subquery(Usage.objects.filter(hour__lt=now).order_by("-hour").values("hour")[:1])
+
+
+def _changed_since(metered_hour: datetime, now: datetime) -> QuerySet:
+    """The ids of the resources with an event since the metered hour began."""
+    return ResourceEvent.objects.filter(at__gte=metered_hour, at__lt=now).values("resource_id")
+
+
+def _share(metered_hour: datetime, start: datetime, end: datetime, now: datetime) -> Decimal:
+    """The part of an hour that what ran unchanged since the metered hour accrued in [start,
+    end) before `now`."""
+    since = max(metered_hour + HOUR, start)
+    window = (min(end, now) - since).total_seconds()
+    return Decimal(window) / SECONDS_PER_HOUR if window > 0 else ZERO
+
+
+# Whom reports and budgets charge what runs: the columns `running_totals` sums by.
+PAYER = ("organization_id", "project_id", "cost_center", "user_id")
+
+
+@dataclass(slots=True)
+class RunningTotal:
+    """What runs now, charged to one project, cost center and requester, summed: per hour, what
+    it accrued, and how many of its resources no rate card prices. Reports and budgets group
+    these as they group `RunningCost`s, by any column of `PAYER`."""
+
+    organization_id: int
+    project_id: int
+    cost_center: str
+    user_id: int | None
+    hourly: Decimal = ZERO
+    accrued: Decimal = ZERO
+    unpriced: int = 0
+    # Never: it sums resources (chargeback's paging by resource asks `RunningCost.new`).
+    new: bool = False
+
+
+def running_totals(
+    *, start: datetime, end: datetime, now: datetime
+) -> tuple[datetime | None, list[RunningTotal]]:
+    """`running_costs` of every resource summed by `PAYER`, and the metered hour they start
+    from. What did nothing since that hour is summed by the database from the hour's usage rows
+    (one GROUP BY, no row per resource read); the few resources with an event since are priced
+    from their events, as `running_costs` prices them."""
+    metered_hour = last_metered_hour(now)
+    live = Resource.objects.exclude(state__in=GONE)
+    totals: dict[tuple, RunningTotal] = {}
+
+    def add(payer: tuple, hourly: Decimal, accrued: Decimal, unpriced: int) -> None:
+        total = totals.setdefault(payer, RunningTotal(*payer))
+        total.hourly += hourly
+        total.accrued += accrued
+        total.unpriced += unpriced
+
+    if metered_hour is None:
+        costs = _changed_costs(live, start, end, now)
+    else:
+        changed = _changed_since(metered_hour, now)
+        costs = _changed_costs(live.filter(pk__in=changed), start, end, now)
+        share = _share(metered_hour, start, end, now)
+        # No event in that hour: each ran all of it at its rate, or stood stopped at its idle rate.
+        hourly = Case(When(running_hours__gt=0, then=F("rate")), default=F("idle_rate"))
+        rows = (
+            Usage.objects.filter(hour=metered_hour)
+            .exclude(resource__state__in=GONE)
+            .exclude(resource_id__in=changed)
+            .values_list(*PAYER)
+            .annotate(hourly=Sum(hourly), unpriced=Count("pk", filter=Q(unpriced=True)))
+            .order_by()
+        )
+        for *payer, hourly_sum, unpriced in rows:
+            add(tuple(payer), hourly_sum, hourly_sum * share, unpriced)
+    for cost in costs:
+        add(
+            tuple(getattr(cost, column) for column in PAYER),
+            cost.hourly,
+            cost.accrued,
+            int(cost.unpriced),
+        )
+    return metered_hour, list(totals.values())
+
+
 def _changed_costs(
     resources: QuerySet[Resource], start: datetime, end: datetime, now: datetime
 ) -> list[RunningCost]:
@@ -159,9 +246,7 @@ def _changed_costs(
                 .order_by("at")
                 .values("at")[:1]
             ),
-            metered_hour=Subquery(
-                Usage.objects.filter(hour__lt=now).order_by("-hour").values("hour")[:1]
-            ),
+            metered_hour=last_metered_hour_subquery(now),
         ).values(
             "pk",
             "kind",
@@ -237,7 +322,7 @@ def _running_cost(
     )
 
 
-def total(costs: Iterable[RunningCost]) -> tuple[Decimal, Decimal]:
+def total(costs: Iterable[RunningCost | RunningTotal]) -> tuple[Decimal, Decimal]:
     """(accrued, per hour) of some running costs."""
     accrued = hourly = ZERO
     for cost in costs:

@@ -282,6 +282,34 @@ class UsageResourceMonth(UsageRollup):
         return f"{self.month:%Y-%m} resource {self.resource_id}: {self.cost}"
 
 
+class RunningRollup(models.Model):
+    """What runs now, summed by whom it is charged to: its price per hour and what it accrued in
+    the month until `refreshed_at`, from the last metered hour `metered_hour` on (the accrual,
+    `billing.accrual.running_totals`). Beat recounts it every 30 seconds; the dashboard reads
+    these few rows instead of pricing every live resource on each request."""
+
+    organization_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    cost_center = models.CharField(max_length=40)
+    user_id = models.BigIntegerField(help_text="the requester's id; 0: none (as UsageRollup)")
+    hourly = models.DecimalField(max_digits=18, decimal_places=6)
+    accrued = models.DecimalField(max_digits=18, decimal_places=6)
+    unpriced = models.PositiveIntegerField(default=0, help_text="live resources no card prices")
+    metered_hour = models.DateTimeField(null=True, help_text="none: nothing was metered yet")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization_id", "project_id", "cost_center", "user_id"],
+                name="one_running_rollup_per_payer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"project {self.project_id} user {self.user_id}: {self.hourly}/h"
+
+
 class Budget(models.Model):
     """A monthly spending limit for a project or for a cost center of an organization."""
 

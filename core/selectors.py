@@ -1,6 +1,10 @@
 """Reads for tenancy. Object permissions are applied here and nowhere else."""
 
 import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Permission
@@ -25,9 +29,52 @@ def project_list(*, user: AbstractUser, perm: str = "view_project") -> QuerySet[
     ).order_by("organization__name", "name")
 
 
-def project_ids(*, user: AbstractUser, perm: str) -> QuerySet:
-    """The ids of `project_list` as a subquery, for filtering orders and resources."""
-    return project_list(user=user, perm=perm).values("pk")
+# The reads `reads_shared` keeps for one request: key → answer.
+_shared: ContextVar[dict | None] = ContextVar("canopy_shared_reads", default=None)
+
+
+@contextmanager
+def reads_shared() -> Iterator[None]:
+    """Within the block, a read through `shared_read` (the projects a user sees, their
+    currency, …) is answered once, however many panels of a page ask it: for pages that gather
+    many selectors' answers, such as the dashboard. Only for one request's lifetime: a
+    permission granted meanwhile shows on the next one."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+def shared_read(key: tuple, read: Callable[[], Any]) -> Any:
+    """`read()`, once per `key` inside `reads_shared` (every time outside it)."""
+    answers = _shared.get()
+    if answers is None:
+        return read()
+    if key not in answers:
+        answers[key] = read()
+    return answers[key]
+
+
+def project_ids(*, user: AbstractUser, perm: str) -> QuerySet | list[int]:
+    """The ids of `project_list`, for filtering orders and resources: a subquery, or inside
+    `reads_shared` a list read once (a plain `IN (…)` the planner can use, where guardian's
+    subquery casts every project's id to text)."""
+    # A superuser's are every project: that subquery costs the database nothing, and a list of
+    # every id would cost each query that names it.
+    if _shared.get() is None or user.is_superuser:
+        return project_list(user=user, perm=perm).values("pk")
+    return shared_read(
+        ("project_ids", user.pk, perm),
+        lambda: list(project_list(user=user, perm=perm).values_list("pk", flat=True).order_by()),
+    )
+
+
+def head_and_count(rows: QuerySet, limit: int) -> tuple[list, int]:
+    """The first `limit` rows and how many there are: the count from the rows themselves when
+    there are fewer (a panel's usual case), one COUNT more only when there are not."""
+    head = list(rows[:limit])
+    return head, len(head) if len(head) < limit else rows.count()
 
 
 def user_has_project_perm(*, user: AbstractUser, project: Project, perm: str) -> bool:

@@ -20,7 +20,7 @@ from autoscaling.selectors import dashboard_summary as autoscaling_summary
 from billing.selectors.dashboard import dashboard_spend
 from catalog.models import OrderStatus
 from catalog.selectors.orders import order_list
-from core.selectors import project_ids
+from core.selectors import project_ids, reads_shared
 from lifecycle.selectors.dashboard import dashboard_summary as lifecycle_summary
 from portal.rollups import counts_by, resource_counts
 from provisioning.models import ResourceState
@@ -127,6 +127,11 @@ def dashboard_summary(*, user: AbstractUser, now: datetime | None = None) -> dic
     """Everything the dashboard shows the user, scoped like the rest of the portal; the
     lifecycle and autoscaling panels come from those apps' own selectors."""
     now = now or timezone.now()
+    with reads_shared():  # the panels ask the same visibility questions
+        return _summary(user, now)
+
+
+def _summary(user: AbstractUser, now: datetime) -> dict[str, Any]:
     return {
         "at": now,
         "resources": _resource_counts(user),

@@ -328,7 +328,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.tasks.tick",
         "schedule": timedelta(seconds=60),
     },
-    # The resource counts the dashboard and /metrics read (portal.rollups).
+    # The resource counts the dashboard and /metrics read (portal.rollups), and what runs now,
+    # which the dashboard's spend reads (billing.running).
     "refresh-rollups": {
         "task": "portal.tasks.refresh_rollups",
         "schedule": timedelta(seconds=30),

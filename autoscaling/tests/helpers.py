@@ -1,6 +1,6 @@
-"""Autoscaling's test helpers: a group behind its load balancer, deployed by the saga played in
-the test process; its running servers and its load balancer's members (the two must agree
-whenever no saga runs); and the CPU policy the tests scale by."""
+"""Autoscaling's test helpers (their fixtures: conftest.py): a group behind its load balancer,
+deployed by the saga played in the test process; its running servers and its load balancer's
+members (the two must agree whenever no saga runs); and the CPU policy the tests scale by."""
 
 from datetime import timedelta
 
@@ -31,9 +31,9 @@ def balancer_members(group: Resource) -> set[str]:
     return {member["id"] for member in cloud.attributes["members"]}
 
 
-def scaling_group(demo) -> Resource:
+def scaling_group(shop: dict) -> Resource:
     """shop-web: 1 server (min 1, max 4) behind shop-lb."""
-    order = approved_order(demo, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
+    order = approved_order(shop, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
     deployment_start(order=order)
     run_queued()
     return order.resources.get(kind="autoscaling_group")

@@ -12,10 +12,10 @@ Reports read the rollups metering keeps (`UsageDay`, `UsageResourceMonth`), not 
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Count, Q, QuerySet, Sum
 
-from billing.models import BillingProfile, Usage, UsageDay, UsageResourceMonth
+from billing.models import BillingProfile, RunningRollup, Usage, UsageDay, UsageResourceMonth
 from billing.selectors.periods import Period
 from core.models import Project
-from core.selectors import project_ids
+from core.selectors import project_ids, shared_read
 from provisioning.models import Resource
 
 DEFAULT_CURRENCY = "USD"
@@ -43,12 +43,17 @@ def organization_currency(*, organization_id: int | None) -> str:
 
 def user_currency(*, user: AbstractUser) -> str:
     """The currency of the user's (first) organization: one organization, one currency."""
-    project = (
-        Project.objects.filter(pk__in=project_ids(user=user, perm="view_project"))
-        .order_by("organization_id")
-        .first()
-    )
-    return organization_currency(organization_id=project.organization_id if project else None)
+
+    def read() -> str:
+        currency = (
+            Project.objects.filter(pk__in=project_ids(user=user, perm="view_project"))
+            .order_by("organization_id")
+            .values_list("organization__billing_profile__currency", flat=True)
+            .first()
+        )
+        return currency or DEFAULT_CURRENCY
+
+    return shared_read(("user_currency", user.pk), read)
 
 
 def readable_project_ids(*, user: AbstractUser, showback: bool = False) -> list[int]:
@@ -56,10 +61,17 @@ def readable_project_ids(*, user: AbstractUser, showback: bool = False) -> list[
     project of the organization), the ones they manage, and with `showback` every project they
     are a member of. One query."""
     perms = ["view_project_costs", "approve_for_project"] + (["view_project"] if showback else [])
-    readable = Q()
-    for perm in perms:
-        readable |= Q(pk__in=project_ids(user=user, perm=perm))
-    return list(Project.objects.filter(readable).values_list("pk", flat=True).order_by())
+
+    def read() -> list[int]:
+        parts = [project_ids(user=user, perm=perm) for perm in perms]
+        if all(isinstance(part, list) for part in parts):  # lists read once (`reads_shared`)
+            return sorted(set().union(*parts))
+        readable = Q()
+        for part in parts:
+            readable |= Q(pk__in=part)
+        return list(Project.objects.filter(readable).values_list("pk", flat=True).order_by())
+
+    return shared_read(("readable_project_ids", user.pk, showback), read)
 
 
 def _cost_readers(*, user: AbstractUser, requester: str, showback: bool) -> Q:
@@ -82,6 +94,16 @@ def resources_visible(*, user: AbstractUser, showback: bool = False) -> QuerySet
         return Resource.objects.none()
     return Resource.objects.filter(
         _cost_readers(user=user, requester="order__requester_id", showback=showback)
+    )
+
+
+def running_visible(*, user: AbstractUser) -> QuerySet[RunningRollup]:
+    """The rows of what runs now (`billing.running`) whose costs the user may see: the same
+    people as their usage rows."""
+    if not user.is_authenticated:
+        return RunningRollup.objects.none()
+    return RunningRollup.objects.filter(
+        _cost_readers(user=user, requester="user_id", showback=False)
     )
 
 

@@ -13,8 +13,8 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing import accrual
-from billing.accrual import RunningCost
-from billing.models import BillingProfile, Budget, UsageDay
+from billing.accrual import RunningCost, RunningTotal
+from billing.models import Budget, UsageDay
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO
 from billing.selectors.access import DEFAULT_CURRENCY, usage_in
 from billing.selectors.periods import Period, month_period, month_start, period_includes_now
@@ -84,15 +84,16 @@ def budget_statuses(
     month: date,
     budgets: QuerySet[Budget] | None = None,
     now: datetime | None = None,
-    running: list[RunningCost] | None = None,
+    running: list[RunningCost | RunningTotal] | None = None,
 ) -> list[BudgetStatus]:
     """Spent, accrued, trend and forecast of each budget for the month: two GROUP BY queries
     on the daily rollup for the month, two for the last two weeks by day, and the accrual (one
     query, one for the rates) for all budgets. `running`: the accrual of the month when the
     caller has it already (it must cover the budgets' scopes), so it is not read twice."""
     budgets = list(
+        # The organization's billing profile for the currency (none: the default).
         (budgets if budgets is not None else Budget.objects.all()).select_related(
-            "project", "organization"
+            "project", "organization__billing_profile"
         )
     )
     if not budgets:
@@ -120,11 +121,6 @@ def budget_statuses(
         recent.setdefault(scope, {})[day] = cost
     running_by_scope = _running_by_budget_scope(projects, centers, period, now, running)
     hours_left = _hours_left(period, now)
-    currencies = dict(
-        BillingProfile.objects.filter(
-            organization_id__in={budget.organization_id for budget in budgets}
-        ).values_list("organization_id", "currency")
-    )
     statuses = []
     for budget in budgets:
         scope = (
@@ -152,10 +148,17 @@ def budget_statuses(
                 run_rate=hourly,
                 forecast=forecast.quantize(CENT, ROUND_HALF_UP),
                 trend=trend.quantize(CENT, ROUND_HALF_UP),
-                currency=currencies.get(budget.organization_id, DEFAULT_CURRENCY),
+                currency=_currency(budget.organization),
             )
         )
     return statuses
+
+
+def _currency(organization: Organization) -> str:
+    """The organization's currency: its billing profile's (selected with the budget), else the
+    default. (A missing profile raises RelatedObjectDoesNotExist, an AttributeError.)"""
+    profile = getattr(organization, "billing_profile", None)
+    return profile.currency if profile else DEFAULT_CURRENCY
 
 
 def _costs_by_budget_scope(
@@ -223,7 +226,7 @@ def _running_by_budget_scope(
     centers: set[tuple[int, str]],
     period: Period,
     now: datetime,
-    running: list[RunningCost] | None,
+    running: list[RunningCost | RunningTotal] | None,
 ) -> dict[tuple, tuple[Decimal, Decimal]]:
     """(accrued, per hour) of what runs now, by ("project", id) and ("center", (org, center))."""
     if not period_includes_now(period, now) or not (projects or centers):
@@ -251,7 +254,7 @@ def budget_list(
     user: AbstractUser,
     month: date,
     now: datetime | None = None,
-    running: list[RunningCost] | None = None,
+    running: list[RunningCost | RunningTotal] | None = None,
 ) -> list[BudgetStatus]:
     """The statuses of the budgets the user may read (`budget_visible`). `running`: the accrual
     of what the user sees, when the caller has it (`budget_statuses`)."""

@@ -14,7 +14,7 @@ from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from billing import accrual
-from billing.accrual import RunningCost
+from billing.accrual import RunningCost, RunningTotal
 from billing.models import RateCard
 from billing.pricing import CENT, HOURS_PER_MONTH, ZERO, PriceBook, billed_kind
 from billing.selectors.access import (
@@ -93,7 +93,7 @@ class ChargebackReport:
     includes_now: bool = False
     showback: bool = False
     # What runs now, priced (the accrual's rows), for the charts drawn with the report.
-    running: list[RunningCost] = field(default_factory=list)
+    running: list[RunningCost | RunningTotal] = field(default_factory=list)
     # The metered usage re-priced under a draft card (what-if), when one was asked for.
     whatif_card: RateCard | None = None
     whatif_total: Decimal | None = None
@@ -196,13 +196,16 @@ def chargeback_report(
     page: int | None = None,
     page_size: int | None = None,
     whole: bool = False,
+    running: list[RunningCost | RunningTotal] | None = None,
 ) -> ChargebackReport:
     """Costs of the period grouped by one dimension, from the rollups: one GROUP BY query, one
     for labels, and for the current period the accrual of what runs now (one query, and one
     for the rates). By resource, one page (`page`, `page_size`) ordered by metered cost, and a
     count. `showback`: the same figures for every member of a project, who is shown costs
     without being charged. `whatif`: a draft card to re-price the metered usage with. `whole`:
-    every row, unpaged (the summary CSV)."""
+    every row, unpaged (the summary CSV). `running`: what runs now among the costs the user
+    reads, when the caller has it already (the dashboard's `billing.running` rollup, grouped
+    by payer: for a report by organization, cost center, project or user, unfiltered)."""
     if group_by not in GROUPS:
         raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUPS)}."]})
     now = now or timezone.now()
@@ -217,7 +220,6 @@ def chargeback_report(
         by_resource=group_by == "resource",
     )
     sums = summary_sums(source)
-    totals = source.aggregate(cost=sums["cost"], unpriced=sums["unpriced"])
     groups = source.values(column).annotate(**sums).order_by()
     count, page_number, size = 0, 1, None
     if paged:
@@ -226,22 +228,33 @@ def chargeback_report(
         offset = (page_number - 1) * size
         groups = groups.order_by(F("cost").desc(nulls_last=True), column)[offset : offset + size]
     grouped = {group_key(column, g[column]): g for g in groups}
-    running_all = running_filtered(
-        user=user, period=period, filters=filters, now=now, showback=showback
+    # Every group is read unless paged: the totals are theirs, without another pass.
+    totals = (
+        source.aggregate(cost=sums["cost"], unpriced=sums["unpriced"])
+        if paged
+        else {
+            "cost": sum((g["cost"] or ZERO for g in grouped.values()), ZERO),
+            "unpriced": sum(g["unpriced"] or 0 for g in grouped.values()),
+        }
+    )
+    running_all = (
+        running_filtered(user=user, period=period, filters=filters, now=now, showback=showback)
+        if running is None
+        else running
     )
     # By resource, a page's rows are its metered resources and (on the first page) those
     # created since the last metered hour, which only the accrual knows yet.
     fresh = {cost.resource_id for cost in running_all if cost.new} if paged else set()
-    running: dict = {}
+    running_by_key: dict = {}
     for cost in running_all:
         key = getattr(cost, column)
         if not paged or key in grouped or (page_number == 1 and key in fresh):
-            running.setdefault(key, []).append(cost)
-    labels = _labels(group_by, list(grouped.keys() | running.keys()))
+            running_by_key.setdefault(key, []).append(cost)
+    labels = _labels(group_by, list(grouped.keys() | running_by_key.keys()))
     rows = []
-    for key in grouped.keys() | running.keys():
+    for key in grouped.keys() | running_by_key.keys():
         metered = grouped.get(key, {})
-        accrued, hourly = accrual.total(running.get(key, []))
+        accrued, hourly = accrual.total(running_by_key.get(key, []))
         rows.append(
             ReportRow(
                 key=str(key) if key is not None else "",
@@ -252,7 +265,7 @@ def chargeback_report(
                 accrued=accrued.quantize(CENT, ROUND_HALF_UP),
                 run_rate=(hourly * HOURS_PER_MONTH).quantize(CENT, ROUND_HALF_UP),
                 unpriced=(metered.get("unpriced") or 0)
-                + sum(1 for cost in running.get(key, []) if cost.unpriced),
+                + sum(int(cost.unpriced) for cost in running_by_key.get(key, [])),
             )
         )
     whatif_total = None
@@ -278,7 +291,7 @@ def chargeback_report(
         running=running_all,
         whatif_card=whatif,
         whatif_total=whatif_total,
-        unpriced=(totals["unpriced"] or 0) + sum(1 for cost in running_all if cost.unpriced),
+        unpriced=(totals["unpriced"] or 0) + sum(int(cost.unpriced) for cost in running_all),
         count=count + len(fresh) if paged else len(rows),
         page=page_number,
         page_size=size,

@@ -37,6 +37,7 @@ from billing.accrual import (
 )
 from billing.models import Usage
 from billing.pricing import MICRO, ZERO, PriceBook, billed_kind
+from billing.running import running_rollup_refresh
 from billing.services.budgets import budget_alerts_send
 from billing.services.rollups import rollups_add
 from core.models import OrganizationMembership, OrganizationRole
@@ -462,5 +463,8 @@ def meter_last_hour(*, now: datetime | None = None) -> int:
     """The periodic job: meter the hour that just ended, then check the budgets."""
     end = hour_floor(now or timezone.now())
     rows = meter_hour(hour=end - HOUR)
+    # What runs now starts from the new hour: the dashboard's rollup of it, recounted now rather
+    # than by the first reader.
+    running_rollup_refresh(now=now)
     budget_alerts_send(month=(end - HOUR).date().replace(day=1))
     return rows

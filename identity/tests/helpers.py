@@ -1,5 +1,6 @@
-"""What identity's tests share across layers: the test directory (slapd) and OIDC provider set up
-for Canopy, a sign-in through each door, people to lock out, and the role mappings' organization."""
+"""What identity's tests share across layers: Acme's web-shop and the item its people order, the
+test directory (slapd) and OIDC provider set up for Canopy, a sign-in through each door, people to
+lock out, and the role mappings' organization."""
 
 import os
 import secrets
@@ -10,8 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import factory
 import ldap
 import pytest
 import requests
@@ -48,6 +51,128 @@ def token_client(key: str) -> APIClient:
     return client
 
 
+# --- Acme's web-shop, and the item its people order --------------------------------------------
+
+PASSWORD = "canopy"
+
+
+@pytest.fixture(name="shop")
+def shop_fixture(db) -> dict:
+    """Acme's web-shop (alice a member, bob its manager) and data-lab (dave a member), carol,
+    and an administrator; everyone signs in with PASSWORD."""
+    acme = OrganizationFactory(name="Acme", slug="acme")
+    people = {
+        name: UserFactory(username=name, password=PASSWORD)
+        for name in ["alice", "bob", "carol", "dave"]
+    }
+    return {
+        **people,
+        "admin": UserFactory(username="admin", password=PASSWORD, is_staff=True, is_superuser=True),
+        "web_shop": ProjectFactory(
+            organization=acme,
+            name="web-shop",
+            slug="web-shop",
+            members=[people["alice"]],
+            managers=[people["bob"]],
+        ),
+        "data_lab": ProjectFactory(
+            organization=acme, name="data-lab", slug="data-lab", members=[people["dave"]]
+        ),
+    }
+
+
+# Identity's journeys end in an order (`tests.fixtures.order_via_api`: a linux-vm named web-1)
+# and its approval. Catalog, approvals, billing and provisioning sit above identity: their models
+# are named by string.
+
+
+class _CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "catalog.Category"
+        django_get_or_create = ("slug",)
+
+    name = "Compute"
+    slug = "compute"
+
+
+class _LinuxVmFactory(factory.django.DjangoModelFactory):
+    """One server, named and sized by the order (the sandbox's sizes)."""
+
+    class Meta:
+        model = "catalog.CatalogItem"
+
+    slug = "linux-vm"
+    name = "Linux VM"
+    category = factory.SubFactory(_CategoryFactory)
+    parameters = factory.LazyFunction(
+        lambda: {
+            "type": "object",
+            "required": ["name", "size"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{1,30}$"},
+                "size": {"type": "string", "x-options": "sizes"},
+            },
+        }
+    )
+    resources = factory.LazyFunction(
+        lambda: [
+            {"key": "vm", "kind": "server", "name": "{name}", "properties": {"size": "{size}"}}
+        ]
+    )
+
+
+class _SandboxFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "provisioning.CloudAccount"
+
+    name = "sandbox"
+    provider = "sandbox"
+
+
+class _RateCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.RateCard"
+
+    name = "list prices"
+    currency = "USD"
+
+
+class _RateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.Rate"
+
+    resource_kind = "server"
+    unit = "hour"
+    price = Decimal("0.02")
+
+
+class _PolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "approvals.ApprovalPolicy"
+
+    name = "Manager approves"
+
+
+class _StageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "approvals.PolicyStage"
+
+    position = 1
+    name = "Manager"
+    role = "project_manager"
+
+
+@pytest.fixture(name="linux_vm")
+def linux_vm_fixture(shop: dict) -> None:
+    """web-shop may order the linux-vm, on a priced sandbox account, with its manager's approval."""
+    organization = shop["web_shop"].organization
+    _LinuxVmFactory()
+    _SandboxFactory(organization=organization).projects.set([shop["web_shop"]])
+    _RateFactory(rate_card=_RateCardFactory(organization=organization))
+    _StageFactory(policy=_PolicyFactory(organization=organization))
+
+
 # --- the directory (slapd) -------------------------------------------------------------------
 
 
@@ -56,7 +181,7 @@ def directory_password(uid: str) -> str:
 
 
 @pytest.fixture(name="ldap_settings")
-def ldap_settings_fixture(settings, directory: Directory, demo, tmp_path: Path) -> Directory:
+def ldap_settings_fixture(settings, directory: Directory, shop, tmp_path: Path) -> Directory:
     """Canopy pointed at the test directory, with the README's kind of role mapping loaded."""
     settings.AUTH_LDAP_SERVER_URI = directory.uri
     settings.AUTH_LDAP_BIND_DN = ADMIN_DN

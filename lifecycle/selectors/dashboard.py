@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from billing.selectors.periods import month_period
+from core.selectors import head_and_count
 from lifecycle.models import Grade, LeaseState
 from lifecycle.selectors.leases import SOON, lease_list
 from lifecycle.selectors.reclaim import reclaim_case_list
@@ -31,11 +32,13 @@ def dashboard_summary(*, user: AbstractUser, now: datetime | None = None) -> dic
         .order_by()
     )
     month = savings(user=user, period=month_period(now.date()), now=now)
+    expiring_head, expiring_count = head_and_count(expiring, 10)
+    retired_head, retired_count = head_and_count(retired, 10)
     return {
-        "expiring": list(expiring[:10]),
-        "expiring_count": expiring.count(),
-        "retired": list(retired[:10]),
-        "retired_count": retired.count(),
+        "expiring": expiring_head,
+        "expiring_count": expiring_count,
+        "retired": retired_head,
+        "retired_count": retired_count,
         "cases_by_grade": [
             (grade, by_grade.get(grade, 0)) for grade in Grade.values if grade != Grade.DELETED
         ],

@@ -1,11 +1,10 @@
-"""Lifecycle's test helpers, shared by its tests and the end-to-end ones: an order carried
-through its saga to completed, its server and its prices, an organization-wide idle policy, and
-a server launched at moto outside Canopy into Acme's EC2 account (the `ec2` fixture) with the
-organization admin who adopts it."""
+"""Lifecycle's test helpers, shared by its test modules (their fixtures: conftest.py): an order
+carried through its saga to completed, its server and its prices, an organization-wide idle
+policy, and a server launched at moto outside Canopy with the organization admin who adopts
+it."""
 
 from datetime import timedelta
 
-import pytest
 from django.contrib.auth.models import User
 
 from billing.pricing import HourlyPrice, PriceBook
@@ -14,17 +13,16 @@ from core.models import OrganizationRole
 from core.services import organization_membership_add
 from lifecycle.models import IdlePolicy
 from lifecycle.services.reclaim import idle_policy_save
-from provisioning.models import CloudAccount, Resource
+from provisioning.models import Resource
 from provisioning.services.saga import deployment_start
-from provisioning.tests.helpers import CLOUDWATCH, ec2_account
 from provisioning.tests.plans import IMAGE
 from tests.moto_server import boto
 
 DAY = timedelta(days=1)
 
 
-def completed(demo, slug: str = "linux-vm", **parameters):
-    order = approved_order(demo, slug, name=parameters.pop("name", "vm1"), **parameters)
+def completed(shop: dict, slug: str = "linux-vm", **parameters):
+    order = approved_order(shop, slug, name=parameters.pop("name", "vm1"), **parameters)
     deployment_start(order=order)
     run_queued()
     order.refresh_from_db()
@@ -45,10 +43,10 @@ def prices(server: Resource) -> HourlyPrice:
     )
 
 
-def idle_policy(demo, **waits) -> IdlePolicy:
+def idle_policy(shop: dict, **waits) -> IdlePolicy:
     return idle_policy_save(
         user=None,
-        organization=demo["web_shop"].organization,
+        organization=shop["web_shop"].organization,
         fields={
             "name": "Acme idle",
             "cpu_below_percent": 5,
@@ -83,17 +81,9 @@ def launch_outside_canopy(url: str, name: str, **tags: str) -> str:
     return answer["Instances"][0]["InstanceId"]
 
 
-def organization_admin(demo) -> User:
+def organization_admin(shop: dict) -> User:
     """dave (data-lab), made an admin of web-shop's organization: he adopts into web-shop."""
     organization_membership_add(
-        user=demo["dave"], organization=demo["web_shop"].organization, role=OrganizationRole.ADMIN
+        user=shop["dave"], organization=shop["web_shop"].organization, role=OrganizationRole.ADMIN
     )
-    return demo["dave"]
-
-
-@pytest.fixture(name="ec2")
-def ec2_fixture(demo, moto) -> CloudAccount:
-    """Acme's EC2 account at moto (metrics from CloudWatch), offered to web-shop."""
-    account = ec2_account(demo["web_shop"].organization, moto, **CLOUDWATCH)
-    account.projects.add(demo["web_shop"])
-    return account
+    return shop["dave"]

@@ -50,6 +50,10 @@ class SpendSerializer(serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     by_project = ChargebackRowSerializer(many=True, help_text="The month's top projects.")
     budgets = BudgetStatusSerializer(many=True)
+    running_at = serializers.DateTimeField(
+        help_text="When what runs now was counted (beat recounts every 30 seconds); its accrual "
+        "is carried on to now at its price per hour."
+    )
 
 
 class FailureSerializer(serializers.Serializer):

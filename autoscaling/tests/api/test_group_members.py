@@ -3,7 +3,11 @@ group's minimum."""
 
 import pytest
 
-from autoscaling.tests.helpers import active_servers, scaling_group, settle_and_check
+from autoscaling.tests.helpers import (
+    active_servers,
+    scaling_group,
+    settle_and_check,
+)
 from catalog.models import Order
 from catalog.tests.saga import admit_and_deploy
 from provisioning.services.day2 import resource_action_request
@@ -11,20 +15,20 @@ from provisioning.services.day2 import resource_action_request
 pytestmark = pytest.mark.django_db
 
 
-def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, api_as, client):
+def test_destroying_a_member_lowers_desired_down_to_the_minimum(shop, api_as, client):
     """AWS's "terminate instance and decrement desired capacity": the group shrinks by the
     destroyed server and does not bring it back; below `min` the request is refused."""
-    group = scaling_group(demo)
+    group = scaling_group(shop)
     resource_action_request(
-        user=demo["alice"], resource_id=group.pk, action="set_desired", params={"desired": 3}
+        user=shop["alice"], resource_id=group.pk, action="set_desired", params={"desired": 3}
     )
     settle_and_check(group)
     first, second, third = group.children.filter(state="active").order_by("id")
-    alice = api_as(demo["alice"])
+    alice = api_as(shop["alice"])
 
     answer = alice.post(f"/api/v1/resources/{second.pk}/actions/", {"action": "destroy"})
     assert answer.status_code == 202, answer.json()
-    admit_and_deploy(answer.data["id"])  # a destroy order: "Acme deletions" approves it at once
+    admit_and_deploy(answer.data["id"])  # a destroy order: "Deletions" approves it at once
     group.refresh_from_db()
     assert group.state == "updating"
     again = alice.post(f"/api/v1/resources/{second.pk}/actions/", {"action": "destroy"})
@@ -34,7 +38,7 @@ def test_destroying_a_member_lowers_desired_down_to_the_minimum(demo, api_as, cl
     assert second.state == "deleted" and group.properties["desired"] == 2
     assert active_servers(group) == {first.external_id, third.external_id}
 
-    client.force_login(demo["alice"])
+    client.force_login(shop["alice"])
     page = client.post(
         f"/orders/changes/resources/{third.pk}/",
         {"action": "destroy", "confirm": "1"},

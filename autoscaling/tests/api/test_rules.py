@@ -8,16 +8,19 @@ from django.utils import timezone
 
 from autoscaling.models import ScalingSchedule
 from autoscaling.services import evaluate
-from autoscaling.tests.helpers import POLICY, scaling_group
+from autoscaling.tests.helpers import (
+    POLICY,
+    scaling_group,
+)
 from core.models import AuditEvent
 from provisioning.services.simulation import simulated_load_set
 
 pytestmark = pytest.mark.django_db
 
 
-def test_api_lists_by_project_and_only_managers_write(demo, api_as):
-    group = scaling_group(demo)
-    bob, alice, dave = api_as(demo["bob"]), api_as(demo["alice"]), api_as(demo["dave"])
+def test_api_lists_by_project_and_only_managers_write(shop, api_as):
+    group = scaling_group(shop)
+    bob, alice, dave = api_as(shop["bob"]), api_as(shop["alice"]), api_as(shop["dave"])
     body = {"group": group.pk, **POLICY}
     assert alice.post("/api/v1/scaling-policies/", body, format="json").status_code == 403
     assert dave.post("/api/v1/scaling-policies/", body, format="json").status_code == 400  # unseen
@@ -62,9 +65,9 @@ def test_api_lists_by_project_and_only_managers_write(demo, api_as):
     assert AuditEvent.objects.filter(action="autoscaling.policy.deleted").exists()
 
 
-def test_api_changes_and_deletes_a_schedule_through_the_services(demo, api_as):
-    group = scaling_group(demo)
-    bob, alice = api_as(demo["bob"]), api_as(demo["alice"])
+def test_api_changes_and_deletes_a_schedule_through_the_services(shop, api_as):
+    group = scaling_group(shop)
+    bob, alice = api_as(shop["bob"]), api_as(shop["alice"])
     created = bob.post(
         "/api/v1/scaling-schedules/",
         {

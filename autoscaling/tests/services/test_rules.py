@@ -7,28 +7,31 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from autoscaling.models import ScalingPolicy, ScalingSchedule
 from autoscaling.services import policy_save, schedule_save
-from autoscaling.tests.helpers import POLICY, scaling_group
+from autoscaling.tests.helpers import (
+    POLICY,
+    scaling_group,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def test_rules_are_checked_and_limited_to_managers(demo):
-    group = scaling_group(demo)
+def test_rules_are_checked_and_limited_to_managers(shop):
+    group = scaling_group(shop)
     with pytest.raises(PermissionDenied):
-        policy_save(user=demo["alice"], policy=None, data={"group": group, **POLICY})
+        policy_save(user=shop["alice"], policy=None, data={"group": group, **POLICY})
     with pytest.raises(ValidationError) as error:
         policy_save(
-            user=demo["bob"],
+            user=shop["bob"],
             policy=None,
             data={"group": group, **POLICY, "scale_in_threshold": 80, "max_size": 9},
         )
     assert set(error.value.message_dict) == {"scale_in_threshold", "max_size"}
     server = group.children.first()
     with pytest.raises(ValidationError, match="autoscaling groups only"):
-        policy_save(user=demo["bob"], policy=None, data={"group": server, **POLICY})
+        policy_save(user=shop["bob"], policy=None, data={"group": server, **POLICY})
     with pytest.raises(ValidationError) as error:
         schedule_save(
-            user=demo["bob"],
+            user=shop["bob"],
             schedule=None,
             data={
                 "group": group,

@@ -17,7 +17,12 @@ from autoscaling.models import ScalingActivity
 from autoscaling.selectors import dashboard_summary, group_size
 from autoscaling.services import evaluate, policy_save
 from autoscaling.tests.factories import ScalingPolicyFactory
-from autoscaling.tests.helpers import MINUTE, POLICY, scaling_group, settle_and_check
+from autoscaling.tests.helpers import (
+    MINUTE,
+    POLICY,
+    scaling_group,
+    settle_and_check,
+)
 from billing.models import Budget
 from catalog.tests.saga import run_queued
 from core.models import AuditEvent, Notification
@@ -27,9 +32,9 @@ from provisioning.services.simulation import simulated_load_set
 pytestmark = pytest.mark.django_db
 
 
-def test_a_busy_group_grows_to_max_and_shrinks_to_min_respecting_cooldown(demo):
-    group = scaling_group(demo)
-    policy = policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY})
+def test_a_busy_group_grows_to_max_and_shrinks_to_min_respecting_cooldown(shop):
+    group = scaling_group(shop)
+    policy = policy_save(user=shop["bob"], policy=None, data={"group": group, **POLICY})
     simulated_load_set(resource=group, load=90)
     low, high = group.properties["min"], group.properties["max"]
     # Ahead of the clock: each saga (run at once here) has finished by the `now` it started at,
@@ -74,9 +79,9 @@ def test_a_busy_group_grows_to_max_and_shrinks_to_min_respecting_cooldown(demo):
 
 
 def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
-    demo, django_capture_on_commit_callbacks, monkeypatch
+    shop, django_capture_on_commit_callbacks, monkeypatch
 ):
-    group = scaling_group(demo)
+    group = scaling_group(shop)
     monkeypatch.setattr(celery_app, "send_task", lambda *args, **options: None)  # we run them
     ScalingPolicyFactory(group=group, **POLICY)
     simulated_load_set(resource=group, load=90)
@@ -87,8 +92,8 @@ def test_a_finished_saga_closes_its_activity_without_waiting_for_the_next_run(
     assert activity.status == "completed" and activity.finished_at is not None
 
 
-def test_a_short_spike_does_not_scale(demo):
-    group = scaling_group(demo)
+def test_a_short_spike_does_not_scale(shop):
+    group = scaling_group(shop)
     ScalingPolicyFactory(group=group, **POLICY)
     simulated_load_set(resource=group, load="wave:4")  # 2 minutes high, 2 low: never 3 in a row
     now = datetime(2030, 3, 6, 12, 0, tzinfo=UTC)
@@ -97,8 +102,8 @@ def test_a_short_spike_does_not_scale(demo):
     assert not ScalingActivity.objects.exists()
 
 
-def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo):
-    group = scaling_group(demo)
+def test_a_scale_out_over_quota_is_refused_shown_and_notified(shop):
+    group = scaling_group(shop)
     ScalingPolicyFactory(group=group, **POLICY)
     simulated_load_set(resource=group, load=95)
     Quota.objects.filter(project=group.project).update(max_servers=0)
@@ -109,19 +114,19 @@ def test_a_scale_out_over_quota_is_refused_shown_and_notified(demo):
     assert "quota" in refused.message
     group.refresh_from_db()
     assert group.state == "active" and group_size(group=group) == 1  # nothing was started
-    notice = Notification.objects.get(user=demo["bob"], subject__startswith="Autoscaling of")
+    notice = Notification.objects.get(user=shop["bob"], subject__startswith="Autoscaling of")
     assert "refused" in notice.subject and "quota" in notice.body
     # Managers only (alice, a member, was told about her order, not about scaling).
-    assert not Notification.objects.filter(user=demo["alice"], subject__startswith="Autoscaling of")
+    assert not Notification.objects.filter(user=shop["alice"], subject__startswith="Autoscaling of")
     assert AuditEvent.objects.filter(action="autoscaling.refused", target_id=str(group.pk))
     # Not retried (nor re-notified) every minute.
     assert evaluate(now=now + 2 * MINUTE) == 0
     assert Notification.objects.filter(subject__startswith="Autoscaling of").count() == 1
-    assert dashboard_summary(user=demo["bob"])["refused_count"] == 1
+    assert dashboard_summary(user=shop["bob"])["refused_count"] == 1
 
 
-def test_a_scale_out_over_a_refusing_budget_is_refused(demo):
-    group = scaling_group(demo)
+def test_a_scale_out_over_a_refusing_budget_is_refused(shop):
+    group = scaling_group(shop)
     ScalingPolicyFactory(group=group, **POLICY)
     simulated_load_set(resource=group, load=95)
     Budget.objects.filter(project=group.project).update(

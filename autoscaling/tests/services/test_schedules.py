@@ -9,17 +9,22 @@ from autoscaling.models import ScalingActivity
 from autoscaling.selectors import group_size
 from autoscaling.services import evaluate, policy_save, schedule_save
 from autoscaling.tests.factories import ScalingScheduleFactory
-from autoscaling.tests.helpers import MINUTE, POLICY, scaling_group, settle_and_check
+from autoscaling.tests.helpers import (
+    MINUTE,
+    POLICY,
+    scaling_group,
+    settle_and_check,
+)
 from provisioning.services.simulation import simulated_load_set
 
 pytestmark = pytest.mark.django_db
 
 
-def test_schedules_set_a_floor_while_active(demo):
-    group = scaling_group(demo)
+def test_schedules_set_a_floor_while_active(shop):
+    group = scaling_group(shop)
     # Office hours, Monday to Friday 08:00-18:00 Berlin time: at least 3 servers.
     schedule_save(
-        user=demo["bob"],
+        user=shop["bob"],
         schedule=None,
         data={
             "group": group,
@@ -42,7 +47,7 @@ def test_schedules_set_a_floor_while_active(demo):
     assert "office hours" in activity.cause
 
     # A policy may not take it below the floor while the schedule is active, however idle.
-    policy_save(user=demo["bob"], policy=None, data={"group": group, **POLICY, "cooldown": 1})
+    policy_save(user=shop["bob"], policy=None, data={"group": group, **POLICY, "cooldown": 1})
     assert evaluate(now=thursday_morning + 30 * MINUTE) == 0
     # After office hours the idle group shrinks step by step to min.
     evening = datetime(2030, 3, 7, 18, 0, tzinfo=UTC)  # 19:00 in Berlin
@@ -52,8 +57,8 @@ def test_schedules_set_a_floor_while_active(demo):
     assert group_size(group=group) == 1
 
 
-def test_overnight_schedule_without_policy_is_the_target(demo):
-    group = scaling_group(demo)
+def test_overnight_schedule_without_policy_is_the_target(shop):
+    group = scaling_group(shop)
     ScalingScheduleFactory(
         group=group,
         name="nightly batch",

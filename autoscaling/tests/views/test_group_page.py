@@ -8,18 +8,21 @@ from django.utils import timezone
 from autoscaling.models import ScalingSchedule
 from autoscaling.services import evaluate
 from autoscaling.tests.factories import ScalingPolicyFactory
-from autoscaling.tests.helpers import POLICY, scaling_group
+from autoscaling.tests.helpers import (
+    POLICY,
+    scaling_group,
+)
 from provisioning.services.simulation import simulated_load_set
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_group_page_shows_the_panel_and_managers_edit_rules(demo, client):
-    group = scaling_group(demo)
+def test_the_group_page_shows_the_panel_and_managers_edit_rules(shop, client):
+    group = scaling_group(shop)
     ScalingPolicyFactory(group=group, **POLICY)
     simulated_load_set(resource=group, load=95)
     evaluate(now=timezone.now() + timedelta(hours=1))
-    client.force_login(demo["alice"])
+    client.force_login(shop["alice"])
     page = client.get(f"/resources/{group.pk}/")
     assert b'data-testid="scaling-panel"' in page.content
     assert b"CPU % above 70" in page.content  # the activity
@@ -27,7 +30,7 @@ def test_the_group_page_shows_the_panel_and_managers_edit_rules(demo, client):
     assert client.get(f"/autoscaling/groups/{group.pk}/policies/new/").status_code == 403
     assert client.get(f"/autoscaling/groups/{group.pk}/panel/").status_code == 200
 
-    client.force_login(demo["bob"])
+    client.force_login(shop["bob"])
     assert b"Add a policy" in client.get(f"/resources/{group.pk}/").content
     form = {
         "name": "nights",

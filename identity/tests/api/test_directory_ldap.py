@@ -7,6 +7,7 @@ import pytest
 from identity.tests.helpers import (
     directory_password,
     ldap_settings_fixture,  # noqa: F401  (fixture: Canopy pointed at the test directory)
+    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its people)
     token_exchange,
 )
 

@@ -16,6 +16,7 @@ from django.core.exceptions import SuspiciousOperation
 from identity.oidc import DirectoryOidcBackend
 from identity.tests.helpers import (
     Provider,
+    people_fixture,  # noqa: F401  (fixture: alice, bob and an admin who sign in)
     start_provider_fixture,  # noqa: F401  (fixture: the provider)
 )
 
@@ -75,7 +76,7 @@ def test_tampered_expired_or_foreign_id_tokens_are_refused(provider):
 
 
 @pytest.mark.django_db
-def test_a_provider_identity_never_takes_over_a_local_admin_or_a_pipeline(demo, settings):
+def test_a_provider_identity_never_takes_over_a_local_admin_or_a_pipeline(people, settings):
     backend = DirectoryOidcBackend()
     with pytest.raises(SuspiciousOperation):
         backend.create_user({"sub": "x-1", "preferred_username": "admin"})

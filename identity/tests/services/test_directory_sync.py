@@ -13,13 +13,14 @@ from identity.tests.helpers import (
     html_login,
     ldap_settings_fixture,  # noqa: F401  (fixture: Canopy pointed at the test directory)
     project_names,
+    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its people)
     token_exchange,
 )
 
 pytestmark = pytest.mark.django_db
 
 
-def test_disabled_in_the_directory_loses_sessions_tokens_and_roles(ldap_settings, demo):
+def test_disabled_in_the_directory_loses_sessions_tokens_and_roles(ldap_settings, shop):
     browser, _ = html_login("frank", directory_password("frank"))
     token = token_exchange("frank", directory_password("frank")).data["token"]
     api = APIClient()

@@ -8,14 +8,17 @@ from django.test import Client
 
 from core.tests.factories import admin_of
 from identity.models import ApiToken, ServiceAccount
-from identity.tests.helpers import token_client
+from identity.tests.helpers import (
+    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its people)
+    token_client,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def test_tokens_page_creates_shows_the_secret_once_and_revokes(demo):
+def test_tokens_page_creates_shows_the_secret_once_and_revokes(shop):
     browser = Client()
-    browser.force_login(demo["alice"])
+    browser.force_login(shop["alice"])
     page = browser.post(
         "/account/tokens/", {"name": "notebook", "expires_in_days": 3, "read_only": "on"}
     )
@@ -33,15 +36,15 @@ def test_tokens_page_creates_shows_the_secret_once_and_revokes(demo):
     assert "Ensure this value is less than or equal to" in too_long.content.decode()
 
 
-def test_service_accounts_page_is_for_organization_admins(demo):
-    org_admin = admin_of(demo["web_shop"].organization, demo["carol"])
+def test_service_accounts_page_is_for_organization_admins(shop):
+    org_admin = admin_of(shop["web_shop"].organization, shop["carol"])
     browser = Client()
-    browser.force_login(demo["alice"])
+    browser.force_login(shop["alice"])
     assert browser.get("/account/service-accounts/").status_code == 403
     browser.force_login(org_admin)
     created = browser.post(
         "/account/service-accounts/",
-        {"project": demo["web_shop"].pk, "name": "ci", "role": "member"},
+        {"project": shop["web_shop"].pk, "name": "ci", "role": "member"},
         follow=True,
     )
     assert "svc-web-shop-ci created" in created.content.decode()

@@ -13,7 +13,9 @@ from identity.tests.helpers import (
     directory_password,
     html_login,
     ldap_settings_fixture,  # noqa: F401  (fixture: Canopy pointed at the test directory)
+    linux_vm_fixture,  # noqa: F401  (fixture: web-shop may order the linux-vm)
     project_names,
+    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its people)
     token_exchange,
 )
 from tests.fixtures import order_via_api
@@ -22,7 +24,7 @@ from tests.ldap_server import user_dn
 pytestmark = pytest.mark.django_db
 
 
-def test_directory_people_sign_in_and_act_by_their_groups_roles(ldap_settings, demo):
+def test_directory_people_sign_in_and_act_by_their_groups_roles(ldap_settings, shop, linux_vm):
     assert not User.objects.filter(username__in=["erin", "frank"]).exists()
 
     # erin (shop-leads, nested in web-shop-managers → manager) signs in through the HTML login.
@@ -38,7 +40,7 @@ def test_directory_people_sign_in_and_act_by_their_groups_roles(ldap_settings, d
     assert erin_user.directory_identity.source == "ldap"
     membership = ProjectMembership.objects.get(user=erin_user)
     assert (membership.project, membership.role, membership.from_directory) == (
-        demo["web_shop"],
+        shop["web_shop"],
         ProjectRole.MANAGER,
         True,
     )
@@ -50,7 +52,7 @@ def test_directory_people_sign_in_and_act_by_their_groups_roles(ldap_settings, d
     frank = APIClient()
     frank.credentials(HTTP_AUTHORIZATION=f"Token {answer.data['token']}")
     assert project_names(frank) == ["web-shop"]
-    order = order_via_api(frank, demo)
+    order = order_via_api(frank, shop)
     assert order.status_code == 201, order.content
     pending = erin.get("/api/v1/approvals/?status=pending").json()["results"]
     assert [a["order"]["id"] for a in pending] == [order.data["id"]]
@@ -76,7 +78,7 @@ def test_directory_people_sign_in_and_act_by_their_groups_roles(ldap_settings, d
     assert ProjectMembership.objects.get(user__username="frank").role == ProjectRole.MANAGER
 
 
-def test_wrong_passwords_and_disabled_people_are_refused(ldap_settings, demo):
+def test_wrong_passwords_and_disabled_people_are_refused(ldap_settings, shop):
     _, answer = html_login("erin", "not-her-password")
     assert answer.status_code == 200
     assert "enter a correct" in answer.content.decode()
@@ -87,10 +89,10 @@ def test_wrong_passwords_and_disabled_people_are_refused(ldap_settings, demo):
     assert not User.objects.filter(username="gina").exists()
 
 
-def test_memberships_made_by_hand_stay_whatever_the_groups_say(ldap_settings, demo):
+def test_memberships_made_by_hand_stay_whatever_the_groups_say(ldap_settings, shop):
     html_login("erin", directory_password("erin"))
     erin = User.objects.get(username="erin")
-    project_membership_add(user=erin, project=demo["data_lab"], role=ProjectRole.MEMBER)
+    project_membership_add(user=erin, project=shop["data_lab"], role=ProjectRole.MEMBER)
     ldap_settings.remove_member("shop-leads", user_dn("erin"))
     html_login("erin", directory_password("erin"))
     assert list(ProjectMembership.objects.filter(user=erin).values_list("project__slug")) == [

@@ -14,7 +14,11 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from core.models import ProjectMembership, ProjectRole
 from identity.models import DirectoryRoleMapping
-from identity.tests.helpers import start_provider_fixture  # noqa: F401  (fixture: the provider)
+from identity.tests.helpers import (
+    linux_vm_fixture,  # noqa: F401  (fixture: web-shop may order the linux-vm)
+    shop_fixture,  # noqa: F401  (fixture: Acme's web-shop and its people)
+    start_provider_fixture,  # noqa: F401  (fixture: the provider)
+)
 from tests.fixtures import order_via_api, wait_until
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -45,28 +49,28 @@ def _sign_in_at_provider(page, password: str = "olivia-pass-1") -> None:
 
 @pytest.mark.browser
 def test_sign_in_approve_and_sign_out_through_the_provider(
-    demo, live_server, start_provider, chromium, api_as
+    shop, linux_vm, live_server, start_provider, chromium, api_as
 ):
     provider = start_provider(live_server.url)
     DirectoryRoleMapping.objects.create(
-        group="web-shop-managers", project=demo["web_shop"], role=ProjectRole.MANAGER
+        group="web-shop-managers", project=shop["web_shop"], role=ProjectRole.MANAGER
     )
     page = chromium.new_context(base_url=live_server.url).new_page()
     _sign_in_at_provider(page)
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     expect(page.locator(".user")).to_contain_text("olivia")
     membership = ProjectMembership.objects.get(user__username="olivia")
-    assert (membership.project, membership.role) == (demo["web_shop"], ProjectRole.MANAGER)
+    assert (membership.project, membership.role) == (shop["web_shop"], ProjectRole.MANAGER)
     assert membership.user.email == "olivia@example.com"
 
     # alice orders; olivia approves it as web-shop's manager.
-    order = order_via_api(api_as(demo["alice"]), demo)
+    order = order_via_api(api_as(shop["alice"]), shop)
     assert order.status_code == 201, order.content
     page.goto("/approvals/")
     page.click("td a")
     page.fill("#id_comment", "approved from the directory")
     page.click("button:has-text('Approve')")
-    bob = api_as(demo["bob"])  # web-shop's other manager: an approver of the same stage
+    bob = api_as(shop["bob"])  # web-shop's other manager: an approver of the same stage
     wait_until(
         lambda: (
             [

@@ -15,8 +15,7 @@ from billing.pricing import PriceBook
 from billing.services.metering import meter_hour
 from catalog.tests.saga import run_queued
 from core.models import AuditEvent
-from lifecycle.tests.helpers import (  # ec2: a fixture
-    ec2_fixture,  # noqa: F401
+from lifecycle.tests.helpers import (
     launch_outside_canopy,
     organization_admin,
 )
@@ -29,9 +28,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_an_instance_launched_outside_canopy_is_adopted_into_web_shop_and_billed(
-    demo, ec2, moto, api_as, client
+    shop, ec2, moto, api_as, client
 ):
-    org_admin = organization_admin(demo)
+    org_admin = organization_admin(shop)
     RateCard.objects.create(cloud_account=ec2, name="EC2").rates.create(
         resource_kind="server", size="t3.small", unit=Unit.HOUR, price=Decimal("0.0208")
     )
@@ -46,27 +45,27 @@ def test_an_instance_launched_outside_canopy_is_adopted_into_web_shop_and_billed
         "t3.small",
     )
     assert listed["tags"] == {"Name": "legacy-web", "project": "web-shop", "owner": "ops"}
-    assert listed["suggested_project"] == demo["web_shop"].pk and listed["launched_at"]
+    assert listed["suggested_project"] == shop["web_shop"].pk and listed["launched_at"]
     client.force_login(org_admin)
     page = client.get("/lifecycle/adopt/").content.decode()
     assert "legacy-web" in page and "project=web-shop" in page
 
     # Only the organization's admins adopt.
-    refused = api_as(demo["alice"]).post(
+    refused = api_as(shop["alice"]).post(
         "/api/v1/adoptable-servers/adopt/",
-        {"objects": [listed["id"]], "project": demo["web_shop"].pk},
+        {"objects": [listed["id"]], "project": shop["web_shop"].pk},
         format="json",
     )
     assert refused.status_code == 404  # web-shop is not among her projects to adopt into
     answer = api.post(
         "/api/v1/adoptable-servers/adopt/",
-        {"objects": [listed["id"]], "project": demo["web_shop"].pk},
+        {"objects": [listed["id"]], "project": shop["web_shop"].pk},
         format="json",
     )
     assert answer.status_code == 201, answer.content
     server = Resource.objects.get(pk=answer.json()["resources"][0])
     assert (server.project, server.external_id, server.state) == (
-        demo["web_shop"],
+        shop["web_shop"],
         instance,
         "active",
     )
@@ -74,7 +73,7 @@ def test_an_instance_launched_outside_canopy_is_adopted_into_web_shop_and_billed
     assert not UnknownObject.objects.exists()
     assert AuditEvent.objects.filter(action="resource.adopted", actor=org_admin).count() == 1
     committed = QuotaEntry.objects.get(resource=server, status="committed")
-    assert (committed.servers, committed.project) == (1, demo["web_shop"])
+    assert (committed.servers, committed.project) == (1, shop["web_shop"])
 
     # The reconciler now compares it like any server: nothing missing, unknown or drifting.
     assert reconcile_accounts() == {"missing": 0, "drift": 0, "unknown": 0, "unreachable": 0}
@@ -88,10 +87,10 @@ def test_an_instance_launched_outside_canopy_is_adopted_into_web_shop_and_billed
     price = PriceBook([ec2.pk]).hourly(
         cloud_account_id=ec2.pk, kind="server", size="t3.small", properties=server.properties
     )
-    assert (usage.project, usage.cost) == (demo["web_shop"], price.running)
+    assert (usage.project, usage.cost) == (shop["web_shop"], price.running)
     assert price.running > 0
 
     # Day-2 actions apply: stopped through Canopy, at moto.
-    resource_action_request(user=demo["alice"], resource_id=server.pk, action="stop")
+    resource_action_request(user=shop["alice"], resource_id=server.pk, action="stop")
     run_queued()
     assert instance_state(moto, instance) == "stopped"

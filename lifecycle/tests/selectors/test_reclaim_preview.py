@@ -14,7 +14,12 @@ from core.models import AuditEvent
 from lifecycle.models import Lease
 from lifecycle.selectors.preview import reclaim_preview, reclaim_preview_by_project
 from lifecycle.services.tick import lifecycle_tick
-from lifecycle.tests.helpers import WAITS, completed, idle_policy, server_of
+from lifecycle.tests.helpers import (
+    WAITS,
+    completed,
+    idle_policy,
+    server_of,
+)
 from provisioning.services.simulation import simulated_load_set
 
 pytestmark = pytest.mark.django_db
@@ -48,15 +53,15 @@ def _happened(since_id: int) -> list[tuple[str, str, int]]:
     ]
 
 
-def test_the_preview_is_what_the_policies_then_do(demo, api_as, client):
-    idle_policy(demo, **WAITS)
-    idle = completed(demo, name="idle-1")
+def test_the_preview_is_what_the_policies_then_do(shop, api_as, client):
+    idle_policy(shop, **WAITS)
+    idle = completed(shop, name="idle-1")
     simulated_load_set(resource=server_of(idle), load="idle")
-    leased = completed(demo, name="busy-1")  # busy: only its lease acts on it
+    leased = completed(shop, name="busy-1")  # busy: only its lease acts on it
     t0 = timezone.now() + timedelta(hours=1)  # the servers have run through a window
     Lease.objects.filter(order=leased).update(expires_at=t0 + timedelta(days=2))
 
-    planned = reclaim_preview(user=demo["alice"], days=10, now=t0)
+    planned = reclaim_preview(user=shop["alice"], days=10, now=t0)
     assert [(p.source, p.action, p.order_id, p.at - t0) for p in planned] == [
         ("idle", "notify", idle.pk, timedelta(0)),
         ("lease", "notify", leased.pk, timedelta(0)),  # the 7-day warning is due already
@@ -70,17 +75,17 @@ def test_the_preview_is_what_the_policies_then_do(demo, api_as, client):
     stop = next(p for p in planned if p.action == "stop")
     assert stop.hourly_saving > 0
     assert stop.saving_in_horizon == (stop.hourly_saving * (10 * 24 - 2)).quantize(Decimal("0.01"))
-    [web_shop] = reclaim_preview_by_project(user=demo["alice"], days=10, now=t0)
-    assert web_shop.project == demo["web_shop"]
+    [web_shop] = reclaim_preview_by_project(user=shop["alice"], days=10, now=t0)
+    assert web_shop.project == shop["web_shop"]
     assert web_shop.saving_in_horizon == sum(p.saving_in_horizon for p in planned)
-    assert reclaim_preview_by_project(user=demo["dave"], days=10, now=t0) == []  # not his
+    assert reclaim_preview_by_project(user=shop["dave"], days=10, now=t0) == []  # not his
 
     # The same over the API and on the page (now: the idle server is not idle long enough yet).
-    answer = api_as(demo["alice"]).get("/api/v1/reclaim-preview/", {"days": 10})
+    answer = api_as(shop["alice"]).get("/api/v1/reclaim-preview/", {"days": 10})
     assert answer.status_code == 200
     assert [a["action"] for a in answer.json()[0]["actions"]][:1] == ["notify"]
-    assert api_as(demo["alice"]).get("/api/v1/reclaim-preview/", {"days": 0}).status_code == 400
-    client.force_login(demo["alice"])
+    assert api_as(shop["alice"]).get("/api/v1/reclaim-preview/", {"days": 0}).status_code == 400
+    client.force_login(shop["alice"])
     page = client.get("/lifecycle/preview/?days=10").content.decode()
     assert 'data-testid="preview-web-shop"' in page
 

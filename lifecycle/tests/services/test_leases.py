@@ -20,85 +20,90 @@ from catalog.tests.saga import admit_and_deploy, deploy_approved, run_queued
 from core.models import AuditEvent, Notification
 from lifecycle.models import Lease, Saving
 from lifecycle.services.leases import grace_period, lease_extend, lease_process, lease_unretire
-from lifecycle.tests.helpers import DAY, completed, prices, server_of
+from lifecycle.tests.helpers import (
+    DAY,
+    completed,
+    prices,
+    server_of,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_completed_order_gets_its_items_default_lease(demo):
-    order = completed(demo)
+def test_a_completed_order_gets_its_items_default_lease(shop):
+    order = completed(shop)
     lease = Lease.objects.get(order=order)
     assert lease.state == "active"
     assert lease.expires_at - lease.starts_at == timedelta(days=order.item.lease_default_days)
     assert AuditEvent.objects.filter(action="lease.opened", order=order).count() == 1
 
 
-def test_an_item_without_a_default_lease_gives_none(demo):
-    demo["linux_vm"].lease_default_days = demo["linux_vm"].lease_max_days = None
-    demo["linux_vm"].save()
-    order = completed(demo)
+def test_an_item_without_a_default_lease_gives_none(shop):
+    shop["linux_vm"].lease_default_days = shop["linux_vm"].lease_max_days = None
+    shop["linux_vm"].save()
+    order = completed(shop)
     assert not Lease.objects.filter(order=order).exists()
 
 
-def test_extending_within_the_maximum_is_self_service(demo):
-    lease = Lease.objects.get(order=completed(demo))
+def test_extending_within_the_maximum_is_self_service(shop):
+    lease = Lease.objects.get(order=completed(shop))
     before = lease.expires_at
-    result = lease_extend(user=demo["alice"], lease_id=lease.pk, days=10)
+    result = lease_extend(user=shop["alice"], lease_id=lease.pk, days=10)
     lease.refresh_from_db()
     assert result == lease and lease.expires_at == before + 10 * DAY
-    assert AuditEvent.objects.filter(action="lease.extended", actor=demo["alice"]).exists()
+    assert AuditEvent.objects.filter(action="lease.extended", actor=shop["alice"]).exists()
 
 
-def test_beyond_the_maximum_a_change_order_goes_to_the_manager(demo):
-    # A medium server: its lease extension keeps more than the 20/month that "Acme small
-    # changes" approves at once, so bob decides under "Acme standard".
-    order = completed(demo, size="medium")
+def test_beyond_the_maximum_a_change_order_goes_to_the_manager(shop):
+    # A medium server: its lease extension keeps more than the 20/month that "Small changes"
+    # approves at once, so bob decides under "Standard".
+    order = completed(shop, size="medium")
     lease = Lease.objects.get(order=order)
     item = order.item
     days = item.lease_max_days - item.lease_default_days + 5  # 5 days past the maximum
     with pytest.raises(ValidationError) as refused:  # beyond the maximum, say why
-        lease_extend(user=demo["alice"], lease_id=lease.pk, days=days)
+        lease_extend(user=shop["alice"], lease_id=lease.pk, days=days)
     assert "reason" in refused.value.message_dict
-    request = lease_extend(user=demo["alice"], lease_id=lease.pk, days=days, reason="quarter end")
+    request = lease_extend(user=shop["alice"], lease_id=lease.pk, days=days, reason="quarter end")
     assert (request.kind, request.action, request.status) == ("change", "extend_lease", "submitted")
     admit_and_deploy(request.pk)
     request.refresh_from_db()
     assert request.status == "pending_approval"
     lease.refresh_from_db()
     assert lease.expires_at - lease.starts_at == timedelta(days=item.lease_default_days)
-    assert Notification.objects.filter(user=demo["bob"], subject__contains="keep order").exists()
+    assert Notification.objects.filter(user=shop["bob"], subject__contains="keep order").exists()
     with pytest.raises(ApprovalRequest.DoesNotExist):  # the requester may not decide
-        approval_decide(user=demo["alice"], approval_id=request.approval.pk, approve=True)
+        approval_decide(user=shop["alice"], approval_id=request.approval.pk, approve=True)
     approval_decide(
-        user=demo["bob"], approval_id=request.approval.pk, approve=True, comment="quarter end"
+        user=shop["bob"], approval_id=request.approval.pk, approve=True, comment="quarter end"
     )
     deploy_approved()
     request.refresh_from_db()
     assert request.status == "completed"
     lease.refresh_from_db()
     assert lease.expires_at - lease.starts_at == timedelta(days=item.lease_max_days + 5)
-    assert Notification.objects.filter(user=demo["alice"], subject__contains="approved").exists()
+    assert Notification.objects.filter(user=shop["alice"], subject__contains="approved").exists()
 
 
-def test_a_rejected_or_withdrawn_extension_leaves_the_lease_alone(demo):
-    lease = Lease.objects.get(order=completed(demo, size="medium"))
+def test_a_rejected_or_withdrawn_extension_leaves_the_lease_alone(shop):
+    lease = Lease.objects.get(order=completed(shop, size="medium"))
     before = lease.expires_at
-    request = lease_extend(user=demo["alice"], lease_id=lease.pk, days=500, reason="x")
+    request = lease_extend(user=shop["alice"], lease_id=lease.pk, days=500, reason="x")
     with pytest.raises(ValidationError):  # one pending request at a time
-        lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
+        lease_extend(user=shop["alice"], lease_id=lease.pk, days=400, reason="y")
     admit_and_deploy(request.pk)
-    approval_decide(user=demo["bob"], approval_id=request.approval.pk, approve=False)
+    approval_decide(user=shop["bob"], approval_id=request.approval.pk, approve=False)
     lease.refresh_from_db()
     assert lease.expires_at == before
-    withdrawn = lease_extend(user=demo["alice"], lease_id=lease.pk, days=400, reason="y")
-    order_cancel(user=demo["alice"], order_id=withdrawn.pk)
+    withdrawn = lease_extend(user=shop["alice"], lease_id=lease.pk, days=400, reason="y")
+    order_cancel(user=shop["alice"], order_id=withdrawn.pk)
     withdrawn.refresh_from_db()
     lease.refresh_from_db()
     assert withdrawn.status == "cancelled" and lease.expires_at == before
 
 
-def test_warnings_go_out_once_each(demo):
-    order = completed(demo)
+def test_warnings_go_out_once_each(shop):
+    order = completed(shop)
     lease = Lease.objects.get(order=order)
     mail.outbox.clear()
     early = lease.expires_at - 8 * DAY
@@ -109,7 +114,7 @@ def test_warnings_go_out_once_each(demo):
     day = lease.expires_at - timedelta(hours=12)
     assert lease_process(now=day) == {"warned": 1}
     assert lease_process(now=day) == {}
-    warnings = Notification.objects.filter(user=demo["alice"], subject__contains="expires")
+    warnings = Notification.objects.filter(user=shop["alice"], subject__contains="expires")
     assert warnings.count() == 2
     lease.refresh_from_db()
     assert lease.warnings_sent == [7, 1]
@@ -117,8 +122,8 @@ def test_warnings_go_out_once_each(demo):
 
 
 @override_settings(CANOPY_LEASE_GRACE_DAYS=3)
-def test_expiry_stops_then_the_grace_period_ends_in_deletion(demo):
-    order = completed(demo)
+def test_expiry_stops_then_the_grace_period_ends_in_deletion(shop):
+    order = completed(shop)
     lease = Lease.objects.get(order=order)
     server = server_of(order)
     expiry = lease.expires_at
@@ -145,10 +150,10 @@ def test_expiry_stops_then_the_grace_period_ends_in_deletion(demo):
     assert lease_process(now=expiry + 4 * DAY) == {}
 
 
-def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(demo):
+def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(shop):
     """Every server of the order stops together; deleting records what each resource cost in
     the state it was in (a stopped server: its idle price), priced by one price book."""
-    order = completed(demo, "web-tier", name="tier", instances=2, zone="shop.example")
+    order = completed(shop, "web-tier", name="tier", instances=2, zone="shop.example")
     servers = list(order.resources.filter(kind="server"))
     assert len(servers) == 2
     expiry = Lease.objects.get(order=order).expires_at
@@ -170,16 +175,16 @@ def test_a_whole_web_tier_is_retired_and_deleted_with_its_savings(demo):
     assert len(volumes) == 2 and volumes <= set(deletes)
 
 
-def test_unretire_starts_the_servers_and_renews_the_lease(demo):
-    order = completed(demo)
+def test_unretire_starts_the_servers_and_renews_the_lease(shop):
+    order = completed(shop)
     lease = Lease.objects.get(order=order)
     server = server_of(order)
     lease_process(now=lease.expires_at)
     run_queued()
     with pytest.raises(PermissionDenied):  # dave is not in web-shop
-        lease_unretire(user=demo["dave"], lease_id=lease.pk)
+        lease_unretire(user=shop["dave"], lease_id=lease.pk)
     now = timezone.now()
-    lease_unretire(user=demo["alice"], lease_id=lease.pk, now=now)
+    lease_unretire(user=shop["alice"], lease_id=lease.pk, now=now)
     run_queued()
     server.refresh_from_db()
     lease.refresh_from_db()

@@ -1,0 +1,44 @@
+"""reads_shared: a page that gathers many selectors asks each visibility question once."""
+
+import pytest
+from django.db.models import QuerySet
+
+from core.models import Project
+from core.selectors import head_and_count, project_ids, reads_shared, shared_read
+
+pytestmark = pytest.mark.django_db
+
+
+def test_inside_reads_shared_project_ids_are_a_list_read_once(demo, django_assert_num_queries):
+    alice = demo["alice"]
+    assert isinstance(project_ids(user=alice, perm="view_project"), QuerySet)
+    with reads_shared():
+        with django_assert_num_queries(1):
+            first = project_ids(user=alice, perm="view_project")
+            again = project_ids(user=alice, perm="view_project")
+        assert first == again == [demo["web_shop"].pk]
+        assert project_ids(user=demo["dave"], perm="view_project") == [demo["data_lab"].pk]
+    assert isinstance(project_ids(user=alice, perm="view_project"), QuerySet)  # gone after
+
+
+def test_shared_read_reads_every_time_outside_the_block(demo):
+    calls = []
+
+    def read():
+        calls.append(1)
+        return len(calls)
+
+    assert (shared_read(("k",), read), shared_read(("k",), read)) == (1, 2)
+    with reads_shared():
+        assert (shared_read(("k",), read), shared_read(("k",), read)) == (3, 3)
+
+
+def test_head_and_count_counts_only_when_the_head_is_full(demo, django_assert_num_queries):
+    projects = Project.objects.order_by("pk")
+    total = projects.count()
+    with django_assert_num_queries(1):
+        head, count = head_and_count(projects, total + 1)
+    assert (len(head), count) == (total, total)
+    with django_assert_num_queries(2):
+        head, count = head_and_count(projects, 1)
+    assert (len(head), count) == (1, total)
