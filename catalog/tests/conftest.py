@@ -7,17 +7,24 @@ import pytest
 
 import provisioning.selectors as provisioning_selectors
 from billing.models import Rate, RateCard
-from catalog.tests.helpers import OTHER_OPTIONS
+from catalog.tests.helpers import OTHER_OPTIONS, catalog_world
 from provisioning.models import CloudAccount
 
 
 @pytest.fixture
-def other_account(demo, monkeypatch) -> CloudAccount:
+def world(db) -> dict:
+    """Acme's people, projects, sandbox account, rate card, budgets, default catalog, quotas and
+    approval policies, by name (see `catalog_world`)."""
+    return catalog_world()
+
+
+@pytest.fixture
+def other_account(world, monkeypatch) -> CloudAccount:
     """A second account serving web-shop, whose cloud offers other sizes, images, locations."""
     account = CloudAccount.objects.create(
-        name="other", organization=demo["web_shop"].organization, provider="sandbox"
+        name="other", organization=world["web_shop"].organization, provider="sandbox"
     )
-    account.projects.set([demo["web_shop"]])
+    account.projects.set([world["web_shop"]])
     # Its own card prices its own size (an unpriced size is refused, not quoted 0).
     card = RateCard.objects.create(name="other prices", cloud_account=account)
     Rate.objects.create(rate_card=card, resource_kind="server", size="xlarge", price=Decimal("1"))
@@ -31,10 +38,10 @@ def other_account(demo, monkeypatch) -> CloudAccount:
 
 
 @pytest.fixture
-def foreign_account(demo) -> CloudAccount:
+def foreign_account(world) -> CloudAccount:
     """An account of web-shop's organization that serves data-lab only."""
     account = CloudAccount.objects.create(
-        name="foreign", organization=demo["web_shop"].organization, provider="sandbox"
+        name="foreign", organization=world["web_shop"].organization, provider="sandbox"
     )
-    account.projects.set([demo["data_lab"]])
+    account.projects.set([world["data_lab"]])
     return account

@@ -14,14 +14,15 @@ from provisioning.tests import saga as provisioning_saga
 PARAMS = {"size": "small", "image": "ubuntu-24.04", "location": "sandbox-1a"}
 
 
-def approved_order(demo, slug: str, **parameters) -> Order:
-    """An approved order of a default-catalog item with its plan pinned (admission is the
-    approvals app's concern)."""
+def approved_order(world: dict, slug: str, **parameters) -> Order:
+    """alice's approved order in web-shop of a default-catalog item, on the account named
+    sandbox, with its plan pinned (admission is the approvals app's concern). `world`: the
+    people and projects by name, as catalog's `world` or the `demo` fixture gives them."""
     item = CatalogItem.objects.get(slug=slug)
     order = Order(
         item=item,
-        project=demo["web_shop"],
-        requester=demo["alice"],
+        project=world["web_shop"],
+        requester=world["alice"],
         parameters={**PARAMS, **parameters},
         cloud_account=CloudAccount.objects.get(name="sandbox"),
         status="approved",

@@ -20,11 +20,11 @@ def _slugs(client: APIClient) -> list[str]:
 # --- dependent options ----------------------------------------------------------------------
 
 
-def test_every_choice_is_rechecked_against_the_chosen_account(demo, api_as, other_account):
-    alice = api_as(demo["alice"])
+def test_every_choice_is_rechecked_against_the_chosen_account(world, api_as, other_account):
+    alice = api_as(world["alice"])
     answer = order_via_api(
         alice,
-        demo,
+        world,
         cloud_account=other_account.pk,
         size="small",
         image="ubuntu-24.04",
@@ -38,7 +38,7 @@ def test_every_choice_is_rechecked_against_the_chosen_account(demo, api_as, othe
     }
     assert not Order.objects.exists()
 
-    ok = order_via_api(alice, demo, cloud_account=other_account.pk, size="xlarge")
+    ok = order_via_api(alice, world, cloud_account=other_account.pk, size="xlarge")
     assert ok.status_code == 201, ok.content
     order = Order.objects.get()
     assert order.cloud_account == other_account and ok.json()["cloud_account"] == other_account.pk
@@ -52,10 +52,10 @@ def test_every_choice_is_rechecked_against_the_chosen_account(demo, api_as, othe
 
 
 def test_an_account_not_serving_the_project_or_lacking_a_kind_is_refused(
-    demo, api_as, other_account, foreign_account, monkeypatch
+    world, api_as, other_account, foreign_account, monkeypatch
 ):
-    alice = api_as(demo["alice"])
-    answer = order_via_api(alice, demo, cloud_account=foreign_account.pk)
+    alice = api_as(world["alice"])
+    answer = order_via_api(alice, world, cloud_account=foreign_account.pk)
     assert answer.status_code == 400
     assert answer.json()["cloud_account"][0].startswith("Choose one of: ")
 
@@ -70,7 +70,7 @@ def test_an_account_not_serving_the_project_or_lacking_a_kind_is_refused(
     )
     web_tier = {
         "item": "web-tier",
-        "project": demo["web_shop"].pk,
+        "project": world["web_shop"].pk,
         "parameters": {"name": "shop", "size": "small", "instances": 2},
     }
     refused = alice.post(
@@ -80,14 +80,15 @@ def test_an_account_not_serving_the_project_or_lacking_a_kind_is_refused(
     )
     assert refused.status_code == 400 and "cloud_account" in refused.json()
     assert (
-        order_via_api(alice, demo, cloud_account=other_account.pk, size="xlarge").status_code == 201
+        order_via_api(alice, world, cloud_account=other_account.pk, size="xlarge").status_code
+        == 201
     )
 
 
 def test_the_options_api_refuses_a_project_or_account_not_offered(
-    demo, api_as, other_account, foreign_account
+    world, api_as, other_account, foreign_account
 ):
-    alice = api_as(demo["alice"])
+    alice = api_as(world["alice"])
     url = "/api/v1/catalog/items/linux-vm/options/"
     assert alice.get(url).json()["cloud_account"] != other_account.pk  # the first by default
     for field, chosen in (("project", 0), ("cloud_account", foreign_account.pk)):
@@ -100,21 +101,21 @@ def test_the_options_api_refuses_a_project_or_account_not_offered(
 # --- entitlements ---------------------------------------------------------------------------
 
 
-def test_an_item_entitled_to_one_project_is_invisible_and_unorderable_elsewhere(demo, api_as):
+def test_an_item_entitled_to_one_project_is_invisible_and_unorderable_elsewhere(world, api_as):
     # autoscaling-web-tier is entitled to acme/web-shop in the default catalog.
-    alice, dave = api_as(demo["alice"]), api_as(demo["dave"])
+    alice, dave = api_as(world["alice"]), api_as(world["dave"])
     assert "autoscaling-web-tier" in _slugs(alice)
     assert "autoscaling-web-tier" not in _slugs(dave) and "web-tier" in _slugs(dave)
     assert dave.get("/api/v1/catalog/items/autoscaling-web-tier/").status_code == 404
-    dave_html = client_as(demo["dave"])
+    dave_html = client_as(world["dave"])
     assert b"Autoscaling web tier" not in dave_html.get("/").content
-    assert b"Autoscaling web tier" in client_as(demo["alice"]).get("/").content
+    assert b"Autoscaling web tier" in client_as(world["alice"]).get("/").content
     assert dave_html.get("/catalog/autoscaling-web-tier/").status_code == 404
     answer = dave.post(
         "/api/v1/orders/",
         {
             "item": "autoscaling-web-tier",
-            "project": demo["data_lab"].pk,
+            "project": world["data_lab"].pk,
             "parameters": {"name": "lab", "size": "small", "instances": 1},
         },
         format="json",
@@ -123,25 +124,25 @@ def test_an_item_entitled_to_one_project_is_invisible_and_unorderable_elsewhere(
     assert not Order.objects.exists()
 
 
-def test_an_item_entitled_to_an_organization(demo, api_as):
+def test_an_item_entitled_to_an_organization(world, api_as):
     item = CatalogItem.objects.get(slug="windows-vm")
-    other = type(demo["web_shop"].organization).objects.create(name="Globex", slug="globex")
+    other = type(world["web_shop"].organization).objects.create(name="Globex", slug="globex")
     item.organizations.set([other])
     assert "windows-vm" not in [
-        i["slug"] for i in api_as(demo["dave"]).get("/api/v1/catalog/items/").json()["results"]
+        i["slug"] for i in api_as(world["dave"]).get("/api/v1/catalog/items/").json()["results"]
     ]
-    item.organizations.add(demo["web_shop"].organization)
-    assert api_as(demo["dave"]).get("/api/v1/catalog/items/windows-vm/").status_code == 200
+    item.organizations.add(world["web_shop"].organization)
+    assert api_as(world["dave"]).get("/api/v1/catalog/items/windows-vm/").status_code == 200
 
 
 # --- quote and cancel -----------------------------------------------------------------------
 
 
-def test_quote_answers_price_and_quota_without_ordering(demo, api_as):
-    alice = api_as(demo["alice"])
+def test_quote_answers_price_and_quota_without_ordering(world, api_as):
+    alice = api_as(world["alice"])
     body = {
         "item": "web-tier",
-        "project": demo["web_shop"].pk,
+        "project": world["web_shop"].pk,
         "parameters": {"name": "shop", "size": "medium", "instances": 3},
     }
     quote = alice.post("/api/v1/orders/quote/", body, format="json")
@@ -150,10 +151,10 @@ def test_quote_answers_price_and_quota_without_ordering(demo, api_as):
     assert isinstance(quote.json()["quota"], list)
     # The form's live estimate says the same as the API.
     estimate = (
-        client_as(demo["alice"])
+        client_as(world["alice"])
         .post(
             "/catalog/web-tier/estimate/",
-            {"project": demo["web_shop"].pk, **body["parameters"], "location": "sandbox-1a"},
+            {"project": world["web_shop"].pk, **body["parameters"], "location": "sandbox-1a"},
         )
         .content.decode()
     )
@@ -185,10 +186,10 @@ def test_quote_answers_price_and_quota_without_ordering(demo, api_as):
     assert Order.objects.count() == 1
 
 
-def test_the_requester_cancels_an_order_not_yet_provisioning(demo, api_as):
-    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
-    order_id = order_via_api(alice, demo).json()["id"]
-    page = client_as(demo["alice"]).get(f"/orders/{order_id}/").content
+def test_the_requester_cancels_an_order_not_yet_provisioning(world, api_as):
+    alice, bob = api_as(world["alice"]), api_as(world["bob"])
+    order_id = order_via_api(alice, world).json()["id"]
+    page = client_as(world["alice"]).get(f"/orders/{order_id}/").content
     assert b'data-testid="cancel-order"' in page
     assert bob.post(f"/api/v1/orders/{order_id}/cancel/").status_code == 403
     answer = alice.post(f"/api/v1/orders/{order_id}/cancel/")
@@ -198,9 +199,9 @@ def test_the_requester_cancels_an_order_not_yet_provisioning(demo, api_as):
     assert again.status_code == 400 and "cancelled" in again.json()["status"][0]
     assert (
         b'data-testid="cancel-order"'
-        not in client_as(demo["alice"]).get(f"/orders/{order_id}/").content
+        not in client_as(world["alice"]).get(f"/orders/{order_id}/").content
     )
 
-    html_order = order_via_api(alice, demo, name="web-2").json()["id"]
-    response = client_as(demo["alice"]).post(f"/orders/{html_order}/cancel/", follow=True)
+    html_order = order_via_api(alice, world, name="web-2").json()["id"]
+    response = client_as(world["alice"]).post(f"/orders/{html_order}/cancel/", follow=True)
     assert b'data-testid="order-status">cancelled<' in response.content

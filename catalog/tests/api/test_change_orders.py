@@ -1,5 +1,5 @@
 """Every change is an order: day-2 changes of cost or capacity and destroys are priced, admitted
-against the quota and budget, approved under the demo's policies and only then carried out by
+against the quota and budget, approved under Acme's policies and only then carried out by
 provisioning's sagas; immediate actions stay immediate."""
 
 from decimal import Decimal
@@ -24,9 +24,9 @@ from provisioning.services.day2 import resource_action_request
 pytestmark = pytest.mark.django_db
 
 
-def test_a_resize_to_large_is_priced_then_goes_to_bob_and_finance_before_it_runs(demo, api_as):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_a_resize_to_large_is_priced_then_goes_to_bob_and_finance_before_it_runs(world, api_as):
+    alice, bob, carol = (api_as(world[name]) for name in ("alice", "bob", "carol"))
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     delta = server_price("large") - server_price("small")
 
     quote = alice.post(
@@ -53,7 +53,7 @@ def test_a_resize_to_large_is_priced_then_goes_to_bob_and_finance_before_it_runs
     assert change.status == "pending_approval"
     assert change.approval.policy_name == "Acme standard"
     assert [s.name for s in change.approval.stages.all()] == ["Manager", "Finance"]
-    assert Notification.objects.filter(user=demo["bob"], subject__contains="resize web-1").exists()
+    assert Notification.objects.filter(user=world["bob"], subject__contains="resize web-1").exists()
 
     assert decide_and_deploy(bob, change_id).status_code == 200
     server.refresh_from_db()
@@ -77,9 +77,9 @@ def test_a_resize_to_large_is_priced_then_goes_to_bob_and_finance_before_it_runs
     ]
 
 
-def test_a_small_volume_extend_is_approved_by_the_policy(demo, api_as):
-    alice = api_as(demo["alice"])
-    order = provisioned(demo, "block-volume", name="files", size_gb=10)
+def test_a_small_volume_extend_is_approved_by_the_policy(world, api_as):
+    alice = api_as(world["alice"])
+    order = provisioned(world, "block-volume", name="files", size_gb=10)
     volume = order.resources.get(kind="volume")
     answer = alice.post(
         f"/api/v1/resources/{volume.pk}/actions/", {"action": "extend", "size_gb": 50}
@@ -97,10 +97,10 @@ def test_a_small_volume_extend_is_approved_by_the_policy(demo, api_as):
     assert change.status == "completed" and volume.properties["size_gb"] == 50
 
 
-def test_a_database_destroy_waits_for_the_manager(demo, api_as):
-    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
+def test_a_database_destroy_waits_for_the_manager(world, api_as):
+    alice, bob = api_as(world["alice"]), api_as(world["bob"])
     database = (
-        provisioned(demo, "postgresql-db", name="orders", db_name="orders", storage_gb=20)
+        provisioned(world, "postgresql-db", name="orders", db_name="orders", storage_gb=20)
         .resources.filter(kind="database")
         .get()
     )
@@ -112,7 +112,7 @@ def test_a_database_destroy_waits_for_the_manager(demo, api_as):
     change = Order.objects.get(pk=answer.data["id"])
     assert change.status == "pending_approval"
     assert change.approval.policy_name == "Acme database deletions"
-    assert list(change.approval.current_stage.approvers.all()) == [demo["bob"]]
+    assert list(change.approval.current_stage.approvers.all()) == [world["bob"]]
     database.refresh_from_db()
     assert database.state == "active"
 
@@ -127,9 +127,9 @@ def test_a_database_destroy_waits_for_the_manager(demo, api_as):
     assert database.state == "deleted"
 
 
-def test_other_deletions_are_approved_at_once_and_a_whole_order_too(demo, api_as):
-    alice = api_as(demo["alice"])
-    order = provisioned(demo, "linux-vm", name="web-1")
+def test_other_deletions_are_approved_at_once_and_a_whole_order_too(world, api_as):
+    alice = api_as(world["alice"])
+    order = provisioned(world, "linux-vm", name="web-1")
     answer = alice.post(f"/api/v1/orders/{order.pk}/destroy/")
     assert answer.status_code == 202, answer.content
     assert answer.data["summary"] == f"Destroy: order #{order.pk} (Linux VM)"
@@ -141,9 +141,9 @@ def test_other_deletions_are_approved_at_once_and_a_whole_order_too(demo, api_as
     assert order.resources.get().state == "deleted"
 
 
-def test_immediate_actions_answer_200_with_their_step(demo, api_as):
-    alice = api_as(demo["alice"])
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_immediate_actions_answer_200_with_their_step(world, api_as):
+    alice = api_as(world["alice"])
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     answer = alice.post(f"/api/v1/resources/{server.pk}/actions/", {"action": "stop"})
     assert answer.status_code == 200, answer.content
     assert answer.data["action"] == "stop"
@@ -153,9 +153,9 @@ def test_immediate_actions_answer_200_with_their_step(demo, api_as):
     assert not Order.objects.filter(kind__in=["change", "destroy"]).exists()
 
 
-def test_a_second_change_while_one_is_pending_is_refused(demo, api_as):
-    alice = api_as(demo["alice"])
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_a_second_change_while_one_is_pending_is_refused(world, api_as):
+    alice = api_as(world["alice"])
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     first = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
     )
@@ -172,10 +172,10 @@ def test_a_second_change_while_one_is_pending_is_refused(demo, api_as):
     assert destroy.status_code == 400
 
 
-def test_a_change_over_the_quota_is_refused_like_an_order(demo, api_as):
-    alice = api_as(demo["alice"])
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    Quota.objects.filter(project=demo["web_shop"]).update(max_vcpus=1)
+def test_a_change_over_the_quota_is_refused_like_an_order(world, api_as):
+    alice = api_as(world["alice"])
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
+    Quota.objects.filter(project=world["web_shop"]).update(max_vcpus=1)
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
     )
@@ -184,9 +184,9 @@ def test_a_change_over_the_quota_is_refused_like_an_order(demo, api_as):
     assert not Order.objects.filter(kind="change").exists()
 
 
-def test_a_rejected_change_leaves_the_resource_and_releases_its_reservation(demo, api_as):
-    alice, bob = api_as(demo["alice"]), api_as(demo["bob"])
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_a_rejected_change_leaves_the_resource_and_releases_its_reservation(world, api_as):
+    alice, bob = api_as(world["alice"]), api_as(world["bob"])
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     before = reserved_vcpus()
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
@@ -202,9 +202,9 @@ def test_a_rejected_change_leaves_the_resource_and_releases_its_reservation(demo
     assert not Deployment.objects.filter(change_order=change).exists()
 
 
-def test_a_pending_change_can_be_cancelled(demo, api_as):
-    alice = api_as(demo["alice"])
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_a_pending_change_can_be_cancelled(world, api_as):
+    alice = api_as(world["alice"])
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     before = reserved_vcpus()
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
@@ -220,9 +220,11 @@ def test_a_pending_change_can_be_cancelled(demo, api_as):
     assert again.status_code == 202  # nothing is pending any more
 
 
-def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_immediate(demo, api_as):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
-    order = provisioned(demo, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
+def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_immediate(
+    world, api_as
+):
+    alice, bob, carol = (api_as(world[name]) for name in ("alice", "bob", "carol"))
+    order = provisioned(world, "autoscaling-web-tier", name="shop", instances=1, max_instances=4)
     group = order.resources.get(kind="autoscaling_group")
     one_server = server_price("small")
 
@@ -272,10 +274,10 @@ def test_a_groups_desired_count_and_bounds_are_ordered_and_its_engine_stays_imme
     assert Order.objects.filter(kind="change").count() == 2
 
 
-def test_a_change_over_a_refusing_budget_is_refused_and_a_saving_one_is_not(demo, api_as):
-    alice = api_as(demo["alice"])
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    Budget.objects.filter(project=demo["web_shop"]).update(
+def test_a_change_over_a_refusing_budget_is_refused_and_a_saving_one_is_not(world, api_as):
+    alice = api_as(world["alice"])
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
+    Budget.objects.filter(project=world["web_shop"]).update(
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
     )
     answer = alice.post(

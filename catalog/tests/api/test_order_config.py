@@ -22,35 +22,35 @@ from tests.fixtures import order_via_api
 
 
 @pytest.fixture
-def alice(demo, api_as):
-    client = api_as(demo["alice"])
-    assert order_via_api(client, demo, admit=False).status_code == 201  # the cache is warm
+def alice(world, api_as):
+    client = api_as(world["alice"])
+    assert order_via_api(client, world, admit=False).status_code == 201  # the cache is warm
     return client
 
 
 @pytest.mark.django_db
-def test_a_deactivated_item_is_refused_at_once(demo, alice):
-    item = demo["linux_vm"]
+def test_a_deactivated_item_is_refused_at_once(world, alice):
+    item = world["linux_vm"]
     item.is_active = False
     item.save()
-    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 404
+    assert order_via_api(alice, world, admit=False, name="web-2").status_code == 404
 
 
 @pytest.mark.django_db
-def test_a_withdrawn_entitlement_is_refused_at_once(demo, alice):
-    demo["linux_vm"].projects.set([demo["data_lab"]])
-    answer = order_via_api(alice, demo, admit=False, name="web-2")
+def test_a_withdrawn_entitlement_is_refused_at_once(world, alice):
+    world["linux_vm"].projects.set([world["data_lab"]])
+    answer = order_via_api(alice, world, admit=False, name="web-2")
     assert answer.status_code == 403
-    demo["linux_vm"].projects.clear()
-    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 201
+    world["linux_vm"].projects.clear()
+    assert order_via_api(alice, world, admit=False, name="web-3").status_code == 201
 
 
 @pytest.mark.django_db
-def test_a_new_price_is_quoted_at_once(demo, alice):
+def test_a_new_price_is_quoted_at_once(world, alice):
     rate = Rate.objects.get(resource_kind="server", size="large")
     rate.price *= 2
     rate.save()
-    answer = order_via_api(alice, demo, admit=False, name="web-2", size="large")
+    answer = order_via_api(alice, world, admit=False, name="web-2", size="large")
     order = Order.objects.get(pk=answer.data["id"])
     resources = resolve_resources(item=order.item, parameters=order.parameters)
     fresh = monthly_quote(cloud_account_id=order.cloud_account_id, resources=resources)
@@ -58,15 +58,14 @@ def test_a_new_price_is_quoted_at_once(demo, alice):
 
 
 @pytest.mark.django_db
-def test_a_newly_linked_cloud_account_is_offered_at_once(demo, alice):
-    sandbox = CloudAccount.objects.get(name="sandbox")
+def test_a_newly_linked_cloud_account_is_offered_at_once(world, alice):
     other = CloudAccount.objects.create(
-        name="sandbox-2", organization=sandbox.organization, provider="sandbox"
+        name="sandbox-2", organization=world["sandbox"].organization, provider="sandbox"
     )
-    refused = order_via_api(alice, demo, admit=False, name="web-2", cloud_account=other.pk)
+    refused = order_via_api(alice, world, admit=False, name="web-2", cloud_account=other.pk)
     assert refused.status_code == 400 and "cloud_account" in refused.json()
-    other.projects.add(demo["web_shop"])
-    answer = order_via_api(alice, demo, admit=False, name="web-3", cloud_account=other.pk)
+    other.projects.add(world["web_shop"])
+    answer = order_via_api(alice, world, admit=False, name="web-3", cloud_account=other.pk)
     assert answer.status_code == 201, answer.content
     assert Order.objects.get(pk=answer.data["id"]).cloud_account == other
 
@@ -83,25 +82,25 @@ def clock(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_another_process_s_change_is_seen_through_the_generation(demo, clock, alice):
+def test_another_process_s_change_is_seen_through_the_generation(world, clock, alice):
     # A write elsewhere: no signal in this process, only the shared generation changes.
-    CatalogItem.objects.filter(pk=demo["linux_vm"].pk).update(is_active=False)
-    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201  # cached
+    CatalogItem.objects.filter(pk=world["linux_vm"].pk).update(is_active=False)
+    assert order_via_api(alice, world, admit=False, name="web-2").status_code == 201  # cached
     cache.set(order_config.GENERATION_KEY, "written-by-another-process", None)
-    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 201  # not read yet
+    assert order_via_api(alice, world, admit=False, name="web-3").status_code == 201  # not read yet
     clock.now += order_config.CHECK_INTERVAL
-    assert order_via_api(alice, demo, admit=False, name="web-4").status_code == 404
+    assert order_via_api(alice, world, admit=False, name="web-4").status_code == 404
 
 
 @pytest.mark.django_db
-def test_a_write_without_signal_is_seen_after_the_ttl(demo, alice, monkeypatch):
-    CatalogItem.objects.filter(pk=demo["linux_vm"].pk).update(is_active=False)
+def test_a_write_without_signal_is_seen_after_the_ttl(world, alice, monkeypatch):
+    CatalogItem.objects.filter(pk=world["linux_vm"].pk).update(is_active=False)
     monkeypatch.setattr(order_config, "TTL", 0.0)
-    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 404
+    assert order_via_api(alice, world, admit=False, name="web-2").status_code == 404
 
 
 @pytest.mark.django_db
-def test_order_requests_read_the_cache_once_per_interval(demo, clock, alice, monkeypatch):
+def test_order_requests_read_the_cache_once_per_interval(world, clock, alice, monkeypatch):
     """The generation and the account's options come in one round trip (the warm-up order
     read the same account's options), and not again within CHECK_INTERVAL."""
     clock.now += order_config.CHECK_INTERVAL
@@ -123,22 +122,22 @@ def test_order_requests_read_the_cache_once_per_interval(demo, clock, alice, mon
 
     for name in ("get", "get_many", "set", "add", "delete", "has_key"):
         monkeypatch.setattr(order_config.cache, name, recorded(name, getattr(cache, name)))
-    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
+    assert order_via_api(alice, world, admit=False, name="web-2").status_code == 201
     (account,) = {order.cloud_account for order in Order.objects.all()}
     options_key = provisioning_selectors.options_cache_key(account.pk)
     assert calls == [("get_many", [order_config.GENERATION_KEY, options_key])]
     clock.now += order_config.CHECK_INTERVAL / 2
-    assert order_via_api(alice, demo, admit=False, name="web-3").status_code == 201
+    assert order_via_api(alice, world, admit=False, name="web-3").status_code == 201
     assert len(calls) == 1
 
 
 @pytest.mark.django_db
-def test_an_organization_quota_is_screened_with_every_project_s_orders(demo, alice, api_as):
-    Quota.objects.create(organization=demo["web_shop"].organization, max_servers=1)
-    dave = api_as(demo["dave"])  # data-lab, the same organization
-    data_lab = {**demo, "web_shop": demo["data_lab"]}
+def test_an_organization_quota_is_screened_with_every_project_s_orders(world, alice, api_as):
+    Quota.objects.create(organization=world["web_shop"].organization, max_servers=1)
+    dave = api_as(world["dave"])  # data-lab, the same organization
+    data_lab = {**world, "web_shop": world["data_lab"]}
     assert order_via_api(dave, data_lab, name="lab-1").status_code == 201  # admitted: 1 of 1
-    refused = order_via_api(alice, demo, admit=False, name="web-2")
+    refused = order_via_api(alice, world, admit=False, name="web-2")
     assert refused.status_code == 400
     assert refused.json() == {
         "quota": ["Over the server quota of Acme: this needs 1, 1 of 1 are already taken."]
@@ -146,10 +145,10 @@ def test_an_organization_quota_is_screened_with_every_project_s_orders(demo, ali
 
 
 @pytest.mark.django_db
-def test_a_refusing_budget_of_another_cost_center_lets_the_order_through(demo, alice):
+def test_a_refusing_budget_of_another_cost_center_lets_the_order_through(world, alice):
     # The screen sees a refusing budget in the organization; billing's rule says it is not
     # web-shop's, so the order is accepted.
     Budget.objects.filter(cost_center="CC-200").update(
         monthly_amount=Decimal("0.01"), refuse_orders_over_budget=True
     )
-    assert order_via_api(alice, demo, admit=False, name="web-2").status_code == 201
+    assert order_via_api(alice, world, admit=False, name="web-2").status_code == 201

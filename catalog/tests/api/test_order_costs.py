@@ -11,14 +11,14 @@ from tests.fixtures import wait_until
 pytestmark = pytest.mark.django_db
 
 
-def test_a_completed_order_shows_in_month_to_date_at_once(demo, api_as, celery_worker_process):
+def test_a_completed_order_shows_in_month_to_date_at_once(world, api_as, celery_worker_process):
     """dave's self-service order, provisioned by a real worker: once it completes, carol's
     month to date names it (the accrual is read at report time, not at the next metering)."""
-    answer = api_as(demo["dave"]).post(
+    answer = api_as(world["dave"]).post(
         "/api/v1/orders/",
         {
             "item": "linux-vm",
-            "project": demo["data_lab"].pk,
+            "project": world["data_lab"].pk,
             "parameters": {"name": "mtd-1", "size": "small"},
         },
         format="json",
@@ -30,10 +30,10 @@ def test_a_completed_order_shows_in_month_to_date_at_once(demo, api_as, celery_w
         timeout=60,
         what="the order to complete",
     )
-    client = api_as(demo["carol"])
+    client = api_as(world["carol"])
 
     def listed() -> bool:
-        rows = client.get(f"/api/v1/chargeback/?group_by=resource&project={demo['data_lab'].pk}")
+        rows = client.get(f"/api/v1/chargeback/?group_by=resource&project={world['data_lab'].pk}")
         return any(
             row["label"] == "mtd-1" and row["run_rate"] != "0.00" for row in rows.data["rows"]
         )

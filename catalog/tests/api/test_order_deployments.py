@@ -12,27 +12,27 @@ from provisioning.services.saga import deployment_start
 pytestmark = pytest.mark.django_db
 
 
-def test_destroying_an_order_is_a_destroy_order_then_the_saga_in_reverse(demo, api_as):
-    order = approved_order(demo, "web-tier", name="shop", instances=2)
+def test_destroying_an_order_is_a_destroy_order_then_the_saga_in_reverse(world, api_as):
+    order = approved_order(world, "web-tier", name="shop", instances=2)
     deployment_start(order=order)
     run_queued()
-    answer = api_as(demo["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
+    answer = api_as(world["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
     assert answer.status_code == 202, answer.data
     assert answer.data["kind"] == "destroy"  # a destroy order, which "Acme deletions" approves
     admit_and_deploy(answer.data["id"])
     run_queued()
     assert not SandboxObject.objects.exists()
-    again = api_as(demo["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
+    again = api_as(world["alice"]).post(f"/api/v1/orders/{order.pk}/destroy/")
     assert again.status_code == 400
 
 
-def test_day2_actions_record_lifecycle_events(demo, api_as):
-    order = approved_order(demo, "web-tier", name="shop", instances=1)
+def test_day2_actions_record_lifecycle_events(world, api_as):
+    order = approved_order(world, "web-tier", name="shop", instances=1)
     deployment_start(order=order)
     run_queued()
     server = order.resources.get(kind="server")
     volume = order.resources.get(kind="volume")
-    alice = api_as(demo["alice"])
+    alice = api_as(world["alice"])
 
     def act(resource: Resource, body: dict) -> int:
         """Request an action; a change order (202) is admitted, and approved by "Acme small

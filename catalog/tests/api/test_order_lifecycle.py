@@ -12,9 +12,9 @@ from tests.fixtures import order_via_api
 pytestmark = pytest.mark.django_db
 
 
-def test_editing_the_item_after_submit_changes_nothing_that_is_deployed(demo, api_as):
-    alice = api_as(demo["alice"])
-    order = Order.objects.get(pk=order_via_api(alice, demo, admit=False).data["id"])
+def test_editing_the_item_after_submit_changes_nothing_that_is_deployed(world, api_as):
+    alice = api_as(world["alice"])
+    order = Order.objects.get(pk=order_via_api(alice, world, admit=False).data["id"])
     pinned, digest = order.plan, order.plan_digest
     assert digest == plan_digest(pinned)
     assert pinned["resources"][0]["properties"]["size"] == "small"
@@ -33,14 +33,14 @@ def test_editing_the_item_after_submit_changes_nothing_that_is_deployed(demo, ap
     # Admission, the approver's page, the API and the deployment all read the pinned plan.
     admit_order(order.pk)
     order.refresh_from_db()
-    approval = api_as(demo["bob"]).get(f"/api/v1/approvals/{order.approval.pk}/").json()
+    approval = api_as(world["bob"]).get(f"/api/v1/approvals/{order.approval.pk}/").json()
     assert approval["order"]["plan"] == pinned and approval["order"]["plan_digest"] == digest
-    page = client_as(demo["bob"]).get(f"/approvals/{order.approval.pk}/").content.decode()
+    page = client_as(world["bob"]).get(f"/approvals/{order.approval.pk}/").content.decode()
     assert "size small" in page and "size large" not in page
     assert f"at {pinned['monthly_cost']} USD / month" in page
     assert alice.get(f"/api/v1/orders/{order.pk}/").json()["plan"] == pinned
 
-    approve_as_bob(api_as, demo, order)
+    approve_as_bob(api_as, world, order)
     run_queued()
     order.refresh_from_db()
     assert order.status == "completed" and order.plan_digest == digest
@@ -54,13 +54,13 @@ def test_editing_the_item_after_submit_changes_nothing_that_is_deployed(demo, ap
     assert deployed == expected
 
 
-def test_the_approve_request_keeps_to_its_query_baseline(demo, api_as, query_baseline):
+def test_the_approve_request_keeps_to_its_query_baseline(world, api_as, query_baseline):
     """approvals.approve (bench/approve.py measures the same request, with its token lookup: one
     more; 45 when the deployment was planned inside it, 15 when the answer re-read the chain of
     stages)."""
-    bob = api_as(demo["bob"])
+    bob = api_as(world["bob"])
     orders = [
-        Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo, name=f"q-{i}").data["id"])
+        Order.objects.get(pk=order_via_api(api_as(world["alice"]), world, name=f"q-{i}").data["id"])
         for i in range(2)
     ]
     first, second = (order.approval.pk for order in orders)

@@ -11,11 +11,11 @@ from tests.fixtures import order_via_api, wait_until
 pytestmark = pytest.mark.worker
 
 
-def test_worker_provisions_an_approved_order_and_destroys_it(demo, celery_worker_process):
+def test_worker_provisions_an_approved_order_and_destroys_it(world, celery_worker_process):
     alice, bob = APIClient(), APIClient()
-    alice.force_authenticate(demo["alice"])
-    bob.force_authenticate(demo["bob"])
-    order_id = order_via_api(alice, demo, admit=False).data["id"]
+    alice.force_authenticate(world["alice"])
+    bob.force_authenticate(world["bob"])
+    order_id = order_via_api(alice, world, admit=False).data["id"]
     wait_until(
         lambda: Order.objects.get(pk=order_id).status == "pending_approval",
         what="the worker admitted the order",

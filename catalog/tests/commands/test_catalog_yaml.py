@@ -19,7 +19,7 @@ def _load(path) -> str:
     return out.getvalue()
 
 
-def test_catalog_load_is_idempotent(demo):
+def test_catalog_load_is_idempotent(world):
     before = catalog_export()
     assert "8 items" in _load(DEFAULT_CATALOG)
     assert catalog_export() == before
@@ -30,7 +30,7 @@ def test_catalog_load_is_idempotent(demo):
     ] == ["web-shop"]
 
 
-def test_dump_then_load_restores_the_same_rows(demo, tmp_path):
+def test_dump_then_load_restores_the_same_rows(world, tmp_path):
     dumped = tmp_path / "catalog.yaml"
     call_command("catalog_dump", "-o", str(dumped))
     before = catalog_export()
@@ -38,14 +38,14 @@ def test_dump_then_load_restores_the_same_rows(demo, tmp_path):
     item = CatalogItem.objects.get(slug="web-tier")
     item.name, item.resources = "Changed", [{"key": "x"}]
     item.save()
-    item.organizations.add(demo["web_shop"].organization)
+    item.organizations.add(world["web_shop"].organization)
     CatalogItem.objects.get(slug="autoscaling-web-tier").projects.clear()
     # …and the file kept in git puts it back.
     _load(dumped)
     assert catalog_export() == before
 
 
-def test_bad_yaml_is_refused_with_clear_errors_and_nothing_changes(demo, tmp_path):
+def test_bad_yaml_is_refused_with_clear_errors_and_nothing_changes(world, tmp_path):
     before = catalog_export()
     broken = tmp_path / "broken.yaml"
     broken.write_text("items: [\n  - slug: x\n")

@@ -10,8 +10,8 @@ from core.selectors import user_has_project_perm
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_prepared_read_is_prepared_again_in_a_new_database_session(demo):
-    alice, web_shop = demo["alice"], demo["web_shop"]
+def test_a_prepared_read_is_prepared_again_in_a_new_database_session(world):
+    alice, web_shop = world["alice"], world["web_shop"]
     assert user_has_project_perm(user=alice, project=web_shop, perm="order_in_project")
     connection.close()  # as CONN_MAX_AGE or a failed health check does between requests
     assert user_has_project_perm(user=alice, project=web_shop, perm="order_in_project")
@@ -22,8 +22,8 @@ def test_a_prepared_read_is_prepared_again_in_a_new_database_session(demo):
 
 
 @pytest.mark.django_db
-def test_the_order_permission_is_the_user_s_own_or_a_group_s(demo):
-    dave, web_shop, data_lab = demo["dave"], demo["web_shop"], demo["data_lab"]
+def test_the_order_permission_is_the_user_s_own_or_a_group_s(world):
+    dave, web_shop, data_lab = world["dave"], world["web_shop"], world["data_lab"]
     assert user_has_project_perm(user=dave, project=data_lab, perm="order_in_project")
     assert not user_has_project_perm(user=dave, project=web_shop, perm="order_in_project")
     team = Group.objects.create(name="web-shop team")

@@ -9,8 +9,8 @@ from catalog.selectors.ordering import chosen_or_first
 pytestmark = pytest.mark.django_db
 
 
-def test_a_project_or_account_is_the_chosen_one_or_else_the_first(demo, other_account):
-    accounts = cloud_accounts_for_item(item=demo["linux_vm"], project=demo["web_shop"])
+def test_a_project_or_account_is_the_chosen_one_or_else_the_first(world, other_account):
+    accounts = cloud_accounts_for_item(item=world["linux_vm"], project=world["web_shop"])
     first, second = accounts
     for nothing in (None, ""):
         assert chosen_or_first(accounts, chosen=nothing, field="cloud_account") == first

@@ -15,9 +15,9 @@ from provisioning.services.saga import step_execute
 pytestmark = pytest.mark.django_db
 
 
-def test_a_redelivered_change_is_applied_once(demo, api_as):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_a_redelivered_change_is_applied_once(world, api_as):
+    alice, bob, carol = (api_as(world[name]) for name in ("alice", "bob", "carol"))
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
     )
@@ -42,9 +42,9 @@ def test_a_redelivered_change_is_applied_once(demo, api_as):
     assert resized.count() == 1
 
 
-def test_a_failed_change_fails_its_order_with_the_providers_message(demo, api_as):
-    alice, bob, carol = (api_as(demo[name]) for name in ("alice", "bob", "carol"))
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
+def test_a_failed_change_fails_its_order_with_the_providers_message(world, api_as):
+    alice, bob, carol = (api_as(world[name]) for name in ("alice", "bob", "carol"))
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
     answer = alice.post(
         f"/api/v1/resources/{server.pk}/actions/", {"action": "resize", "size": "large"}
     )

@@ -51,9 +51,9 @@ def _load_leases(default, maximum) -> None:
 
 @pytest.mark.parametrize(("lease", "field", "message"), BAD_LEASES)
 def test_bad_lease_days_are_refused_by_the_model_the_admin_and_catalog_load(
-    demo, lease, field, message
+    world, lease, field, message
 ):
-    item = demo["linux_vm"]
+    item = world["linux_vm"]
     before = catalog_export()
 
     item.lease_default_days, item.lease_max_days = lease
@@ -72,8 +72,8 @@ def test_bad_lease_days_are_refused_by_the_model_the_admin_and_catalog_load(
 
 
 @pytest.mark.parametrize("lease", GOOD_LEASES)
-def test_sensible_lease_days_are_accepted_everywhere(demo, lease):
-    item = demo["linux_vm"]
+def test_sensible_lease_days_are_accepted_everywhere(world, lease):
+    item = world["linux_vm"]
     item.lease_default_days, item.lease_max_days = lease
     item.full_clean()
     form = _admin_form(CatalogItem.objects.get(pk=item.pk), *lease)
@@ -83,7 +83,7 @@ def test_sensible_lease_days_are_accepted_everywhere(demo, lease):
     assert (loaded.lease_default_days, loaded.lease_max_days) == lease
 
 
-def test_catalog_load_refuses_lease_days_that_are_not_whole_numbers(demo):
+def test_catalog_load_refuses_lease_days_that_are_not_whole_numbers(world):
     for default in ("30", 1.5, True):
         with pytest.raises(ValidationError) as error:
             _load_leases(default, None)

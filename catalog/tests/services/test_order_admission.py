@@ -25,9 +25,9 @@ from tests.fixtures import order_via_api, wait_until
 
 
 @pytest.mark.django_db
-def test_submission_answers_submitted_and_the_worker_admits_it(demo, api_as):
-    alice = api_as(demo["alice"])
-    answer = order_via_api(alice, demo, admit=False)
+def test_submission_answers_submitted_and_the_worker_admits_it(world, api_as):
+    alice = api_as(world["alice"])
+    answer = order_via_api(alice, world, admit=False)
     assert answer.status_code == 201, answer.content
     order = Order.objects.get(pk=answer.data["id"])
     assert (answer.data["status"], order.status) == ("submitted", "submitted")
@@ -38,7 +38,7 @@ def test_submission_answers_submitted_and_the_worker_admits_it(demo, api_as):
     order.refresh_from_db()
     assert order.status == "pending_approval"
     assert QuotaEntry.objects.get(order=order).status == LedgerStatus.RESERVED
-    assert Notification.objects.filter(user=demo["bob"], subject__contains=f"#{order.pk}")
+    assert Notification.objects.filter(user=world["bob"], subject__contains=f"#{order.pk}")
     assert list(
         AuditEvent.objects.filter(order=order, action="order.status").values_list(
             "from_state", "to_state"
@@ -47,8 +47,8 @@ def test_submission_answers_submitted_and_the_worker_admits_it(demo, api_as):
 
 
 @pytest.mark.django_db
-def test_a_redelivered_admission_changes_nothing(demo, api_as, query_baseline):
-    order_id = order_via_api(api_as(demo["alice"]), demo).data["id"]
+def test_a_redelivered_admission_changes_nothing(world, api_as, query_baseline):
+    order_id = order_via_api(api_as(world["alice"]), world).data["id"]
     events = AuditEvent.objects.count()
     # The locked read (inside a savepoint), nothing else.
     with query_baseline("catalog.order_admit_again"):
@@ -59,9 +59,9 @@ def test_a_redelivered_admission_changes_nothing(demo, api_as, query_baseline):
 
 
 @pytest.mark.django_db
-def test_an_order_cancelled_before_admission_is_left_alone(demo, api_as):
-    alice = api_as(demo["alice"])
-    order_id = order_via_api(alice, demo, admit=False).data["id"]
+def test_an_order_cancelled_before_admission_is_left_alone(world, api_as):
+    alice = api_as(world["alice"])
+    order_id = order_via_api(alice, world, admit=False).data["id"]
     assert alice.post(f"/api/v1/orders/{order_id}/cancel/").json()["status"] == "cancelled"
     admit_order(order_id)
     assert Order.objects.get(pk=order_id).status == "cancelled"
@@ -69,24 +69,24 @@ def test_an_order_cancelled_before_admission_is_left_alone(demo, api_as):
 
 
 @pytest.mark.django_db
-def test_an_order_that_no_longer_fits_at_admission_is_rejected_and_alice_told(demo, api_as):
+def test_an_order_that_no_longer_fits_at_admission_is_rejected_and_alice_told(world, api_as):
     """The pre-check passed, then the quota filled (here: lowered) before the worker ran."""
-    answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
-    Quota.objects.update_or_create(project=demo["web_shop"], defaults={"max_servers": 0})
+    answer = order_via_api(api_as(world["alice"]), world, admit=False)
+    Quota.objects.update_or_create(project=world["web_shop"], defaults={"max_servers": 0})
     admit_order(answer.data["id"])
     order = Order.objects.get(pk=answer.data["id"])
     message = "Over the server quota of web-shop: this needs 1, 0 of 0 are already taken."
     assert (order.status, order.status_message) == ("rejected", message)
     assert not QuotaEntry.objects.filter(status=LedgerStatus.RESERVED).exists()
     assert not ApprovalRequest.objects.exists()
-    (note,) = Notification.objects.filter(user=demo["alice"])
+    (note,) = Notification.objects.filter(user=world["alice"])
     assert note.subject == f"Order #{order.pk} Linux VM: refused" and note.body == message
     assert AuditEvent.objects.get(order=order, to_state="rejected").message == message
 
 
 @pytest.mark.django_db
-def test_beat_admits_an_order_whose_message_was_lost(demo, api_as):
-    order_id = order_via_api(api_as(demo["alice"]), demo, admit=False).data["id"]
+def test_beat_admits_an_order_whose_message_was_lost(world, api_as):
+    order_id = order_via_api(api_as(world["alice"]), world, admit=False).data["id"]
     assert orders_admit_overdue() == 0  # just submitted: its message is on its way
     later = timezone.now() + ADMISSION_OVERDUE + timedelta(seconds=1)
     assert orders_admit_overdue(now=later) == 1
@@ -112,12 +112,12 @@ def publishes(monkeypatch):
 
 @pytest.mark.django_db
 def test_a_burst_of_orders_sends_one_admission_message_and_it_admits_them_all(
-    demo, api_as, publishes, django_capture_on_commit_callbacks
+    world, api_as, publishes, django_capture_on_commit_callbacks
 ):
-    alice = api_as(demo["alice"])
+    alice = api_as(world["alice"])
     with django_capture_on_commit_callbacks(execute=True):
-        first = order_via_api(alice, demo, admit=False, name="web-1").data["id"]
-        second = order_via_api(alice, demo, admit=False, name="web-2").data["id"]
+        first = order_via_api(alice, world, admit=False, name="web-1").data["id"]
+        second = order_via_api(alice, world, admit=False, name="web-2").data["id"]
     assert len(publishes) == 1
 
     assert orders_admit_submitted() == 2  # the worker's task
@@ -126,26 +126,26 @@ def test_a_burst_of_orders_sends_one_admission_message_and_it_admits_them_all(
     assert orders_admit_submitted() == 0  # a second delivery finds nothing to do
 
     with django_capture_on_commit_callbacks(execute=True):  # the task cleared the flag
-        order_via_api(alice, demo, admit=False, name="web-3")
+        order_via_api(alice, world, admit=False, name="web-3")
     assert len(publishes) == 2
 
 
 @pytest.mark.django_db
 def test_a_flag_whose_task_was_lost_expires_and_beat_admits_what_it_held_back(
-    demo, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks
+    world, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(order_lifecycle, "ADMISSION_FLAG_TTL", 1)
-    alice = api_as(demo["alice"])
+    alice = api_as(world["alice"])
     with django_capture_on_commit_callbacks(execute=True):
-        held = order_via_api(alice, demo, admit=False, name="web-1").data["id"]
+        held = order_via_api(alice, world, admit=False, name="web-1").data["id"]
     publishes.clear()  # as if the worker died before running the task
 
     with django_capture_on_commit_callbacks(execute=True):
-        order_via_api(alice, demo, admit=False, name="web-2")
+        order_via_api(alice, world, admit=False, name="web-2")
     assert publishes == []  # the flag of the lost task holds it back…
     wait_until(lambda: ADMISSION_FLAG not in cache, timeout=10, what="the flag expires")
     with django_capture_on_commit_callbacks(execute=True):
-        order_via_api(alice, demo, admit=False, name="web-3")
+        order_via_api(alice, world, admit=False, name="web-3")
     assert len(publishes) == 1  # …only until it expires
 
     later = timezone.now() + ADMISSION_OVERDUE + timedelta(seconds=1)
@@ -155,14 +155,14 @@ def test_a_flag_whose_task_was_lost_expires_and_beat_admits_what_it_held_back(
 
 @pytest.mark.django_db
 def test_a_broker_down_at_commit_does_not_fail_the_submission(
-    demo, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks, caplog
+    world, api_as, publishes, monkeypatch, django_capture_on_commit_callbacks, caplog
 ):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(celery_app, "send_task", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
-        answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
+        answer = order_via_api(api_as(world["alice"]), world, admit=False)
     assert answer.status_code == 201
     assert "broker unreachable" in caplog.text  # logged, not raised
     assert Order.objects.get(pk=answer.data["id"]).status == "submitted"
@@ -174,8 +174,8 @@ def test_a_broker_down_at_commit_does_not_fail_the_submission(
 
 
 @pytest.mark.worker
-def test_the_worker_admits_what_the_api_submitted(demo, api_as, celery_worker_process):
-    answer = order_via_api(api_as(demo["alice"]), demo, admit=False)
+def test_the_worker_admits_what_the_api_submitted(world, api_as, celery_worker_process):
+    answer = order_via_api(api_as(world["alice"]), world, admit=False)
     assert answer.status_code == 201 and answer.data["status"] == "submitted"
     wait_until(
         lambda: Order.objects.get(pk=answer.data["id"]).status == "pending_approval",

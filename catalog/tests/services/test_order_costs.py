@@ -13,6 +13,7 @@ from billing.services.metering import meter_range
 from billing.tests.helpers import T0, at, usage_of
 from catalog.orders import order_admit, order_deploy
 from catalog.services import order_submit
+from catalog.tests.helpers import SERVER_HOURLY
 from provisioning.models import Resource, Step
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import step_execute
@@ -20,7 +21,7 @@ from provisioning.services.saga import step_execute
 pytestmark = pytest.mark.django_db
 
 
-def test_end_to_end_an_order_is_metered_at_its_quote(demo):
+def test_end_to_end_an_order_is_metered_at_its_quote(world):
     """Order → approve → provision → stop: the real lifecycle events are metered, and a full
     running hour costs the order's quote / 730."""
 
@@ -29,17 +30,17 @@ def test_end_to_end_an_order_is_metered_at_its_quote(demo):
             step_execute(step_id=step.pk)
 
     order = order_submit(
-        user=demo["alice"],
-        item=demo["linux_vm"],
-        project=demo["web_shop"],
+        user=world["alice"],
+        item=world["linux_vm"],
+        project=world["web_shop"],
         parameters={"name": "vm-1", "size": "medium"},
     )
     order_admit(order_id=order.pk)
-    approval_decide(user=demo["bob"], approval_id=order.approval.pk, approve=True)
+    approval_decide(user=world["bob"], approval_id=order.approval.pk, approve=True)
     order_deploy(order_id=order.pk)  # as the worker would
     run_steps()
     server = Resource.objects.get(order=order, kind="server")
-    resource_action_request(user=demo["alice"], resource_id=server.pk, action="stop")
+    resource_action_request(user=world["alice"], resource_id=server.pk, action="stop")
     run_steps()
     kinds = list(server.events.values_list("kind", flat=True))
     assert kinds == ["created", "stopped"]
@@ -50,8 +51,8 @@ def test_end_to_end_an_order_is_metered_at_its_quote(demo):
     assert usage_of(server)[at(1)] * HOURS_PER_MONTH == order.estimated_monthly_cost
     assert set(usage_of(server)) == {at(0), at(1)}  # stopped, no storage rate: no charge
     report = chargeback_report(
-        user=demo["alice"], period=month_period(T0.date()), group_by="catalog_item"
+        user=world["alice"], period=month_period(T0.date()), group_by="catalog_item"
     )
     assert [(row.label, row.cost) for row in report.rows] == [
-        (demo["linux_vm"].name, Decimal("0.06"))  # half an hour and an hour at 0.04
+        (world["linux_vm"].name, Decimal("1.5") * SERVER_HOURLY["medium"])  # half an hour, an hour
     ]

@@ -9,9 +9,9 @@ from provisioning.services.saga import deployment_start
 pytestmark = pytest.mark.django_db
 
 
-def test_order_destroy_checks_permission(demo):
-    order = approved_order(demo, "web-tier", name="shop", instances=1)
+def test_order_destroy_checks_permission(world):
+    order = approved_order(world, "web-tier", name="shop", instances=1)
     deployment_start(order=order)
     run_queued()
     with pytest.raises(Exception, match="may not"):
-        order_destroy(user=demo["dave"], order_id=order.pk)
+        order_destroy(user=world["dave"], order_id=order.pk)

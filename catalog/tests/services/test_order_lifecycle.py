@@ -17,8 +17,8 @@ from tests.fixtures import order_via_api
 pytestmark = pytest.mark.django_db
 
 
-def test_a_size_the_account_no_longer_offers_fails_the_order_and_leaves_nothing(demo, api_as):
-    order = Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo).data["id"])
+def test_a_size_the_account_no_longer_offers_fails_the_order_and_leaves_nothing(world, api_as):
+    order = Order.objects.get(pk=order_via_api(api_as(world["alice"]), world).data["id"])
     account = order.cloud_account
     offered = cloud_account_options(account=account)
     # The provider dropped the size since the order was submitted (its options as fetched).
@@ -31,7 +31,7 @@ def test_a_size_the_account_no_longer_offers_fails_the_order_and_leaves_nothing(
         },
         timeout=None,
     )
-    approve_as_bob(api_as, demo, order)
+    approve_as_bob(api_as, world, order)
     assert order_deploy(order_id=order.pk) is None
     order.refresh_from_db()
     assert order.status == "failed"
@@ -44,9 +44,9 @@ def test_a_size_the_account_no_longer_offers_fails_the_order_and_leaves_nothing(
     assert order.quota_entries.filter(status="reserved").count() == 0  # released
 
 
-def test_approving_records_the_decision_and_a_worker_plans_the_deployment(demo, api_as):
-    order = Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo).data["id"])
-    answer = approve_as_bob(api_as, demo, order)
+def test_approving_records_the_decision_and_a_worker_plans_the_deployment(world, api_as):
+    order = Order.objects.get(pk=order_via_api(api_as(world["alice"]), world).data["id"])
+    answer = approve_as_bob(api_as, world, order)
     assert answer.json()["status"] == "approved"
     order.refresh_from_db()
     assert order.status == "approved" and not order.deployments.exists()
@@ -58,9 +58,9 @@ def test_approving_records_the_decision_and_a_worker_plans_the_deployment(demo, 
     assert order.deployments.count() == 1
 
 
-def test_the_workers_sweep_starts_an_approved_order_whose_deploy_message_was_lost(demo, api_as):
-    order = Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo).data["id"])
-    approve_as_bob(api_as, demo, order)
+def test_the_workers_sweep_starts_an_approved_order_whose_deploy_message_was_lost(world, api_as):
+    order = Order.objects.get(pk=order_via_api(api_as(world["alice"]), world).data["id"])
+    approve_as_bob(api_as, world, order)
     order.refresh_from_db()
     assert orders_deploy_overdue() == 0  # not overdue yet: its message may still come
     assert orders_deploy_overdue(now=order.updated_at + DEPLOY_OVERDUE * 2) == 1

@@ -22,31 +22,33 @@ from tests.fixtures import order_via_api
 
 
 @pytest.mark.django_db
-def test_day2_resize_is_admitted_against_the_quota(demo, api_as):
-    quota_limit(demo["web_shop"], max_servers=20, max_vcpus=3)
-    order = Order.objects.get(pk=order_via_api(api_as(demo["alice"]), demo).data["id"])
-    api_as(demo["bob"]).post(f"/api/v1/approvals/{order.approval.pk}/approve/", {})
+def test_day2_resize_is_admitted_against_the_quota(world, api_as):
+    quota_limit(world["web_shop"], max_servers=20, max_vcpus=3)
+    order = Order.objects.get(pk=order_via_api(api_as(world["alice"]), world).data["id"])
+    api_as(world["bob"]).post(f"/api/v1/approvals/{order.approval.pk}/approve/", {})
     deploy_approved()  # the worker plans the deployment
     for step in Step.objects.all():
         step_execute(step_id=step.pk)
     resource = Resource.objects.get(order=order)
-    day2_admit(user=demo["alice"], resource=resource, action="resize", params={"size": "medium"})
+    day2_admit(user=world["alice"], resource=resource, action="resize", params={"size": "medium"})
     assert (
         QuotaEntry.objects.filter(status=LedgerStatus.COMMITTED).aggregate(v=Sum("vcpus"))["v"] == 2
     )
     with pytest.raises(ValidationError) as refused:
-        day2_admit(user=demo["alice"], resource=resource, action="resize", params={"size": "large"})
+        day2_admit(
+            user=world["alice"], resource=resource, action="resize", params={"size": "large"}
+        )
     assert "vCPU quota" in refused.value.message_dict["quota"][0]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_forty_concurrent_orders_against_ten_servers(demo):
+def test_forty_concurrent_orders_against_ten_servers(world):
     """Forty threads submit at once, each on its own connection: nothing is reserved yet, so the
     lock-free check at submission lets all of them through. Then forty admissions race as
     workers would: the quota row lock lets exactly ten in and rejects the others with the quota
     message. Once the quota is full, the check at submission refuses at once.
     (On SQLite the IMMEDIATE transactions serialize the writers instead.)"""
-    quota_limit(demo["web_shop"], max_servers=10, max_vcpus=None)
+    quota_limit(world["web_shop"], max_servers=10, max_vcpus=None)
     start, admitted = threading.Barrier(40, timeout=60), threading.Barrier(40, timeout=60)
     outcomes: list[str] = []
 
@@ -54,9 +56,9 @@ def test_forty_concurrent_orders_against_ten_servers(demo):
         try:
             start.wait()
             order = order_submit(
-                user=demo["alice"],
-                item=demo["linux_vm"],
-                project=demo["web_shop"],
+                user=world["alice"],
+                item=world["linux_vm"],
+                project=world["web_shop"],
                 parameters={"name": f"vm-{index}", "size": "small"},
             )
             admitted.wait()
@@ -80,7 +82,7 @@ def test_forty_concurrent_orders_against_ten_servers(demo):
     assert Order.objects.filter(status="rejected").count() == 30
     assert (
         Notification.objects.filter(
-            user=demo["alice"], subject__endswith=": refused", body__startswith="Over the server"
+            user=world["alice"], subject__endswith=": refused", body__startswith="Over the server"
         ).count()
         == 30
     )
@@ -91,9 +93,9 @@ def test_forty_concurrent_orders_against_ten_servers(demo):
 
     with pytest.raises(ValidationError) as refused:
         order_submit(
-            user=demo["alice"],
-            item=demo["linux_vm"],
-            project=demo["web_shop"],
+            user=world["alice"],
+            item=world["linux_vm"],
+            project=world["web_shop"],
             parameters={"name": "vm-41", "size": "small"},
         )
     (message,) = refused.value.message_dict["quota"]

@@ -21,34 +21,34 @@ from tests.fixtures import order_via_api
 pytestmark = pytest.mark.django_db
 
 
-def test_order_page_partial_names_the_policy_and_why(demo, api_as):
-    approval = approval_of(order_via_api(api_as(demo["alice"]), demo, size="large"))
+def test_order_page_partial_names_the_policy_and_why(world, api_as):
+    approval = approval_of(order_via_api(api_as(world["alice"]), world, size="large"))
     html = render_to_string("approvals/_order_approval.html", {"order": approval.order})
     assert "Acme standard" in html and "organization is Acme" in html
     assert "Manager" in html and "Finance" in html
 
 
 def test_email_link_needs_login_and_the_right_person(
-    demo, api_as, django_capture_on_commit_callbacks, monkeypatch
+    world, api_as, django_capture_on_commit_callbacks, monkeypatch
 ):
     # The signature includes the second it was made: hold the clock so that the link rebuilt
     # below is the mailed one even when a second passes in between.
     now = signing.b62_encode(int(time.time()))
     monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: now)
     with django_capture_on_commit_callbacks(execute=True):
-        approval = approval_of(order_via_api(api_as(demo["alice"]), demo))
+        approval = approval_of(order_via_api(api_as(world["alice"]), world))
     (email,) = [m for m in mail.outbox if m.to == ["bob@acme.example"]]
-    link = approval_link(stage=approval.current_stage, user=demo["bob"], decision="approve")
+    link = approval_link(stage=approval.current_stage, user=world["bob"], decision="approve")
     assert link in email.body
     anonymous = Client().get(link)
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
     carol = Client()
-    carol.force_login(demo["carol"])  # a forwarded link
+    carol.force_login(world["carol"])  # a forwarded link
     forwarded = carol.get(link, follow=True)
     assert b"not valid for you" in forwarded.content
     bob = Client()
-    bob.force_login(demo["bob"])
+    bob.force_login(world["bob"])
     page = bob.get(link)
     assert page.status_code == 200 and b"approve</strong> link" in page.content
     approval.refresh_from_db()
@@ -60,23 +60,23 @@ def test_email_link_needs_login_and_the_right_person(
     assert b"not valid for you" in stale.content
 
 
-def test_expired_link_is_refused(demo, api_as):
-    approval = approval_of(order_via_api(api_as(demo["alice"]), demo))
+def test_expired_link_is_refused(world, api_as):
+    approval = approval_of(order_via_api(api_as(world["alice"]), world))
     signer = signing.TimestampSigner(salt=APPROVAL_LINK_SALT)
     signer.timestamp = lambda: signing.b62_encode(int(time.time()) - APPROVAL_LINK_MAX_AGE - 60)
     token = signer.sign_object(
-        {"stage": approval.current_stage_id, "user": demo["bob"].pk, "decision": "reject"}
+        {"stage": approval.current_stage_id, "user": world["bob"].pk, "decision": "reject"}
     )
     bob = Client()
-    bob.force_login(demo["bob"])
+    bob.force_login(world["bob"])
     answer = bob.get(reverse("approvals:approval_link", kwargs={"token": token}), follow=True)
     assert b"has expired" in answer.content
 
 
-def test_approvals_pages_show_stage_policy_and_delegation_form(demo, api_as):
-    approval = approval_of(order_via_api(api_as(demo["alice"]), demo, size="large"))
+def test_approvals_pages_show_stage_policy_and_delegation_form(world, api_as):
+    approval = approval_of(order_via_api(api_as(world["alice"]), world, size="large"))
     bob = Client()
-    bob.force_login(demo["bob"])
+    bob.force_login(world["bob"])
     listing = bob.get("/approvals/").content.decode()
     assert "Acme standard" in listing and "1. Manager" in listing
     detail = bob.get(f"/approvals/{approval.pk}/").content.decode()
@@ -93,16 +93,16 @@ def test_approvals_pages_show_stage_policy_and_delegation_form(demo, api_as):
 
 
 def test_bob_and_carol_run_the_chain_from_their_email_links(
-    demo, api_as, django_capture_on_commit_callbacks
+    world, api_as, django_capture_on_commit_callbacks
 ):
     """The issue's story: each approver follows the link in their own email and confirms."""
     with django_capture_on_commit_callbacks(execute=True):
-        approval = approval_of(order_via_api(api_as(demo["alice"]), demo, size="large"))
+        approval = approval_of(order_via_api(api_as(world["alice"]), world, size="large"))
     for name in ("bob", "carol"):
         (email,) = [m for m in mail.outbox if m.to == [f"{name}@acme.example"]]
         link = next(word for word in email.body.split() if "/approvals/link/" in word)
         browser = Client()
-        browser.force_login(demo[name])
+        browser.force_login(world[name])
         page = browser.get(link.removeprefix(settings.CANOPY_BASE_URL))
         assert b"approve</strong> link" in page.content
         with django_capture_on_commit_callbacks(execute=True):
@@ -116,15 +116,15 @@ def test_bob_and_carol_run_the_chain_from_their_email_links(
     ) == ["bob", "carol"]
 
 
-def test_approval_page_is_paginated_and_page_links_keep_the_filter(demo, api_as, settings):
+def test_approval_page_is_paginated_and_page_links_keep_the_filter(world, api_as, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
-    alice = api_as(demo["alice"])
-    approvals = [approval_of(order_via_api(alice, demo, name=f"web-{n}")) for n in range(4)]
+    alice = api_as(world["alice"])
+    approvals = [approval_of(order_via_api(alice, world, name=f"web-{n}")) for n in range(4)]
     assert (
-        decide_via_api(api_as(demo["bob"]), approvals[0], "approve").json()["status"] == "approved"
+        decide_via_api(api_as(world["bob"]), approvals[0], "approve").json()["status"] == "approved"
     )
     bob = Client()
-    bob.force_login(demo["bob"])
+    bob.force_login(world["bob"])
 
     def listed(query: str) -> tuple[list[int], str]:
         answer = bob.get(f"/approvals/?{query}")
@@ -147,10 +147,10 @@ def test_approval_page_is_paginated_and_page_links_keep_the_filter(demo, api_as,
     assert listed("page=99")[0] == everything[2:]
 
 
-def test_approval_page_refuses_an_unknown_status(demo, api_as):
-    approval_of(order_via_api(api_as(demo["alice"]), demo))
+def test_approval_page_refuses_an_unknown_status(world, api_as):
+    approval_of(order_via_api(api_as(world["alice"]), world))
     bob = Client()
-    bob.force_login(demo["bob"])
+    bob.force_login(world["bob"])
     answer = bob.get("/approvals/?status=maybe")
     assert answer.status_code == 400
     assert "Select a valid choice. maybe is not one of the available choices." in (

@@ -4,7 +4,7 @@ from catalog.admin import CatalogItemForm
 from catalog.models import Category
 
 
-def test_the_admin_refuses_a_broken_template(demo):
+def test_the_admin_refuses_a_broken_template(world):
     data = {
         "slug": "broken",
         "name": "Broken",

@@ -11,9 +11,9 @@ from catalog.tests.saga import admit_and_deploy
 pytestmark = pytest.mark.django_db
 
 
-def test_the_resource_page_confirms_a_change_with_its_price_and_approvers(demo, client):
-    server = provisioned(demo, "linux-vm", name="web-1").resources.get()
-    client.force_login(demo["alice"])
+def test_the_resource_page_confirms_a_change_with_its_price_and_approvers(world, client):
+    server = provisioned(world, "linux-vm", name="web-1").resources.get()
+    client.force_login(world["alice"])
     url = f"/orders/changes/resources/{server.pk}/"
     preview = client.post(url, {"action": "resize", "size": "large"})
     assert preview.status_code == 200
@@ -34,13 +34,13 @@ def test_the_resource_page_confirms_a_change_with_its_price_and_approvers(demo, 
     assert "Change: resize web-1 to large" in orders
 
     admit_and_deploy(change.pk)
-    client.force_login(demo["bob"])
+    client.force_login(world["bob"])
     approval = ApprovalRequest.objects.get(order=change)
     page = client.get(f"/approvals/{approval.pk}/").content.decode()
     assert "Change: resize web-1 to large" in page and f"+{delta}" in page
     decided = client.post(f"/approvals/{approval.pk}/decide/", {"decision": "approve"})
     assert decided.status_code == 302
-    client.force_login(demo["alice"])
+    client.force_login(world["alice"])
 
     stop = client.post(url, {"action": "stop"})  # immediate: no confirmation step
     assert stop.status_code == 302

@@ -12,11 +12,11 @@ from provisioning.services.saga import deployment_start
 pytestmark = pytest.mark.django_db
 
 
-def test_the_order_page_shows_the_steps_and_destroys_through_an_approval(demo, client):
-    order = approved_order(demo, "postgresql-db", name="orders", db_name="orders")
+def test_the_order_page_shows_the_steps_and_destroys_through_an_approval(world, client):
+    order = approved_order(world, "postgresql-db", name="orders", db_name="orders")
     deployment_start(order=order)
     run_queued()
-    client.force_login(demo["alice"])
+    client.force_login(world["alice"])
     page = client.get(f"/orders/{order.pk}/").content.decode()
     assert 'data-testid="deployment-steps"' in page and "orders-server" in page
     answer = client.post(f"/orders/{order.pk}/destroy/")  # a destroy order…
@@ -24,7 +24,7 @@ def test_the_order_page_shows_the_steps_and_destroys_through_an_approval(demo, c
     destroy = Order.objects.get(kind="destroy")
     admit_and_deploy(destroy.pk)
     # …which, holding a database, waits for the manager.
-    approval_decide(user=demo["bob"], approval_id=destroy.approval.pk, approve=True)
+    approval_decide(user=world["bob"], approval_id=destroy.approval.pk, approve=True)
     deploy_approved()
     run_queued()
     assert not SandboxObject.objects.exists()

@@ -12,15 +12,15 @@ from catalog.tests.helpers import OTHER_OPTIONS, client_as
 pytestmark = pytest.mark.django_db
 
 
-def test_choosing_an_account_narrows_sizes_images_and_locations(demo, api_as, other_account):
-    alice = client_as(demo["alice"])
+def test_choosing_an_account_narrows_sizes_images_and_locations(world, api_as, other_account):
+    alice = client_as(world["alice"])
     form = alice.get("/catalog/linux-vm/").content.decode()
     assert 'name="cloud_account"' in form and 'hx-post="/catalog/linux-vm/fields/"' in form
     assert 'value="small"' in form and 'value="xlarge"' not in form  # the first account's
 
     fields = alice.post(
         "/catalog/linux-vm/fields/",
-        {"project": demo["web_shop"].pk, "cloud_account": other_account.pk, "size": "small"},
+        {"project": world["web_shop"].pk, "cloud_account": other_account.pk, "size": "small"},
     ).content.decode()
     assert 'value="xlarge"' in fields and 'value="small"' not in fields
     assert 'value="eu-west"' in fields and 'value="sandbox-1a"' not in fields
@@ -29,7 +29,7 @@ def test_choosing_an_account_narrows_sizes_images_and_locations(demo, api_as, ot
     assert "errors" not in fields  # nothing is reported before the person submits
 
     options = (
-        api_as(demo["alice"])
+        api_as(world["alice"])
         .get(f"/api/v1/catalog/items/linux-vm/options/?cloud_account={other_account.pk}")
         .json()
     )
@@ -40,11 +40,11 @@ def test_choosing_an_account_narrows_sizes_images_and_locations(demo, api_as, ot
     ]
 
 
-def test_the_html_form_refuses_a_choice_of_another_account(demo, other_account):
-    response = client_as(demo["alice"]).post(
+def test_the_html_form_refuses_a_choice_of_another_account(world, other_account):
+    response = client_as(world["alice"]).post(
         "/catalog/linux-vm/",
         {
-            "project": demo["web_shop"].pk,
+            "project": world["web_shop"].pk,
             "cloud_account": other_account.pk,
             "name": "web-1",
             "size": "small",
@@ -59,26 +59,26 @@ def test_the_html_form_refuses_a_choice_of_another_account(demo, other_account):
 
 
 def test_the_html_form_falls_back_to_the_first_account_until_submitted(
-    demo, other_account, foreign_account
+    world, other_account, foreign_account
 ):
-    alice = client_as(demo["alice"])
+    alice = client_as(world["alice"])
     # The project changed and the account chosen before does not serve it: the first one's
     # options are offered, and nothing is reported before the person submits.
     fields = alice.post(
         "/catalog/linux-vm/fields/",
-        {"project": demo["web_shop"].pk, "cloud_account": foreign_account.pk},
+        {"project": world["web_shop"].pk, "cloud_account": foreign_account.pk},
     ).content.decode()
     assert 'value="small"' in fields and 'value="xlarge"' not in fields
     assert "errors" not in fields
     submitted = alice.post(
         "/catalog/linux-vm/",
-        {"project": demo["web_shop"].pk, "cloud_account": foreign_account.pk, "name": "web-1"},
+        {"project": world["web_shop"].pk, "cloud_account": foreign_account.pk, "name": "web-1"},
     )
     assert "cloud_account" in submitted.context["form"].errors
     assert not Order.objects.exists()
 
 
-def test_the_form_follows_the_schema_types(demo):
+def test_the_form_follows_the_schema_types(world):
     item = CatalogItem.objects.get(slug="linux-vm")
     item.parameters["properties"].update(
         {
@@ -90,7 +90,7 @@ def test_the_form_follows_the_schema_types(demo):
     item.save()
     form = OrderForm(
         {
-            "project": demo["web_shop"].pk,
+            "project": world["web_shop"].pk,
             "name": "vm-1",
             "size": "small",
             "tier": "2",
@@ -98,7 +98,7 @@ def test_the_form_follows_the_schema_types(demo):
             "backup": "on",
         },
         item=item,
-        user=demo["alice"],
+        user=world["alice"],
     )
     assert form.is_valid(), form.errors
     assert {k: form.parameters()[k] for k in ("tier", "ratio", "backup")} == {
@@ -109,10 +109,10 @@ def test_the_form_follows_the_schema_types(demo):
 
 
 @pytest.mark.django_db
-def test_the_html_form_submits_and_the_page_polls_until_admitted(demo, client):
-    client.force_login(demo["alice"])
+def test_the_html_form_submits_and_the_page_polls_until_admitted(world, client):
+    client.force_login(world["alice"])
     response = client.post(
-        "/catalog/linux-vm/", {"name": "web-01", "size": "small", "project": demo["web_shop"].pk}
+        "/catalog/linux-vm/", {"name": "web-01", "size": "small", "project": world["web_shop"].pk}
     )
     order = Order.objects.get()
     assert response["Location"] == f"/orders/{order.pk}/"
