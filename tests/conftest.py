@@ -3,10 +3,10 @@ demo's personas: they take `demo`)."""
 
 import pytest
 
-from portal.tests.helpers import portal_world
+from catalog.tests.helpers import catalog_world
 
 
 @pytest.fixture
 def world(db) -> dict:
-    """Acme as it ships, by name (see `portal_world`)."""
-    return portal_world()
+    """Acme as it ships, by name (see `catalog_world`)."""
+    return catalog_world()

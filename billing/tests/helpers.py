@@ -23,7 +23,6 @@ from core.tests.factories import (
     OrganizationFactory,
     ProjectFactory,
     UserFactory,
-    admin_of,
     finance_of,
 )
 from provisioning.models import Resource, ResourceEvent
@@ -54,7 +53,7 @@ CC_200_BUDGET = Decimal("100.00")  # a month, data-lab's cost center
 def billing_world() -> dict:
     """Acme as billing's tests need it, by name: web-shop (cost center CC-100; alice a member,
     bob its manager) and data-lab (CC-200; dave a member, so an outsider to web-shop); carol
-    Acme's finance; admin a superuser and Acme's admin. The sandbox account serves both
+    Acme's finance; admin a superuser. The sandbox account serves both
     projects and prices with Acme's default card (RATES); web-shop has a budget, and so has
     CC-200 (data-lab none of its own); linux-vm is the item their orders are of."""
     acme = OrganizationFactory(name="Acme", slug="acme")
@@ -77,7 +76,8 @@ def billing_world() -> dict:
     )
     # After the projects: an organization's role grants its permissions on the projects it has.
     finance_of(acme, people["carol"])
-    admin = admin_of(acme, UserFactory(username="admin", is_staff=True, is_superuser=True))
+    # A superuser, as the demo's admin: no organization role, so no approver of Acme's.
+    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
     card = RateCardFactory(name="Acme list prices", organization=acme)
     for kind, size, unit, price in RATES:
         RateFactory(rate_card=card, resource_kind=kind, size=size, unit=unit, price=price)

@@ -7,14 +7,12 @@ import yaml
 from django.db.models import Sum
 from django.test import Client
 
-from approvals.models import ApprovalRequest, ApproverRole, LedgerStatus, Quota, QuotaEntry
+from approvals.models import ApprovalRequest, LedgerStatus, Quota, QuotaEntry
 from approvals.tests.factories import ApprovalPolicyFactory, QuotaFactory
+from approvals.tests.helpers import MANAGER, approvals_world
 from billing.models import Unit
 from billing.pricing import monthly_quote
 from billing.tests.factories import (
-    BillingProfileFactory,
-    BudgetFactory,
-    RateCardFactory,
     RateFactory,
 )
 from catalog.models import CatalogItem, Order
@@ -22,10 +20,8 @@ from catalog.orders import order_deploy
 from catalog.services import DEFAULT_CATALOG, catalog_load
 from catalog.tests.saga import approved_order, deploy_approved, run_queued
 from core.models import Project
-from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory, finance_of
 from provisioning.models import CloudAccount
 from provisioning.providers.base import Option, SizeInfo
-from provisioning.tests.factories import CloudAccountFactory
 from provisioning.tests.helpers import deployed
 
 # The default catalog as its YAML file says it (default_catalog.yaml).
@@ -43,80 +39,32 @@ PROVISIONED_PARAMS = {"size": "small", "image": "debian-12", "location": "sandbo
 
 
 # --- the world catalog's tests order in ---------------------------------------------------
-
-# Acme's default card, which the tests' prices, approval chains and quotas follow: servers by
-# size per hour (small 14.60 a month: under Finance's 50; large 58.40: over it), a database's
-# server at the database rate, its data volume and every volume per GB-month.
-SERVER_HOURLY = {"small": Decimal("0.02"), "medium": Decimal("0.04"), "large": Decimal("0.08")}
-RATES = [
-    *(("server", size, Unit.HOUR, price) for size, price in SERVER_HOURLY.items()),
+# Beyond approvals' Acme: what its tiers and databases are priced at, and the changes' rule.
+CATALOG_RATES = [
     ("network", "", Unit.HOUR, Decimal("0")),  # free, and priced: a missing price is refused
-    ("volume", "", Unit.GB_MONTH, Decimal("0.10")),
-    ("load_balancer", "", Unit.HOUR, Decimal("0.025")),
-    ("dns_record", "", Unit.MONTH, Decimal("0.50")),
-    ("database", "small", Unit.HOUR, Decimal("0.05")),
     ("database", "medium", Unit.HOUR, Decimal("0.10")),
     ("database", "large", Unit.HOUR, Decimal("0.20")),
 ]
-WEB_SHOP_BUDGET = Decimal("50.00")  # a month
-CC_200_BUDGET = Decimal("100.00")  # a month, data-lab's cost center
-FINANCE_ABOVE = Decimal("50")  # a month: orders costing more go to Finance after the manager
 SMALL_CHANGE = Decimal("20")  # a month: changes adding less approve themselves
-MANAGER = {"name": "Manager", "role": ApproverRole.PROJECT_MANAGER, "sla_hours": 48}
-FINANCE = {"name": "Finance", "role": ApproverRole.FINANCE, "sla_hours": 72}
 
 
 def catalog_world() -> dict:
-    """Acme as catalog's tests order in it, by name: web-shop (CC-100; alice a member, bob its
-    manager) and data-lab (CC-200; dave a member); carol Acme's finance. The sandbox account
-    serves both projects and prices with Acme's default card (RATES); web-shop has a budget,
-    and so has CC-200. The default catalog, as `catalog_load` loads its file (its
-    autoscaling-web-tier is entitled to web-shop). Quotas bound both projects. The approval
-    policies: bob decides web-shop's orders, Finance too above FINANCE_ABOVE (distinct people);
-    changes adding under SMALL_CHANGE and deletions approve themselves, except a database's
-    (bob decides); data-lab's orders under FINANCE_ABOVE approve themselves, bigger ones go to
-    Finance."""
-    acme = OrganizationFactory(name="Acme", slug="acme")
-    BillingProfileFactory(organization=acme, currency="USD")
-    people = {
-        name: UserFactory(username=name, email=f"{name}@acme.example")
-        for name in ["alice", "bob", "carol", "dave"]
-    }
-    web_shop = ProjectFactory(
-        organization=acme,
-        name="web-shop",
-        slug="web-shop",
-        cost_center="CC-100",
-        members=[people["alice"]],
-        managers=[people["bob"]],
-    )
-    data_lab = ProjectFactory(
-        organization=acme,
-        name="data-lab",
-        slug="data-lab",
-        cost_center="CC-200",
-        members=[people["dave"]],
-    )
-    # After the projects: an organization's role grants its permissions on the projects it has.
-    finance_of(acme, people["carol"])
-    sandbox = CloudAccountFactory(name="sandbox", organization=acme)
-    sandbox.projects.set([web_shop, data_lab])
-    card = RateCardFactory(name="Acme list prices", organization=acme)
-    for kind, size, unit, price in RATES:
-        RateFactory(rate_card=card, resource_kind=kind, size=size, unit=unit, price=price)
-    BudgetFactory(project=web_shop, monthly_amount=WEB_SHOP_BUDGET)
-    BudgetFactory(
-        project=None, organization=acme, cost_center="CC-200", monthly_amount=CC_200_BUDGET
-    )
+    """`approvals_world`'s Acme (people, projects, sandbox account, card, budgets, the order
+    policies) as catalog's tests order in it: the default catalog, as `catalog_load` loads its
+    file (its autoscaling-web-tier is entitled to web-shop; linux-vm is its item); the sandbox
+    serving both projects; tiers and databases priced (CATALOG_RATES); quotas bounding both
+    projects; changes adding under SMALL_CHANGE and deletions approving themselves, except a
+    database's (bob decides)."""
+    world = approvals_world()
+    acme = world["organization"]
+    world["sandbox"].projects.set([world["web_shop"], world["data_lab"]])
+    for kind, size, unit, price in CATALOG_RATES:
+        RateFactory(
+            rate_card=world["rate_card"], resource_kind=kind, size=size, unit=unit, price=price
+        )
     catalog_load(document=copy.deepcopy(DEFAULT))  # parsed once, at import
-    QuotaFactory(project=web_shop, max_servers=20, max_vcpus=40)
-    QuotaFactory(project=data_lab, max_servers=5, max_monthly_cost=Decimal("200"))
-    ApprovalPolicyFactory(
-        name="Acme standard",
-        organization=acme,
-        distinct_approvers=True,
-        stages=[MANAGER, {**FINANCE, "skip_at_or_below": FINANCE_ABOVE}],
-    )
+    QuotaFactory(project=world["web_shop"], max_servers=20, max_vcpus=40)
+    QuotaFactory(project=world["data_lab"], max_servers=5, max_monthly_cost=Decimal("200"))
     ApprovalPolicyFactory(
         name="Acme small changes",
         organization=acme,
@@ -139,22 +87,7 @@ def catalog_world() -> dict:
         resource_kinds=["database"],
         stages=[MANAGER],
     )
-    ApprovalPolicyFactory(
-        name="data-lab self-service",
-        organization=None,
-        project=data_lab,
-        auto_approve_below=FINANCE_ABOVE,
-        stages=[FINANCE],
-    )
-    return {
-        **people,
-        "organization": acme,
-        "web_shop": web_shop,
-        "data_lab": data_lab,
-        "sandbox": sandbox,
-        "rate_card": card,
-        "linux_vm": CatalogItem.objects.get(slug="linux-vm"),
-    }
+    return {**world, "linux_vm": CatalogItem.objects.get(slug="linux-vm")}
 
 
 def client_as(user) -> Client:

@@ -4,15 +4,16 @@ fixture imported into a module would shadow its parameter)."""
 import pytest
 from django.utils import timezone
 
+from catalog.tests.helpers import catalog_world
 from portal import demo_history
-from portal.tests.helpers import estate_in, portal_world, sandbox_server_in
+from portal.tests.helpers import estate_in, sandbox_server_in
 from provisioning.models import Resource
 
 
 @pytest.fixture
 def world(db) -> dict:
-    """Acme as it ships, by name (see `portal_world`)."""
-    return portal_world()
+    """Acme as it ships, by name (see `catalog_world`)."""
+    return catalog_world()
 
 
 @pytest.fixture

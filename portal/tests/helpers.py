@@ -1,37 +1,22 @@
-"""What portal's tests share across layers (their fixtures: conftest.py): the world they build
-(`portal_world`), a signed-in browser, orders carried to completed, an estate of listed
+"""What portal's tests share across layers (their fixtures: conftest.py; their world:
+`catalog_world`): a signed-in browser, orders carried to completed, an estate of listed
 resources, and the rows the dashboard and /metrics count."""
 
 from collections import Counter
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from approvals.tests.helpers import approvals_world
-from billing.tests.factories import RateFactory
 from catalog.models import Order
 from catalog.orders import order_deploy
-from catalog.services import DEFAULT_CATALOG, catalog_load_yaml
 from catalog.tests.saga import approved_order, run_queued
 from provisioning.models import Resource, Step
 from provisioning.providers import get_adapter
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
-
-
-def portal_world() -> dict:
-    """The product as it ships, for Acme (`approvals_world`: people, projects, sandbox account,
-    rate card, budgets, policies): the default catalog loaded (its linux-vm replaces the
-    world's), and the network its tiers create priced, free."""
-    world = approvals_world()
-    catalog_load_yaml(text=DEFAULT_CATALOG.read_text())
-    RateFactory(rate_card=world["rate_card"], resource_kind="network", price=Decimal(0))
-    world["linux_vm"].refresh_from_db()
-    return world
 
 
 def browser(user: User) -> Client:

@@ -17,6 +17,7 @@ from billing.selectors.periods import month_period
 from billing.services.metering import meter_backfill, meter_hour, meter_last_hour, meter_range
 from billing.tests.helpers import T0, at, event, make_resource, usage_of
 from core.models import Notification
+from core.tests.factories import admin_of
 from provisioning.models import Resource
 
 pytestmark = pytest.mark.django_db
@@ -253,6 +254,7 @@ def test_an_hour_is_metered_only_once_it_has_ended(world):
 
 
 def test_metering_never_skips_an_unpriced_resource_and_tells_the_admins(world):
+    admin_of(world["organization"], world["admin"])
     card = world["rate_card"]
     card.rates.filter(resource_kind="load_balancer").delete()
     balancer = make_resource(world, kind="load_balancer")

@@ -10,8 +10,9 @@ from approvals.models import ApprovalDecision, ApprovalPolicy, ApproverRole
 from approvals.selectors.policies import approval_summary
 from approvals.services.escalation import approval_escalate_overdue
 from approvals.services.policies import policy_save
+from approvals.tests.helpers import MANAGER
 from catalog.tasks import admit_order
-from catalog.tests.helpers import MANAGER, approval_of, decide_via_api
+from catalog.tests.helpers import approval_of, decide_via_api
 from core.models import AuditEvent, OrganizationRole
 from core.services import organization_membership_add
 from tests.fixtures import order_via_api

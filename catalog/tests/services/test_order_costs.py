@@ -10,10 +10,9 @@ from billing.pricing import HOURS_PER_MONTH
 from billing.selectors.chargeback import chargeback_report
 from billing.selectors.periods import month_period
 from billing.services.metering import meter_range
-from billing.tests.helpers import T0, at, usage_of
+from billing.tests.helpers import MEDIUM_HOURLY, T0, at, usage_of
 from catalog.orders import order_admit, order_deploy
 from catalog.services import order_submit
-from catalog.tests.helpers import SERVER_HOURLY
 from provisioning.models import Resource, Step
 from provisioning.services.day2 import resource_action_request
 from provisioning.services.saga import step_execute
@@ -54,5 +53,5 @@ def test_end_to_end_an_order_is_metered_at_its_quote(world):
         user=world["alice"], period=month_period(T0.date()), group_by="catalog_item"
     )
     assert [(row.label, row.cost) for row in report.rows] == [
-        (world["linux_vm"].name, Decimal("1.5") * SERVER_HOURLY["medium"])  # half an hour, an hour
+        (world["linux_vm"].name, Decimal("1.5") * MEDIUM_HOURLY)  # half an hour, an hour
     ]
