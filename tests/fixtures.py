@@ -21,9 +21,14 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import setup_databases, teardown_databases
 from rest_framework.test import APIClient
 
+from approvals.tests.factories import ApprovalPolicyFactory
+from billing.tests.factories import RateCardFactory
 from catalog.orders import ADMISSION_FLAG
+from catalog.tasks import admit_order
 from core.cache import RedisCache
+from core.models import Project
 from portal.celery import app as celery_app
+from provisioning.tests.factories import CloudAccountFactory, ServerItemFactory
 from tests.ldap_server import directory  # noqa: F401  (fixture: a real slapd)
 from tests.moto_server import moto, moto_url  # noqa: F401  (fixtures: moto's AWS API)
 
@@ -249,13 +254,22 @@ def api_as() -> Callable[[User], APIClient]:
     return client_for
 
 
+def orderable_linux_vm(project: Project) -> None:
+    """What `order_via_api` needs of a world that has no catalog of its own (the tests of the
+    apps below catalog, such as identity's journeys that end in an order): the linux-vm item, a
+    sandbox account serving `project` at a list price, and its manager's approval."""
+    organization = project.organization
+    ServerItemFactory(slug="linux-vm", name="Linux VM")
+    CloudAccountFactory(name="sandbox", organization=organization).projects.set([project])
+    RateCardFactory(organization=organization, rates={"server": "0.02"})
+    ApprovalPolicyFactory(organization=organization)
+
+
 def order_via_api(client: APIClient, demo: dict, *, admit: bool = True, **parameters):
     """alice's usual order: a small linux-vm named web-1 in web-shop, with overrides.
 
     The API answers with the order `submitted`; with `admit` the test then runs its admission
     task here, as a worker would (a worker delivering it again later changes nothing)."""
-    from catalog.tasks import admit_order
-
     answer = client.post(
         "/api/v1/orders/",
         {

@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
-import factory
 import ldap
 import pytest
 import requests
@@ -33,6 +31,7 @@ from rest_framework.test import APIClient
 
 from core.tests.factories import OrganizationFactory, ProjectFactory, UserFactory
 from tests.fault_stack import free_port
+from tests.fixtures import orderable_linux_vm
 from tests.ldap_server import (
     ADMIN_DN,
     ADMIN_PASSWORD,
@@ -81,96 +80,12 @@ def shop_fixture(db) -> dict:
     }
 
 
-# Identity's journeys end in an order (`tests.fixtures.order_via_api`: a linux-vm named web-1)
-# and its approval. Catalog, approvals, billing and provisioning sit above identity: their models
-# are named by string.
-
-
-class _CategoryFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "catalog.Category"
-        django_get_or_create = ("slug",)
-
-    name = "Compute"
-    slug = "compute"
-
-
-class _LinuxVmFactory(factory.django.DjangoModelFactory):
-    """One server, named and sized by the order (the sandbox's sizes)."""
-
-    class Meta:
-        model = "catalog.CatalogItem"
-
-    slug = "linux-vm"
-    name = "Linux VM"
-    category = factory.SubFactory(_CategoryFactory)
-    parameters = factory.LazyFunction(
-        lambda: {
-            "type": "object",
-            "required": ["name", "size"],
-            "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string", "pattern": "^[a-z][a-z0-9-]{1,30}$"},
-                "size": {"type": "string", "x-options": "sizes"},
-            },
-        }
-    )
-    resources = factory.LazyFunction(
-        lambda: [
-            {"key": "vm", "kind": "server", "name": "{name}", "properties": {"size": "{size}"}}
-        ]
-    )
-
-
-class _SandboxFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "provisioning.CloudAccount"
-
-    name = "sandbox"
-    provider = "sandbox"
-
-
-class _RateCardFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "billing.RateCard"
-
-    name = "list prices"
-    currency = "USD"
-
-
-class _RateFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "billing.Rate"
-
-    resource_kind = "server"
-    unit = "hour"
-    price = Decimal("0.02")
-
-
-class _PolicyFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "approvals.ApprovalPolicy"
-
-    name = "Manager approves"
-
-
-class _StageFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "approvals.PolicyStage"
-
-    position = 1
-    name = "Manager"
-    role = "project_manager"
-
-
 @pytest.fixture(name="linux_vm")
 def linux_vm_fixture(shop: dict) -> None:
-    """web-shop may order the linux-vm, on a priced sandbox account, with its manager's approval."""
-    organization = shop["web_shop"].organization
-    _LinuxVmFactory()
-    _SandboxFactory(organization=organization).projects.set([shop["web_shop"]])
-    _RateFactory(rate_card=_RateCardFactory(organization=organization))
-    _StageFactory(policy=_PolicyFactory(organization=organization))
+    """web-shop may order the linux-vm (identity's journeys end in an order, placed through
+    `tests.fixtures.order_via_api`; what it orders comes from the same shared plugin, since
+    catalog and the apps it needs sit above identity)."""
+    orderable_linux_vm(shop["web_shop"])
 
 
 # --- the directory (slapd) -------------------------------------------------------------------
