@@ -156,16 +156,19 @@ class DriftFactory(factory.django.DjangoModelFactory):
 
 
 class ApprovedOrderFactory(OrderFactory):
-    """An approved order with its plan pinned on its account: `resources` are resolved specs
-    (`web_tier_plan()`, …; one server unless given). Start it with `deployment_start`."""
-
-    class Params:
-        resources = factory.LazyFunction(server_plan)
+    """An approved order with its plan pinned on its account, as catalog pins it at submit
+    (`Order.pin_plan`): `resources` are resolved specs (`provisioning.tests.plans`; one server
+    unless given). Start it with `deployment_start`."""
 
     status = "approved"
-    plan = factory.LazyAttribute(
-        lambda o: {"cloud_account": o.cloud_account.pk, "resources": o.resources}
-    )
+    resources = factory.LazyFunction(server_plan)
+
+    @classmethod
+    def _create(cls, model_class, *args, resources: list[dict], **fields):
+        order = model_class(*args, **fields)
+        order.pin_plan(resources=resources)
+        order.save()
+        return order
 
 
 # --- For billing's tests (issue 13): an item its orders fill in, as a person orders it -------

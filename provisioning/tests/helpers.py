@@ -9,6 +9,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from core.models import Organization
@@ -17,8 +18,14 @@ from provisioning.models import CloudAccount, Resource
 from provisioning.providers.base import MetricPoint
 from provisioning.selectors import resource_metrics
 from provisioning.services.saga import deployment_start
-from provisioning.tests.factories import OrderFactory
-from provisioning.tests.plans import IMAGE, autoscaling_web_tier_plan, server_plan, web_tier_plan
+from provisioning.tests.factories import ApprovedOrderFactory
+from provisioning.tests.plans import (
+    IMAGE,
+    autoscaling_web_tier_plan,
+    database_plan,
+    server_plan,
+    web_tier_plan,
+)
 from provisioning.tests.saga import run_queued
 from tests.moto_server import boto
 
@@ -34,17 +41,15 @@ CLOUDWATCH = {"metrics": {"source": "cloudwatch", "interval": INTERVAL}}
 # --- deployed orders ---------------------------------------------------------------------------
 def planned_order(resources: list[dict], **fields: Any) -> "Order":
     """An approved order pinning `resources` as its plan (admission is the approvals app's
-    concern); `fields` go to `OrderFactory` (cloud_account, …). Without a project, the requester
-    (given or new) is a member of the order's own, in the account's organization when given."""
+    concern); `fields` go to `ApprovedOrderFactory` (cloud_account, …). Without a project, the
+    requester (given or new) is a member of the order's own, in the account's organization
+    when given."""
     if "project" not in fields:
         fields["requester"] = fields.get("requester") or UserFactory()
         account = fields.get("cloud_account")
         organization = {"organization": account.organization} if account else {}
         fields["project"] = ProjectFactory(members=[fields["requester"]], **organization)
-    order = OrderFactory(status="approved", **fields)
-    order.pin_plan(resources=resources)
-    order.save()
-    return order
+    return ApprovedOrderFactory(resources=resources, **fields)
 
 
 def deployed(order: "Order") -> "Order":
@@ -61,6 +66,18 @@ def provisioned_server(name: str = "vm1", *, server: dict | None = None, **field
     others (`fields`: the order's, as for `planned_order`)."""
     order = deployed(planned_order(server_plan(name, **(server or {})), **fields))
     return order.resources.get(kind="server")
+
+
+def database_of(owner: User, *, colleague: User) -> Resource:
+    """A database deployed for `owner`'s order in a project `colleague` manages."""
+    order = deployed(
+        planned_order(
+            database_plan(name="orders"),
+            project=ProjectFactory(members=[owner], managers=[colleague]),
+            requester=owner,
+        )
+    )
+    return order.resources.get(kind="database")
 
 
 def web_tier_servers(**fields: Any) -> QuerySet[Resource]:

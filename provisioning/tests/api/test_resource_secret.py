@@ -3,21 +3,15 @@ the resource itself never shows it."""
 
 import pytest
 
-from core.tests.factories import ProjectFactory, UserFactory
-from provisioning.tests.plans import database_plan
-from provisioning.tests.saga import deployed_order
+from core.tests.factories import UserFactory
+from provisioning.tests.helpers import database_of
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_databases_password_is_shown_to_its_owner_only(api_as):
     owner, colleague = UserFactory(), UserFactory()
-    order = deployed_order(
-        resources=database_plan(name="orders"),
-        project=ProjectFactory(members=[owner], managers=[colleague]),
-        requester=owner,
-    )
-    database = order.resources.get(kind="database")
+    database = database_of(owner, colleague=colleague)
     password = database.secret["password"]
     url = f"/api/v1/resources/{database.pk}/secret/"
     assert api_as(owner).get(url).data["password"] == password

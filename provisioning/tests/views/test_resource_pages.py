@@ -3,21 +3,15 @@ requester sees."""
 
 import pytest
 
-from core.tests.factories import ProjectFactory, UserFactory
-from provisioning.tests.plans import database_plan
-from provisioning.tests.saga import deployed_order
+from core.tests.factories import UserFactory
+from provisioning.tests.helpers import database_of
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_databases_page_reveals_the_password_to_its_owner_only(client):
     owner, colleague = UserFactory(), UserFactory()
-    order = deployed_order(
-        resources=database_plan(name="orders"),
-        project=ProjectFactory(members=[owner], managers=[colleague]),
-        requester=owner,
-    )
-    database = order.resources.get(kind="database")
+    database = database_of(owner, colleague=colleague)
     client.force_login(owner)
     detail = client.get(f"/resources/{database.pk}/").content.decode()
     assert 'data-testid="reveal-secret"' in detail
