@@ -3,7 +3,7 @@
 
 A bounded run: schema-valid and schema-invalid requests (schemathesis' examples and fuzzing
 phases, MAX_EXAMPLES per operation, derandomized so CI sees the same cases every time), as a
-demo user with a token, against the WSGI app in this process."""
+member (alice of `catalog_world`) with a token, against the WSGI app in this process."""
 
 from collections.abc import Iterator
 
@@ -34,13 +34,13 @@ schema.config.phases.update(phases=["examples", "fuzzing"])
 
 
 @pytest.fixture
-def token(demo, api_as) -> Iterator[str]:
+def token(world, api_as) -> Iterator[str]:
     # An order with its approval and events, so that lists and details have rows to check.
-    order_via_api(api_as(demo["alice"]), demo)
+    order_via_api(api_as(world["alice"]), world)
     # Like Django's test client: keep the test's connection open across WSGI requests.
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
-    yield api_token_issue(user=demo["alice"], created_by=demo["alice"], name="schemathesis").key
+    yield api_token_issue(user=world["alice"], created_by=world["alice"], name="schemathesis").key
     for signal in (request_started, request_finished):
         signal.connect(close_old_connections)
 
