@@ -7,6 +7,6 @@ from catalog.tests.helpers import catalog_world
 
 
 @pytest.fixture
-def world(db) -> dict:
+def world(built) -> dict:
     """Acme as it ships, by name (see `catalog_world`)."""
-    return catalog_world()
+    return built(catalog_world)

@@ -23,6 +23,8 @@ from rest_framework.test import APIClient
 
 from approvals.tests.factories import ApprovalPolicyFactory
 from billing.tests.factories import RateCardFactory
+from catalog import order_config
+from catalog.models import CatalogItem
 from catalog.orders import ADMISSION_FLAG
 from catalog.tasks import admit_order
 from core.cache import RedisCache
@@ -109,18 +111,20 @@ def _migrations_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-class DemoSnapshot:
-    """seed_demo's rows, seeded once per test database and copied in for each test that asks.
+class Snapshot:
+    """The rows a builder writes (seed_demo, an app's test world), built once per test database
+    and copied in for each test that asks.
 
-    Seeding costs a second or more of ORM work; copying its rows back (PostgreSQL's COPY, inside
-    the test's transaction, rolled back with it) costs a few milliseconds. The seed runs in a
-    transaction that is rolled back once its rows are copied out: the database stays migrated
-    and empty, and the sequences stay past the copied ids. `base` is what the migrations left
-    (content types, permissions): a transactional test's flush empties it and post_migrate
-    writes it again under new ids, so after such a test `repair` puts the original rows back,
-    which the copied rows point at."""
+    Building costs a second (the demo) or a few tenths (a world) of ORM and permission work;
+    copying its rows back (PostgreSQL's COPY, inside the test's transaction, rolled back with
+    it) costs a few milliseconds. The builder runs in a transaction (or savepoint) that is
+    rolled back once its rows are copied out: the database stays as it was, and the sequences
+    stay past the copied ids. The builder's answer ({name: model instance}) is read again after
+    each copy, by primary key. `base` is what the migrations left (content types, permissions):
+    a transactional test's flush empties it and post_migrate writes it again under new ids, so
+    after such a test `repair` puts the original rows back, which the copied rows point at."""
 
-    def __init__(self, blocker) -> None:
+    def __init__(self, blocker, build: Callable[[], dict | None]) -> None:
         self.blocker = blocker
         with blocker.unblock(), transaction.atomic(), connection.cursor() as cursor:
             tables = connection.introspection.django_table_names(
@@ -130,7 +134,8 @@ class DemoSnapshot:
             self.base = {table: rows for table, rows in self.base.items() if rows}
             for n, table in enumerate(self.base):
                 cursor.execute(f'CREATE TEMP TABLE "_before_{n}" AS SELECT * FROM "{table}"')
-            call_command("seed_demo", stdout=io.StringIO())
+            built = build() or {}
+            self.names = {name: (type(row), row.pk) for name, row in built.items()}
             self.rows = [self._seeded(cursor, n, t) for n, t in enumerate(self.base)]
             self.rows += [
                 (table, False, _copy_out(cursor, f'SELECT * FROM "{table}"'))
@@ -138,6 +143,8 @@ class DemoSnapshot:
                 if table not in self.base
             ]
             self.rows = [(table, replace, rows) for table, replace, rows in self.rows if rows]
+            for n in range(len(self.base)):
+                cursor.execute(f'DROP TABLE "_before_{n}"')
             transaction.set_rollback(True)
 
     @staticmethod
@@ -150,19 +157,19 @@ class DemoSnapshot:
         added = f'SELECT * FROM "{table}" t WHERE t::text NOT IN ({before})'
         return table, False, _copy_out(cursor, added)
 
-    def restore(self) -> None:
-        from catalog import order_config
-
+    def restore(self) -> dict:
+        """Copy the rows in; the builder's answer, read again."""
         with transaction.atomic(), connection.cursor() as cursor:
             for table, replace, rows in self.rows:
                 if replace:
                     cursor.execute(f'DELETE FROM "{table}"')
                 _copy_in(cursor, table, rows)
-        # Seeding's saves told the caches; copied rows tell nobody, and their ids are the same
+        # Building's saves told the caches; copied rows tell nobody, and their ids are the same
         # in every test, so what an earlier test cached under them must go (then the order
-        # configuration's cache starts a generation, as after the seed's saves).
+        # configuration's cache starts a generation, as after the builder's saves).
         _forget_cache()
         order_config.changed()
+        return {name: model.objects.get(pk=pk) for name, (model, pk) in self.names.items()}
 
     def repair(self) -> None:
         with self.blocker.unblock(), transaction.atomic(), connection.cursor() as cursor:
@@ -196,23 +203,43 @@ def _forget_cache() -> None:
         backend.clear()  # a file or memory cache of this run's own
 
 
-_snapshot: DemoSnapshot | None = None
+# Every snapshot taken in this process, by builder (the demo's is None's).
+_snapshots: dict[Callable | None, Snapshot] = {}
 
 
 @pytest.fixture(scope="session")
-def demo_snapshot(django_db_setup, django_db_blocker) -> DemoSnapshot | None:
+def demo_snapshot(django_db_setup, django_db_blocker) -> Snapshot | None:
     """The demo seeded once per test database on PostgreSQL; None on SQLite (seeded per test)."""
-    global _snapshot
-    if connection.vendor == "postgresql":
-        _snapshot = DemoSnapshot(django_db_blocker)
-    return _snapshot
+    if connection.vendor != "postgresql":
+        return None
+    if None not in _snapshots:
+        _snapshots[None] = Snapshot(
+            django_db_blocker, lambda: call_command("seed_demo", stdout=io.StringIO())
+        )
+    return _snapshots[None]
+
+
+@pytest.fixture
+def built(db, django_db_blocker) -> Callable[[Callable[[], dict]], dict]:
+    """`built(builder)`: the rows `builder` writes and its answer ({name: model instance}),
+    built once per test database and copied in for each later test (PostgreSQL; on SQLite the
+    builder runs every time)."""
+
+    def restore(builder: Callable[[], dict]) -> dict:
+        if connection.vendor != "postgresql":
+            return builder()
+        if builder not in _snapshots:
+            _snapshots[builder] = Snapshot(django_db_blocker, builder)
+        return _snapshots[builder].restore()
+
+    return restore
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     yield  # the test's fixtures are finalized: a transactional test's flush has run
-    if _snapshot is not None and nextitem is not None and _flushes(item):
-        _snapshot.repair()
+    if _snapshots and nextitem is not None and _flushes(item):
+        next(iter(_snapshots.values())).repair()  # the base is the same in every snapshot
 
 
 def _flushes(item: pytest.Item) -> bool:
@@ -226,11 +253,8 @@ def _flushes(item: pytest.Item) -> bool:
 
 
 @pytest.fixture
-def demo(db, demo_snapshot: DemoSnapshot | None) -> dict:
+def demo(db, demo_snapshot: Snapshot | None) -> dict:
     """The seed_demo organization: users by name plus the web-shop project and linux-vm item."""
-    from catalog.models import CatalogItem
-    from core.models import Project
-
     if demo_snapshot is None:
         call_command("seed_demo", stdout=io.StringIO())
     else:

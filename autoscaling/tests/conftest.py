@@ -7,8 +7,8 @@ from catalog.tests.helpers import catalog_world
 
 
 @pytest.fixture
-def shop(db) -> dict:
+def shop(built) -> dict:
     """Acme as catalog's tests order in it (`catalog_world`): web-shop (alice a member, bob its
     manager, a quota of 20 servers, a budget of 50 a month) is entitled to the default
     catalog's autoscaling web tier; deletions approve themselves; dave is in data-lab."""
-    return catalog_world()
+    return built(catalog_world)

@@ -7,7 +7,7 @@ from billing.tests.helpers import billing_world
 
 
 @pytest.fixture
-def world(db) -> dict:
+def world(built) -> dict:
     """Acme's people, projects, sandbox account, item, rate card and budgets, by name (see
     `billing_world`)."""
-    return billing_world()
+    return built(billing_world)

@@ -12,10 +12,10 @@ from provisioning.models import CloudAccount
 
 
 @pytest.fixture
-def world(db) -> dict:
+def world(built) -> dict:
     """Acme's people, projects, sandbox account, rate card, budgets, default catalog, quotas and
     approval policies, by name (see `catalog_world`)."""
-    return catalog_world()
+    return built(catalog_world)
 
 
 @pytest.fixture

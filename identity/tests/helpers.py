@@ -56,7 +56,12 @@ PASSWORD = "canopy"
 
 
 @pytest.fixture(name="shop")
-def shop_fixture(db) -> dict:
+def shop_fixture(built) -> dict:
+    """Acme's people and projects, by name (see `identity_world`)."""
+    return built(identity_world)
+
+
+def identity_world() -> dict:
     """Acme's web-shop (alice a member, bob its manager) and data-lab (dave a member), carol,
     and an administrator; everyone signs in with PASSWORD."""
     acme = OrganizationFactory(name="Acme", slug="acme")

@@ -10,9 +10,9 @@ from provisioning.tests.helpers import CLOUDWATCH, ec2_account
 
 
 @pytest.fixture
-def shop(db) -> dict:
+def shop(built) -> dict:
     """Acme as catalog's tests order in it (`catalog_world`), and its web-tier by name."""
-    world = catalog_world()
+    world = built(catalog_world)
     return {**world, "web_tier": CatalogItem.objects.get(slug="web-tier")}
 
 

@@ -11,9 +11,9 @@ from provisioning.models import Resource
 
 
 @pytest.fixture
-def world(db) -> dict:
+def world(built) -> dict:
     """Acme as it ships, by name (see `catalog_world`)."""
-    return catalog_world()
+    return built(catalog_world)
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from tests.fixtures import order_via_api
 
 
 @pytest.fixture
-def world(db) -> dict:
+def world(built) -> dict:
     """Acme's people, projects, account, item and policies, by name (see `approvals_world`)."""
-    return approvals_world()
+    return built(approvals_world)
 
 
 @pytest.fixture
