@@ -30,7 +30,7 @@ from catalog.services import (
 )
 from core.forms import form_add_service_errors
 from core.pagination import paginate
-from core.selectors import audit_events_for_order
+from core.selectors import audit_events_for_order, head_and_count
 from provisioning.models import TRANSITIONAL_STATES
 from provisioning.services.accounts import account_options_request
 
@@ -155,9 +155,21 @@ def _live_context(request, order) -> dict:
         "steps": steps,
         "live": live,
         "can_cancel": order.requester_id == request.user.pk and order.can_cancel,
-        # The approval block and the audit trail are part of the live fragment too.
-        "events": audit_events_for_order(order_id=order.pk),
+        # The approval block and the audit trail are part of the live fragment too: its latest
+        # events (a fleet's order has thousands), the rest a page at a time in the audit list.
+        **_latest_events(order),
     }
+
+
+ORDER_PAGE_EVENTS = 50
+
+
+def _latest_events(order) -> dict:
+    newest, total = head_and_count(
+        audit_events_for_order(order_id=order.pk).order_by("-created_at", "-id"),
+        ORDER_PAGE_EVENTS,
+    )
+    return {"events": newest[::-1], "events_total": total}
 
 
 @login_required

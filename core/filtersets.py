@@ -3,7 +3,7 @@
 import django_filters
 from django.http import HttpRequest
 
-from core.models import Project
+from core.models import AuditEvent, Project
 from core.selectors import project_list
 
 
@@ -22,3 +22,19 @@ class ProjectFilter(django_filters.ModelChoiceFilter):
         kwargs.setdefault("label", "Project")
         kwargs.setdefault("empty_label", "All projects")
         super().__init__(*args, **kwargs)
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    """The audit trail's filters, HTML and API alike: an order, a project, who, what, since."""
+
+    order = django_filters.NumberFilter(field_name="order", label="Order")
+    project = ProjectFilter(field_name="order__project")
+    actor = django_filters.CharFilter(field_name="actor__username", label="Who (user name)")
+    action = django_filters.CharFilter(field_name="action", label="What (action)")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", label="Since (ISO 8601)"
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = ["order", "project", "actor", "action", "since"]

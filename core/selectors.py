@@ -110,6 +110,15 @@ def audit_events_for_order(*, order_id: int) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(order_id=order_id).select_related("actor")
 
 
+def audit_event_list(*, user: AbstractUser) -> QuerySet[AuditEvent]:
+    """The audit trail the user may read, newest first: the events of the orders of the projects
+    they see (a superuser: every event, the ones of no order too)."""
+    events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
+    if user.is_superuser:
+        return events
+    return events.filter(order__project__in=project_ids(user=user, perm="view_project"))
+
+
 def notification_list(*, user: AbstractUser) -> QuerySet[Notification]:
     """The user's own notifications, newest first."""
     if not user.is_authenticated:

@@ -18,6 +18,7 @@ from catalog.api.views import (
     ResourceActionView,
     SnapshotRestoreView,
 )
+from core.api.audit import AuditEventViewSet
 from core.api.notifications import NotificationViewSet
 from core.api.views import ProjectViewSet
 from identity.api.views import (
@@ -38,6 +39,7 @@ router.register("approvals/delegations", DelegationViewSet, basename="delegation
 router.register("policies", PolicyViewSet, basename="policy")
 router.register("quotas", QuotaViewSet, basename="quota")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("audit", AuditEventViewSet, basename="audit-event")
 router.register("resources", ResourceViewSet, basename="resource")
 router.register("budgets", BudgetViewSet, basename="budget")
 router.register("cloud-accounts", CloudAccountViewSet, basename="cloud-account")

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from mozilla_django_oidc.views import OIDCLogoutView
 
-from core.views import notification_list_view, notifications_read_view
+from core.views import audit_list_view, notification_list_view, notifications_read_view
 from portal import dashboard_views
 
 urlpatterns = [
@@ -26,6 +26,7 @@ urlpatterns = [
         name="resource_metrics",
     ),
     path("notifications/", notification_list_view, name="notifications"),
+    path("audit/", audit_list_view, name="audit"),
     path("notifications/read/", notifications_read_view, name="notifications_read"),
     path("resources/", include("provisioning.urls")),
     path("costs/", include("billing.urls")),

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from catalog.models import CatalogItem, ChangeAction, Order, OrderKind, OrderStatus
 from catalog.selectors.menu import item_price_from
-from core.models import AuditEvent
+from core.api.audit import AuditEventSerializer
 from provisioning.api.serializers import DeploymentStepSerializer, ResourceSummarySerializer
 from provisioning.models import Step
 
@@ -30,14 +30,6 @@ class CatalogItemSerializer(serializers.ModelSerializer):
     def get_estimated_monthly_cost(self, item: CatalogItem) -> str:
         """The monthly price of the item's first options, shown as "from" on the menu."""
         return str(item_price_from(item=item, accounts=self.context.get("pricing_accounts")))
-
-
-class EventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
-
-    class Meta:
-        model = AuditEvent
-        fields = ["created_at", "actor", "action", "from_state", "to_state", "message"]
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -81,7 +73,7 @@ class OrderSerializer(serializers.ModelSerializer):
 class OrderDetailSerializer(OrderSerializer):
     resources = ResourceSummarySerializer(many=True)
     steps = serializers.SerializerMethodField()
-    events = EventSerializer(many=True)
+    events = AuditEventSerializer(many=True)
 
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "resources", "steps", "events"]
