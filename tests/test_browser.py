@@ -113,6 +113,9 @@ def test_web_tier_with_dependent_choices_and_live_graph(
     alice.fill("#id_instances", "2")
     alice.select_option("#id_size", "small")
     expect(alice.locator("#estimate")).to_contain_text("Estimated monthly cost")
+    # The choices' own requests (estimate, narrowed fields) answered first: a submit racing a
+    # swap of the fields would post what the page showed a moment before.
+    alice.wait_for_function("() => !document.querySelector('.htmx-request')")
     alice.click("button:has-text('Submit order')")
     expect(alice).to_have_url(re.compile(r"/orders/\d+/$"))
     status = alice.get_by_test_id("order-status")
