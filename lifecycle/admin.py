@@ -6,19 +6,7 @@ from lifecycle.services.reclaim import idle_policy_save
 
 @admin.register(IdlePolicy)
 class IdlePolicyAdmin(admin.ModelAdmin):
-    list_display = [
-        "name",
-        "organization",
-        "project",
-        "enabled",
-        "cpu_below_percent",
-        "network_below_kbps",
-        "window",
-        "notify_after",
-        "stop_after",
-        "retire_after",
-        "delete_after",
-    ]
+    list_display = ["name", "organization", "project", *IdlePolicy.SETTINGS[1:]]  # name first
     list_filter = ["enabled", "organization"]
 
     def save_model(self, request, obj, form, change) -> None:

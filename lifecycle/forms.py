@@ -19,17 +19,7 @@ class IdlePolicyForm(forms.ModelForm):
 
     class Meta:
         model = IdlePolicy
-        fields = [
-            "name",
-            "enabled",
-            "cpu_below_percent",
-            "network_below_kbps",
-            "window",
-            "notify_after",
-            "stop_after",
-            "retire_after",
-            "delete_after",
-        ]
+        fields = IdlePolicy.SETTINGS
         labels = {
             "cpu_below_percent": "Idle below CPU (%)",
             "network_below_kbps": "Idle below network (kbps)",

@@ -89,6 +89,19 @@ class IdlePolicy(models.Model):
     retire_after = models.DurationField(null=True, blank=True, validators=[WAIT_NOT_NEGATIVE])
     delete_after = models.DurationField(null=True, blank=True, validators=[WAIT_NOT_NEGATIVE])
 
+    # What a policy's owner sets, name first (its organization and project say where it applies).
+    SETTINGS = [
+        "name",
+        "enabled",
+        "cpu_below_percent",
+        "network_below_kbps",
+        "window",
+        "notify_after",
+        "stop_after",
+        "retire_after",
+        "delete_after",
+    ]
+
     class Meta:
         verbose_name_plural = "idle policies"
         ordering = ["name"]

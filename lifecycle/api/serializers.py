@@ -53,20 +53,7 @@ class IdlePolicySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = IdlePolicy
-        fields = [
-            "id",
-            "name",
-            "organization",
-            "project",
-            "enabled",
-            "cpu_below_percent",
-            "network_below_kbps",
-            "window",
-            "notify_after",
-            "stop_after",
-            "retire_after",
-            "delete_after",
-        ]
+        fields = ["id", "name", "organization", "project", *IdlePolicy.SETTINGS[1:]]
         extra_kwargs = {
             "cpu_below_percent": {"min_value": 0, "max_value": 100},
             "network_below_kbps": {"min_value": 0, "max_value": 10_000_000},

@@ -29,18 +29,6 @@ from provisioning.models import Resource, ResourceState
 
 logger = logging.getLogger(__name__)
 R = ResourceState
-# What an idle policy's owner may set.
-POLICY_FIELDS = {
-    "name",
-    "enabled",
-    "cpu_below_percent",
-    "network_below_kbps",
-    "window",
-    "notify_after",
-    "stop_after",
-    "retire_after",
-    "delete_after",
-}
 
 
 @transaction.atomic
@@ -60,7 +48,7 @@ def idle_policy_save(
         policy = IdlePolicy(organization=organization, project=project)
     if user is not None and not policy_can_change(user=user, policy=policy):
         raise PermissionDenied("Only the organization's admins manage its idle policies.")
-    unknown = set(fields) - POLICY_FIELDS
+    unknown = set(fields) - set(IdlePolicy.SETTINGS)
     if unknown:
         raise ValidationError({name: ["Unknown field."] for name in unknown})
     for name, value in fields.items():
