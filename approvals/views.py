@@ -28,6 +28,7 @@ from approvals.services.quota import quota_can_change, quota_set
 from core.forms import form_add_service_errors
 from core.pagination import paginate
 from core.selectors import project_list
+from core.views import settings_form_page
 
 
 @login_required
@@ -166,25 +167,20 @@ def quota_edit(request, project_id):
         raise PermissionDenied("Only staff and organization admins set quotas.")
     quota = Quota.objects.filter(project=project).first()
     form = QuotaForm(request.POST or None, instance=quota)
-    if request.method == "POST" and form.is_valid():
-        try:
-            quota_set(user=request.user, project=project, limits=form.cleaned_data)
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            messages.success(request, f"Quota of {project.name} saved.")
-            return redirect("approvals:quota_list")
-    return render(
+
+    def save() -> str:
+        quota_set(user=request.user, project=project, limits=form.cleaned_data)
+        return f"Quota of {project.name} saved."
+
+    return settings_form_page(
         request,
-        "core/settings_form.html",
-        {
-            "form": form,
-            "title": f"Quota of {project.name}",
-            "intro": "Orders that do not fit are refused (or get an extra stage, as the policy "
-            "says). Lowering a limit below what is taken refuses new orders; it does not touch "
-            "running resources.",
-            "back": reverse("approvals:quota_list"),
-        },
+        form,
+        save=save,
+        back=reverse("approvals:quota_list"),
+        title=f"Quota of {project.name}",
+        intro="Orders that do not fit are refused (or get an extra stage, as the policy says). "
+        "Lowering a limit below what is taken refuses new orders; it does not touch running "
+        "resources.",
     )
 
 

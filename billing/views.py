@@ -24,8 +24,8 @@ from billing.selectors import budgets, chargeback, exports, periods, statements,
 from billing.services import budgets as budget_services
 from billing.services import exports as export_services
 from billing.statements import statement_csv_rows, statement_pdf
-from core.forms import form_add_service_errors
 from core.pagination import page_size
+from core.views import settings_form_page
 
 
 class _Echo:
@@ -256,32 +256,27 @@ def budget_edit(request: HttpRequest, budget_id: int | None = None) -> HttpRespo
         if organization is None:
             raise PermissionDenied("Only finance people and organization admins set budgets.")
     form = BudgetForm(request.POST or None, instance=budget, organization_id=organization.pk)
-    if request.method == "POST" and form.is_valid():
+
+    def save() -> str:
         data = {name: form.cleaned_data[name] for name in form.Meta.fields}
-        try:
-            saved = budget_services.budget_save(
-                user=request.user,
-                budget=budget,
-                organization_id=organization.pk,
-                data={**data, "cost_center": data["cost_center"] or ""},
-            )
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            messages.success(request, f"Budget of {saved.label} saved: {saved.monthly_amount}.")
-            return redirect("billing:budget_list")
-    return render(
+        saved = budget_services.budget_save(
+            user=request.user,
+            budget=budget,
+            organization_id=organization.pk,
+            data={**data, "cost_center": data["cost_center"] or ""},
+        )
+        return f"Budget of {saved.label} saved: {saved.monthly_amount}."
+
+    return settings_form_page(
         request,
-        "core/settings_form.html",
-        {
-            "form": form,
-            "title": f"Budget of {budget.label}" if budget else f"New budget for {organization}",
-            "intro": "A monthly spending limit. Alerts go at 50, 80 and 100 %; a refusing "
-            "budget also refuses new orders that would take the month over it.",
-            "back": reverse("billing:budget_list"),
-            "delete_url": reverse("billing:budget_delete", args=[budget.pk]) if budget else "",
-            "delete_confirm": f"Delete the budget of {budget.label}?" if budget else "",
-        },
+        form,
+        save=save,
+        back=reverse("billing:budget_list"),
+        title=f"Budget of {budget.label}" if budget else f"New budget for {organization}",
+        intro="A monthly spending limit. Alerts go at 50, 80 and 100 %; a refusing budget also "
+        "refuses new orders that would take the month over it.",
+        delete_url=reverse("billing:budget_delete", args=[budget.pk]) if budget else "",
+        delete_confirm=f"Delete the budget of {budget.label}?" if budget else "",
     )
 
 

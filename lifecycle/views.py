@@ -16,8 +16,8 @@ from django.views.decorators.http import require_POST
 
 from billing.selectors.access import user_currency
 from catalog.models import Order
-from core.forms import form_add_service_errors
 from core.pagination import paginate
+from core.views import settings_form_page
 from lifecycle.filtersets import LeaseFilterSet
 from lifecycle.forms import IdlePolicyCreateForm, IdlePolicyForm
 from lifecycle.models import LeaseState
@@ -106,27 +106,22 @@ def idle_policy_new(request: HttpRequest) -> HttpResponse:
     form = IdlePolicyCreateForm(
         request.POST or None, organizations=organizations, projects=projects
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            policy = idle_policy_save(
-                user=request.user,
-                fields={name: form.cleaned_data[name] for name in IdlePolicyForm.Meta.fields},
-                **form.scope_kwargs(),
-            )
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            messages.success(request, f"Idle policy {policy.name} added.")
-            return redirect("lifecycle:index")
-    return render(
+
+    def save() -> str:
+        policy = idle_policy_save(
+            user=request.user,
+            fields={name: form.cleaned_data[name] for name in IdlePolicyForm.Meta.fields},
+            **form.scope_kwargs(),
+        )
+        return f"Idle policy {policy.name} added."
+
+    return settings_form_page(
         request,
-        "core/settings_form.html",
-        {
-            "form": form,
-            "title": "New idle policy",
-            "intro": IDLE_POLICY_INTRO,
-            "back": reverse("lifecycle:index"),
-        },
+        form,
+        save=save,
+        back=reverse("lifecycle:index"),
+        title="New idle policy",
+        intro=IDLE_POLICY_INTRO,
     )
 
 
@@ -148,25 +143,20 @@ def idle_policy_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
     """Organization admins change an idle policy of their organization or its projects."""
     policy = get_object_or_404(idle_policy_list(user=request.user), pk=policy_id)
     form = IdlePolicyForm(request.POST or None, instance=policy)
-    if request.method == "POST" and form.is_valid():
-        try:
-            idle_policy_save(user=request.user, policy=policy, fields=form.cleaned_data)
-        except ValidationError as error:
-            form_add_service_errors(form, error)
-        else:
-            messages.success(request, f"Idle policy {policy.name} saved.")
-            return redirect("lifecycle:index")
-    return render(
+
+    def save() -> str:
+        idle_policy_save(user=request.user, policy=policy, fields=form.cleaned_data)
+        return f"Idle policy {policy.name} saved."
+
+    return settings_form_page(
         request,
-        "core/settings_form.html",
-        {
-            "form": form,
-            "title": f"Idle policy {policy.name}",
-            "intro": IDLE_POLICY_INTRO,
-            "back": reverse("lifecycle:index"),
-            "delete_url": reverse("lifecycle:idle_policy_delete", args=[policy.pk]),
-            "delete_confirm": f"Delete idle policy {policy.name}?",
-        },
+        form,
+        save=save,
+        back=reverse("lifecycle:index"),
+        title=f"Idle policy {policy.name}",
+        intro=IDLE_POLICY_INTRO,
+        delete_url=reverse("lifecycle:idle_policy_delete", args=[policy.pk]),
+        delete_confirm=f"Delete idle policy {policy.name}?",
     )
 
 
