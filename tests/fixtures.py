@@ -143,9 +143,7 @@ class Snapshot:
                 if table not in self.base
             ]
             self.rows = [(table, replace, rows) for table, replace, rows in self.rows if rows]
-            for n in range(len(self.base)):
-                cursor.execute(f'DROP TABLE "_before_{n}"')
-            transaction.set_rollback(True)
+            transaction.set_rollback(True)  # the built rows and the temporary tables go
 
     @staticmethod
     def _seeded(cursor, n: int, table: str) -> tuple[str, bool, str]:
